@@ -1,0 +1,22 @@
+/**
+ * tfjs-normalization: GroupNormalization, InstanceNormalization, a
+ * configurable LayerNormalization and RMSNormalization for TensorFlow.js,
+ * as functional ops (`ops`) and serializable layers (`layers` factories and
+ * the classes).
+ */
+import './register';
+
+import * as layers from './layers/index';
+import * as ops from './ops/index';
+
+export {layers, ops};
+export {GroupNormalization} from './layers/group_normalization';
+export type {GroupNormalizationArgs} from './layers/group_normalization';
+export {InstanceNormalization} from './layers/instance_normalization';
+export type {InstanceNormalizationArgs} from './layers/instance_normalization';
+export {LayerNormalization} from './layers/layer_normalization';
+export type {LayerNormalizationArgs} from './layers/layer_normalization';
+export {RMSNormalization} from './layers/rms_normalization';
+export type {RMSNormalizationArgs} from './layers/rms_normalization';
+export type {GroupNormOptions, InstanceNormOptions, LayerNormOptions, RmsNormOptions} from './ops/index';
+export type {ConstraintIdentifier, InitializerIdentifier, RegularizerIdentifier} from './layers/common';

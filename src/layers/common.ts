@@ -1,0 +1,275 @@
+/**
+ * What the normalization layers share: resolving and serializing
+ * initializers, regularizers and constraints the way tfjs-layers does (by
+ * identifier string, by `{className, config}` dict or by instance), and the
+ * base class that owns epsilon, center/scale and the gamma/beta weights.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import {argError, checkBoolean, checkEpsilon, show} from '../ops/validate';
+
+export type Initializer = ReturnType<typeof tf.initializers.ones>;
+export type Regularizer = ReturnType<typeof tf.regularizers.l1l2>;
+export type Constraint = ReturnType<typeof tf.constraints.nonNeg>;
+export type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
+export type Kwargs = Parameters<tf.layers.Layer['call']>[1];
+export type ConfigDict = tf.serialization.ConfigDict;
+
+/** A serialized Keras object: `{className, config}`. */
+export interface SerializedObject {
+  className: string;
+  config: ConfigDict;
+}
+
+export type InitializerIdentifier = string|Initializer|SerializedObject;
+export type RegularizerIdentifier = string|Regularizer|SerializedObject;
+export type ConstraintIdentifier = string|Constraint|SerializedObject;
+
+/** tfjs identifier strings, and Keras's snake_case spellings, to class names. */
+const CLASS_ALIASES: Record<string, string> = {
+  // initializers
+  zeros: 'Zeros', ones: 'Ones', constant: 'Constant', identity: 'Identity',
+  glorotNormal: 'GlorotNormal', glorot_normal: 'GlorotNormal',
+  glorotUniform: 'GlorotUniform', glorot_uniform: 'GlorotUniform',
+  heNormal: 'HeNormal', he_normal: 'HeNormal', heUniform: 'HeUniform', he_uniform: 'HeUniform',
+  leCunNormal: 'LeCunNormal', lecun_normal: 'LeCunNormal',
+  leCunUniform: 'LeCunUniform', lecun_uniform: 'LeCunUniform',
+  orthogonal: 'Orthogonal', randomNormal: 'RandomNormal', random_normal: 'RandomNormal',
+  randomUniform: 'RandomUniform', random_uniform: 'RandomUniform',
+  truncatedNormal: 'TruncatedNormal', truncated_normal: 'TruncatedNormal',
+  varianceScaling: 'VarianceScaling', variance_scaling: 'VarianceScaling',
+  // regularizers
+  l1l2: 'L1L2', l1_l2: 'L1L2',
+  // constraints
+  maxNorm: 'MaxNorm', max_norm: 'MaxNorm', minMaxNorm: 'MinMaxNorm', min_max_norm: 'MinMaxNorm',
+  nonNeg: 'NonNeg', non_neg: 'NonNeg', unitNorm: 'UnitNorm', unit_norm: 'UnitNorm',
+};
+
+/**
+ * Initializers that tfjs builds with a helper class (they serialize as
+ * VarianceScaling, so the registry has no entry under these names).
+ */
+const INITIALIZER_FACTORIES: Record<string, () => Initializer> = {
+  GlorotNormal: () => tf.initializers.glorotNormal({}),
+  GlorotUniform: () => tf.initializers.glorotUniform({}),
+  HeNormal: () => tf.initializers.heNormal({}),
+  HeUniform: () => tf.initializers.heUniform({}),
+  LeCunNormal: () => tf.initializers.leCunNormal({}),
+  LeCunUniform: () => tf.initializers.leCunUniform({}),
+};
+
+/** Keras regularizers that tfjs has only as L1L2. */
+const REGULARIZER_FACTORIES: Record<string, (c: ConfigDict) => Regularizer> = {
+  L1: (c) => tf.regularizers.l1({l1: typeof c.l1 === 'number' ? c.l1 : 0.01}),
+  L2: (c) => tf.regularizers.l2({l2: typeof c.l2 === 'number' ? c.l2 : 0.01}),
+  l1: () => tf.regularizers.l1(),
+  l2: () => tf.regularizers.l2(),
+};
+
+function isSerializedObject(v: unknown): v is SerializedObject {
+  return typeof v === 'object' && v !== null && typeof (v as SerializedObject).className === 'string';
+}
+
+/**
+ * Resolves an identifier through tf.serialization's registry, the way
+ * tfjs-layers' getInitializer / getRegularizer / getConstraint do.
+ */
+function resolve<T extends tf.serialization.Serializable>(
+    who: string, arg: string, kind: 'initializer'|'regularizer'|'constraint',
+    base: abstract new (...args: never[]) => T, identifier: unknown,
+    factories: Record<string, (c: ConfigDict) => T>): T {
+  if (identifier instanceof base) return identifier;
+  let className: string;
+  let config: ConfigDict;
+  if (typeof identifier === 'string') {
+    className = CLASS_ALIASES[identifier] ?? identifier;
+    config = {};
+  } else if (isSerializedObject(identifier)) {
+    className = CLASS_ALIASES[identifier.className] ?? identifier.className;
+    const c = (identifier as {config?: unknown}).config;
+    if (c != null && (typeof c !== 'object' || Array.isArray(c))) {
+      throw argError(who, arg, identifier, `a ${kind}: its 'config' must be an object`);
+    }
+    config = (c ?? {}) as ConfigDict;
+  } else {
+    throw argError(
+        who, arg, identifier,
+        `a ${kind}: an identifier string (e.g. '${kind === 'initializer' ? 'ones' : kind === 'regularizer' ? 'l1l2' : 'nonNeg'}'), ` +
+            `a {className, config} object or a tf.${kind}s instance`);
+  }
+  const factory = factories[className];
+  if (factory !== undefined) return factory(config);
+  const entry = tf.serialization.SerializationMap.getMap().classNameMap[className];
+  if (entry === undefined) {
+    throw argError(who, arg, identifier, `a known ${kind}; '${className}' is not registered`);
+  }
+  const [cls, fromConfig] = entry;
+  let obj: tf.serialization.Serializable;
+  try {
+    obj = fromConfig(cls, config);
+  } catch (e) {
+    throw argError(who, arg, identifier, `a valid ${kind} config (${(e as Error).message})`);
+  }
+  if (!(obj instanceof base)) {
+    throw argError(who, arg, identifier, `a ${kind}; '${className}' is a ${obj.getClassName()}`);
+  }
+  return obj;
+}
+
+// The base classes are not exported by tfjs; take them from instances.
+const InitializerBase = Object.getPrototypeOf(Object.getPrototypeOf(tf.initializers.zeros())).constructor as
+    abstract new (...args: never[]) => Initializer;
+const RegularizerBase = Object.getPrototypeOf(Object.getPrototypeOf(tf.regularizers.l1l2())).constructor as
+    abstract new (...args: never[]) => Regularizer;
+const ConstraintBase = Object.getPrototypeOf(Object.getPrototypeOf(tf.constraints.nonNeg())).constructor as
+    abstract new (...args: never[]) => Constraint;
+
+export function getInitializer(who: string, arg: string, id: unknown): Initializer {
+  return resolve(who, arg, 'initializer', InitializerBase, id, INITIALIZER_FACTORIES);
+}
+
+export function getRegularizer(who: string, arg: string, id: unknown): Regularizer|null {
+  if (id == null) return null;
+  return resolve(who, arg, 'regularizer', RegularizerBase, id, REGULARIZER_FACTORIES);
+}
+
+export function getConstraint(who: string, arg: string, id: unknown): Constraint|null {
+  if (id == null) return null;
+  return resolve(who, arg, 'constraint', ConstraintBase, id, {});
+}
+
+/** Serializes like tfjs-layers' serializeKerasObject: `{className, config}` or null. */
+export function serialize(obj: tf.serialization.Serializable|null): SerializedObject|null {
+  if (obj == null) return null;
+  return {className: obj.getClassName(), config: obj.getConfig()};
+}
+
+/** The name used in every error message of a layer. */
+export function layerWho(className: string, name: string): string {
+  return `${className} layer '${name}'`;
+}
+
+/** Returns the single shape a layer was built with, or throws. */
+export function singleShape(who: string, inputShape: tf.Shape|tf.Shape[]): tf.Shape {
+  if (Array.isArray(inputShape[0])) {
+    const shapes = inputShape as tf.Shape[];
+    if (shapes.length !== 1) {
+      throw new Error(`${who}: expects exactly one input; received ${shapes.length} input shapes ${show(shapes)}.`);
+    }
+    return shapes[0];
+  }
+  return inputShape as tf.Shape;
+}
+
+/** Returns the single tensor a layer was called with, or throws. */
+export function singleTensor(who: string, inputs: tf.Tensor|tf.Tensor[]): tf.Tensor {
+  if (Array.isArray(inputs)) {
+    if (inputs.length !== 1) {
+      throw new Error(`${who}: expects exactly one input tensor; received ${inputs.length}.`);
+    }
+    return inputs[0];
+  }
+  return inputs;
+}
+
+/** Arguments shared by the layers with a gamma and a beta (Keras's names, camelCase). */
+export interface AffineArgs extends LayerArgs {
+  /** Added to the variance to avoid dividing by zero. */
+  epsilon?: number;
+  /** If true, add the learned offset `beta`. Default true. */
+  center?: boolean;
+  /** If true, multiply by the learned scale `gamma`. Default true. */
+  scale?: boolean;
+  /** Initializer for beta. Default 'zeros'. */
+  betaInitializer?: InitializerIdentifier;
+  /** Initializer for gamma. Default 'ones'. */
+  gammaInitializer?: InitializerIdentifier;
+  /** Optional regularizer for beta. */
+  betaRegularizer?: RegularizerIdentifier|null;
+  /** Optional regularizer for gamma. */
+  gammaRegularizer?: RegularizerIdentifier|null;
+  /** Optional constraint for beta. */
+  betaConstraint?: ConstraintIdentifier|null;
+  /** Optional constraint for gamma. */
+  gammaConstraint?: ConstraintIdentifier|null;
+}
+
+/**
+ * Base of GroupNormalization, InstanceNormalization and LayerNormalization:
+ * parses and serializes the affine arguments and builds gamma before beta,
+ * as Keras orders them (Keras loads weights by position).
+ */
+export abstract class AffineNormalization extends tf.layers.Layer {
+  readonly epsilon: number;
+  readonly center: boolean;
+  readonly scale: boolean;
+  readonly betaInitializer: Initializer;
+  readonly gammaInitializer: Initializer;
+  readonly betaRegularizer: Regularizer|null;
+  readonly gammaRegularizer: Regularizer|null;
+  readonly betaConstraint: Constraint|null;
+  readonly gammaConstraint: Constraint|null;
+  protected gamma: tf.LayerVariable|null = null;
+  protected beta: tf.LayerVariable|null = null;
+
+  constructor(args: AffineArgs, defaultEpsilon: number) {
+    super(args);
+    const who = this.who;
+    this.epsilon = checkEpsilon(who, args.epsilon ?? defaultEpsilon);
+    this.center = checkBoolean(who, 'center', args.center ?? true);
+    this.scale = checkBoolean(who, 'scale', args.scale ?? true);
+    this.betaInitializer = getInitializer(who, 'betaInitializer', args.betaInitializer ?? 'zeros');
+    this.gammaInitializer = getInitializer(who, 'gammaInitializer', args.gammaInitializer ?? 'ones');
+    this.betaRegularizer = getRegularizer(who, 'betaRegularizer', args.betaRegularizer);
+    this.gammaRegularizer = getRegularizer(who, 'gammaRegularizer', args.gammaRegularizer);
+    this.betaConstraint = getConstraint(who, 'betaConstraint', args.betaConstraint);
+    this.gammaConstraint = getConstraint(who, 'gammaConstraint', args.gammaConstraint);
+    this.supportsMasking = true;
+  }
+
+  /** `ClassName layer 'name'`, the prefix of every error this layer raises. */
+  get who(): string {
+    return layerWho(this.getClassName(), this.name);
+  }
+
+  /** Creates gamma (if scale), then beta (if center), both of paramShape. */
+  protected buildAffine(paramShape: number[], withGamma = this.scale, withBeta = this.center): void {
+    this.gamma = withGamma ?
+        this.addWeight(
+            'gamma', paramShape, 'float32', this.gammaInitializer, this.gammaRegularizer ?? undefined, true,
+            this.gammaConstraint ?? undefined) :
+        null;
+    this.beta = withBeta ?
+        this.addWeight(
+            'beta', paramShape, 'float32', this.betaInitializer, this.betaRegularizer ?? undefined, true,
+            this.betaConstraint ?? undefined) :
+        null;
+  }
+
+  protected readGamma(): tf.Tensor|null {
+    return this.gamma ? this.gamma.read() : null;
+  }
+
+  protected readBeta(): tf.Tensor|null {
+    return this.beta ? this.beta.read() : null;
+  }
+
+  override computeOutputShape(inputShape: tf.Shape|tf.Shape[]): tf.Shape {
+    return singleShape(this.who, inputShape).slice();
+  }
+
+  /** The affine keys of the config, in Keras's order after the layer's own. */
+  protected affineConfig(): ConfigDict {
+    return {
+      epsilon: this.epsilon,
+      center: this.center,
+      scale: this.scale,
+      betaInitializer: serialize(this.betaInitializer),
+      gammaInitializer: serialize(this.gammaInitializer),
+      betaRegularizer: serialize(this.betaRegularizer),
+      gammaRegularizer: serialize(this.gammaRegularizer),
+      betaConstraint: serialize(this.betaConstraint),
+      gammaConstraint: serialize(this.gammaConstraint),
+    } as unknown as ConfigDict;
+  }
+}

@@ -1,0 +1,83 @@
+import * as tf from '@tensorflow/tfjs';
+
+import {checkGroups, groupNormImpl, groupNormPlan} from '../ops/group_norm';
+import {checkIntegerAxis} from '../ops/validate';
+import {AffineArgs, AffineNormalization, ConfigDict, Kwargs, singleShape, singleTensor} from './common';
+
+export interface GroupNormalizationArgs extends AffineArgs {
+  /**
+   * Number of groups the channels are split into; must divide the number
+   * of channels. -1 means one group per channel (instance normalization).
+   * Default 32.
+   */
+  groups?: number;
+  /** The channel axis. Default -1. */
+  axis?: number;
+}
+
+/**
+ * Group normalization (Wu & He, 2018), with the arguments and defaults of
+ * Keras 3's `keras.layers.GroupNormalization`:
+ *
+ * - `groups` (32): channels are split into this many groups, each
+ *   normalized per sample over its channels and every non-batch,
+ *   non-channel axis. -1: one group per channel.
+ * - `axis` (-1): the channel axis.
+ * - `epsilon` (1e-3): added to the variance.
+ * - `center` (true) / `scale` (true): learn a per-channel `beta` / `gamma`.
+ * - `betaInitializer` ('zeros'), `gammaInitializer` ('ones'),
+ *   `betaRegularizer`, `gammaRegularizer`, `betaConstraint`,
+ *   `gammaConstraint` (none).
+ *
+ * Unlike BatchNormalization it does not depend on the batch, and it
+ * computes the same thing in training and inference.
+ */
+/**
+ * Validates a channel-axis layer's input shape (rank, axis, a defined
+ * channel dimension, groups dividing it), sets the layer's InputSpec and
+ * returns the channel count. Shared by GroupNormalization and
+ * InstanceNormalization.
+ */
+export function buildChannelSpec(
+    layer: tf.layers.Layer, who: string, inputShape: tf.Shape|tf.Shape[], groups: number, axis: number): number {
+  const shape = singleShape(who, inputShape);
+  const a = axis < 0 ? axis + shape.length : axis;
+  if (shape.length >= 2 && a > 0 && a < shape.length && shape[a] == null) {
+    throw new Error(
+        `${who}: argument 'axis' (${axis}) points at a dimension that is undefined in ` +
+        `input shape ${JSON.stringify(shape)}; the channel dimension must be known when the layer is built.`);
+  }
+  // The batch and other free dimensions do not matter for validation.
+  const plan = groupNormPlan(who, shape.map((d) => d ?? 1), groups, axis, 0);
+  layer.inputSpec = [new tf.InputSpec({ndim: shape.length, axes: {[a]: plan.channels}})];
+  return plan.channels;
+}
+
+export class GroupNormalization extends AffineNormalization {
+  static className = 'GroupNormalization';
+  readonly groups: number;
+  readonly axis: number;
+
+  constructor(args: GroupNormalizationArgs = {}) {
+    super(args, 1e-3);
+    this.groups = checkGroups(this.who, args.groups ?? 32);
+    this.axis = checkIntegerAxis(this.who, 'axis', args.axis ?? -1);
+  }
+
+  override build(inputShape: tf.Shape|tf.Shape[]): void {
+    const channels = buildChannelSpec(this, this.who, inputShape, this.groups, this.axis);
+    this.buildAffine([channels]);
+    this.built = true;
+  }
+
+  override call(inputs: tf.Tensor|tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+    const x = singleTensor(this.who, inputs);
+    return groupNormImpl(
+        x, {groups: this.groups, axis: this.axis, epsilon: this.epsilon, gamma: this.readGamma(), beta: this.readBeta()},
+        this.who);
+  }
+
+  override getConfig(): ConfigDict {
+    return {...super.getConfig(), groups: this.groups, axis: this.axis, ...this.affineConfig()};
+  }
+}

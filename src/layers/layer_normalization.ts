@@ -1,0 +1,117 @@
+import * as tf from '@tensorflow/tfjs';
+
+import {NormMode} from '../ops/core';
+import {axesNormImpl} from '../ops/layer_norm';
+import {argError, checkBoolean, checkIntegerAxis, resolveAxes} from '../ops/validate';
+import {AffineArgs, AffineNormalization, ConfigDict, Kwargs, singleShape, singleTensor} from './common';
+
+export interface LayerNormalizationArgs extends AffineArgs {
+  /** Axis or axes to normalize over (unsorted, negative, any subset). Default -1. */
+  axis?: number|number[];
+  /**
+   * Keras's legacy `rms_scaling`: `y = x * rsqrt(var + epsilon) * gamma`
+   * (centered variance, no mean subtraction); gamma is always created,
+   * beta never; `center` and `scale` are ignored. Default false.
+   */
+  rmsScaling?: boolean;
+  /**
+   * True RMS normalization: `y = x * rsqrt(mean(x^2) + epsilon) * gamma`
+   * (no centering, no beta; gamma if `scale`). Default false.
+   */
+  rms?: boolean;
+}
+
+/** Validates an `axis` argument that may be a number or a list of numbers. */
+export function checkAxisArg(who: string, axis: unknown): number|number[] {
+  if (Array.isArray(axis)) {
+    if (axis.length === 0) throw argError(who, 'axis', axis, 'an integer or a non-empty list of integers');
+    return axis.map((a) => checkIntegerAxis(who, 'axis', a));
+  }
+  if (typeof axis !== 'number' || !Number.isInteger(axis)) {
+    throw argError(who, 'axis', axis, 'an integer or a non-empty list of integers');
+  }
+  return axis;
+}
+
+/**
+ * Resolves a layer's axes against its input shape and returns gamma's shape
+ * (the dimensions of those axes in sorted axis order), requiring each to be
+ * defined.
+ */
+export function paramShapeFor(who: string, inputShape: tf.Shape|tf.Shape[], axis: number|number[]): number[] {
+  const shape = singleShape(who, inputShape);
+  const axes = resolveAxes(who, 'axis', axis, shape.length);
+  return axes.map((a) => {
+    const d = shape[a];
+    if (d == null) {
+      throw new Error(
+          `${who}: axis ${a} is undefined in input shape ${JSON.stringify(shape)}; every normalized axis ` +
+          'must have a known size when the layer is built.');
+    }
+    return d;
+  });
+}
+
+/**
+ * Layer normalization (Ba et al., 2016) over any axes, a superset of
+ * Keras 3's `keras.layers.LayerNormalization` and of tfjs's built-in:
+ *
+ * - `axis` (-1): an axis or a list of axes (unsorted, negative allowed).
+ * - `epsilon` (1e-3): added to the variance.
+ * - `center` (true) / `scale` (true): learn `beta` / `gamma`, shaped like
+ *   the normalized axes in sorted axis order.
+ * - `rmsScaling` (false): Keras's legacy RMS scaling (see the arg).
+ * - `rms` (false): RMS normalization (see the arg).
+ * - initializers ('zeros' / 'ones'), regularizers and constraints for beta
+ *   and gamma.
+ *
+ * Its className is 'LayerNormalization', so it replaces the built-in in
+ * the serialization registry: models saved with `tf.layers.layerNormalization`
+ * load into this class and compute the same outputs.
+ */
+export class LayerNormalization extends AffineNormalization {
+  static className = 'LayerNormalization';
+  readonly axis: number|number[];
+  readonly rmsScaling: boolean;
+  readonly rms: boolean;
+
+  constructor(args: LayerNormalizationArgs = {}) {
+    super(args, 1e-3);
+    this.axis = checkAxisArg(this.who, args.axis ?? -1);
+    this.rmsScaling = checkBoolean(this.who, 'rmsScaling', args.rmsScaling ?? false);
+    this.rms = checkBoolean(this.who, 'rms', args.rms ?? false);
+    if (this.rms && this.rmsScaling) {
+      throw argError(this.who, 'rms', true, 'false when rmsScaling is true (choose one RMS mode)');
+    }
+  }
+
+  get mode(): NormMode {
+    return this.rmsScaling ? 'rmsScaling' : this.rms ? 'rms' : 'center';
+  }
+
+  override build(inputShape: tf.Shape|tf.Shape[]): void {
+    const paramShape = paramShapeFor(this.who, inputShape, this.axis);
+    if (this.rmsScaling) {
+      this.buildAffine(paramShape, true, false);
+    } else {
+      this.buildAffine(paramShape, this.scale, this.center && !this.rms);
+    }
+    this.built = true;
+  }
+
+  override call(inputs: tf.Tensor|tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+    const x = singleTensor(this.who, inputs);
+    return axesNormImpl(x, this.axis, this.epsilon, this.mode, this.readGamma(), this.readBeta(), this.who);
+  }
+
+  override getConfig(): ConfigDict {
+    const axis = Array.isArray(this.axis) ? this.axis.slice() : this.axis;
+    const {epsilon, center, scale, ...rest} = this.affineConfig();
+    // `rms` is this package's extension: written only when set, so that the
+    // config of every other layer has exactly Keras's keys.
+    return {
+      ...super.getConfig(), axis, epsilon, center, scale, rmsScaling: this.rmsScaling,
+      ...(this.rms ? {rms: true} : {}), ...rest,
+    };
+  }
+}

@@ -1,0 +1,57 @@
+import * as tf from '@tensorflow/tfjs';
+
+import {axesNormImpl} from '../ops/layer_norm';
+import {checkEpsilon} from '../ops/validate';
+import {ConfigDict, Kwargs, LayerArgs, layerWho, singleTensor} from './common';
+import {checkAxisArg, paramShapeFor} from './layer_normalization';
+
+export interface RMSNormalizationArgs extends LayerArgs {
+  /** Axis or axes to normalize over. Default -1. */
+  axis?: number|number[];
+  /** Added to mean(x^2). Default 1e-6. */
+  epsilon?: number;
+}
+
+/**
+ * Root-mean-square normalization (Zhang & Sennrich, 2019), as Keras 3's
+ * `keras.layers.RMSNormalization`: `y = x * rsqrt(mean(x^2) + epsilon) * scale`,
+ * statistics over `axis` (-1), `epsilon` 1e-6, one trainable weight named
+ * `scale` (initialized to ones) shaped like the normalized axes.
+ */
+export class RMSNormalization extends tf.layers.Layer {
+  static className = 'RMSNormalization';
+  readonly axis: number|number[];
+  readonly epsilon: number;
+  private scaleWeight: tf.LayerVariable|null = null;
+
+  constructor(args: RMSNormalizationArgs = {}) {
+    super(args);
+    this.axis = checkAxisArg(this.who, args.axis ?? -1);
+    this.epsilon = checkEpsilon(this.who, args.epsilon ?? 1e-6);
+    this.supportsMasking = true;
+  }
+
+  get who(): string {
+    return layerWho(this.getClassName(), this.name);
+  }
+
+  override build(inputShape: tf.Shape|tf.Shape[]): void {
+    const paramShape = paramShapeFor(this.who, inputShape, this.axis);
+    this.scaleWeight = this.addWeight('scale', paramShape, 'float32', tf.initializers.ones(), undefined, true);
+    this.built = true;
+  }
+
+  override call(inputs: tf.Tensor|tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+    const x = singleTensor(this.who, inputs);
+    const scale = this.scaleWeight ? this.scaleWeight.read() : null;
+    return axesNormImpl(x, this.axis, this.epsilon, 'rms', scale, null, this.who);
+  }
+
+  override computeOutputShape(inputShape: tf.Shape|tf.Shape[]): tf.Shape {
+    return (Array.isArray(inputShape[0]) ? (inputShape as tf.Shape[])[0] : inputShape as tf.Shape).slice();
+  }
+
+  override getConfig(): ConfigDict {
+    return {...super.getConfig(), axis: Array.isArray(this.axis) ? this.axis.slice() : this.axis, epsilon: this.epsilon};
+  }
+}

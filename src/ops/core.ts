@@ -1,0 +1,172 @@
+/**
+ * The one normalization routine behind every op of this package, written
+ * with tf ops only (so it runs, and differentiates, on every backend,
+ * tfjs-node included) and carrying an analytic gradient through
+ * `tf.customGrad`.
+ *
+ * Each op describes its work as a {@link NormPlan}: a view of x (a reshape,
+ * never a transpose), the axes of that view the statistics are taken over,
+ * and the shape gamma/beta take in that view. The caller validates; this
+ * file only computes.
+ *
+ * Numerics. Statistics accumulate in float32 tensors (the cpu backend sums
+ * in float64 inside its kernels). The variance uses the corrected two-pass
+ * algorithm (Chan, Golub & LeVeque): with d = x - mean1 (exact when x is
+ * near its mean) and mean2 = mean(d), var = mean(d^2) - mean2^2. mean2 is
+ * tiny, so nothing cancels catastrophically, unlike E[x^2] - E[x]^2; and
+ * (d - mean2) recovers the mean's rounding error, which matters when the
+ * mean is large against the spread (mean 1e3, std 1e-2). A set whose
+ * variance + epsilon is exactly 0 gets an inverse standard deviation of 0,
+ * so a constant input with epsilon 0 gives beta, not NaN.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * - `center`: y = (x - mean) / sqrt(var + eps) * gamma + beta (GN, IN, LN).
+ * - `rms`: y = x / sqrt(mean(x^2) + eps) * gamma (RMSNorm; no beta).
+ * - `rmsScaling`: y = x / sqrt(var + eps) * gamma, Keras's legacy
+ *   `LayerNormalization(rms_scaling=True)`: centered variance, no mean
+ *   subtraction, no beta.
+ */
+export type NormMode = 'center'|'rms'|'rmsScaling';
+
+export interface NormPlan {
+  /** Shape x is reshaped to (same size as x). */
+  viewShape: number[];
+  /** Axes of viewShape the statistics are taken over. */
+  reduceAxes: number[];
+  /** Shape gamma/beta are reshaped to: viewShape's rank, 1 where they broadcast. */
+  paramViewShape: number[];
+  epsilon: number;
+  mode: NormMode;
+}
+
+/** Broadcast shape of two shapes of equal rank. */
+function broadcast(a: readonly number[], b: readonly number[]): number[] {
+  return a.map((d, i) => Math.max(d, b[i]));
+}
+
+const prod = (s: readonly number[]): number => s.reduce((p, d) => p * d, 1);
+
+/** 1 / sqrt(v + eps), and 0 where v + eps is 0 (a constant set with eps 0). */
+function safeRsqrt(v: tf.Tensor, epsilon: number): tf.Tensor {
+  const ve = epsilon === 0 ? v : tf.add(v, epsilon);
+  if (epsilon > 0) return tf.rsqrt(ve);
+  return tf.where(tf.greater(ve, 0), tf.rsqrt(ve), tf.zerosLike(ve));
+}
+
+/** Centered statistics: d = x - m1, m2 = mean(d), inv = rsqrt(var + eps). */
+function centered(xv: tf.Tensor, plan: NormPlan) {
+  const m1 = tf.mean(xv, plan.reduceAxes, true);
+  const d = tf.sub(xv, m1);
+  const m2 = tf.mean(d, plan.reduceAxes, true);
+  const variance = tf.relu(tf.sub(tf.mean(tf.square(d), plan.reduceAxes, true), tf.square(m2)));
+  const inv = safeRsqrt(variance, plan.epsilon);
+  return {m1, d, m2, inv};
+}
+
+/**
+ * Normalizes x according to plan, with optional gamma and beta (their own
+ * shapes are kept; they are reshaped to plan.paramViewShape inside).
+ */
+export function normalize(
+    x: tf.Tensor, plan: NormPlan, gamma?: tf.Tensor|null, beta?: tf.Tensor|null): tf.Tensor {
+  const hasGamma = gamma != null;
+  const hasBeta = beta != null;
+  const inputs: tf.Tensor[] = [x];
+  if (hasGamma) inputs.push(gamma);
+  if (hasBeta) inputs.push(beta);
+  const {viewShape, reduceAxes: R, paramViewShape, mode} = plan;
+  const statsShape = viewShape.map((d, i) => (R.includes(i) ? 1 : d));
+  // Fold gamma into a per-set scale when that tensor is smaller than x:
+  // y = d * scale + shift costs two full-size ops instead of four.
+  const fold = prod(broadcast(statsShape, paramViewShape)) < prod(viewShape);
+  const paramAxes: number[] = [];
+  paramViewShape.forEach((d, i) => {
+    if (d === 1) paramAxes.push(i);
+  });
+
+  const f = tf.customGrad((...args: Array<tf.Tensor|tf.GradSaveFunc>) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const xin = args[0] as tf.Tensor;
+    const g = hasGamma ? args[1] as tf.Tensor : null;
+    const b = hasBeta ? args[hasGamma ? 2 : 1] as tf.Tensor : null;
+    const xv = tf.reshape(xin, viewShape);
+    const gv = g ? tf.reshape(g, paramViewShape) : null;
+    const bv = b ? tf.reshape(b, paramViewShape) : null;
+    let y: tf.Tensor;
+    if (mode === 'center') {
+      const {m1, d, m2, inv} = centered(xv, plan);
+      if (fold) {
+        const scale = gv ? tf.mul(inv, gv) : inv;
+        const shiftNeg = tf.mul(m2, scale);
+        const shift = bv ? tf.sub(bv, shiftNeg) : tf.neg(shiftNeg);
+        y = tf.add(tf.mul(d, scale), shift);
+      } else {
+        const xhat = tf.mul(tf.sub(d, m2), inv);
+        const scaled = gv ? tf.mul(xhat, gv) : xhat;
+        y = bv ? tf.add(scaled, bv) : scaled;
+      }
+      save(g ? [xin, m1, m2, inv, g] : [xin, m1, m2, inv]);
+    } else {
+      let s: tf.Tensor;
+      if (mode === 'rms') {
+        s = safeRsqrt(tf.mean(tf.square(xv), R, true), plan.epsilon);
+        save(g ? [xin, s, g] : [xin, s]);
+      } else {
+        const {m1, m2, inv} = centered(xv, plan);
+        s = inv;
+        save(g ? [xin, m1, m2, s, g] : [xin, m1, m2, s]);
+      }
+      const scale = gv && fold ? tf.mul(s, gv) : s;
+      y = tf.mul(xv, scale);
+      if (gv && !fold) y = tf.mul(y, gv);
+      if (bv) y = tf.add(y, bv);
+    }
+    return {
+      value: tf.reshape(y, xin.shape),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+          backward(dy, saved, plan, paramAxes, hasGamma, hasBeta, gamma?.shape, beta?.shape),
+    };
+  });
+  return f(...inputs);
+}
+
+function backward(
+    dy: tf.Tensor, saved: tf.Tensor[], plan: NormPlan, paramAxes: number[], hasGamma: boolean,
+    hasBeta: boolean, gammaShape?: number[], betaShape?: number[]): tf.Tensor[] {
+  const {viewShape, reduceAxes: R, paramViewShape, mode} = plan;
+  const xin = saved[0];
+  const g = hasGamma ? saved[saved.length - 1] : null;
+  const xv = tf.reshape(xin, viewShape);
+  const dyv = tf.reshape(dy, viewShape);
+  const gdy = g ? tf.mul(dyv, tf.reshape(g, paramViewShape)) : dyv;
+  let dx: tf.Tensor;
+  // xn is what gamma multiplies: dgamma = sum(dy * xn).
+  let xn: tf.Tensor;
+  if (mode === 'center') {
+    const [, m1, m2, inv] = saved;
+    xn = tf.mul(tf.sub(tf.sub(xv, m1), m2), inv);
+    const mg = tf.mean(gdy, R, true);
+    const mgx = tf.mean(tf.mul(gdy, xn), R, true);
+    dx = tf.mul(inv, tf.sub(tf.sub(gdy, mg), tf.mul(xn, mgx)));
+  } else if (mode === 'rms') {
+    const s = saved[1];
+    xn = tf.mul(xv, s);
+    dx = tf.mul(s, tf.sub(gdy, tf.mul(xn, tf.mean(tf.mul(gdy, xn), R, true))));
+  } else {
+    // y = x * s * gamma, s = rsqrt(var + eps):
+    // dx = s * (g - xhat * mean(g * x * s)), xhat = (x - mean) * s.
+    const [, m1, m2, s] = saved;
+    xn = tf.mul(xv, s);
+    const xhat = tf.mul(tf.sub(tf.sub(xv, m1), m2), s);
+    dx = tf.mul(s, tf.sub(gdy, tf.mul(xhat, tf.mean(tf.mul(gdy, xn), R, true))));
+  }
+  // Sums over the axes gamma/beta broadcast along (none when they cover x).
+  const toParam = (t: tf.Tensor, shape: number[]) =>
+      tf.reshape(paramAxes.length > 0 ? tf.sum(t, paramAxes) : t, shape);
+  const grads = [tf.reshape(dx, xin.shape)];
+  if (hasGamma) grads.push(toParam(tf.mul(dyv, xn), gammaShape as number[]));
+  if (hasBeta) grads.push(toParam(dyv, betaShape as number[]));
+  return grads;
+}

@@ -1,0 +1,111 @@
+import * as tf from '@tensorflow/tfjs';
+
+import {NormPlan, normalize} from './core';
+import {argError, checkEpsilon, checkFloatTensor, checkIntegerAxis, checkParam, resolveAxis} from './validate';
+
+export interface GroupNormOptions {
+  /** Number of groups G; must divide the channel count C. -1 means C (one group per channel). */
+  groups: number;
+  /** The channel axis (default -1, channels-last). Negative counts from the end; not 0 (batch). */
+  axis?: number;
+  /** Added to the variance (default 1e-3, as Keras). */
+  epsilon?: number;
+  /** Per-channel scale, shape [C]. */
+  gamma?: tf.Tensor|null;
+  /** Per-channel offset, shape [C]. */
+  beta?: tf.Tensor|null;
+}
+
+/** Checks a `groups` value on its own (no shape known yet). */
+export function checkGroups(who: string, groups: unknown): number {
+  if (typeof groups !== 'number' || !Number.isInteger(groups) || (groups < 1 && groups !== -1)) {
+    throw argError(
+        who, 'groups', groups,
+        'a positive integer that divides the number of channels, or -1 for one group per channel');
+  }
+  return groups;
+}
+
+/**
+ * Resolves `groups` against a channel count: -1 becomes C; anything that
+ * does not divide C is an error that lists the valid choices.
+ */
+export function resolveGroups(who: string, groups: number, channels: number): number {
+  const g = groups === -1 ? channels : groups;
+  if (g > channels || channels % g !== 0) {
+    const divisors: number[] = [];
+    for (let d = 1; d <= channels; d++) {
+      if (channels % d === 0) divisors.push(d);
+    }
+    throw argError(
+        who, 'groups', groups,
+        `a divisor of the number of channels (${channels}): one of ${divisors.join(', ')}` +
+            ' (or -1 for one group per channel)');
+  }
+  return g;
+}
+
+/**
+ * The plan for group normalization of an input of this shape: x viewed as
+ * [N, P, G, C/G, Q] (P = product of the axes between batch and channel,
+ * Q = product of the axes after the channel; size-1 P and Q are dropped),
+ * statistics over every axis but N and G.
+ */
+export function groupNormPlan(
+    who: string, shape: readonly number[], groups: number, axis: number,
+    epsilon: number): NormPlan&{channels: number, groups: number} {
+  const rank = shape.length;
+  if (rank < 2) {
+    throw new Error(
+        `${who}: input must have rank >= 2 (batch, ..., channels); received shape ` +
+        `${JSON.stringify(shape)} of rank ${rank}.`);
+  }
+  const a = resolveAxis(who, 'axis', axis, rank);
+  if (a === 0) {
+    throw argError(who, 'axis', axis, 'a channel axis other than 0, the batch axis');
+  }
+  const C = shape[a];
+  if (C == null || C < 1) {
+    throw argError(who, 'axis', axis, `an axis with a defined channel dimension (shape ${JSON.stringify(shape)})`);
+  }
+  const G = resolveGroups(who, groups, C);
+  let P = 1;
+  let Q = 1;
+  for (let i = 1; i < a; i++) P *= shape[i];
+  for (let i = a + 1; i < rank; i++) Q *= shape[i];
+  const viewShape = [shape[0]];
+  if (P > 1) viewShape.push(P);
+  const gAxis = viewShape.length;
+  viewShape.push(G, C / G);
+  if (Q > 1) viewShape.push(Q);
+  const reduceAxes = viewShape.map((_, i) => i).filter((i) => i !== 0 && i !== gAxis);
+  const paramViewShape = viewShape.map((d, i) => (i === gAxis || i === gAxis + 1 ? d : 1));
+  return {viewShape, reduceAxes, paramViewShape, epsilon, mode: 'center', channels: C, groups: G};
+}
+
+/** Shared body of groupNorm and instanceNorm, with the caller's name for errors. */
+export function groupNormImpl(x: tf.Tensor, opts: GroupNormOptions, who: string): tf.Tensor {
+  checkFloatTensor(who, 'x', x);
+  const groups = checkGroups(who, opts.groups);
+  const axis = checkIntegerAxis(who, 'axis', opts.axis ?? -1);
+  const epsilon = checkEpsilon(who, opts.epsilon ?? 1e-3);
+  const plan = groupNormPlan(who, x.shape, groups, axis, epsilon);
+  checkParam(who, 'gamma', opts.gamma, [plan.channels]);
+  checkParam(who, 'beta', opts.beta, [plan.channels]);
+  return normalize(x, plan, opts.gamma, opts.beta);
+}
+
+/**
+ * Group normalization (Wu & He, 2018). The C channels on `axis` are split
+ * into `groups` groups; each group of each sample is normalized with the
+ * mean and population variance over the group's channels and every axis
+ * that is neither batch (0) nor channel:
+ * `y = (x - mean) / sqrt(var + epsilon) * gamma + beta`.
+ *
+ * The tensor-level counterpart of PyTorch's `torch.nn.functional.group_norm`,
+ * but channels-last by default, like Keras. Differentiable on every backend.
+ */
+export function groupNorm(x: tf.Tensor, opts: GroupNormOptions): tf.Tensor {
+  if (opts == null) throw argError('groupNorm', 'opts', opts, 'an object with at least {groups}');
+  return groupNormImpl(x, opts, 'groupNorm');
+}

@@ -1,0 +1,7 @@
+/** Functional normalization ops, each with an analytic gradient. */
+export {groupNorm} from './group_norm';
+export type {GroupNormOptions} from './group_norm';
+export {instanceNorm} from './instance_norm';
+export type {InstanceNormOptions} from './instance_norm';
+export {layerNorm, rmsNorm} from './layer_norm';
+export type {LayerNormOptions, RmsNormOptions} from './layer_norm';

@@ -1,0 +1,19 @@
+import * as tf from '@tensorflow/tfjs';
+
+import {groupNormImpl} from './group_norm';
+
+export interface InstanceNormOptions {
+  /** The channel axis (default -1). */
+  axis?: number;
+  /** Added to the variance (default 1e-3, as TensorFlow Addons). */
+  epsilon?: number;
+  /** Per-channel scale, shape [C]. */
+  gamma?: tf.Tensor|null;
+  /** Per-channel offset, shape [C]. */
+  beta?: tf.Tensor|null;
+}
+
+/** Instance normalization: {@link groupNorm} with one group per channel. */
+export function instanceNorm(x: tf.Tensor, opts: InstanceNormOptions = {}): tf.Tensor {
+  return groupNormImpl(x, {...opts, groups: -1}, 'instanceNorm');
+}

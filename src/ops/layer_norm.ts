@@ -1,0 +1,87 @@
+import * as tf from '@tensorflow/tfjs';
+
+import {NormMode, NormPlan, normalize} from './core';
+import {argError, checkEpsilon, checkFloatTensor, checkParam, resolveAxes} from './validate';
+
+export interface LayerNormOptions {
+  /** Axis or axes to normalize over (any subset, unsorted, negative allowed). Default -1. */
+  axis?: number|number[];
+  /** Added to the variance (default 1e-3, as Keras). */
+  epsilon?: number;
+  /** Scale, shaped like the normalized axes in sorted axis order. */
+  gamma?: tf.Tensor|null;
+  /** Offset, shaped like gamma. Not allowed with rmsScaling. */
+  beta?: tf.Tensor|null;
+  /**
+   * Keras's legacy `rms_scaling`: `y = x * rsqrt(var + epsilon) * gamma`
+   * (centered variance, no mean subtraction, no beta). Default false.
+   */
+  rmsScaling?: boolean;
+}
+
+export interface RmsNormOptions {
+  /** Axis or axes to normalize over. Default -1. */
+  axis?: number|number[];
+  /** Added to mean(x^2) (default 1e-6, as Keras's RMSNormalization). */
+  epsilon?: number;
+  /** Scale, shaped like the normalized axes in sorted axis order. */
+  gamma?: tf.Tensor|null;
+}
+
+/**
+ * The plan for statistics over `axes` (sorted, non-negative): consecutive
+ * axes with the same role are merged, so the view has the smallest rank.
+ */
+export function axesPlan(
+    shape: readonly number[], axes: readonly number[], epsilon: number,
+    mode: NormMode): NormPlan&{paramShape: number[]} {
+  const viewShape: number[] = [];
+  const member: boolean[] = [];
+  shape.forEach((d, i) => {
+    const inAxes = axes.includes(i);
+    if (member.length > 0 && member[member.length - 1] === inAxes) {
+      viewShape[viewShape.length - 1] *= d;
+    } else {
+      viewShape.push(d);
+      member.push(inAxes);
+    }
+  });
+  const reduceAxes = member.flatMap((m, i) => (m ? [i] : []));
+  const paramViewShape = viewShape.map((d, i) => (member[i] ? d : 1));
+  return {viewShape, reduceAxes, paramViewShape, epsilon, mode, paramShape: axes.map((a) => shape[a])};
+}
+
+/** Shared body of layerNorm / rmsNorm and the layers, with the caller's name for errors. */
+export function axesNormImpl(
+    x: tf.Tensor, axis: number|number[], epsilon: number, mode: NormMode, gamma: tf.Tensor|null|undefined,
+    beta: tf.Tensor|null|undefined, who: string): tf.Tensor {
+  checkFloatTensor(who, 'x', x);
+  if (x.rank < 1) {
+    throw new Error(`${who}: input must have rank >= 1; received a scalar.`);
+  }
+  const axes = resolveAxes(who, 'axis', axis, x.rank);
+  const eps = checkEpsilon(who, epsilon);
+  if (beta != null && mode !== 'center') {
+    throw argError(who, 'beta', 'a tensor', `omitted in ${mode} mode (it has no offset)`);
+  }
+  const plan = axesPlan(x.shape, axes, eps, mode);
+  checkParam(who, 'gamma', gamma, plan.paramShape);
+  checkParam(who, 'beta', beta, plan.paramShape);
+  return normalize(x, plan, gamma, beta);
+}
+
+/**
+ * Layer normalization over any axis or axes:
+ * `y = (x - mean) / sqrt(var + epsilon) * gamma + beta`, statistics over
+ * `axis`. gamma and beta are shaped like those axes, in sorted axis order.
+ */
+export function layerNorm(x: tf.Tensor, opts: LayerNormOptions = {}): tf.Tensor {
+  const mode: NormMode = opts.rmsScaling ? 'rmsScaling' : 'center';
+  return axesNormImpl(
+      x, opts.axis ?? -1, opts.epsilon ?? 1e-3, mode, opts.gamma, opts.beta, 'layerNorm');
+}
+
+/** RMS normalization: `y = x * rsqrt(mean(x^2 over axis) + epsilon) * gamma`. */
+export function rmsNorm(x: tf.Tensor, opts: RmsNormOptions = {}): tf.Tensor {
+  return axesNormImpl(x, opts.axis ?? -1, opts.epsilon ?? 1e-6, 'rms', opts.gamma, null, 'rmsNorm');
+}

@@ -1,0 +1,95 @@
+/**
+ * Argument checks shared by the ops and the layers. Every message names who
+ * raised it (an op such as `groupNorm`, or a layer such as
+ * `GroupNormalization 'gn1'`), the argument, the value received and what was
+ * expected.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/** Formats a value for an error message (short, JSON where possible). */
+export function show(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  if (typeof value === 'function') return 'a function';
+  try {
+    const s = JSON.stringify(value);
+    if (s === undefined) return String(value);
+    return s.length > 120 ? `${s.slice(0, 117)}...` : s;
+  } catch {
+    return String(value);
+  }
+}
+
+/** Builds the standard message: `<who>: argument '<arg>' <problem>; received <value>.` */
+export function argError(who: string, arg: string, value: unknown, expected: string): Error {
+  return new Error(`${who}: argument '${arg}' must be ${expected}; received ${show(value)}.`);
+}
+
+export function checkFloatTensor(who: string, arg: string, t: unknown): asserts t is tf.Tensor {
+  if (!(t instanceof tf.Tensor)) {
+    throw argError(who, arg, t === null ? null : typeof t, 'a tf.Tensor');
+  }
+  if (t.dtype !== 'float32') {
+    throw new Error(
+        `${who}: argument '${arg}' must be a float32 tensor; received dtype ` +
+        `'${t.dtype}' (shape ${show(t.shape)}). Cast it first with tf.cast(${arg}, 'float32').`);
+  }
+}
+
+export function checkEpsilon(who: string, epsilon: unknown): number {
+  if (typeof epsilon !== 'number' || !Number.isFinite(epsilon) || epsilon < 0) {
+    throw argError(who, 'epsilon', epsilon, 'a finite number >= 0');
+  }
+  return epsilon;
+}
+
+export function checkBoolean(who: string, arg: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw argError(who, arg, value, 'true or false');
+  return value;
+}
+
+export function checkIntegerAxis(who: string, arg: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw argError(who, arg, value, 'an integer axis (negative counts from the end)');
+  }
+  return value;
+}
+
+/** Resolves a possibly negative axis against a rank, with a clear error. */
+export function resolveAxis(who: string, arg: string, axis: number, rank: number): number {
+  if (axis < -rank || axis >= rank) {
+    throw argError(
+        who, arg, axis,
+        `an axis in [${-rank}, ${rank - 1}] for an input of rank ${rank}`);
+  }
+  return axis < 0 ? axis + rank : axis;
+}
+
+/**
+ * Normalizes an axis or list of axes: resolves negatives, rejects
+ * duplicates, returns them sorted.
+ */
+export function resolveAxes(
+    who: string, arg: string, axis: number|readonly number[], rank: number): number[] {
+  const list = Array.isArray(axis) ? axis : [axis];
+  if (list.length === 0) throw argError(who, arg, axis, 'a non-empty list of axes');
+  const out = list.map((a) => resolveAxis(who, arg, checkIntegerAxis(who, arg, a), rank));
+  if (new Set(out).size !== out.length) {
+    throw argError(who, arg, axis, 'a list of distinct axes');
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** Checks that gamma/beta (when given) are float32 tensors of exactly the expected shape. */
+export function checkParam(
+    who: string, arg: string, t: tf.Tensor|undefined|null, shape: readonly number[]): void {
+  if (t == null) return;
+  checkFloatTensor(who, arg, t);
+  if (t.rank !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    throw new Error(
+        `${who}: argument '${arg}' must have shape ${show(shape)}; received shape ` +
+        `${show(t.shape)}.`);
+  }
+}
+
+export const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);

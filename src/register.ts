@@ -1,0 +1,21 @@
+/**
+ * The one place where this package's layer classes enter
+ * tf.serialization's registry, so that `tf.loadLayersModel` and
+ * `tf.models.modelFromJSON` find them. Runs once, on import of the package.
+ *
+ * LayerNormalization is registered under the built-in's className on
+ * purpose: it replaces the built-in entry, so a saved
+ * `tf.layers.layerNormalization` loads into this package's class.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import {GroupNormalization} from './layers/group_normalization';
+import {InstanceNormalization} from './layers/instance_normalization';
+import {LayerNormalization} from './layers/layer_normalization';
+import {RMSNormalization} from './layers/rms_normalization';
+
+export const REGISTERED_CLASSES = [GroupNormalization, InstanceNormalization, LayerNormalization, RMSNormalization];
+
+for (const cls of REGISTERED_CLASSES) {
+  tf.serialization.registerClass(cls);
+}
