@@ -88,13 +88,13 @@ function resolve<T extends tf.serialization.Serializable>(
     className = CLASS_ALIASES[identifier.className] ?? identifier.className;
     const c = (identifier as {config?: unknown}).config;
     if (c != null && (typeof c !== 'object' || Array.isArray(c))) {
-      throw argError(who, arg, identifier, `a ${kind}: its 'config' must be an object`);
+      throw argError(who, arg, identifier, `a ${kind} whose 'config' is an object`);
     }
     config = (c ?? {}) as ConfigDict;
   } else {
     throw argError(
         who, arg, identifier,
-        `a ${kind}: an identifier string (e.g. '${kind === 'initializer' ? 'ones' : kind === 'regularizer' ? 'l1l2' : 'nonNeg'}'), ` +
+        `${kind === 'initializer' ? 'an' : 'a'} ${kind}: an identifier string (e.g. '${kind === 'initializer' ? 'ones' : kind === 'regularizer' ? 'l1l2' : 'nonNeg'}'), ` +
             `a {className, config} object or a tf.${kind}s instance`);
   }
   const factory = factories[className];

@@ -1,0 +1,186 @@
+/** The four layers: the shared layer test, Keras defaults and keys, literal outputs, errors. */
+import * as tf from '@tensorflow/tfjs';
+
+import {GroupNormalization, InstanceNormalization, LayerNormalization, layers, RMSNormalization} from '../src';
+import {expectClose, maxAbsDiff, runLayerTest} from './helpers';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+const AFFINE_KEYS = [
+  'epsilon', 'center', 'scale', 'betaInitializer', 'gammaInitializer', 'betaRegularizer', 'gammaRegularizer',
+  'betaConstraint', 'gammaConstraint',
+];
+
+describe('shared layer test', () => {
+  test('GroupNormalization, channels-last', () => runLayerTest({
+    cls: GroupNormalization, args: {groups: 4}, inputShape: [2, 5, 5, 8],
+    weights: [['gamma', [8]], ['beta', [8]]], configKeys: ['groups', 'axis', ...AFFINE_KEYS],
+  }));
+  test('GroupNormalization, channels-first, groups -1, no center', () => runLayerTest({
+    cls: GroupNormalization, args: {groups: -1, axis: 1, center: false}, inputShape: [2, 6, 3, 3],
+    weights: [['gamma', [6]]], configKeys: ['groups', 'axis', ...AFFINE_KEYS],
+  }));
+  test('GroupNormalization with regularizers, constraints and initializers with arguments', () => runLayerTest({
+    cls: GroupNormalization,
+    args: {
+      groups: 2, gammaRegularizer: 'l1l2', betaRegularizer: tf.regularizers.l2({l2: 0.05}),
+      gammaConstraint: 'nonNeg', betaConstraint: {className: 'MaxNorm', config: {maxValue: 3, axis: 0}},
+      gammaInitializer: tf.initializers.randomUniform({minval: 0.9, maxval: 1.1, seed: 1}),
+      betaInitializer: {className: 'Constant', config: {value: 0.25}},
+    },
+    inputShape: [3, 4, 6], weights: [['gamma', [6]], ['beta', [6]]], configKeys: ['groups', 'axis', ...AFFINE_KEYS],
+  }));
+  test('InstanceNormalization', () => runLayerTest({
+    cls: InstanceNormalization, args: {}, inputShape: [2, 4, 4, 3],
+    weights: [['gamma', [3]], ['beta', [3]]], configKeys: ['axis', ...AFFINE_KEYS],
+  }));
+  test('InstanceNormalization channels-first, no scale', () => runLayerTest({
+    cls: InstanceNormalization, args: {axis: 1, scale: false}, inputShape: [2, 3, 4, 4],
+    weights: [['beta', [3]]], configKeys: ['axis', ...AFFINE_KEYS],
+  }));
+  test('LayerNormalization, unsorted axes', () => runLayerTest({
+    cls: LayerNormalization, args: {axis: [3, 1]}, inputShape: [2, 3, 4, 5],
+    weights: [['gamma', [3, 5]], ['beta', [3, 5]]], configKeys: ['axis', 'rmsScaling', ...AFFINE_KEYS],
+  }));
+  test('LayerNormalization, rank 6, center and scale off', () => runLayerTest({
+    cls: LayerNormalization, args: {axis: -1, center: false, scale: false}, inputShape: [1, 2, 2, 2, 2, 3],
+    weights: [], configKeys: ['axis', 'rmsScaling', ...AFFINE_KEYS],
+  }));
+  test('LayerNormalization, rms', () => runLayerTest({
+    cls: LayerNormalization, args: {rms: true}, inputShape: [2, 7, 6],
+    weights: [['gamma', [6]]], configKeys: ['axis', 'rmsScaling', 'rms', ...AFFINE_KEYS],
+  }));
+  test('LayerNormalization, rmsScaling', () => runLayerTest({
+    cls: LayerNormalization, args: {rmsScaling: true, scale: false}, inputShape: [2, 7, 6],
+    weights: [['gamma', [6]]], configKeys: ['axis', 'rmsScaling', ...AFFINE_KEYS],
+  }));
+  test('RMSNormalization', () => runLayerTest({
+    cls: RMSNormalization, args: {}, inputShape: [2, 5, 8], weights: [['scale', [8]]], configKeys: ['axis', 'epsilon'],
+  }));
+  test('RMSNormalization over two axes', () => runLayerTest({
+    cls: RMSNormalization, args: {axis: [1, 2], epsilon: 1e-5}, inputShape: [2, 5, 8],
+    weights: [['scale', [5, 8]]], configKeys: ['axis', 'epsilon'],
+  }));
+});
+
+describe('defaults are Keras\'s', () => {
+  test('GroupNormalization', () => {
+    const c = new GroupNormalization().getConfig();
+    expect(c).toMatchObject({
+      groups: 32, axis: -1, epsilon: 1e-3, center: true, scale: true,
+      betaInitializer: {className: 'Zeros', config: {}}, gammaInitializer: {className: 'Ones', config: {}},
+      betaRegularizer: null, gammaRegularizer: null, betaConstraint: null, gammaConstraint: null,
+    });
+  });
+  test('InstanceNormalization (as TensorFlow Addons)', () => {
+    expect(new InstanceNormalization().getConfig()).toMatchObject({axis: -1, epsilon: 1e-3, center: true, scale: true});
+  });
+  test('LayerNormalization', () => {
+    expect(new LayerNormalization().getConfig()).toMatchObject({axis: -1, epsilon: 1e-3, center: true, scale: true, rmsScaling: false});
+  });
+  test('RMSNormalization', () => {
+    expect(new RMSNormalization().getConfig()).toMatchObject({axis: -1, epsilon: 1e-6});
+  });
+  test('the factories build the classes', () => {
+    expect(layers.groupNormalization({groups: 2})).toBeInstanceOf(GroupNormalization);
+    expect(layers.instanceNormalization()).toBeInstanceOf(InstanceNormalization);
+    expect(layers.layerNormalization()).toBeInstanceOf(LayerNormalization);
+    expect(layers.rmsNormalization()).toBeInstanceOf(RMSNormalization);
+  });
+});
+
+describe('literal outputs', () => {
+  test('LayerNormalization with ones initializers', () => {
+    const layer = new LayerNormalization({gammaInitializer: 'ones', betaInitializer: 'ones', epsilon: 0});
+    const y = layer.apply(tf.tensor2d([[1, 2, 3]])) as tf.Tensor;
+    const s = Math.sqrt(2 / 3);
+    expectClose(y, [1 - 1 / s, 1, 1 + 1 / s], 1e-5, 'y');
+  });
+  test('LayerNormalization rmsScaling: no beta, gamma even with scale false, Keras\'s math', () => {
+    const layer = new LayerNormalization({rmsScaling: true, scale: false, center: true, epsilon: 0, gammaInitializer: {className: 'Constant', config: {value: 2}}});
+    const y = layer.apply(tf.tensor2d([[1, 2, 3]])) as tf.Tensor;
+    const s = Math.sqrt(2 / 3);
+    expectClose(y, [2 / s, 4 / s, 6 / s], 1e-5, 'y');
+    expect(layer.weights.map((w) => w.name.split('/').pop())).toEqual(['gamma']);
+  });
+  test('GroupNormalization with groups 1 equals LayerNormalization over all non-batch axes', () => {
+    const x = tf.randomNormal([2, 3, 3, 4], 1, 2, 'float32', 5);
+    const gn = new GroupNormalization({groups: 1}).apply(x) as tf.Tensor;
+    const ln = new LayerNormalization({axis: [1, 2, 3]}).apply(x) as tf.Tensor;
+    expect(maxAbsDiff(gn.dataSync(), ln.dataSync())).toBeLessThan(1e-5);
+  });
+  test('GroupNormalization with groups -1 equals InstanceNormalization', () => {
+    const x = tf.randomNormal([2, 3, 3, 4], 1, 2, 'float32', 6);
+    const gn = new GroupNormalization({groups: -1}).apply(x) as tf.Tensor;
+    const inorm = new InstanceNormalization().apply(x) as tf.Tensor;
+    expect(maxAbsDiff(gn.dataSync(), inorm.dataSync())).toBe(0);
+  });
+  test('masks pass through', () => {
+    const input = tf.input({shape: [4]});
+    const emb = tf.layers.embedding({inputDim: 10, outputDim: 6, maskZero: true}).apply(input) as tf.SymbolicTensor;
+    for (const layer of [new LayerNormalization(), new GroupNormalization({groups: 2}), new InstanceNormalization(), new RMSNormalization()]) {
+      expect(layer.supportsMasking).toBe(true);
+      layer.apply(emb);
+      const mask = tf.tensor2d([[1, 1, 0, 0]], undefined, 'bool');
+      expect(layer.computeMask(tf.zeros([1, 4, 6]), mask)).toBe(mask);
+    }
+  });
+});
+
+describe('errors name the layer, the argument, the value and what is expected', () => {
+  const cases: Array<[string, () => unknown, RegExp]> = [
+    ['groups 0', () => new GroupNormalization({groups: 0, name: 'gn'}), /GroupNormalization layer 'gn': argument 'groups' must be a positive integer.*received 0/],
+    ['groups -3', () => new GroupNormalization({groups: -3, name: 'gn'}), /GroupNormalization layer 'gn': argument 'groups'.*received -3/],
+    ['groups 2.5', () => new GroupNormalization({groups: 2.5}), /argument 'groups'.*received 2.5/],
+    ['groups string', () => new GroupNormalization({groups: 'four' as unknown as number}), /argument 'groups'.*received "four"/],
+    ['groups null in config', () => GroupNormalization.fromConfig(GroupNormalization, {groups: {} as never}), /argument 'groups'.*received \{\}/],
+    ['groups not dividing C at build', () => new GroupNormalization({groups: 5, name: 'gn'}).apply(tf.input({shape: [4, 4, 12]})), /GroupNormalization layer 'gn': argument 'groups' must be a divisor of the number of channels \(12\): one of 1, 2, 3, 4, 6, 12.*received 5/],
+    ['groups > C at build', () => new GroupNormalization({groups: 32}).apply(tf.input({shape: [4, 4, 8]})), /divisor of the number of channels \(8\).*received 32/],
+    ['undefined channel dim', () => new GroupNormalization({groups: 2, name: 'gn'}).apply(tf.input({shape: [4, null as unknown as number]})), /GroupNormalization layer 'gn': argument 'axis' \(-1\) points at a dimension that is undefined in input shape \[null,4,null\]/],
+    ['axis out of range', () => new InstanceNormalization({axis: 5, name: 'in'}).apply(tf.input({shape: [4, 4, 3]})), /InstanceNormalization layer 'in': argument 'axis' must be an axis in \[-4, 3\].*received 5/],
+    ['axis is batch', () => new InstanceNormalization({axis: 0}).apply(tf.input({shape: [4, 3]})), /argument 'axis' must be a channel axis other than 0/],
+    ['rank 1 input', () => new GroupNormalization({groups: 1, name: 'gn'}).build([4]), /GroupNormalization layer 'gn': input must have rank >= 2/],
+    ['epsilon negative', () => new LayerNormalization({epsilon: -1, name: 'ln'}), /LayerNormalization layer 'ln': argument 'epsilon' must be a finite number >= 0; received -1/],
+    ['center not boolean', () => new LayerNormalization({center: 'yes' as unknown as boolean}), /argument 'center' must be true or false; received "yes"/],
+    ['LN axis string', () => new LayerNormalization({axis: 'last' as unknown as number, name: 'ln'}), /LayerNormalization layer 'ln': argument 'axis' must be an integer or a non-empty list of integers; received "last"/],
+    ['LN axis out of range', () => new LayerNormalization({axis: [1, 3]}).apply(tf.input({shape: [4, 5]})), /argument 'axis' must be an axis in \[-3, 2\].*received 3/],
+    ['LN undefined axis dim', () => new LayerNormalization({axis: 1, name: 'ln'}).apply(tf.input({shape: [null as unknown as number, 5]})), /LayerNormalization layer 'ln': axis 1 is undefined in input shape \[null,null,5\]/],
+    ['rms and rmsScaling', () => new LayerNormalization({rms: true, rmsScaling: true}), /argument 'rms' must be false when rmsScaling is true/],
+    ['unknown initializer', () => new GroupNormalization({gammaInitializer: 'bogus'}), /argument 'gammaInitializer' must be a known initializer; 'bogus' is not registered; received "bogus"/],
+    ['regularizer of wrong kind', () => new GroupNormalization({betaRegularizer: 'ones'}), /argument 'betaRegularizer' must be a regularizer; 'Ones' is a Ones/],
+    ['initializer of wrong type', () => new GroupNormalization({gammaInitializer: 42 as unknown as string}), /argument 'gammaInitializer' must be an initializer: an identifier string.*received 42/],
+    ['int32 input', () => new RMSNormalization({name: 'rms'}).apply(tf.zeros([2, 3], 'int32')), /RMSNormalization layer 'rms': argument 'x' must be a float32 tensor; received dtype 'int32'/],
+  ];
+  test.each(cases)('%s', (_name, f, message) => {
+    expect(() => tf.tidy(() => {
+      f();
+    })).toThrow(message);
+  });
+});
+
+describe('LayerNormalization replaces the built-in in the registry', () => {
+  test('a model saved with tf.layers.layerNormalization loads into this class with identical outputs', async () => {
+    const builtin = tf.sequential({
+      layers: [
+        tf.layers.dense({inputShape: [6], units: 8}),
+        tf.layers.layerNormalization({axis: -1, epsilon: 1e-4, betaInitializer: 'randomNormal', gammaInitializer: 'randomUniform'}),
+        tf.layers.dense({units: 3}),
+      ],
+    });
+    expect(builtin.layers[1]).not.toBeInstanceOf(LayerNormalization);
+    let artifacts: tf.io.ModelArtifacts|undefined;
+    await builtin.save(tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
+    }));
+    const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts as tf.io.ModelArtifacts));
+    expect(loaded.layers[1]).toBeInstanceOf(LayerNormalization);
+    const x = tf.randomNormal([5, 6], 0, 1, 'float32', 9);
+    const a = builtin.predict(x) as tf.Tensor;
+    const b = loaded.predict(x) as tf.Tensor;
+    expect(maxAbsDiff(a.dataSync(), b.dataSync())).toBeLessThan(1e-5);
+    expect(loaded.layers[1].getWeights().map((w) => w.shape)).toEqual([[8], [8]]);
+  });
+});
