@@ -172,6 +172,24 @@ export function singleTensor(who: string, inputs: tf.Tensor|tf.Tensor[]): tf.Ten
   return inputs;
 }
 
+/**
+ * tfjs 4.22's LayerVariable.write() leaks the tensor its constraint returns
+ * when a weight is written outside a tidy (as tf.loadLayersModel does):
+ * run every write of a constrained weight inside tf.tidy. The variable keeps
+ * its data alive through its own reference.
+ */
+function tidyWrites(v: tf.LayerVariable): tf.LayerVariable {
+  if (v.constraint == null) return v;
+  const write = v.write.bind(v);
+  v.write = (value: tf.Tensor) => {
+    tf.tidy(() => {
+      write(value);
+    });
+    return v;
+  };
+  return v;
+}
+
 /** Arguments shared by the layers with a gamma and a beta (Keras's names, camelCase). */
 export interface AffineArgs extends LayerArgs {
   /** Added to the variance to avoid dividing by zero. */
@@ -235,14 +253,14 @@ export abstract class AffineNormalization extends tf.layers.Layer {
   /** Creates gamma (if scale), then beta (if center), both of paramShape. */
   protected buildAffine(paramShape: number[], withGamma = this.scale, withBeta = this.center): void {
     this.gamma = withGamma ?
-        this.addWeight(
+        tidyWrites(this.addWeight(
             'gamma', paramShape, 'float32', this.gammaInitializer, this.gammaRegularizer ?? undefined, true,
-            this.gammaConstraint ?? undefined) :
+            this.gammaConstraint ?? undefined)) :
         null;
     this.beta = withBeta ?
-        this.addWeight(
+        tidyWrites(this.addWeight(
             'beta', paramShape, 'float32', this.betaInitializer, this.betaRegularizer ?? undefined, true,
-            this.betaConstraint ?? undefined) :
+            this.betaConstraint ?? undefined)) :
         null;
   }
 
