@@ -88,3 +88,26 @@ describe.each(cases().map((c) => [c.name, c] as const))('%s', (_name, c) => {
     tf.dispose([x, dy, y, ...grads, ...(gamma ? [gamma] : []), ...(beta ? [beta] : [])]);
   });
 });
+
+describe('stdEps mode (keras-contrib: epsilon added to the standard deviation)', () => {
+  test('forward and gradients match the float64 reference', async () => {
+    const {normalize} = await import('../src/ops/core');
+    const {groupNormPlan} = await import('../src/ops/group_norm');
+    const shape = [2, 3, 3, 4];
+    const plan = {...groupNormPlan('t', shape, 4, -1, 1e-3), mode: 'stdEps' as const};
+    const spec = {...groupSpec(shape, 4, 3, 1e-3), mode: 'stdEps' as const};
+    const rand = rng(99);
+    const xs = normals(rand, 72, 1, 2);
+    const dys = normals(rand, 72);
+    const gs = normals(rand, 4, 1, 0.3);
+    const bs = normals(rand, 4);
+    const [x, dy, g, b] = [tf.tensor(xs, shape), tf.tensor(dys, shape), tf.tensor(gs), tf.tensor(bs)];
+    const run = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => normalize(xx, plan, gg, bb);
+    expectClose(run(x, g, b), refForward(spec, xs, gs, bs), 1e-5, 'forward');
+    const grads = tf.grads((a: tf.Tensor, c: tf.Tensor, d: tf.Tensor) => tf.sum(tf.mul(run(a, c, d), dy)))([x, g, b]);
+    const fd = refGradsFD(spec, xs, dys, gs, bs);
+    expectClose(grads[0], fd.dx, 1e-4, 'dx');
+    expectClose(grads[1], fd.dgamma as Float64Array, 1e-4, 'dgamma');
+    expectClose(grads[2], fd.dbeta as Float64Array, 1e-4, 'dbeta');
+  });
+});

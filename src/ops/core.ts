@@ -27,8 +27,11 @@ import * as tf from '@tensorflow/tfjs';
  * - `rmsScaling`: y = x / sqrt(var + eps) * gamma, Keras's legacy
  *   `LayerNormalization(rms_scaling=True)`: centered variance, no mean
  *   subtraction, no beta.
+ * - `stdEps`: y = (x - mean) / (sqrt(var) + eps) * gamma + beta, the
+ *   keras-contrib InstanceNormalization: epsilon added to the standard
+ *   deviation, not the variance.
  */
-export type NormMode = 'center'|'rms'|'rmsScaling';
+export type NormMode = 'center'|'rms'|'rmsScaling'|'stdEps';
 
 export interface NormPlan {
   /** Shape x is reshaped to (same size as x). */
@@ -55,14 +58,24 @@ function safeRsqrt(v: tf.Tensor, epsilon: number): tf.Tensor {
   return tf.where(tf.greater(ve, 0), tf.rsqrt(ve), tf.zerosLike(ve));
 }
 
-/** Centered statistics: d = x - m1, m2 = mean(d), inv = rsqrt(var + eps). */
+/** 1 / x, and 0 where x is 0. */
+function safeReciprocal(x: tf.Tensor): tf.Tensor {
+  return tf.where(tf.greater(x, 0), tf.reciprocal(x), tf.zerosLike(x));
+}
+
+/**
+ * Centered statistics: d = x - m1, m2 = mean(d), and inv, the factor
+ * (x - mean) is multiplied by: rsqrt(var + eps), or 1 / (std + eps) in
+ * stdEps mode, where invStd = 1 / std is also returned for the gradient.
+ */
 function centered(xv: tf.Tensor, plan: NormPlan) {
   const m1 = tf.mean(xv, plan.reduceAxes, true);
   const d = tf.sub(xv, m1);
   const m2 = tf.mean(d, plan.reduceAxes, true);
   const variance = tf.relu(tf.sub(tf.mean(tf.square(d), plan.reduceAxes, true), tf.square(m2)));
-  const inv = safeRsqrt(variance, plan.epsilon);
-  return {m1, d, m2, inv};
+  if (plan.mode !== 'stdEps') return {m1, d, m2, inv: safeRsqrt(variance, plan.epsilon), invStd: null};
+  const std = tf.sqrt(variance);
+  return {m1, d, m2, inv: safeReciprocal(tf.add(std, plan.epsilon)), invStd: safeReciprocal(std)};
 }
 
 /**
@@ -95,8 +108,8 @@ export function normalize(
     const gv = g ? tf.reshape(g, paramViewShape) : null;
     const bv = b ? tf.reshape(b, paramViewShape) : null;
     let y: tf.Tensor;
-    if (mode === 'center') {
-      const {m1, d, m2, inv} = centered(xv, plan);
+    if (mode === 'center' || mode === 'stdEps') {
+      const {m1, d, m2, inv, invStd} = centered(xv, plan);
       if (fold) {
         const scale = gv ? tf.mul(inv, gv) : inv;
         const shiftNeg = tf.mul(m2, scale);
@@ -107,7 +120,8 @@ export function normalize(
         const scaled = gv ? tf.mul(xhat, gv) : xhat;
         y = bv ? tf.add(scaled, bv) : scaled;
       }
-      save(g ? [xin, m1, m2, inv, g] : [xin, m1, m2, inv]);
+      const stats = invStd ? [xin, m1, m2, inv, invStd] : [xin, m1, m2, inv];
+      save(g ? [...stats, g] : stats);
     } else {
       let s: tf.Tensor;
       if (mode === 'rms') {
@@ -144,12 +158,16 @@ function backward(
   let dx: tf.Tensor;
   // xn is what gamma multiplies: dgamma = sum(dy * xn).
   let xn: tf.Tensor;
-  if (mode === 'center') {
+  if (mode === 'center' || mode === 'stdEps') {
+    // dx = inv * (g - mean(g)) - xhat * mean(g * xhat) * k, where k = inv
+    // for rsqrt(var + eps) and k = 1 / std for 1 / (std + eps).
     const [, m1, m2, inv] = saved;
+    const k = mode === 'stdEps' ? saved[4] : inv;
     xn = tf.mul(tf.sub(tf.sub(xv, m1), m2), inv);
     const mg = tf.mean(gdy, R, true);
     const mgx = tf.mean(tf.mul(gdy, xn), R, true);
-    dx = tf.mul(inv, tf.sub(tf.sub(gdy, mg), tf.mul(xn, mgx)));
+    dx = mode === 'center' ? tf.mul(inv, tf.sub(tf.sub(gdy, mg), tf.mul(xn, mgx))) :
+                             tf.sub(tf.mul(inv, tf.sub(gdy, mg)), tf.mul(xn, tf.mul(mgx, k)));
   } else if (mode === 'rms') {
     const s = saved[1];
     xn = tf.mul(xv, s);
