@@ -9,12 +9,21 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+import {AddonsGroupNormalization, AddonsInstanceNormalization} from './layers/addons';
 import {GroupNormalization} from './layers/group_normalization';
 import {InstanceNormalization} from './layers/instance_normalization';
 import {LayerNormalization} from './layers/layer_normalization';
 import {RMSNormalization} from './layers/rms_normalization';
 
-export const REGISTERED_CLASSES = [GroupNormalization, InstanceNormalization, LayerNormalization, RMSNormalization];
+/**
+ * 'InstanceNormalization' is registered once, with the class whose
+ * fromConfig picks the flavour (this package's, keras-contrib's or
+ * pix2pix's) from the config's keys.
+ */
+export const REGISTERED_CLASSES = [
+  GroupNormalization, InstanceNormalization, LayerNormalization, RMSNormalization, AddonsGroupNormalization,
+  AddonsInstanceNormalization,
+];
 
 for (const cls of REGISTERED_CLASSES) {
   tf.serialization.registerClass(cls);

@@ -34,11 +34,11 @@ describe('shared layer test', () => {
   }));
   test('InstanceNormalization', () => runLayerTest({
     cls: InstanceNormalization, args: {}, inputShape: [2, 4, 4, 3],
-    weights: [['gamma', [3]], ['beta', [3]]], configKeys: ['axis', ...AFFINE_KEYS],
+    weights: [['gamma', [3]], ['beta', [3]]], configKeys: ['groups', 'axis', ...AFFINE_KEYS],
   }));
   test('InstanceNormalization channels-first, no scale', () => runLayerTest({
     cls: InstanceNormalization, args: {axis: 1, scale: false}, inputShape: [2, 3, 4, 4],
-    weights: [['beta', [3]]], configKeys: ['axis', ...AFFINE_KEYS],
+    weights: [['beta', [3]]], configKeys: ['groups', 'axis', ...AFFINE_KEYS],
   }));
   test('LayerNormalization, unsorted axes', () => runLayerTest({
     cls: LayerNormalization, args: {axis: [3, 1]}, inputShape: [2, 3, 4, 5],

@@ -144,6 +144,25 @@ export function serialize(obj: tf.serialization.Serializable|null): SerializedOb
   return {className: obj.getClassName(), config: obj.getConfig()};
 }
 
+/**
+ * Keras 3 writes a layer's dtype as a DTypePolicy object
+ * (`{className: 'DTypePolicy', config: {name: 'float32'}}` once tfjs has
+ * camel-cased it); tfjs expects a dtype string. Returns args with the
+ * policy's dtype name in its place.
+ */
+export function normalizeBaseArgs<T extends LayerArgs>(args: T): T {
+  const dtype = (args as {dtype?: unknown}).dtype;
+  if (dtype != null && typeof dtype === 'object') {
+    const name = (dtype as {config?: {name?: unknown}}).config?.name;
+    if (typeof name !== 'string') {
+      throw argError(`${args.name ?? 'layer'}`, 'dtype', dtype, "a dtype string or a Keras DTypePolicy {className, config: {name}}");
+    }
+    // Mixed policies ('mixed_float16') compute in float16 in Keras; these layers compute in float32.
+    return {...args, dtype: name.startsWith('mixed_') ? 'float32' : name};
+  }
+  return args;
+}
+
 /** The name used in every error message of a layer. */
 export function layerWho(className: string, name: string): string {
   return `${className} layer '${name}'`;
@@ -231,7 +250,7 @@ export abstract class AffineNormalization extends tf.layers.Layer {
   protected beta: tf.LayerVariable|null = null;
 
   constructor(args: AffineArgs, defaultEpsilon: number) {
-    super(args);
+    super(normalizeBaseArgs(args));
     const who = this.who;
     this.epsilon = checkEpsilon(who, args.epsilon ?? defaultEpsilon);
     this.center = checkBoolean(who, 'center', args.center ?? true);

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {axesNormImpl} from '../ops/layer_norm';
 import {checkEpsilon} from '../ops/validate';
-import {ConfigDict, Kwargs, LayerArgs, layerWho, singleTensor} from './common';
+import {ConfigDict, Kwargs, LayerArgs, layerWho, normalizeBaseArgs, singleTensor} from './common';
 import {checkAxisArg, paramShapeFor} from './layer_normalization';
 
 export interface RMSNormalizationArgs extends LayerArgs {
@@ -25,7 +25,7 @@ export class RMSNormalization extends tf.layers.Layer {
   private scaleWeight: tf.LayerVariable|null = null;
 
   constructor(args: RMSNormalizationArgs = {}) {
-    super(args);
+    super(normalizeBaseArgs(args));
     this.axis = checkAxisArg(this.who, args.axis ?? -1);
     this.epsilon = checkEpsilon(this.who, args.epsilon ?? 1e-6);
     this.supportsMasking = true;

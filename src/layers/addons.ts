@@ -1,0 +1,25 @@
+/**
+ * TensorFlow Addons' normalization layers, as converted models name them:
+ * `Addons>GroupNormalization` and `Addons>InstanceNormalization`. Their math
+ * is this package's GroupNormalization (epsilon added to the variance);
+ * TFA's InstanceNormalization is GroupNormalization with groups -1 and
+ * carries `groups` in its config.
+ *
+ * `tf.serialization.registerClass(cls, 'Addons')` would not create these
+ * names (the registry is keyed by className alone), so each class carries
+ * the full string as its className.
+ */
+import {GroupNormalization, GroupNormalizationArgs} from './group_normalization';
+
+export class AddonsGroupNormalization extends GroupNormalization {
+  static override className = 'Addons>GroupNormalization';
+}
+
+export class AddonsInstanceNormalization extends GroupNormalization {
+  static override className = 'Addons>InstanceNormalization';
+
+  /** As TFA: `groups` is always -1, whatever the config says. */
+  constructor(args: GroupNormalizationArgs = {}) {
+    super({...args, groups: -1});
+  }
+}

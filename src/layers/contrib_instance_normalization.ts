@@ -1,0 +1,83 @@
+import * as tf from '@tensorflow/tfjs';
+
+import {NormPlan, normalize} from '../ops/core';
+import {groupNormPlan} from '../ops/group_norm';
+import {argError, checkFloatTensor, resolveAxis} from '../ops/validate';
+import {AffineArgs, AffineNormalization, ConfigDict, Kwargs, singleShape, singleTensor} from './common';
+
+export interface ContribInstanceNormalizationArgs extends AffineArgs {
+  /** The channel axis, or null: statistics over all non-batch axes, gamma/beta of shape [1]. Default null. */
+  axis?: number|null;
+}
+
+/**
+ * keras-contrib's `InstanceNormalization`, reproduced exactly, for models
+ * converted from Keras 2 projects that used keras_contrib:
+ *
+ * - statistics over every axis but the batch axis and `axis` (every
+ *   non-batch axis when `axis` is null);
+ * - `y = (x - mean) / (std + epsilon) * gamma + beta`: epsilon is added to
+ *   the population standard deviation, not to the variance;
+ * - gamma/beta of shape [C] (or [1] when `axis` is null), created only when
+ *   `scale`/`center`.
+ *
+ * Its className is 'InstanceNormalization' (as in the converted
+ * model.json); `InstanceNormalization.fromConfig` picks this class for
+ * configs without `groups` that carry `axis` (see README, "Loading models").
+ */
+export class ContribInstanceNormalization extends AffineNormalization {
+  static className = 'InstanceNormalization';
+  readonly axis: number|null;
+
+  constructor(args: ContribInstanceNormalizationArgs = {}) {
+    super(args, 1e-3);
+    const axis = args.axis ?? null;
+    if (axis !== null && (typeof axis !== 'number' || !Number.isInteger(axis))) {
+      throw argError(this.who, 'axis', axis, 'an integer axis or null (keras-contrib InstanceNormalization)');
+    }
+    if (axis === 0) throw argError(this.who, 'axis', axis, 'a non-zero axis or null: axis 0 is the batch axis');
+    this.axis = axis;
+  }
+
+  /** The statistics plan for an input of this shape. */
+  private plan(shape: readonly number[]): NormPlan {
+    const who = this.who;
+    if (this.axis === null) {
+      if (shape.length < 2) throw new Error(`${who}: input must have rank >= 2; received shape ${JSON.stringify(shape)}.`);
+      const rest = shape.slice(1).reduce((a, b) => a * b, 1);
+      return {viewShape: [shape[0], rest], reduceAxes: [1], paramViewShape: [1, 1], epsilon: this.epsilon, mode: 'stdEps'};
+    }
+    if (shape.length === 2) {
+      throw argError(who, 'axis', this.axis, 'null for a rank-2 input (keras-contrib: cannot specify axis for rank 1 tensor)');
+    }
+    return {...groupNormPlan(who, shape, -1, this.axis, this.epsilon), mode: 'stdEps'};
+  }
+
+  override build(inputShape: tf.Shape|tf.Shape[]): void {
+    const shape = singleShape(this.who, inputShape);
+    let paramShape = [1];
+    if (this.axis !== null) {
+      const a = resolveAxis(this.who, 'axis', this.axis, shape.length);
+      const C = shape[a];
+      if (C == null) {
+        throw new Error(`${this.who}: argument 'axis' (${this.axis}) points at a dimension that is undefined in ` +
+                        `input shape ${JSON.stringify(shape)}.`);
+      }
+      this.plan(shape.map((d) => d ?? 1));
+      paramShape = [C];
+    }
+    this.inputSpec = [new tf.InputSpec({ndim: shape.length})];
+    this.buildAffine(paramShape);
+    this.built = true;
+  }
+
+  override call(inputs: tf.Tensor|tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+    const x = singleTensor(this.who, inputs);
+    checkFloatTensor(this.who, 'x', x);
+    return normalize(x, this.plan(x.shape), this.readGamma(), this.readBeta());
+  }
+
+  override getConfig(): ConfigDict {
+    return {...super.getConfig(), axis: this.axis, ...this.affineConfig()};
+  }
+}

@@ -1,0 +1,77 @@
+import * as tf from '@tensorflow/tfjs';
+
+import {normalize} from '../ops/core';
+import {groupNormPlan} from '../ops/group_norm';
+import {checkEpsilon, checkFloatTensor} from '../ops/validate';
+import {ConfigDict, Kwargs, LayerArgs, layerWho, normalizeBaseArgs, singleShape, singleTensor} from './common';
+
+export interface Pix2PixInstanceNormalizationArgs extends LayerArgs {
+  /** Added to the variance. Default 1e-5. */
+  epsilon?: number;
+}
+
+/**
+ * The `InstanceNormalization` of tensorflow/examples' pix2pix model
+ * (tensorflow_examples/models/pix2pix), used by many converted
+ * style-transfer and GAN models:
+ *
+ * - config holds only `epsilon` (1e-5);
+ * - weights `scale` (initialized from N(1, 0.02)) and `offset` (zeros), in
+ *   that order, shape [C], channels last;
+ * - `y = scale * (x - mean) * rsqrt(var + epsilon) + offset`, statistics
+ *   over the spatial axes 1 and 2 of a rank-4 NHWC input.
+ *
+ * Its className is 'InstanceNormalization'; `InstanceNormalization.fromConfig`
+ * picks this class for configs whose only own key is `epsilon`.
+ */
+export class Pix2PixInstanceNormalization extends tf.layers.Layer {
+  static className = 'InstanceNormalization';
+  readonly epsilon: number;
+  private scaleWeight: tf.LayerVariable|null = null;
+  private offsetWeight: tf.LayerVariable|null = null;
+
+  constructor(args: Pix2PixInstanceNormalizationArgs = {}) {
+    super(normalizeBaseArgs(args));
+    this.epsilon = checkEpsilon(this.who, args.epsilon ?? 1e-5);
+    this.supportsMasking = true;
+  }
+
+  get who(): string {
+    return layerWho(`${this.getClassName()} (pix2pix)`, this.name);
+  }
+
+  override build(inputShape: tf.Shape|tf.Shape[]): void {
+    const shape = singleShape(this.who, inputShape);
+    if (shape.length !== 4) {
+      throw new Error(`${this.who}: input must have rank 4 (batch, height, width, channels); received shape ` +
+                      `${JSON.stringify(shape)}.`);
+    }
+    const C = shape[3];
+    if (C == null) {
+      throw new Error(`${this.who}: the channel dimension (axis 3) is undefined in input shape ${JSON.stringify(shape)}.`);
+    }
+    this.inputSpec = [new tf.InputSpec({ndim: 4, axes: {3: C}})];
+    this.scaleWeight = this.addWeight(
+        'scale', [C], 'float32', tf.initializers.randomNormal({mean: 1, stddev: 0.02}), undefined, true);
+    this.offsetWeight = this.addWeight('offset', [C], 'float32', tf.initializers.zeros(), undefined, true);
+    this.built = true;
+  }
+
+  override call(inputs: tf.Tensor|tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+    const x = singleTensor(this.who, inputs);
+    checkFloatTensor(this.who, 'x', x);
+    if (x.rank !== 4) {
+      throw new Error(`${this.who}: input must have rank 4; received shape ${JSON.stringify(x.shape)}.`);
+    }
+    const plan = groupNormPlan(this.who, x.shape, -1, -1, this.epsilon);
+    return normalize(x, plan, this.scaleWeight?.read(), this.offsetWeight?.read());
+  }
+
+  override computeOutputShape(inputShape: tf.Shape|tf.Shape[]): tf.Shape {
+    return singleShape(this.who, inputShape).slice();
+  }
+
+  override getConfig(): ConfigDict {
+    return {...super.getConfig(), epsilon: this.epsilon};
+  }
+}
