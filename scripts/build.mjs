@@ -8,7 +8,7 @@ rmSync('dist', {recursive: true, force: true});
 const common = {
   entryPoints: ['src/index.ts'],
   bundle: true,
-  external: ['@tensorflow/*'],
+  external: ['@tensorflow/*', 'node:*'],
   target: 'es2020',
   sourcemap: true,
   logLevel: 'warning',

@@ -6,10 +6,11 @@
  */
 import './register';
 
+import * as io from './io/index';
 import * as layers from './layers/index';
 import * as ops from './ops/index';
 
-export {layers, ops};
+export {io, layers, ops};
 export {GroupNormalization} from './layers/group_normalization';
 export type {GroupNormalizationArgs} from './layers/group_normalization';
 export {InstanceNormalization} from './layers/instance_normalization';
@@ -17,6 +18,13 @@ export type {InstanceNormalizationArgs} from './layers/instance_normalization';
 export {LayerNormalization} from './layers/layer_normalization';
 export type {LayerNormalizationArgs} from './layers/layer_normalization';
 export {RMSNormalization} from './layers/rms_normalization';
+export {AddonsGroupNormalization, AddonsInstanceNormalization} from './layers/addons';
+export {ContribInstanceNormalization} from './layers/contrib_instance_normalization';
+export type {ContribInstanceNormalizationArgs} from './layers/contrib_instance_normalization';
+export {Pix2PixInstanceNormalization} from './layers/pix2pix_instance_normalization';
+export type {Pix2PixInstanceNormalizationArgs} from './layers/pix2pix_instance_normalization';
+export {instanceNormalizationFlavour} from './layers/instance_normalization';
+export type {InstanceNormalizationFlavour} from './layers/instance_normalization';
 export type {RMSNormalizationArgs} from './layers/rms_normalization';
 export type {GroupNormOptions, InstanceNormOptions, LayerNormOptions, RmsNormOptions} from './ops/index';
 export type {ConstraintIdentifier, InitializerIdentifier, RegularizerIdentifier} from './layers/common';

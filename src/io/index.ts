@@ -1,0 +1,3 @@
+/** Model IO: a file-system handler for Node, and a strict, leak-free loader. */
+export {fileSystem} from './file_system';
+export {loadLayersModel} from './load';

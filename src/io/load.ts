@@ -1,0 +1,131 @@
+/**
+ * `io.loadLayersModel`: tf.loadLayersModel with the checks a user wants
+ * when a file comes from elsewhere. Before any weight is decoded it checks
+ * that the weights data is as long as the manifest says and that every
+ * weight of the model is in the manifest with the layer's shape; errors
+ * name the layer, the weight and both shapes. On any failure it disposes
+ * whatever it created (the half-built model's variables, decoded weights),
+ * so nothing is left half-loaded.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import {fileSystem, storedBytesPerElement, weightDataBytes} from './file_system';
+
+/** A load handler for a URL or path: http(s):// via tf.io.http, file:// or a plain path via io.fileSystem. */
+function handlerFor(source: string): tf.io.IOHandler {
+  if (/^https?:\/\//.test(source)) return tf.io.http(source);
+  const routed = tf.io.getLoadHandlers(source);
+  if (routed.length > 0 && !source.startsWith('file://')) return routed[0];
+  return fileSystem(source);
+}
+
+const sizeOf = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** Checks that the weights data holds exactly the bytes the manifest describes. */
+function checkWeightData(artifacts: tf.io.ModelArtifacts): void {
+  const specs = artifacts.weightSpecs;
+  if (artifacts.weightData == null) {
+    if (specs != null && specs.length > 0) {
+      throw new Error(`io.loadLayersModel: the manifest lists ${specs.length} weight(s) but no weights data was found.`);
+    }
+    return;
+  }
+  if (specs == null) throw new Error('io.loadLayersModel: weights data without a weights manifest.');
+  const have = weightDataBytes(artifacts.weightData);
+  let offset = 0;
+  for (const spec of specs) {
+    const bytes = sizeOf(spec.shape) * storedBytesPerElement(spec);
+    if (!Number.isFinite(bytes)) {
+      throw new Error(`io.loadLayersModel: weight ${JSON.stringify(spec.name)} has unsupported dtype ` +
+                      `${JSON.stringify(spec.quantization?.dtype ?? spec.dtype)}.`);
+    }
+    if (offset + bytes > have) {
+      throw new Error(
+          `io.loadLayersModel: the weights data holds ${have} bytes but the manifest needs more: weight ` +
+          `${JSON.stringify(spec.name)} (shape ${JSON.stringify(spec.shape)}, ${spec.quantization?.dtype ?? spec.dtype}) ` +
+          `needs bytes ${offset}..${offset + bytes}. The weights file is truncated or belongs to another model.`);
+    }
+    offset += bytes;
+  }
+  if (offset !== have) {
+    throw new Error(`io.loadLayersModel: the weights data holds ${have} bytes but the manifest describes ${offset}: ` +
+                    'the weights file belongs to another model.');
+  }
+}
+
+/** Checks the manifest against the model's weights (names and shapes), naming the layer on a mismatch. */
+function checkWeightSpecs(model: tf.LayersModel, specs: tf.io.WeightsManifestEntry[]): void {
+  const byName = new Map(specs.filter((s) => s.group !== 'optimizer').map((s) => [s.name, s]));
+  for (const layer of model.layers) {
+    for (const w of layer.weights) {
+      const spec = byName.get(w.originalName);
+      const who = `${layer.getClassName()} layer '${layer.name}'`;
+      if (spec === undefined) {
+        throw new Error(`io.loadLayersModel: ${who}: weight ${JSON.stringify(w.originalName)} (shape ` +
+                        `${JSON.stringify(w.shape)}) is missing from the weights manifest.`);
+      }
+      if (spec.shape.length !== w.shape.length || spec.shape.some((d, i) => d !== w.shape[i])) {
+        throw new Error(`io.loadLayersModel: ${who}: weight ${JSON.stringify(w.originalName)} has shape ` +
+                        `${JSON.stringify(spec.shape)} in the weights manifest, but the layer's config gives shape ` +
+                        `${JSON.stringify(w.shape)}.`);
+      }
+      byName.delete(w.originalName);
+    }
+  }
+  if (byName.size > 0) {
+    throw new Error(`io.loadLayersModel: the weights manifest has weight(s) no layer of the model owns: ` +
+                    `${JSON.stringify(Array.from(byName.keys()))}.`);
+  }
+}
+
+/** Disposes the variables registered since `before` (a set of names). */
+function disposeNewVariables(before: Set<string>): void {
+  const vars = tf.engine().registeredVariables;
+  for (const name of Object.keys(vars)) {
+    if (!before.has(name)) vars[name].dispose();
+  }
+}
+
+/**
+ * Loads a layers model (any model, not only one with this package's layers)
+ * from a URL, a path or an IO handler, strictly: every weight must be
+ * present with the right shape. Throws a named error and leaves nothing
+ * allocated on any failure.
+ */
+export async function loadLayersModel(source: string|tf.io.IOHandler): Promise<tf.LayersModel> {
+  const handler = typeof source === 'string' ? handlerFor(source) : source;
+  if (handler.load == null) throw new Error('io.loadLayersModel: the IO handler has no load() method.');
+  const artifacts = await handler.load();
+  if (artifacts.modelTopology == null || artifacts.modelTopology instanceof ArrayBuffer) {
+    throw new Error('io.loadLayersModel: the artifacts have no JSON model topology: not a tfjs layers model.');
+  }
+  checkWeightData(artifacts);
+  const variablesBefore = new Set(Object.keys(tf.engine().registeredVariables));
+  let model: tf.LayersModel|null = null;
+  let decoded: tf.NamedTensorMap = {};
+  try {
+    model = await tf.models.modelFromJSON({modelTopology: artifacts.modelTopology});
+    if (artifacts.trainingConfig != null) model.loadTrainingConfig(artifacts.trainingConfig as Parameters<tf.LayersModel['loadTrainingConfig']>[0]);
+    if (artifacts.userDefinedMetadata != null) model.setUserDefinedMetadata(artifacts.userDefinedMetadata);
+    const specs = artifacts.weightSpecs ?? [];
+    checkWeightSpecs(model, specs);
+    if (artifacts.weightData != null) {
+      decoded = tf.io.decodeWeights(artifacts.weightData, specs);
+      const modelWeights: tf.NamedTensorMap = {};
+      const optimizerWeights: Array<{name: string, tensor: tf.Tensor}> = [];
+      for (const spec of specs) {
+        if (spec.group === 'optimizer') optimizerWeights.push({name: spec.name, tensor: decoded[spec.name]});
+        else modelWeights[spec.name] = decoded[spec.name];
+      }
+      model.loadWeights(modelWeights, true);
+      if (model.optimizer != null && optimizerWeights.length > 0) await model.optimizer.setWeights(optimizerWeights);
+    }
+    return model;
+  } catch (e) {
+    if (model != null) model.dispose();
+    disposeNewVariables(variablesBefore);
+    throw e;
+  } finally {
+    tf.dispose(Object.values(decoded));
+  }
+}
