@@ -173,7 +173,7 @@ async function runLayer(tf: TF, c: ParityCase, layer: TfModule.layers.Layer): Pr
       () => tf.sum(tf.mul(layer.apply(xVar) as Tensor, dy)) as TfModule.Scalar, [xVar, ...weightVars]);
   const gradOf = (beta: boolean) => {
     const w = layer.trainableWeights.find((v) => isBeta(v.name) === beta);
-    return w ? grads[w.read().name] : undefined;
+    return w ? grads[(w.read() as TfModule.Variable).name] : undefined;
   };
   const [yv, dx, dgamma, dbeta] = await read([y, grads[xVar.name], gradOf(false), gradOf(true)]);
   tf.dispose([x, dy, y, xVar, value, ...Object.values(grads)]);
