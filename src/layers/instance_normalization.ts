@@ -75,7 +75,9 @@ export class InstanceNormalization extends AffineNormalization {
 }
 
 /** Keys every Keras/tfjs layer config may carry; they say nothing of the flavour. */
-const BASE_KEYS = new Set(['name', 'trainable', 'dtype', 'batchInputShape', 'batchSize', 'inputShape', 'inputDType', 'weights']);
+const BASE_KEYS = new Set([
+  'name', 'trainable', 'dtype', 'batchInputShape', 'batchSize', 'inputShape', 'inputDType', 'weights', 'customObjects',
+]);
 const CONTRIB_KEYS = new Set([
   'axis', 'epsilon', 'center', 'scale', 'betaInitializer', 'gammaInitializer', 'betaRegularizer', 'gammaRegularizer',
   'betaConstraint', 'gammaConstraint',
