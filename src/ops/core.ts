@@ -21,6 +21,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+import {fusedNorm} from '../kernels/index';
+
 /**
  * - `center`: y = (x - mean) / sqrt(var + eps) * gamma + beta (GN, IN, LN).
  * - `rms`: y = x / sqrt(mean(x^2) + eps) * gamma (RMSNorm; no beta).
@@ -104,6 +106,15 @@ export function normalize(
     const xin = args[0] as tf.Tensor;
     const g = hasGamma ? args[1] as tf.Tensor : null;
     const b = hasBeta ? args[hasGamma ? 2 : 1] as tf.Tensor : null;
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        backward(dy, saved, plan, paramAxes, hasGamma, hasBeta, gamma?.shape, beta?.shape);
+    // A fused kernel of the active backend, when it has one for this plan
+    // (src/kernels): same outputs and saved statistics, same backward.
+    const fused = fusedNorm(xin, plan, g, b);
+    if (fused != null) {
+      save(g ? [xin, ...fused.stats, g] : [xin, ...fused.stats]);
+      return {value: fused.y, gradFunc};
+    }
     const xv = tf.reshape(xin, viewShape);
     const gv = g ? tf.reshape(g, paramViewShape) : null;
     const bv = b ? tf.reshape(b, paramViewShape) : null;
@@ -137,11 +148,7 @@ export function normalize(
       if (gv && !fold) y = tf.mul(y, gv);
       if (bv) y = tf.add(y, bv);
     }
-    return {
-      value: tf.reshape(y, xin.shape),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-          backward(dy, saved, plan, paramAxes, hasGamma, hasBeta, gamma?.shape, beta?.shape),
-    };
+    return {value: tf.reshape(y, xin.shape), gradFunc};
   });
   return f(...inputs);
 }

@@ -1,0 +1,252 @@
+/**
+ * The fused normalization loops, on plain typed arrays: the cpu kernel runs
+ * them on the backend's arrays, the wasm kernel on views of the wasm heap.
+ *
+ * Two passes over x: statistics, then y. All arithmetic is in float64 (JS
+ * numbers). Statistics: each row (or, in column mode, each column over a
+ * stretch of rows) is summed as shifted data, v = x - K with K its first
+ * element, giving its mean and M2 = sum((x - mean)^2) = S2 - S1^2 / n
+ * without cancellation (K is a sample of the same data, and float32
+ * differences are exact in float64); the pieces of a set are merged with
+ * Chan, Golub & LeVeque's pairwise update. Never E[x^2] - E[x]^2.
+ *
+ * Outputs follow the tf-op forward of core.ts, so its analytic backward
+ * runs unchanged on them: m1 = the mean rounded to float32, m2 = the
+ * rounding error (mean - m1), inv = 1 / sqrt(var + eps) (1 / (std + eps)
+ * and invStd = 1 / std in stdEps mode), 0 where the denominator is 0; in
+ * rms mode only s = 1 / sqrt(mean(x^2) + eps).
+ */
+import type {NormMode} from '../ops/core';
+import type {FusedLayout} from './layout';
+
+/** The statistics outputs of a mode, in the order core.ts saves them. */
+export function numStatsOutputs(mode: NormMode): number {
+  return mode === 'rms' ? 1 : mode === 'stdEps' ? 4 : 3;
+}
+
+export interface FusedArrays {
+  x: Float32Array;
+  gamma: Float32Array|null;
+  beta: Float32Array|null;
+  y: Float32Array;
+  /** numStatsOutputs(mode) arrays of layout.numSets elements. */
+  stats: Float32Array[];
+}
+
+/** Per-set mean (float64) and second moment: M2 (centered) or sum of squares (rms). */
+interface Moments {
+  mean: Float64Array;
+  m2: Float64Array;
+}
+
+function momentsRow(x: Float32Array, L: FusedLayout, rms: boolean): Moments {
+  const {B, rows, rowSet, numSets} = L;
+  const count = new Float64Array(numSets);
+  const mean = new Float64Array(numSets);
+  const m2 = new Float64Array(numSets);
+  for (let r = 0; r < rows; r++) {
+    const o = r * B;
+    const s = rowSet[r];
+    if (rms) {
+      let a0 = 0;
+      let a1 = 0;
+      let j = 0;
+      for (; j + 1 < B; j += 2) {
+        const v0 = x[o + j];
+        const v1 = x[o + j + 1];
+        a0 += v0 * v0;
+        a1 += v1 * v1;
+      }
+      if (j < B) a0 += x[o + j] * x[o + j];
+      m2[s] += a0 + a1;
+      continue;
+    }
+    const K = x[o];
+    let s0 = 0;
+    let s1 = 0;
+    let q0 = 0;
+    let q1 = 0;
+    let j = 0;
+    for (; j + 1 < B; j += 2) {
+      const v0 = x[o + j] - K;
+      const v1 = x[o + j + 1] - K;
+      s0 += v0;
+      s1 += v1;
+      q0 += v0 * v0;
+      q1 += v1 * v1;
+    }
+    if (j < B) {
+      const v = x[o + j] - K;
+      s0 += v;
+      q0 += v * v;
+    }
+    const S1 = s0 + s1;
+    const rowMean = K + S1 / B;
+    const rowM2 = Math.max(0, q0 + q1 - (S1 * S1) / B);
+    merge(count, mean, m2, s, B, rowMean, rowM2);
+  }
+  if (rms) {
+    for (let s = 0; s < numSets; s++) mean[s] = 0;
+  }
+  return {mean, m2};
+}
+
+/** Chan et al.'s update: set s absorbs n elements of mean mu and M2 q. */
+function merge(
+    count: Float64Array, mean: Float64Array, m2: Float64Array, s: number, n: number, mu: number, q: number): void {
+  const na = count[s];
+  if (na === 0) {
+    count[s] = n;
+    mean[s] = mu;
+    m2[s] = q;
+    return;
+  }
+  const tot = na + n;
+  const delta = mu - mean[s];
+  mean[s] += (delta * n) / tot;
+  m2[s] += q + ((delta * delta) * na * n) / tot;
+  count[s] = tot;
+}
+
+function momentsColumn(x: Float32Array, L: FusedLayout, rms: boolean): Moments {
+  const {B, rows, rowSet, colSet, numSets} = L;
+  const count = new Float64Array(numSets);
+  const mean = new Float64Array(numSets);
+  const m2 = new Float64Array(numSets);
+  const K = new Float64Array(B);
+  const S1 = new Float64Array(B);
+  const S2 = new Float64Array(B);
+  let segStart = 0;
+  const flush = (r: number) => {
+    const n = r - segStart;
+    if (n === 0) return;
+    const sb = rowSet[segStart];
+    for (let j = 0; j < B; j++) {
+      const s = sb + colSet[j];
+      if (rms) {
+        m2[s] += S2[j];
+      } else {
+        merge(count, mean, m2, s, n, K[j] + S1[j] / n, Math.max(0, S2[j] - (S1[j] * S1[j]) / n));
+      }
+    }
+  };
+  for (let r = 0; r < rows; r++) {
+    const o = r * B;
+    if (r === 0 || rowSet[r] !== rowSet[r - 1]) {
+      flush(r);
+      segStart = r;
+      S1.fill(0);
+      S2.fill(0);
+      if (!rms) {
+        for (let j = 0; j < B; j++) K[j] = x[o + j];
+      }
+    }
+    if (rms) {
+      for (let j = 0; j < B; j++) {
+        const v = x[o + j];
+        S2[j] += v * v;
+      }
+    } else {
+      for (let j = 0; j < B; j++) {
+        const v = x[o + j] - K[j];
+        S1[j] += v;
+        S2[j] += v * v;
+      }
+    }
+  }
+  flush(rows);
+  return {mean, m2};
+}
+
+/**
+ * Runs the fused forward: fills arr.y and arr.stats. `mode` and `epsilon`
+ * as in the plan.
+ */
+export function fusedForward(arr: FusedArrays, L: FusedLayout, mode: NormMode, epsilon: number): void {
+  const {x, y, stats} = arr;
+  const rms = mode === 'rms';
+  const {mean, m2} = L.kind === 'row' ? momentsRow(x, L, rms) : momentsColumn(x, L, rms);
+  const {numSets, setSize} = L;
+  // Per set: what (x - mu) is multiplied by.
+  const mu = new Float64Array(numSets);
+  const a = new Float64Array(numSets);
+  for (let s = 0; s < numSets; s++) {
+    const v = m2[s] / setSize;
+    if (mode === 'rms') {
+      const ve = v + epsilon;
+      const inv = ve > 0 ? 1 / Math.sqrt(ve) : 0;
+      a[s] = inv;
+      stats[0][s] = inv;
+      continue;
+    }
+    const m = mean[s];
+    const m1 = Math.fround(m);
+    stats[0][s] = m1;
+    stats[1][s] = m - m1;
+    let inv: number;
+    if (mode === 'stdEps') {
+      const sd = Math.sqrt(v);
+      inv = sd + epsilon > 0 ? 1 / (sd + epsilon) : 0;
+      stats[3][s] = sd > 0 ? 1 / sd : 0;
+    } else {
+      const ve = v + epsilon;
+      inv = ve > 0 ? 1 / Math.sqrt(ve) : 0;
+    }
+    stats[2][s] = inv;
+    a[s] = inv;
+    // rmsScaling scales x itself, without subtracting the mean.
+    mu[s] = mode === 'rmsScaling' ? 0 : m;
+  }
+  const g = arr.gamma ?? new Float32Array(L.paramSize).fill(1);
+  const b = arr.beta ?? new Float32Array(L.paramSize);
+  if (L.kind === 'row') {
+    applyRow(x, y, g, b, L, mu, a);
+  } else {
+    applyColumn(x, y, g, b, L, mu, a);
+  }
+}
+
+function applyRow(
+    x: Float32Array, y: Float32Array, g: Float32Array, b: Float32Array, L: FusedLayout, mu: Float64Array,
+    a: Float64Array): void {
+  const {B, rows, rowSet, rowParam, colParam, paramIdentity} = L;
+  for (let r = 0; r < rows; r++) {
+    const o = r * B;
+    const s = rowSet[r];
+    const m = mu[s];
+    const iv = a[s];
+    const pb = rowParam[r];
+    if (paramIdentity) {
+      for (let j = 0; j < B; j++) y[o + j] = (x[o + j] - m) * (iv * g[pb + j]) + b[pb + j];
+    } else {
+      for (let j = 0; j < B; j++) {
+        const p = pb + colParam[j];
+        y[o + j] = (x[o + j] - m) * (iv * g[p]) + b[p];
+      }
+    }
+  }
+}
+
+function applyColumn(
+    x: Float32Array, y: Float32Array, g: Float32Array, b: Float32Array, L: FusedLayout, mu: Float64Array,
+    a: Float64Array): void {
+  const {B, rows, rowSet, rowParam, colSet, colParam} = L;
+  // y = x * A[j] + C[j], A and C recomputed when a row's sets or params change.
+  const A = new Float64Array(B);
+  const C = new Float64Array(B);
+  for (let r = 0; r < rows; r++) {
+    const o = r * B;
+    if (r === 0 || rowSet[r] !== rowSet[r - 1] || rowParam[r] !== rowParam[r - 1]) {
+      const sb = rowSet[r];
+      const pb = rowParam[r];
+      for (let j = 0; j < B; j++) {
+        const s = sb + colSet[j];
+        const p = pb + colParam[j];
+        const k = a[s] * g[p];
+        A[j] = k;
+        C[j] = b[p] - mu[s] * k;
+      }
+    }
+    for (let j = 0; j < B; j++) y[o + j] = x[o + j] * A[j] + C[j];
+  }
+}

@@ -1,0 +1,273 @@
+/**
+ * The fused kernels (src/kernels) against the tf-op path of core.ts, on
+ * every backend this package registers a kernel for that runs in Node
+ * (cpu, wasm): forward values, the statistics they hand to the backward,
+ * gradients through the fused forward, the float64 reference, the
+ * fallback rules, and tensor leaks.
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+
+import {ops} from '../src';
+import {canFuse, FUSED_BACKENDS, FUSED_FLAG, FUSED_NORM_KERNEL, fusedNorm} from '../src/kernels/index';
+import {layoutOf} from '../src/kernels/layout';
+import {NormMode, NormPlan, normalize} from '../src/ops/core';
+import {groupNormPlan} from '../src/ops/group_norm';
+import {axesPlan} from '../src/ops/layer_norm';
+import {expectClose, expectNoLeakSync, maxAbsDiff} from './helpers';
+import {axesSpec, groupSpec, normals, refForward, RefSpec, rng} from './reference';
+
+interface KernelCase {
+  name: string;
+  shape: number[];
+  spec: RefSpec;
+  /** gamma/beta shape, or null for none. */
+  paramShape: number[]|null;
+  beta: boolean;
+  /** Which loop of src/kernels/layout.ts the plan takes. */
+  kind: 'row'|'column';
+  plan: NormPlan;
+  run: (x: tf.Tensor, gamma?: tf.Tensor, beta?: tf.Tensor) => tf.Tensor;
+}
+
+function cases(): KernelCase[] {
+  const out: KernelCase[] = [];
+  const gn = (shape: number[], groups: number, axis: number, affine: boolean, kind: 'row'|'column',
+              mode: NormMode = 'center', eps = 1e-3) => {
+    const a = axis < 0 ? axis + shape.length : axis;
+    const plan = {...groupNormPlan('t', shape, groups, axis, eps), mode};
+    out.push({
+      name: `${mode === 'center' ? 'groupNorm' : mode} ${JSON.stringify(shape)} groups=${groups} axis=${axis}` +
+          `${affine ? '' : ' no affine'}`,
+      shape, spec: {...groupSpec(shape, groups, a, eps), mode}, paramShape: affine ? [shape[a]] : null,
+      beta: affine, kind, plan,
+      run: mode === 'center' ? (x, gamma, beta) => ops.groupNorm(x, {groups, axis, epsilon: eps, gamma, beta}) :
+                               (x, gamma, beta) => normalize(x, plan, gamma, beta),
+    });
+  };
+  gn([2, 6, 5, 64], 32, -1, true, 'column');   // channels-last, 2 channels a group
+  gn([2, 5, 7, 32], 8, -1, false, 'column');   // no affine
+  gn([2, 8, 6, 5], 4, 1, true, 'row');         // channels-first: rows of Cg*H*W
+  gn([2, 4, 2, 3], 2, 1, true, 'column');      // channels-first, short rows
+  gn([2, 3, 6, 2], 3, 2, true, 'column');      // channel axis in the middle
+  gn([2, 2, 2, 2, 6], 3, -1, true, 'column');  // rank 5
+  gn([4, 24], 1, -1, true, 'row');             // rank 2, one group
+  gn([3, 4, 4, 16], 16, -1, true, 'column', 'stdEps');  // keras-contrib instance norm math
+  gn([3, 16, 20], 16, 1, true, 'row', 'stdEps');
+  out.push({
+    name: 'instanceNorm [2,7,5,24]', shape: [2, 7, 5, 24], spec: groupSpec([2, 7, 5, 24], 24, 3, 1e-3),
+    paramShape: [24], beta: true, kind: 'column', plan: groupNormPlan('t', [2, 7, 5, 24], 24, -1, 1e-3),
+    run: (x, gamma, beta) => ops.instanceNorm(x, {gamma, beta}),
+  });
+  const ax = (shape: number[], axes: number[], mode: NormMode, affine: boolean, kind: 'row'|'column', eps = 1e-3) => {
+    const A = axes.map((a) => (a < 0 ? a + shape.length : a)).sort((p, q) => p - q);
+    const plan = axesPlan(shape, A, eps, mode);
+    const beta = affine && mode === 'center';
+    out.push({
+      name: `${mode} ${JSON.stringify(shape)} axes=${JSON.stringify(axes)}${affine ? '' : ' no affine'}`,
+      shape, spec: axesSpec(shape, axes, eps, mode), paramShape: affine ? A.map((a) => shape[a]) : null, beta,
+      kind, plan,
+      run: mode === 'rms' ? (x, gamma) => ops.rmsNorm(x, {axis: axes, epsilon: eps, gamma}) :
+                            (x, gamma, b) => ops.layerNorm(
+                                x, {axis: axes, epsilon: eps, gamma, beta: b, rmsScaling: mode === 'rmsScaling'}),
+    });
+  };
+  ax([3, 5, 48], [-1], 'center', true, 'row');       // transformer-like
+  ax([4, 7], [-1], 'center', true, 'column');         // short rows
+  ax([2, 3, 4, 5], [1, 3], 'center', true, 'column'); // non-adjacent axes
+  ax([2, 3, 4, 5], [1, 2, 3], 'center', false, 'row');
+  ax([6, 5, 9], [1], 'center', true, 'column');       // a kept axis after the reduced one
+  ax([24, 5], [0], 'center', true, 'column');         // statistics over the batch axis
+  ax([3, 5, 40], [-1], 'rms', true, 'row');
+  ax([3, 5, 6], [-1], 'rms', false, 'column');
+  ax([3, 40, 2], [1], 'rms', true, 'column');
+  ax([3, 5, 40], [-1], 'rmsScaling', true, 'row');
+  ax([3, 6, 4], [1, 2], 'rmsScaling', true, 'row');
+  return out;
+}
+
+const ALL = cases();
+
+/** Names of the kernels fn runs. */
+async function kernelsRun(fn: () => tf.Tensor): Promise<string[]> {
+  const info = await tf.profile(() => fn());
+  tf.dispose(info.result as tf.Tensor);
+  return info.kernels.map((k) => k.name);
+}
+
+function withFlag<T>(on: boolean, fn: () => T): T {
+  const prev = tf.env().getBool(FUSED_FLAG);
+  tf.env().set(FUSED_FLAG, on);
+  try {
+    return fn();
+  } finally {
+    tf.env().set(FUSED_FLAG, prev);
+  }
+}
+
+interface Data {
+  x: tf.Tensor;
+  gamma?: tf.Tensor;
+  beta?: tf.Tensor;
+  dy: tf.Tensor;
+}
+
+function makeData(c: KernelCase, seed: number, mean = 0.5, std = 2): Data {
+  const rand = rng(seed);
+  const n = c.shape.reduce((a, b) => a * b, 1);
+  const d: Data = {x: tf.tensor(normals(rand, n, mean, std), c.shape), dy: tf.tensor(normals(rand, n), c.shape)};
+  if (c.paramShape) {
+    const p = c.paramShape.reduce((a, b) => a * b, 1);
+    d.gamma = tf.tensor(normals(rand, p, 1, 0.5), c.paramShape);
+    if (c.beta) d.beta = tf.tensor(normals(rand, p), c.paramShape);
+  }
+  return d;
+}
+
+/** Forward and the gradients of sum(y * dy) with respect to x, gamma, beta. */
+function forwardAndGrads(c: KernelCase, d: Data): {y: Float32Array, grads: Float32Array[]} {
+  const y = expectNoLeakSync(() => c.run(d.x, d.gamma, d.beta), 'forward');
+  const ys = y.dataSync() as Float32Array;
+  y.dispose();
+  const args = [d.x, d.gamma, d.beta].filter((t): t is tf.Tensor => t != null);
+  const f = (...a: tf.Tensor[]) => tf.sum(tf.mul(c.run(a[0], a[1], c.beta ? a[2] : undefined), d.dy));
+  const grads = expectNoLeakSync(() => tf.grads(f)(args), 'gradients');
+  const gs = grads.map((g) => g.dataSync() as Float32Array);
+  tf.dispose(grads);
+  return {y: ys, grads: gs};
+}
+
+const scaleOf = (a: ArrayLike<number>) => Math.max(1, ...Array.from(a, Math.abs));
+
+test('kernels are registered for cpu and wasm, under one name', () => {
+  expect([...FUSED_BACKENDS]).toEqual(['cpu', 'wasm']);
+  for (const b of FUSED_BACKENDS) expect(tf.getKernel(FUSED_NORM_KERNEL, b)).toBeDefined();
+  expect(tf.getKernel(FUSED_NORM_KERNEL, 'webgl')).toBeUndefined();
+});
+
+test('every case takes the loop it is meant to exercise', () => {
+  const kinds = new Set(ALL.map((c) => c.kind));
+  expect(kinds).toEqual(new Set(['row', 'column']));
+  for (const c of ALL) expect(`${c.name}: ${layoutOf(c.plan).kind}`).toBe(`${c.name}: ${c.kind}`);
+});
+
+describe.each(FUSED_BACKENDS.map((b) => [b]))('%s backend', (backend) => {
+  beforeAll(async () => {
+    const ok = await tf.setBackend(backend);
+    expect(ok).toBe(true);
+    expect(tf.getBackend()).toBe(backend);
+  });
+  afterAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  test.each(ALL.map((c) => [c.name, c]))('%s: fused forward and gradients match the tf-op path', async (_, c) => {
+    const d = makeData(c, 7);
+    // The fused kernel runs with the flag on, and only then.
+    const on = await kernelsRun(() => c.run(d.x, d.gamma, d.beta));
+    expect(on).toContain(FUSED_NORM_KERNEL);
+    const off = await withFlag(false, () => kernelsRun(() => c.run(d.x, d.gamma, d.beta)));
+    expect(off).not.toContain(FUSED_NORM_KERNEL);
+
+    const fused = forwardAndGrads(c, d);
+    const plain = withFlag(false, () => forwardAndGrads(c, d));
+    const ref = refForward(c.spec, d.x.dataSync(), d.gamma?.dataSync(), d.beta?.dataSync());
+    const s = scaleOf(ref);
+    expectClose(fused.y, ref, 2e-6 * s, `${c.name} fused vs float64 reference`);
+    expectClose(fused.y, plain.y, 1e-5 * s, `${c.name} fused vs tf-op forward`);
+    expect(fused.grads.length).toBe(plain.grads.length);
+    fused.grads.forEach((g, i) => {
+      expectClose(g, plain.grads[i], 5e-5 * scaleOf(plain.grads[i]), `${c.name} gradient ${i}`);
+    });
+    tf.dispose([d.x, d.gamma, d.beta, d.dy].filter((t): t is tf.Tensor => t != null));
+  });
+
+  test('statistics handed to the backward: m1 + m2 is the float64 mean, inv the float64 rsqrt', () => {
+    const shape = [3, 4, 8];
+    const plan = groupNormPlan('t', shape, 2, -1, 1e-3);
+    const xs = normals(rng(3), 96, 100, 0.1);
+    const x = tf.tensor(xs, shape);
+    const out = expectNoLeakSync(() => fusedNorm(x, plan), 'fusedNorm');
+    expect(out).not.toBeNull();
+    const {y, stats} = out as {y: tf.Tensor, stats: tf.Tensor[]};
+    expect(y.shape).toEqual(shape);
+    expect(stats.map((t) => t.shape)).toEqual([[3, 1, 2, 1], [3, 1, 2, 1], [3, 1, 2, 1]]);
+    const [m1, m2, inv] = stats.map((t) => t.dataSync());
+    for (let s = 0; s < 6; s++) {
+      const n = s >> 1;
+      const grp = s & 1;
+      const vals: number[] = [];
+      for (let p = 0; p < 4; p++) for (let k = 0; k < 4; k++) vals.push(xs[n * 32 + p * 8 + grp * 4 + k]);
+      const mean = vals.reduce((a, b) => a + b, 0) / 16;
+      const v = vals.reduce((a, b) => a + (b - mean) ** 2, 0) / 16;
+      expect(Math.abs(m1[s] + m2[s] - mean)).toBeLessThan(1e-12 * mean);
+      expect(Math.abs(inv[s] - 1 / Math.sqrt(v + 1e-3))).toBeLessThan(1e-6 * inv[s]);
+    }
+    tf.dispose([x, y, ...stats]);
+  });
+
+  test('mean 1e3, std 1e-2: within 2e-4 of the float64 answer (row and column loops)', () => {
+    const check = (c: KernelCase) => {
+      const d = makeData(c, 11, 1e3, 1e-2);
+      const y = c.run(d.x, d.gamma, d.beta);
+      const ref = refForward(c.spec, d.x.dataSync(), d.gamma?.dataSync(), d.beta?.dataSync());
+      const err = maxAbsDiff(y.dataSync(), ref);
+      expect(`${c.name}: ${err <= 2e-4}`).toBe(`${c.name}: true`);
+      tf.dispose([y, d.x, d.gamma, d.beta, d.dy].filter((t): t is tf.Tensor => t != null));
+    };
+    check(ALL.find((c) => c.kind === 'row' && c.plan.mode === 'center') as KernelCase);
+    check(ALL.find((c) => c.kind === 'column' && c.plan.mode === 'center') as KernelCase);
+  });
+
+  test('a constant set with epsilon 0 gives exactly beta', () => {
+    const x = tf.fill([2, 3, 8], 5.25);
+    const beta = tf.tensor(normals(rng(5), 8));
+    const gamma = tf.ones([8]);
+    const ys = [
+      ops.groupNorm(x, {groups: 4, epsilon: 0, gamma, beta}),
+      ops.layerNorm(x, {epsilon: 0, gamma, beta}),
+    ];
+    const b = beta.dataSync();
+    for (const y of ys) {
+      const v = y.dataSync();
+      for (let i = 0; i < v.length; i++) expect(v[i]).toBe(b[i % 8]);
+    }
+    const r = ops.rmsNorm(tf.zeros([2, 8]), {epsilon: 0});
+    expect(Array.from(r.dataSync())).toEqual(new Array(16).fill(0));
+    tf.dispose([x, beta, gamma, r, ...ys]);
+  });
+
+  test('falls back to the tf-op path for what the kernel does not know', async () => {
+    const x = tf.tensor(normals(rng(9), 48), [2, 3, 8]);
+    const plan = groupNormPlan('t', [2, 3, 8], 2, -1, 1e-3);
+    expect(canFuse(plan, [x])).toBe(true);
+    // A plan extension (the masked statistics to come) and an unknown mode.
+    const masked = {...plan, mask: x};
+    expect(canFuse(masked, [x])).toBe(false);
+    expect(canFuse({...plan, mode: 'other' as NormMode}, [x])).toBe(false);
+    expect(await kernelsRun(() => normalize(x, masked))).not.toContain(FUSED_NORM_KERNEL);
+    // The flag.
+    expect(withFlag(false, () => canFuse(plan, [x]))).toBe(false);
+    // A non-float32 tensor.
+    const xi = tf.cast(x, 'int32');
+    expect(canFuse(plan, [xi])).toBe(false);
+    tf.dispose([x, xi]);
+  });
+
+  test('a training loop through the fused forward leaks nothing and learns', () => {
+    const x = tf.tensor(normals(rng(13), 2 * 4 * 4 * 8, 2, 3), [2, 4, 4, 8]);
+    const target = tf.tensor(normals(rng(14), 2 * 4 * 4 * 8), [2, 4, 4, 8]);
+    const gamma = tf.variable(tf.ones([8]));
+    const beta = tf.variable(tf.zeros([8]));
+    const opt = tf.train.sgd(0.1);
+    const loss = () => tf.mean(tf.square(tf.sub(ops.groupNorm(x, {groups: 4, gamma, beta}), target))) as tf.Scalar;
+    const first = tf.tidy(() => loss().dataSync()[0]);
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 20; i++) tf.dispose(opt.minimize(loss, true) as tf.Scalar);
+    expect(tf.memory().numTensors).toBe(before);
+    const last = tf.tidy(() => loss().dataSync()[0]);
+    expect(last).toBeLessThan(first * 0.95);
+    tf.dispose([x, target, gamma, beta]);
+    opt.dispose();
+  });
+});
