@@ -163,6 +163,14 @@ export function normalizeBaseArgs<T extends LayerArgs>(args: T): T {
   return args;
 }
 
+/**
+ * A layer's base config with `dtype` always present: Keras writes it for
+ * every layer, tfjs only when one was given.
+ */
+export function baseConfig(base: ConfigDict): ConfigDict {
+  return base.dtype == null ? {...base, dtype: 'float32'} : base;
+}
+
 /** The name used in every error message of a layer. */
 export function layerWho(className: string, name: string): string {
   return `${className} layer '${name}'`;

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import {NormPlan, normalize} from '../ops/core';
 import {groupNormPlan} from '../ops/group_norm';
 import {argError, checkFloatTensor, resolveAxis} from '../ops/validate';
-import {AffineArgs, AffineNormalization, ConfigDict, Kwargs, singleShape, singleTensor} from './common';
+import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, singleShape, singleTensor} from './common';
 
 export interface ContribInstanceNormalizationArgs extends AffineArgs {
   /** The channel axis, or null: statistics over all non-batch axes, gamma/beta of shape [1]. Default null. */
@@ -78,6 +78,6 @@ export class ContribInstanceNormalization extends AffineNormalization {
   }
 
   override getConfig(): ConfigDict {
-    return {...super.getConfig(), axis: this.axis, ...this.affineConfig()};
+    return {...baseConfig(super.getConfig()), axis: this.axis, ...this.affineConfig()};
   }
 }

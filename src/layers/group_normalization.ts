@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {checkGroups, groupNormImpl, groupNormPlan} from '../ops/group_norm';
 import {checkIntegerAxis} from '../ops/validate';
-import {AffineArgs, AffineNormalization, ConfigDict, Kwargs, singleShape, singleTensor} from './common';
+import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, singleShape, singleTensor} from './common';
 
 export interface GroupNormalizationArgs extends AffineArgs {
   /**
@@ -78,6 +78,6 @@ export class GroupNormalization extends AffineNormalization {
   }
 
   override getConfig(): ConfigDict {
-    return {...super.getConfig(), groups: this.groups, axis: this.axis, ...this.affineConfig()};
+    return {...baseConfig(super.getConfig()), groups: this.groups, axis: this.axis, ...this.affineConfig()};
   }
 }

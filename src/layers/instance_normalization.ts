@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {groupNormImpl} from '../ops/group_norm';
 import {argError, checkIntegerAxis} from '../ops/validate';
-import {AffineArgs, AffineNormalization, ConfigDict, Kwargs, singleTensor} from './common';
+import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, singleTensor} from './common';
 import {ContribInstanceNormalization} from './contrib_instance_normalization';
 import {Pix2PixInstanceNormalization} from './pix2pix_instance_normalization';
 import {buildChannelSpec} from './group_normalization';
@@ -53,7 +53,7 @@ export class InstanceNormalization extends AffineNormalization {
    * and it tells this flavour apart from keras-contrib's when loading.
    */
   override getConfig(): ConfigDict {
-    return {...super.getConfig(), groups: -1, axis: this.axis, ...this.affineConfig()};
+    return {...baseConfig(super.getConfig()), groups: -1, axis: this.axis, ...this.affineConfig()};
   }
 
   /**

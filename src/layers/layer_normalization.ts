@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import {NormMode} from '../ops/core';
 import {axesNormImpl} from '../ops/layer_norm';
 import {argError, checkBoolean, checkIntegerAxis, resolveAxes} from '../ops/validate';
-import {AffineArgs, AffineNormalization, ConfigDict, Kwargs, singleShape, singleTensor} from './common';
+import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, singleShape, singleTensor} from './common';
 
 export interface LayerNormalizationArgs extends AffineArgs {
   /** Axis or axes to normalize over (unsorted, negative, any subset). Default -1. */
@@ -110,7 +110,7 @@ export class LayerNormalization extends AffineNormalization {
     // `rms` is this package's extension: written only when set, so that the
     // config of every other layer has exactly Keras's keys.
     return {
-      ...super.getConfig(), axis, epsilon, center, scale, rmsScaling: this.rmsScaling,
+      ...baseConfig(super.getConfig()), axis, epsilon, center, scale, rmsScaling: this.rmsScaling,
       ...(this.rms ? {rms: true} : {}), ...rest,
     };
   }

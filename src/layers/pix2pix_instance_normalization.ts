@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import {normalize} from '../ops/core';
 import {groupNormPlan} from '../ops/group_norm';
 import {checkEpsilon, checkFloatTensor} from '../ops/validate';
-import {ConfigDict, Kwargs, LayerArgs, layerWho, normalizeBaseArgs, singleShape, singleTensor} from './common';
+import {baseConfig, ConfigDict, Kwargs, LayerArgs, layerWho, normalizeBaseArgs, singleShape, singleTensor} from './common';
 
 export interface Pix2PixInstanceNormalizationArgs extends LayerArgs {
   /** Added to the variance. Default 1e-5. */
@@ -72,6 +72,6 @@ export class Pix2PixInstanceNormalization extends tf.layers.Layer {
   }
 
   override getConfig(): ConfigDict {
-    return {...super.getConfig(), epsilon: this.epsilon};
+    return {...baseConfig(super.getConfig()), epsilon: this.epsilon};
   }
 }

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {axesNormImpl} from '../ops/layer_norm';
 import {checkEpsilon} from '../ops/validate';
-import {ConfigDict, Kwargs, LayerArgs, layerWho, normalizeBaseArgs, singleTensor} from './common';
+import {baseConfig, ConfigDict, Kwargs, LayerArgs, layerWho, normalizeBaseArgs, singleTensor} from './common';
 import {checkAxisArg, paramShapeFor} from './layer_normalization';
 
 export interface RMSNormalizationArgs extends LayerArgs {
@@ -52,6 +52,6 @@ export class RMSNormalization extends tf.layers.Layer {
   }
 
   override getConfig(): ConfigDict {
-    return {...super.getConfig(), axis: Array.isArray(this.axis) ? this.axis.slice() : this.axis, epsilon: this.epsilon};
+    return {...baseConfig(super.getConfig()), axis: Array.isArray(this.axis) ? this.axis.slice() : this.axis, epsilon: this.epsilon};
   }
 }

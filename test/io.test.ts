@@ -1,0 +1,239 @@
+/**
+ * Save and load through every IO route Node has (memory, files via
+ * io.fileSystem, http:// from a local server), topology stability, Keras's
+ * exact config keys and weight names, and malformed models.
+ * (localstorage:// and indexeddb:// run in the browser suite.)
+ */
+import * as tf from '@tensorflow/tfjs';
+import {execFile} from 'child_process';
+import * as fs from 'fs';
+import * as http from 'http';
+import {AddressInfo} from 'net';
+import * as os from 'os';
+import * as path from 'path';
+import {promisify} from 'util';
+
+import {io, layers} from '../src';
+import {maxAbsDiff} from './helpers';
+
+let tmp: string;
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-norm-io-'));
+});
+afterAll(() => fs.rmSync(tmp, {recursive: true, force: true}));
+
+/** A model with every layer, in configs that stress serialization. */
+function everyLayerModel(): tf.LayersModel {
+  const input = tf.input({shape: [4, 4, 6]});
+  let h = layers.groupNormalization({groups: -1, name: 'gn_all'}).apply(input) as tf.SymbolicTensor;
+  h = layers.groupNormalization({
+    groups: 3, axis: -1, epsilon: 1e-5, name: 'gn',
+    gammaRegularizer: tf.regularizers.l1l2({l1: 0.01, l2: 0.02}), betaRegularizer: 'l1l2',
+    gammaConstraint: tf.constraints.maxNorm({maxValue: 2, axis: 0}), betaConstraint: 'nonNeg',
+    gammaInitializer: tf.initializers.randomNormal({mean: 1, stddev: 0.1, seed: 3}),
+    betaInitializer: tf.initializers.constant({value: 0.1}),
+  }).apply(h) as tf.SymbolicTensor;
+  h = layers.instanceNormalization({axis: 1, center: false, name: 'in'}).apply(h) as tf.SymbolicTensor;
+  h = layers.layerNormalization({axis: [3, 1], name: 'ln_unsorted', gammaInitializer: 'glorotUniform'}).apply(h) as tf.SymbolicTensor;
+  h = layers.layerNormalization({rmsScaling: true, name: 'ln_rms_scaling'}).apply(h) as tf.SymbolicTensor;
+  h = layers.layerNormalization({rms: true, epsilon: 1e-6, name: 'ln_rms'}).apply(h) as tf.SymbolicTensor;
+  h = layers.rmsNormalization({axis: [-2, -1], name: 'rms'}).apply(h) as tf.SymbolicTensor;
+  const model = tf.model({inputs: input, outputs: h});
+  model.setWeights(model.getWeights().map((w, i) => tf.randomUniform(w.shape, 0.5, 1.5, 'float32', 100 + i)));
+  return model;
+}
+
+async function toMemory(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
+  let artifacts: tf.io.ModelArtifacts|undefined;
+  await model.save(tf.io.withSaveHandler(async (a) => {
+    artifacts = a;
+    return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
+  }));
+  return artifacts as tf.io.ModelArtifacts;
+}
+
+function expectSameModel(a: tf.LayersModel, b: tf.LayersModel): void {
+  const wa = a.getWeights();
+  const wb = b.getWeights();
+  expect(wb.map((w) => w.shape)).toEqual(wa.map((w) => w.shape));
+  wa.forEach((w, i) => expect(maxAbsDiff(wb[i].dataSync(), w.dataSync())).toBe(0));
+  const x = tf.randomNormal([2, 4, 4, 6], 0, 1, 'float32', 1);
+  const [pa, pb] = [a.predict(x) as tf.Tensor, b.predict(x) as tf.Tensor];
+  expect(maxAbsDiff(pa.dataSync(), pb.dataSync())).toBe(0);
+  tf.dispose([x, pa, pb]);
+}
+
+describe('save and load', () => {
+  test('io.fileSystem writes model.json + weights.bin in the standard format and loads them back', async () => {
+    const model = everyLayerModel();
+    const dir = path.join(tmp, 'fs-model');
+    const before = tf.memory().numTensors;
+    await model.save(io.fileSystem(dir));
+    expect(tf.memory().numTensors).toBe(before);
+    const json = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8'));
+    expect(json.format).toBe('layers-model');
+    expect(json.weightsManifest).toHaveLength(1);
+    expect(json.weightsManifest[0].paths).toEqual(['weights.bin']);
+    const bytes = json.weightsManifest[0].weights.reduce(
+        (n: number, w: {shape: number[]}) => n + 4 * w.shape.reduce((a, b) => a * b, 1), 0);
+    expect(fs.statSync(path.join(dir, 'weights.bin')).size).toBe(bytes);
+    for (const load of [() => io.loadLayersModel(dir), () => tf.loadLayersModel(io.fileSystem(path.join(dir, 'model.json'))),
+      () => io.loadLayersModel(`file://${path.join(dir, 'model.json')}`)]) {
+      const loaded = await load();
+      expectSameModel(model, loaded);
+      loaded.dispose();
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
+  });
+
+  test('http:// from a local server, through tf.loadLayersModel (in a plain Node process, using the built package)', async () => {
+    // Under jest, Node's fetch returns arrays from another realm, which
+    // tfjs-layers' deserializer rejects; a user's Node process has no such
+    // split, so the loading side runs in a child process.
+    const model = everyLayerModel();
+    const dir = path.join(tmp, 'http-model');
+    await model.save(io.fileSystem(dir));
+    const server = http.createServer((req, res) => {
+      const file = path.join(dir, path.basename(req.url ?? ''));
+      if (!fs.existsSync(file)) {
+        res.writeHead(404).end();
+        return;
+      }
+      res.writeHead(200, {'Content-Type': file.endsWith('.json') ? 'application/json' : 'application/octet-stream'});
+      res.end(fs.readFileSync(file));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const x = tf.randomNormal([2, 4, 4, 6], 0, 1, 'float32', 1);
+    try {
+      const {port} = server.address() as AddressInfo;
+      const script = `
+        const tf = require('@tensorflow/tfjs');
+        const {io} = require('tfjs-normalization');
+        (async () => {
+          const x = tf.tensor(${JSON.stringify(Array.from(x.dataSync()))}, [2, 4, 4, 6]);
+          const url = 'http://127.0.0.1:${port}/model.json';
+          const out = [];
+          for (const m of [await tf.loadLayersModel(url), await io.loadLayersModel(url)]) {
+            out.push({classes: m.layers.map((l) => l.getClassName()), y: Array.from(m.predict(x).dataSync())});
+          }
+          console.log(JSON.stringify(out));
+        })().catch((e) => { console.error(e); process.exit(1); });`;
+      const {stdout} = await promisify(execFile)(process.execPath, ['-e', script], {cwd: path.resolve(__dirname, '..')});
+      const results = JSON.parse(stdout.trim().split('\n').filter((l) => l.startsWith('[')).pop() as string) as Array<{classes: string[], y: number[]}>;
+      const expected = model.predict(x) as tf.Tensor;
+      expect(results).toHaveLength(2);
+      for (const r of results) {
+        expect(r.classes).toEqual(model.layers.map((l) => l.getClassName()));
+        expect(maxAbsDiff(r.y, expected.dataSync())).toBe(0);
+      }
+      expected.dispose();
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      x.dispose();
+      model.dispose();
+    }
+  });
+
+  test('save -> load -> save gives an identical topology JSON (groups -1, unsorted axes, regularizers, constraints, initializers with arguments)', async () => {
+    const model = everyLayerModel();
+    const first = await toMemory(model);
+    const loaded = await tf.loadLayersModel(tf.io.fromMemory(first));
+    const second = await toMemory(loaded);
+    expect(JSON.stringify(second.modelTopology)).toBe(JSON.stringify(first.modelTopology));
+    expectSameModel(model, loaded);
+    const layersJson = (first.modelTopology as {config: {layers: Array<{name: string, config: Record<string, unknown>}>}}).config.layers;
+    const gn = layersJson.find((l) => l.name === 'gn_all')?.config;
+    expect(gn?.groups).toBe(-1);
+    expect(layersJson.find((l) => l.name === 'ln_unsorted')?.config.axis).toEqual([3, 1]);
+    expect(layersJson.find((l) => l.name === 'gn')?.config).toMatchObject({
+      gamma_regularizer: {class_name: 'L1L2', config: {l1: 0.01, l2: 0.02}},
+      gamma_constraint: {class_name: 'MaxNorm', config: {max_value: 2, axis: 0}},
+      beta_constraint: {class_name: 'NonNeg', config: {}},
+      gamma_initializer: {class_name: 'RandomNormal', config: {mean: 1, stddev: 0.1, seed: 3}},
+      beta_initializer: {class_name: 'Constant', config: {value: 0.1}},
+    });
+    model.dispose();
+    loaded.dispose();
+  });
+});
+
+describe('model.json has exactly Keras\'s config keys and weight names', () => {
+  const BASE = ['name', 'trainable', 'dtype'];
+  const AFFINE = ['epsilon', 'center', 'scale', 'beta_initializer', 'gamma_initializer', 'beta_regularizer',
+    'gamma_regularizer', 'beta_constraint', 'gamma_constraint'];
+  test.each([
+    ['GroupNormalization (keras.layers.GroupNormalization)', () => layers.groupNormalization({groups: 2}), [...BASE, 'groups', 'axis', ...AFFINE], ['gamma', 'beta']],
+    ['InstanceNormalization (= keras.layers.GroupNormalization with groups -1)', () => layers.instanceNormalization(), [...BASE, 'groups', 'axis', ...AFFINE], ['gamma', 'beta']],
+    ['LayerNormalization (keras.layers.LayerNormalization)', () => layers.layerNormalization(), [...BASE, 'axis', 'rms_scaling', ...AFFINE], ['gamma', 'beta']],
+    ['RMSNormalization (keras.layers.RMSNormalization)', () => layers.rmsNormalization(), [...BASE, 'axis', 'epsilon'], ['scale']],
+  ])('%s', async (_name, make, keys, weights) => {
+    const model = tf.sequential({layers: [tf.layers.inputLayer({inputShape: [3, 4]}), make()]});
+    const artifacts = await toMemory(model);
+    const config = (artifacts.modelTopology as {config: {layers: Array<{class_name: string, config: Record<string, unknown>}>}}).config.layers[1].config;
+    expect(Object.keys(config).sort()).toEqual([...keys].sort());
+    expect(artifacts.weightSpecs?.map((w) => w.name.split('/').pop())).toEqual(weights);
+    model.dispose();
+  });
+});
+
+describe('malformed models fail with a named error and leave nothing allocated', () => {
+  async function saved(): Promise<{topology: {config: {layers: Array<{config: Record<string, unknown>}>}}, specs: tf.io.WeightsManifestEntry[], data: ArrayBuffer}> {
+    const model = tf.sequential({layers: [tf.layers.dense({inputShape: [6], units: 6, name: 'd'}), layers.groupNormalization({groups: 3, name: 'gn'})]});
+    const a = await toMemory(model);
+    model.dispose();
+    return {topology: JSON.parse(JSON.stringify(a.modelTopology)), specs: JSON.parse(JSON.stringify(a.weightSpecs)), data: a.weightData as ArrayBuffer};
+  }
+  const gnConfig = (t: {config: {layers: Array<{config: Record<string, unknown>}>}}) => t.config.layers[1].config;
+
+  const cases: Array<[string, (s: Awaited<ReturnType<typeof saved>>) => void, RegExp]> = [
+    ['groups of the wrong type', (s) => {
+      gnConfig(s.topology).groups = 'three';
+    }, /GroupNormalization layer 'gn': argument 'groups' must be a positive integer.*received "three"/],
+    ['groups not dividing the channels', (s) => {
+      gnConfig(s.topology).groups = 4;
+    }, /GroupNormalization layer 'gn': argument 'groups' must be a divisor of the number of channels \(6\).*received 4/],
+    ['axis out of range', (s) => {
+      gnConfig(s.topology).axis = 3;
+    }, /GroupNormalization layer 'gn': argument 'axis' must be an axis in \[-2, 1\].*received 3/],
+    ['an unknown initializer', (s) => {
+      gnConfig(s.topology).gamma_initializer = {class_name: 'NoSuchInit', config: {}};
+    }, /GroupNormalization layer 'gn': argument 'gammaInitializer' must be a known initializer; 'NoSuchInit' is not registered/],
+    ['a weight of the wrong shape', (s) => {
+      s.specs[3].shape = [5];
+      s.data = s.data.slice(0, s.data.byteLength - 4);
+    }, /GroupNormalization layer 'gn': weight "gn\/beta" has shape \[5\] in the weights manifest, but the layer's config gives shape \[6\]/],
+    ['a missing weight', (s) => {
+      s.specs.pop();
+      s.data = s.data.slice(0, s.data.byteLength - 24);
+    }, /GroupNormalization layer 'gn': weight "gn\/beta" \(shape \[6\]\) is missing from the weights manifest/],
+    ['a truncated weights file', (s) => {
+      s.data = s.data.slice(0, s.data.byteLength - 10);
+    }, /the weights data holds 206 bytes but the manifest needs more: weight "gn\/beta".*truncated/],
+  ];
+  test.each(cases)('%s', async (_name, breakIt, message) => {
+    const s = await saved();
+    breakIt(s);
+    const before = tf.memory().numTensors;
+    const variables = Object.keys(tf.engine().registeredVariables).length;
+    await expect(io.loadLayersModel(tf.io.fromMemory({modelTopology: s.topology, weightSpecs: s.specs, weightData: s.data})))
+        .rejects.toThrow(message);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(Object.keys(tf.engine().registeredVariables).length).toBe(variables);
+  });
+
+  test('truncated model.json and a missing weights file, through io.fileSystem', async () => {
+    const dir = path.join(tmp, 'broken');
+    const model = tf.sequential({layers: [tf.layers.dense({inputShape: [6], units: 6}), layers.groupNormalization({groups: 3})]});
+    await model.save(io.fileSystem(dir));
+    model.dispose();
+    const text = fs.readFileSync(path.join(dir, 'model.json'), 'utf8');
+    fs.writeFileSync(path.join(dir, 'model.json'), text.slice(0, text.length / 2));
+    await expect(io.loadLayersModel(dir)).rejects.toThrow(/io.fileSystem: ".*broken\/model.json" is not valid JSON \(truncated\?\)/);
+    fs.writeFileSync(path.join(dir, 'model.json'), text);
+    fs.rmSync(path.join(dir, 'weights.bin'));
+    await expect(io.loadLayersModel(dir)).rejects.toThrow(/io.fileSystem: weights file ".*weights.bin" listed in ".*model.json" cannot be read/);
+    await expect(io.loadLayersModel(path.join(tmp, 'nowhere'))).rejects.toThrow(/io.fileSystem: cannot read model.json at ".*nowhere\/model.json"/);
+  });
+});
