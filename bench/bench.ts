@@ -105,7 +105,8 @@ async function startTorch(): Promise<Torch|string> {
     queue.push((l) => res(JSON.parse(l) as Record<string, unknown>));
     child.stdin.write(JSON.stringify(req) + '\n');
   });
-  const info = await Promise.race([call({cmd: 'info'}), exited.then(() => ({error: dead}))]);
+  const info: Record<string, unknown> =
+      await Promise.race([call({cmd: 'info'}), exited.then(() => ({error: dead}))]);
   if (info.error != null || info.torch == null) {
     child.kill();
     return `python3-torch not importable (${String(info.error)})`;
