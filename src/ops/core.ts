@@ -66,28 +66,96 @@ function safeReciprocal(x: tf.Tensor): tf.Tensor {
 }
 
 /**
+ * The three reductions over a statistics set, with or without a mask:
+ * - avg(t): the mean of t over the set's valid positions;
+ * - valid(t): t with masked positions replaced by 0 (so garbage in padding,
+ *   even Inf or NaN, never reaches a statistic);
+ * - spread(t): what the gradient subtracts at each position: mean(t) over
+ *   the set without a mask; (m / count) * sum(t) over the whole set with one
+ *   (masked positions' outputs depend on the statistics too, but only valid
+ *   positions move them).
+ * Without a mask they are exactly tf.mean, the identity and tf.mean, so the
+ * unmasked path is unchanged.
+ */
+interface SetOps {
+  avg(t: tf.Tensor): tf.Tensor;
+  valid(t: tf.Tensor): tf.Tensor;
+  spread(t: tf.Tensor): tf.Tensor;
+}
+
+function setOps(R: number[], mask: tf.Tensor|null): SetOps {
+  if (mask == null) {
+    return {avg: (t) => tf.mean(t, R, true), valid: (t) => t, spread: (t) => tf.mean(t, R, true)};
+  }
+  const cond = tf.greater(mask, 0);
+  const zeros = tf.zerosLike(mask);
+  const ones = tf.cast(cond, 'float32');
+  const count = tf.maximum(tf.sum(ones, R, true), 1);
+  const coef = tf.div(ones, count);
+  return {
+    avg: (t) => tf.div(tf.sum(tf.where(cond, t, zeros), R, true), count),
+    valid: (t) => tf.where(cond, t, zeros),
+    spread: (t) => tf.mul(coef, tf.sum(t, R, true)),
+  };
+}
+
+/**
+ * True where the active backend stores tensors in float16: WebGL without
+ * float32 render targets (WEBGL_RENDER_FLOAT32_ENABLED false, as on many
+ * phones). There any square above 65504 (a deviation above 256) overflows
+ * to Inf, so the statistics are taken of values rescaled into [-1, 1].
+ */
+function halfFloatStorage(): boolean {
+  return tf.getBackend() === 'webgl' && !tf.env().getBool('WEBGL_RENDER_FLOAT32_ENABLED');
+}
+
+/** Per set, a = max(max|v|, 1) on float16 storage (else null: no rescaling). */
+function rescale(v: tf.Tensor, axes: number[]): tf.Tensor|null {
+  return halfFloatStorage() ? tf.maximum(tf.max(tf.abs(v), axes, true), 1) : null;
+}
+
+/**
+ * rsqrt(ms * a^2 + eps) for the moment ms of v / a, without forming a^2:
+ * rsqrt(ms + (sqrt(eps) / a)^2) / a; 0 where the sum is 0.
+ */
+function rsqrtRescaled(ms: tf.Tensor, epsilon: number, a: tf.Tensor|null): tf.Tensor {
+  if (a == null) return safeRsqrt(ms, epsilon);
+  const ve = tf.add(ms, tf.square(tf.div(Math.sqrt(epsilon), a)));
+  return tf.where(tf.greater(ve, 0), tf.div(tf.rsqrt(ve), a), tf.zerosLike(ve));
+}
+
+/**
  * Centered statistics: d = x - m1, m2 = mean(d), and inv, the factor
  * (x - mean) is multiplied by: rsqrt(var + eps), or 1 / (std + eps) in
  * stdEps mode, where invStd = 1 / std is also returned for the gradient.
+ * On float16 storage the moments are taken of d / a (see rescale).
  */
-function centered(xv: tf.Tensor, plan: NormPlan) {
-  const m1 = tf.mean(xv, plan.reduceAxes, true);
+function centered(xv: tf.Tensor, plan: NormPlan, set: SetOps) {
+  const m1 = set.avg(xv);
   const d = tf.sub(xv, m1);
-  const m2 = tf.mean(d, plan.reduceAxes, true);
-  const variance = tf.relu(tf.sub(tf.mean(tf.square(d), plan.reduceAxes, true), tf.square(m2)));
-  if (plan.mode !== 'stdEps') return {m1, d, m2, inv: safeRsqrt(variance, plan.epsilon), invStd: null};
-  const std = tf.sqrt(variance);
+  const a = rescale(set.valid(d), plan.reduceAxes);
+  const ds = a ? tf.div(d, a) : d;
+  const m2s = set.avg(ds);
+  const m2 = a ? tf.mul(m2s, a) : m2s;
+  const variance = tf.relu(tf.sub(set.avg(tf.square(ds)), tf.square(m2s)));
+  if (plan.mode !== 'stdEps') return {m1, d, m2, inv: rsqrtRescaled(variance, plan.epsilon, a), invStd: null};
+  const std = a ? tf.mul(tf.sqrt(variance), a) : tf.sqrt(variance);
   return {m1, d, m2, inv: safeReciprocal(tf.add(std, plan.epsilon)), invStd: safeReciprocal(std)};
 }
 
 /**
  * Normalizes x according to plan, with optional gamma and beta (their own
- * shapes are kept; they are reshaped to plan.paramViewShape inside).
+ * shapes are kept; they are reshaped to plan.paramViewShape inside), and an
+ * optional mask (float32, x's shape, nonzero = valid; see prepareMask):
+ * masked positions are left out of the statistics and are normalized with
+ * the statistics of the valid ones.
  */
 export function normalize(
-    x: tf.Tensor, plan: NormPlan, gamma?: tf.Tensor|null, beta?: tf.Tensor|null): tf.Tensor {
+    x: tf.Tensor, plan: NormPlan, gamma?: tf.Tensor|null, beta?: tf.Tensor|null,
+    mask?: tf.Tensor|null): tf.Tensor {
   const hasGamma = gamma != null;
   const hasBeta = beta != null;
+  const hasMask = mask != null;
   const inputs: tf.Tensor[] = [x];
   if (hasGamma) inputs.push(gamma);
   if (hasBeta) inputs.push(beta);
@@ -107,20 +175,25 @@ export function normalize(
     const g = hasGamma ? args[1] as tf.Tensor : null;
     const b = hasBeta ? args[hasGamma ? 2 : 1] as tf.Tensor : null;
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) =>
-        backward(dy, saved, plan, paramAxes, hasGamma, hasBeta, gamma?.shape, beta?.shape);
+        backward(dy, saved, plan, paramAxes, hasGamma, hasBeta, hasMask, gamma?.shape, beta?.shape);
     // A fused kernel of the active backend, when it has one for this plan
     // (src/kernels): same outputs and saved statistics, same backward.
-    const fused = fusedNorm(xin, plan, g, b);
+    // Masked statistics always take the tf-op path.
+    const fused = hasMask ? null : fusedNorm(xin, plan, g, b);
     if (fused != null) {
       save(g ? [xin, ...fused.stats, g] : [xin, ...fused.stats]);
       return {value: fused.y, gradFunc};
     }
+    const mv = hasMask ? tf.reshape(mask, viewShape) : null;
+    const set = setOps(R, mv);
+    // Saved after the statistics: the mask (if any), then gamma (if any).
+    const extras = [...(mv ? [mv] : []), ...(g ? [g] : [])];
     const xv = tf.reshape(xin, viewShape);
     const gv = g ? tf.reshape(g, paramViewShape) : null;
     const bv = b ? tf.reshape(b, paramViewShape) : null;
     let y: tf.Tensor;
     if (mode === 'center' || mode === 'stdEps') {
-      const {m1, d, m2, inv, invStd} = centered(xv, plan);
+      const {m1, d, m2, inv, invStd} = centered(xv, plan, set);
       if (fold) {
         const scale = gv ? tf.mul(inv, gv) : inv;
         const shiftNeg = tf.mul(m2, scale);
@@ -132,16 +205,17 @@ export function normalize(
         y = bv ? tf.add(scaled, bv) : scaled;
       }
       const stats = invStd ? [xin, m1, m2, inv, invStd] : [xin, m1, m2, inv];
-      save(g ? [...stats, g] : stats);
+      save([...stats, ...extras]);
     } else {
       let s: tf.Tensor;
       if (mode === 'rms') {
-        s = safeRsqrt(tf.mean(tf.square(xv), R, true), plan.epsilon);
-        save(g ? [xin, s, g] : [xin, s]);
+        const a = rescale(set.valid(xv), R);
+        s = rsqrtRescaled(set.avg(tf.square(a ? tf.div(xv, a) : xv)), plan.epsilon, a);
+        save([xin, s, ...extras]);
       } else {
-        const {m1, m2, inv} = centered(xv, plan);
+        const {m1, m2, inv} = centered(xv, plan, set);
         s = inv;
-        save(g ? [xin, m1, m2, s, g] : [xin, m1, m2, s]);
+        save([xin, m1, m2, s, ...extras]);
       }
       const scale = gv && fold ? tf.mul(s, gv) : s;
       y = tf.mul(xv, scale);
@@ -155,10 +229,11 @@ export function normalize(
 
 function backward(
     dy: tf.Tensor, saved: tf.Tensor[], plan: NormPlan, paramAxes: number[], hasGamma: boolean,
-    hasBeta: boolean, gammaShape?: number[], betaShape?: number[]): tf.Tensor[] {
+    hasBeta: boolean, hasMask: boolean, gammaShape?: number[], betaShape?: number[]): tf.Tensor[] {
   const {viewShape, reduceAxes: R, paramViewShape, mode} = plan;
   const xin = saved[0];
   const g = hasGamma ? saved[saved.length - 1] : null;
+  const set = setOps(R, hasMask ? saved[saved.length - (hasGamma ? 2 : 1)] : null);
   const xv = tf.reshape(xin, viewShape);
   const dyv = tf.reshape(dy, viewShape);
   const gdy = g ? tf.mul(dyv, tf.reshape(g, paramViewShape)) : dyv;
@@ -171,21 +246,21 @@ function backward(
     const [, m1, m2, inv] = saved;
     const k = mode === 'stdEps' ? saved[4] : inv;
     xn = tf.mul(tf.sub(tf.sub(xv, m1), m2), inv);
-    const mg = tf.mean(gdy, R, true);
-    const mgx = tf.mean(tf.mul(gdy, xn), R, true);
+    const mg = set.spread(gdy);
+    const mgx = set.spread(tf.mul(gdy, xn));
     dx = mode === 'center' ? tf.mul(inv, tf.sub(tf.sub(gdy, mg), tf.mul(xn, mgx))) :
                              tf.sub(tf.mul(inv, tf.sub(gdy, mg)), tf.mul(xn, tf.mul(mgx, k)));
   } else if (mode === 'rms') {
     const s = saved[1];
     xn = tf.mul(xv, s);
-    dx = tf.mul(s, tf.sub(gdy, tf.mul(xn, tf.mean(tf.mul(gdy, xn), R, true))));
+    dx = tf.mul(s, tf.sub(gdy, tf.mul(xn, set.spread(tf.mul(gdy, xn)))));
   } else {
     // y = x * s * gamma, s = rsqrt(var + eps):
     // dx = s * (g - xhat * mean(g * x * s)), xhat = (x - mean) * s.
     const [, m1, m2, s] = saved;
     xn = tf.mul(xv, s);
     const xhat = tf.mul(tf.sub(tf.sub(xv, m1), m2), s);
-    dx = tf.mul(s, tf.sub(gdy, tf.mul(xhat, tf.mean(tf.mul(gdy, xn), R, true))));
+    dx = tf.mul(s, tf.sub(gdy, tf.mul(xhat, set.spread(tf.mul(gdy, xn)))));
   }
   // Sums over the axes gamma/beta broadcast along (none when they cover x).
   const toParam = (t: tf.Tensor, shape: number[]) =>
@@ -194,4 +269,43 @@ function backward(
   if (hasGamma) grads.push(toParam(tf.mul(dyv, xn), gammaShape as number[]));
   if (hasBeta) grads.push(toParam(dyv, betaShape as number[]));
   return grads;
+}
+
+/**
+ * Turns a mask into what normalize() takes: float32, x's full shape, 1 where
+ * valid. The mask's shape must be a prefix of x's shape (as tfjs propagates
+ * them: [batch, time] for [batch, time, features]) or x's shape; its dtype
+ * bool, float32 or int32; nonzero means valid. Returns null for no mask.
+ */
+export function prepareMask(who: string, mask: tf.Tensor|null|undefined, shape: readonly number[]): tf.Tensor|null {
+  if (mask == null) return null;
+  if (!(mask instanceof tf.Tensor)) {
+    throw new Error(`${who}: argument 'mask' must be a tf.Tensor (bool or float32); received ${typeof mask}.`);
+  }
+  if (!['bool', 'float32', 'int32'].includes(mask.dtype)) {
+    throw new Error(`${who}: argument 'mask' must have dtype bool, float32 or int32; received '${mask.dtype}'.`);
+  }
+  const prefix = shape.slice(0, mask.rank);
+  if (mask.rank < 1 || mask.rank > shape.length || mask.shape.some((d, i) => d !== prefix[i])) {
+    throw new Error(
+        `${who}: argument 'mask' must have a shape that is a prefix of the input's shape ${JSON.stringify(shape)} ` +
+        `(e.g. [batch, time]); received shape ${JSON.stringify(mask.shape)}.`);
+  }
+  return tf.tidy(() => {
+    const m = tf.cast(tf.notEqual(mask, 0), 'float32');
+    const expanded = tf.reshape(m, [...mask.shape, ...new Array<number>(shape.length - mask.rank).fill(1)]);
+    return mask.rank === shape.length ? expanded : tf.mul(expanded, tf.ones(shape as number[]));
+  });
+}
+
+/** normalize() with a caller's mask (any accepted form), disposing the prepared mask afterwards. */
+export function normalizeMasked(
+    who: string, x: tf.Tensor, plan: NormPlan, gamma: tf.Tensor|null|undefined, beta: tf.Tensor|null|undefined,
+    mask: tf.Tensor|null|undefined): tf.Tensor {
+  const m = prepareMask(who, mask, x.shape);
+  try {
+    return normalize(x, plan, gamma, beta, m);
+  } finally {
+    m?.dispose();
+  }
 }
