@@ -187,7 +187,9 @@ function variantFns(c: Case, inp: Inputs): Partial<Record<Variant, Fn>> {
   bn.build(c.shape);
   fns.bn = fwdOrGrad(() => bn.apply(x, {training: true}) as tf.Tensor, [inp.xv, ...bn.trainableWeights.map(
       (w) => (w as unknown as {val: tf.Variable}).val)]);
-  if (c.op === 'ln') {
+  // The built-in LayerNormalization's backward takes about 30 s on this
+  // shape (it tiles everything to the input size): forward only.
+  if (c.op === 'ln' && !c.grad) {
     const ln = tf.layers.layerNormalization({axis: -1, epsilon: EPS});
     ln.build(c.shape);
     fns.builtinLN = fwdOrGrad(() => ln.apply(x) as tf.Tensor, [inp.xv, ...ln.trainableWeights.map(
