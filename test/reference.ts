@@ -56,24 +56,33 @@ export function axesSpec(shape: number[], axes: number[], epsilon: number, mode:
   };
 }
 
-/** y = normalize(x) * gamma + beta, in float64. */
+/**
+ * y = normalize(x) * gamma + beta, in float64. With a mask (one 0/1 per
+ * element), only valid elements enter the statistics; every element is
+ * normalized with them (an all-masked set has mean 0 and variance 0).
+ */
 export function refForward(
-    spec: RefSpec, x: ArrayLike<number>, gamma?: ArrayLike<number>|null, beta?: ArrayLike<number>|null): Float64Array {
+    spec: RefSpec, x: ArrayLike<number>, gamma?: ArrayLike<number>|null, beta?: ArrayLike<number>|null,
+    mask?: ArrayLike<number>|null): Float64Array {
   const n = x.length;
   const cnt = new Float64Array(spec.numSets);
   const sum = new Float64Array(spec.numSets);
   const set = new Int32Array(n);
+  const valid = (i: number) => mask == null || mask[i] !== 0;
   for (let i = 0; i < n; i++) {
     set[i] = spec.setOf(i);
+    if (!valid(i)) continue;
     cnt[set[i]]++;
     sum[set[i]] += x[i];
   }
-  const mean = sum.map((s, k) => s / cnt[k]);
+  const mean = sum.map((s, k) => (cnt[k] > 0 ? s / cnt[k] : 0));
   const acc = new Float64Array(spec.numSets);
   for (let i = 0; i < n; i++) {
+    if (!valid(i)) continue;
     const v = spec.mode === 'rms' ? x[i] : x[i] - mean[set[i]];
     acc[set[i]] += v * v;
   }
+  for (let k = 0; k < spec.numSets; k++) cnt[k] = Math.max(cnt[k], 1);
   const y = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const k = set[i];
@@ -99,9 +108,10 @@ export function refForward(
  */
 export function refGradsFD(
     spec: RefSpec, x: ArrayLike<number>, dy: ArrayLike<number>, gamma?: ArrayLike<number>|null,
-    beta?: ArrayLike<number>|null, h = 1e-6): {dx: Float64Array, dgamma?: Float64Array, dbeta?: Float64Array} {
+    beta?: ArrayLike<number>|null, h = 1e-6,
+    mask?: ArrayLike<number>|null): {dx: Float64Array, dgamma?: Float64Array, dbeta?: Float64Array} {
   const loss = (xx: ArrayLike<number>, g?: ArrayLike<number>|null, b?: ArrayLike<number>|null) => {
-    const y = refForward(spec, xx, g, b);
+    const y = refForward(spec, xx, g, b, mask);
     let s = 0;
     for (let i = 0; i < y.length; i++) s += y[i] * dy[i];
     return s;

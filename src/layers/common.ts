@@ -188,6 +188,13 @@ export function singleShape(who: string, inputShape: tf.Shape|tf.Shape[]): tf.Sh
   return inputShape as tf.Shape;
 }
 
+/** The mask tfjs passes to call() (kwargs.mask), as one tensor or null. */
+export function maskOf(kwargs: Kwargs): tf.Tensor|null {
+  const mask = kwargs?.mask as tf.Tensor|tf.Tensor[]|null|undefined;
+  if (mask == null) return null;
+  return Array.isArray(mask) ? (mask[0] ?? null) : mask;
+}
+
 /** Returns the single tensor a layer was called with, or throws. */
 export function singleTensor(who: string, inputs: tf.Tensor|tf.Tensor[]): tf.Tensor {
   if (Array.isArray(inputs)) {

@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 
-import {NormPlan, normalize} from '../ops/core';
+import {NormPlan, normalizeMasked} from '../ops/core';
 import {groupNormPlan} from '../ops/group_norm';
 import {argError, checkFloatTensor, resolveAxis} from '../ops/validate';
-import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, singleShape, singleTensor} from './common';
+import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, maskOf, singleShape, singleTensor} from './common';
 
 export interface ContribInstanceNormalizationArgs extends AffineArgs {
   /** The channel axis, or null: statistics over all non-batch axes, gamma/beta of shape [1]. Default null. */
@@ -71,10 +71,10 @@ export class ContribInstanceNormalization extends AffineNormalization {
     this.built = true;
   }
 
-  override call(inputs: tf.Tensor|tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+  override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const x = singleTensor(this.who, inputs);
     checkFloatTensor(this.who, 'x', x);
-    return normalize(x, this.plan(x.shape), this.readGamma(), this.readBeta());
+    return normalizeMasked(this.who, x, this.plan(x.shape), this.readGamma(), this.readBeta(), maskOf(kwargs));
   }
 
   override getConfig(): ConfigDict {

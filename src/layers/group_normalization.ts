@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {checkGroups, groupNormImpl, groupNormPlan} from '../ops/group_norm';
 import {checkIntegerAxis} from '../ops/validate';
-import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, singleShape, singleTensor} from './common';
+import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, maskOf, singleShape, singleTensor} from './common';
 
 export interface GroupNormalizationArgs extends AffineArgs {
   /**
@@ -70,10 +70,11 @@ export class GroupNormalization extends AffineNormalization {
     this.built = true;
   }
 
-  override call(inputs: tf.Tensor|tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+  override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const x = singleTensor(this.who, inputs);
     return groupNormImpl(
-        x, {groups: this.groups, axis: this.axis, epsilon: this.epsilon, gamma: this.readGamma(), beta: this.readBeta()},
+        x, {groups: this.groups, axis: this.axis, epsilon: this.epsilon, gamma: this.readGamma(), beta: this.readBeta(),
+          mask: maskOf(kwargs)},
         this.who);
   }
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {groupNormImpl} from '../ops/group_norm';
 import {argError, checkIntegerAxis} from '../ops/validate';
-import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, singleTensor} from './common';
+import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, maskOf, singleTensor} from './common';
 import {ContribInstanceNormalization} from './contrib_instance_normalization';
 import {Pix2PixInstanceNormalization} from './pix2pix_instance_normalization';
 import {buildChannelSpec} from './group_normalization';
@@ -39,10 +39,11 @@ export class InstanceNormalization extends AffineNormalization {
     this.built = true;
   }
 
-  override call(inputs: tf.Tensor|tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+  override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const x = singleTensor(this.who, inputs);
     return groupNormImpl(
-        x, {groups: -1, axis: this.axis, epsilon: this.epsilon, gamma: this.readGamma(), beta: this.readBeta()},
+        x, {groups: -1, axis: this.axis, epsilon: this.epsilon, gamma: this.readGamma(), beta: this.readBeta(),
+          mask: maskOf(kwargs)},
         this.who);
   }
 

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import {NormMode} from '../ops/core';
 import {axesNormImpl} from '../ops/layer_norm';
 import {argError, checkBoolean, checkIntegerAxis, resolveAxes} from '../ops/validate';
-import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, singleShape, singleTensor} from './common';
+import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, maskOf, singleShape, singleTensor} from './common';
 
 export interface LayerNormalizationArgs extends AffineArgs {
   /** Axis or axes to normalize over (unsorted, negative, any subset). Default -1. */
@@ -36,13 +36,15 @@ export function checkAxisArg(who: string, axis: unknown): number|number[] {
 /**
  * Resolves a layer's axes against its input shape and returns gamma's shape
  * (the dimensions of those axes in sorted axis order), requiring each to be
- * defined.
+ * defined when the layer has weights of that shape.
  */
-export function paramShapeFor(who: string, inputShape: tf.Shape|tf.Shape[], axis: number|number[]): number[] {
+export function paramShapeFor(
+    who: string, inputShape: tf.Shape|tf.Shape[], axis: number|number[], needsWeights = true): number[] {
   const shape = singleShape(who, inputShape);
   const axes = resolveAxes(who, 'axis', axis, shape.length);
   return axes.map((a) => {
     const d = shape[a];
+    if (d == null && !needsWeights) return -1;
     if (d == null) {
       throw new Error(
           `${who}: axis ${a} is undefined in input shape ${JSON.stringify(shape)}; every normalized axis ` +
@@ -90,7 +92,10 @@ export class LayerNormalization extends AffineNormalization {
   }
 
   override build(inputShape: tf.Shape|tf.Shape[]): void {
-    const paramShape = paramShapeFor(this.who, inputShape, this.axis);
+    const withGamma = this.rmsScaling || this.scale;
+    const withBeta = this.center && !this.rms && !this.rmsScaling;
+    // Without weights, the normalized axes may have any size (a variable-length time axis).
+    const paramShape = paramShapeFor(this.who, inputShape, this.axis, withGamma || withBeta);
     if (this.rmsScaling) {
       this.buildAffine(paramShape, true, false);
     } else {
@@ -99,9 +104,9 @@ export class LayerNormalization extends AffineNormalization {
     this.built = true;
   }
 
-  override call(inputs: tf.Tensor|tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+  override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const x = singleTensor(this.who, inputs);
-    return axesNormImpl(x, this.axis, this.epsilon, this.mode, this.readGamma(), this.readBeta(), this.who);
+    return axesNormImpl(x, this.axis, this.epsilon, this.mode, this.readGamma(), this.readBeta(), this.who, maskOf(kwargs));
   }
 
   override getConfig(): ConfigDict {

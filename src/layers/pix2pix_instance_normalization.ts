@@ -1,9 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 
-import {normalize} from '../ops/core';
+import {normalizeMasked} from '../ops/core';
 import {groupNormPlan} from '../ops/group_norm';
 import {checkEpsilon, checkFloatTensor} from '../ops/validate';
-import {baseConfig, ConfigDict, Kwargs, LayerArgs, layerWho, normalizeBaseArgs, singleShape, singleTensor} from './common';
+import {baseConfig, ConfigDict, Kwargs, LayerArgs, layerWho, maskOf, normalizeBaseArgs, singleShape, singleTensor} from './common';
 
 export interface Pix2PixInstanceNormalizationArgs extends LayerArgs {
   /** Added to the variance. Default 1e-5. */
@@ -57,14 +57,14 @@ export class Pix2PixInstanceNormalization extends tf.layers.Layer {
     this.built = true;
   }
 
-  override call(inputs: tf.Tensor|tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+  override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const x = singleTensor(this.who, inputs);
     checkFloatTensor(this.who, 'x', x);
     if (x.rank !== 4) {
       throw new Error(`${this.who}: input must have rank 4; received shape ${JSON.stringify(x.shape)}.`);
     }
     const plan = groupNormPlan(this.who, x.shape, -1, -1, this.epsilon);
-    return normalize(x, plan, this.scaleWeight?.read(), this.offsetWeight?.read());
+    return normalizeMasked(this.who, x, plan, this.scaleWeight?.read(), this.offsetWeight?.read(), maskOf(kwargs));
   }
 
   override computeOutputShape(inputShape: tf.Shape|tf.Shape[]): tf.Shape {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {axesNormImpl} from '../ops/layer_norm';
 import {checkEpsilon} from '../ops/validate';
-import {baseConfig, ConfigDict, Kwargs, LayerArgs, layerWho, normalizeBaseArgs, singleTensor} from './common';
+import {baseConfig, ConfigDict, Kwargs, LayerArgs, layerWho, maskOf, normalizeBaseArgs, singleTensor} from './common';
 import {checkAxisArg, paramShapeFor} from './layer_normalization';
 
 export interface RMSNormalizationArgs extends LayerArgs {
@@ -41,10 +41,10 @@ export class RMSNormalization extends tf.layers.Layer {
     this.built = true;
   }
 
-  override call(inputs: tf.Tensor|tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+  override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const x = singleTensor(this.who, inputs);
     const scale = this.scaleWeight ? this.scaleWeight.read() : null;
-    return axesNormImpl(x, this.axis, this.epsilon, 'rms', scale, null, this.who);
+    return axesNormImpl(x, this.axis, this.epsilon, 'rms', scale, null, this.who, maskOf(kwargs));
   }
 
   override computeOutputShape(inputShape: tf.Shape|tf.Shape[]): tf.Shape {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 
-import {NormPlan, normalize} from './core';
+import {NormPlan, normalizeMasked} from './core';
 import {argError, checkEpsilon, checkFloatTensor, checkIntegerAxis, checkParam, resolveAxis} from './validate';
 
 export interface GroupNormOptions {
@@ -14,6 +14,12 @@ export interface GroupNormOptions {
   gamma?: tf.Tensor|null;
   /** Per-channel offset, shape [C]. */
   beta?: tf.Tensor|null;
+  /**
+   * Optional mask, shaped like a prefix of x's shape (e.g. [batch, time]) or
+   * like x; nonzero = valid. Masked positions are left out of the
+   * statistics and normalized with those of the valid positions.
+   */
+  mask?: tf.Tensor|null;
 }
 
 /** Checks a `groups` value on its own (no shape known yet). */
@@ -92,7 +98,7 @@ export function groupNormImpl(x: tf.Tensor, opts: GroupNormOptions, who: string)
   const plan = groupNormPlan(who, x.shape, groups, axis, epsilon);
   checkParam(who, 'gamma', opts.gamma, [plan.channels]);
   checkParam(who, 'beta', opts.beta, [plan.channels]);
-  return normalize(x, plan, opts.gamma, opts.beta);
+  return normalizeMasked(who, x, plan, opts.gamma, opts.beta, opts.mask);
 }
 
 /**

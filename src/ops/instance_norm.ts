@@ -11,6 +11,8 @@ export interface InstanceNormOptions {
   gamma?: tf.Tensor|null;
   /** Per-channel offset, shape [C]. */
   beta?: tf.Tensor|null;
+  /** Optional mask (see GroupNormOptions.mask). */
+  mask?: tf.Tensor|null;
 }
 
 /** Instance normalization: {@link groupNorm} with one group per channel. */

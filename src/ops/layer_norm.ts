@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 
-import {NormMode, NormPlan, normalize} from './core';
+import {NormMode, NormPlan, normalizeMasked} from './core';
 import {argError, checkEpsilon, checkFloatTensor, checkParam, resolveAxes} from './validate';
 
 export interface LayerNormOptions {
@@ -17,6 +17,12 @@ export interface LayerNormOptions {
    * (centered variance, no mean subtraction, no beta). Default false.
    */
   rmsScaling?: boolean;
+  /**
+   * Optional mask, shaped like a prefix of x's shape (e.g. [batch, time]) or
+   * like x; nonzero = valid. Masked positions are left out of the
+   * statistics and normalized with those of the valid positions.
+   */
+  mask?: tf.Tensor|null;
 }
 
 export interface RmsNormOptions {
@@ -26,6 +32,8 @@ export interface RmsNormOptions {
   epsilon?: number;
   /** Scale, shaped like the normalized axes in sorted axis order. */
   gamma?: tf.Tensor|null;
+  /** Optional mask (see LayerNormOptions.mask). */
+  mask?: tf.Tensor|null;
 }
 
 /**
@@ -54,7 +62,7 @@ export function axesPlan(
 /** Shared body of layerNorm / rmsNorm and the layers, with the caller's name for errors. */
 export function axesNormImpl(
     x: tf.Tensor, axis: number|number[], epsilon: number, mode: NormMode, gamma: tf.Tensor|null|undefined,
-    beta: tf.Tensor|null|undefined, who: string): tf.Tensor {
+    beta: tf.Tensor|null|undefined, who: string, mask?: tf.Tensor|null): tf.Tensor {
   checkFloatTensor(who, 'x', x);
   if (x.rank < 1) {
     throw new Error(`${who}: input must have rank >= 1; received a scalar.`);
@@ -67,7 +75,7 @@ export function axesNormImpl(
   const plan = axesPlan(x.shape, axes, eps, mode);
   checkParam(who, 'gamma', gamma, plan.paramShape);
   checkParam(who, 'beta', beta, plan.paramShape);
-  return normalize(x, plan, gamma, beta);
+  return normalizeMasked(who, x, plan, gamma, beta, mask);
 }
 
 /**
@@ -78,10 +86,10 @@ export function axesNormImpl(
 export function layerNorm(x: tf.Tensor, opts: LayerNormOptions = {}): tf.Tensor {
   const mode: NormMode = opts.rmsScaling ? 'rmsScaling' : 'center';
   return axesNormImpl(
-      x, opts.axis ?? -1, opts.epsilon ?? 1e-3, mode, opts.gamma, opts.beta, 'layerNorm');
+      x, opts.axis ?? -1, opts.epsilon ?? 1e-3, mode, opts.gamma, opts.beta, 'layerNorm', opts.mask);
 }
 
 /** RMS normalization: `y = x * rsqrt(mean(x^2 over axis) + epsilon) * gamma`. */
 export function rmsNorm(x: tf.Tensor, opts: RmsNormOptions = {}): tf.Tensor {
-  return axesNormImpl(x, opts.axis ?? -1, opts.epsilon ?? 1e-6, 'rms', opts.gamma, null, 'rmsNorm');
+  return axesNormImpl(x, opts.axis ?? -1, opts.epsilon ?? 1e-6, 'rms', opts.gamma, null, 'rmsNorm', opts.mask);
 }

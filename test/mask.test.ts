@@ -1,0 +1,185 @@
+/**
+ * Masked statistics: masked positions are left out of the mean and variance
+ * and are normalized with the statistics of the valid positions (they are
+ * not passed through). Checked against the float64 reference, with
+ * gradients against finite differences, for the ops and the layers, and
+ * for the invariance that motivates it: a padded sequence gives the same
+ * output whatever its padding length.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import {GroupNormalization, InstanceNormalization, LayerNormalization, layers, ops, RMSNormalization} from '../src';
+import {expectClose, expectNoLeakSync, maxAbsDiff} from './helpers';
+import {axesSpec, groupSpec, normals, refForward, refGradsFD, RefSpec, rng, unravel} from './reference';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+/** A [N, T] mask with sequence lengths `lengths`, flattened to x's elements too. */
+function timeMask(lengths: number[], T: number, perStep: number): {mask: tf.Tensor2D, flat: Float32Array} {
+  const m = lengths.flatMap((len) => Array.from({length: T}, (_, t) => (t < len ? 1 : 0)));
+  const flat = new Float32Array(m.length * perStep);
+  m.forEach((v, i) => flat.fill(v, i * perStep, (i + 1) * perStep));
+  return {mask: tf.tensor2d(m, [lengths.length, T], 'bool') as tf.Tensor2D, flat};
+}
+
+interface MaskCase {
+  name: string;
+  shape: number[];
+  spec: RefSpec;
+  paramShape: number[];
+  beta: boolean;
+  run: (x: tf.Tensor, mask: tf.Tensor|null, gamma?: tf.Tensor, beta?: tf.Tensor) => tf.Tensor;
+}
+
+const SHAPE = [3, 5, 4];  // [batch, time, channels]
+const LENGTHS = [5, 3, 1];
+const CASES: MaskCase[] = [
+  {
+    name: 'groupNorm groups 2 (statistics over time and the group\'s channels)', shape: SHAPE,
+    spec: groupSpec(SHAPE, 2, 2, 1e-3), paramShape: [4], beta: true,
+    run: (x, mask, gamma, beta) => ops.groupNorm(x, {groups: 2, mask, gamma, beta}),
+  },
+  {
+    name: 'instanceNorm (statistics over time)', shape: SHAPE, spec: groupSpec(SHAPE, 4, 2, 1e-5), paramShape: [4], beta: true,
+    run: (x, mask, gamma, beta) => ops.instanceNorm(x, {epsilon: 1e-5, mask, gamma, beta}),
+  },
+  {
+    name: 'layerNorm over [time, channels]', shape: SHAPE, spec: axesSpec(SHAPE, [1, 2], 1e-3, 'center'), paramShape: [5, 4], beta: true,
+    run: (x, mask, gamma, beta) => ops.layerNorm(x, {axis: [1, 2], mask, gamma, beta}),
+  },
+  {
+    name: 'layerNorm rmsScaling over [time, channels]', shape: SHAPE, spec: axesSpec(SHAPE, [1, 2], 1e-3, 'rmsScaling'),
+    paramShape: [5, 4], beta: false,
+    run: (x, mask, gamma) => ops.layerNorm(x, {axis: [1, 2], mask, gamma, rmsScaling: true}),
+  },
+  {
+    name: 'rmsNorm over [time, channels]', shape: SHAPE, spec: axesSpec(SHAPE, [1, 2], 1e-6, 'rms'), paramShape: [5, 4], beta: false,
+    run: (x, mask, gamma) => ops.rmsNorm(x, {axis: [1, 2], mask, gamma}),
+  },
+];
+
+describe.each(CASES.map((c) => [c.name, c] as const))('masked %s', (_name, c) => {
+  test('forward and gradients match the float64 reference and finite differences', () => {
+    const rand = rng(c.name.length * 101);
+    const n = c.shape.reduce((a, b) => a * b, 1);
+    const xs = normals(rand, n, 1, 2);
+    const dys = normals(rand, n);
+    const pn = c.paramShape.reduce((a, b) => a * b, 1);
+    const gs = normals(rand, pn, 1, 0.3);
+    const bs = c.beta ? normals(rand, pn, 0, 0.5) : null;
+    const {mask, flat} = timeMask(LENGTHS, SHAPE[1], SHAPE[2]);
+    const [x, dy, gamma] = [tf.tensor(xs, c.shape), tf.tensor(dys, c.shape), tf.tensor(gs, c.paramShape)];
+    const beta = bs ? tf.tensor(bs, c.paramShape) : undefined;
+    const y = expectNoLeakSync(() => c.run(x, mask, gamma, beta));
+    // Masked positions of a one-step sequence are scaled by rsqrt(epsilon): compare relative to the magnitude.
+    const ref = refForward(c.spec, xs, gs, bs, flat);
+    expectClose(y, ref, 2e-6 * Math.max(1, ...Array.from(ref, Math.abs)), 'forward');
+    const args = beta ? [x, gamma, beta] : [x, gamma];
+    const grads = expectNoLeakSync(() => tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(c.run(a[0], mask, a[1], a[2]), dy)))(args));
+    const fd = refGradsFD(c.spec, xs, dys, gs, bs, 1e-6, flat);
+    expectClose(grads[0], fd.dx, 2e-4, 'dx');
+    expectClose(grads[1], fd.dgamma as Float64Array, 2e-4, 'dgamma');
+    if (beta) expectClose(grads[2], fd.dbeta as Float64Array, 2e-4, 'dbeta');
+    tf.dispose([x, dy, gamma, y, mask, ...grads, ...(beta ? [beta] : [])]);
+  });
+
+  test('garbage (NaN, Inf) at masked positions does not reach the valid outputs', () => {
+    const xs = normals(rng(3), 60, 0, 1);
+    const {mask, flat} = timeMask(LENGTHS, SHAPE[1], SHAPE[2]);
+    const dirty = Float32Array.from(xs, (v, i) => (flat[i] ? v : [NaN, Infinity, -1e30][i % 3]));
+    const clean = Float32Array.from(xs, (v, i) => (flat[i] ? v : 0));
+    const gamma = tf.ones(c.paramShape);
+    const a = c.run(tf.tensor(dirty, c.shape), mask, gamma).dataSync();
+    const b = c.run(tf.tensor(clean, c.shape), mask, gamma).dataSync();
+    for (let i = 0; i < a.length; i++) {
+      if (flat[i]) expect(a[i]).toBe(b[i]);
+    }
+  });
+
+  test('an all-ones mask equals no mask; mask null is the unmasked path exactly', () => {
+    const x = tf.randomNormal(c.shape, 0, 1, 'float32', 9);
+    const gamma = tf.randomUniform(c.paramShape, 0.5, 1.5, 'float32', 2);
+    const none = c.run(x, null, gamma).dataSync();
+    const ones = c.run(x, tf.ones(c.shape.slice(0, 2), 'bool'), gamma).dataSync();
+    expect(maxAbsDiff(ones, none)).toBeLessThan(1e-5);
+    const omitted = (c.name.startsWith('rms') ? ops.rmsNorm(x, {axis: [1, 2], gamma}) : null);
+    if (omitted) expect(Array.from(omitted.dataSync())).toEqual(Array.from(none));
+  });
+});
+
+describe('masks in layers', () => {
+  test('a sequence gives the same output whatever its padding length (embedding maskZero -> normalization -> LSTM)', async () => {
+    const build = (norm: () => tf.layers.Layer) => {
+      const input = tf.input({shape: [null as unknown as number], dtype: 'int32'});
+      const emb = tf.layers.embedding({inputDim: 20, outputDim: 6, maskZero: true, embeddingsInitializer: tf.initializers.randomNormal({seed: 1})}).apply(input);
+      const normed = norm().apply(emb) as tf.SymbolicTensor;
+      const lstm = tf.layers.lstm({units: 4, returnSequences: true, kernelInitializer: tf.initializers.glorotUniform({seed: 2}), recurrentInitializer: tf.initializers.glorotUniform({seed: 3})}).apply(normed);
+      const model = tf.model({inputs: input, outputs: [normed, lstm as tf.SymbolicTensor]});
+      model.setWeights(model.getWeights().map((w, i) => tf.randomUniform(w.shape, 0.5, 1.5, 'float32', 10 + i)));
+      return model;
+    };
+    const norms: Array<[string, () => tf.layers.Layer]> = [
+      ['GroupNormalization', () => layers.groupNormalization({groups: 2})],
+      ['InstanceNormalization', () => layers.instanceNormalization()],
+      ['LayerNormalization over [time, features], no affine', () => layers.layerNormalization({axis: [1, 2], center: false, scale: false})],
+      ['LayerNormalization rms over [time, features], no scale', () => layers.layerNormalization({axis: [1, 2], rms: true, scale: false})],
+    ];
+    for (const [name, norm] of norms) {
+      const model = build(norm);
+      const seq = [3, 7, 1, 12, 5];
+      const short = tf.tensor2d([[...seq, 0]], undefined, 'int32');
+      const long = tf.tensor2d([[...seq, 0, 0, 0, 0, 0, 0]], undefined, 'int32');
+      const [nShort, lShort] = model.predict(short) as tf.Tensor[];
+      const [nLong, lLong] = model.predict(long) as tf.Tensor[];
+      const valid = (t: tf.Tensor) => tf.slice(t, [0, 0, 0], [1, seq.length, -1]).dataSync();
+      const errors = {name, normalized: maxAbsDiff(valid(nShort), valid(nLong)), lstm: maxAbsDiff(valid(lShort), valid(lLong))};
+      expect(errors).toEqual({name, normalized: expect.any(Number), lstm: expect.any(Number)});
+      expect(errors.normalized).toBeLessThan(1e-5);
+      expect(errors.lstm).toBeLessThan(1e-5);
+      tf.dispose([short, long, nShort, lShort, nLong, lLong]);
+      model.dispose();
+    }
+  });
+
+  test('the padding changes the output when the mask is not used (so the invariance above is real)', () => {
+    const gn = new GroupNormalization({groups: 2});
+    const x = tf.randomNormal([1, 4, 4], 0, 1, 'float32', 5);
+    const padded = tf.concat([x, tf.zeros([1, 3, 4])], 1);
+    const a = tf.slice(gn.apply(padded) as tf.Tensor, [0, 0, 0], [1, 4, 4]);
+    const b = gn.apply(x) as tf.Tensor;
+    expect(maxAbsDiff(a.dataSync(), b.dataSync())).toBeGreaterThan(1e-2);
+    const mask = tf.tensor2d([[1, 1, 1, 1, 0, 0, 0]], undefined, 'bool');
+    const c = tf.slice(gn.apply(padded, {mask}) as tf.Tensor, [0, 0, 0], [1, 4, 4]);
+    expect(maxAbsDiff(c.dataSync(), b.dataSync())).toBeLessThan(1e-5);
+  });
+
+  test('every layer takes kwargs.mask and passes it on', () => {
+    const x = tf.randomNormal([2, 4, 6], 0, 1, 'float32', 7);
+    const mask = tf.tensor2d([[1, 1, 0, 0], [1, 1, 1, 0]], undefined, 'bool');
+    const flat = Float32Array.from({length: 48}, (_, i) => {
+      const [n, t] = unravel(i, [2, 4, 6]);
+      return mask.arraySync()[n][t] ? 1 : 0;
+    });
+    const xs = x.dataSync();
+    const checks: Array<[tf.layers.Layer, RefSpec]> = [
+      [new GroupNormalization({groups: 3}), groupSpec([2, 4, 6], 3, 2, 1e-3)],
+      [new InstanceNormalization(), groupSpec([2, 4, 6], 6, 2, 1e-3)],
+      [new LayerNormalization({axis: [1, 2], center: false, scale: false}), axesSpec([2, 4, 6], [1, 2], 1e-3, 'center')],
+      [new RMSNormalization({axis: [1, 2]}), axesSpec([2, 4, 6], [1, 2], 1e-6, 'rms')],
+    ];
+    for (const [layer, spec] of checks) {
+      const y = layer.apply(x, {mask}) as tf.Tensor;
+      expectClose(y, refForward(spec, xs, null, null, flat), 2e-5, layer.getClassName());
+      expect(layer.computeMask(x, mask)).toBe(mask);
+    }
+  });
+
+  test('a bad mask is a named error', () => {
+    const x = tf.zeros([2, 4, 6]);
+    expect(() => ops.groupNorm(x, {groups: 2, mask: tf.ones([4, 2])})).toThrow(
+        /groupNorm: argument 'mask' must have a shape that is a prefix of the input's shape \[2,4,6\].*received shape \[4,2\]/);
+    expect(() => ops.layerNorm(x, {mask: tf.tensor([['a', 'b', 'c', 'd'], ['a', 'b', 'c', 'd']])})).toThrow(/layerNorm: argument 'mask' must have dtype bool, float32 or int32/);
+  });
+});
