@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 
-import {groupNormImpl} from '../ops/group_norm';
-import {argError, checkIntegerAxis} from '../ops/validate';
+import {prepareMask} from '../ops/core';
+import {groupNormImpl, groupNormPlan} from '../ops/group_norm';
+import {argError, checkBoolean, checkFloatTensor, checkIntegerAxis, resolveAxis} from '../ops/validate';
 import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, maskOf, singleTensor} from './common';
 import {ContribInstanceNormalization} from './contrib_instance_normalization';
 import {Pix2PixInstanceNormalization} from './pix2pix_instance_normalization';
@@ -10,6 +11,17 @@ import {buildChannelSpec} from './group_normalization';
 export interface InstanceNormalizationArgs extends AffineArgs {
   /** The channel axis. Default -1. */
   axis?: number;
+  /**
+   * PyTorch's `track_running_stats`: in training, normalize with instance
+   * statistics and update running estimates; in inference, normalize with
+   * the running estimates. Default false (instance statistics always).
+   */
+  trackRunningStats?: boolean;
+  /**
+   * Weight of the new batch in the running estimates, as PyTorch:
+   * `running = (1 - momentum) * running + momentum * batch`. Default 0.1.
+   */
+  momentum?: number;
 }
 
 /**
@@ -23,28 +35,100 @@ export interface InstanceNormalizationArgs extends AffineArgs {
  * - `betaInitializer` ('zeros'), `gammaInitializer` ('ones'), and optional
  *   regularizers and constraints for both.
  *
- * The same as GroupNormalization with `groups: -1`.
+ * - `trackRunningStats` (false), `momentum` (0.1): PyTorch's running
+ *   statistics (non-trainable weights `moving_mean` and `moving_variance`,
+ *   saved with the model): training uses instance statistics and updates
+ *   `running = (1 - momentum) * running + momentum * batch_mean_of(instance
+ *   statistic)`, with the unbiased instance variance; inference uses the
+ *   running statistics.
+ *
+ * Without running statistics it is GroupNormalization with `groups: -1`.
  */
 export class InstanceNormalization extends AffineNormalization {
   static className = 'InstanceNormalization';
   readonly axis: number;
+  readonly trackRunningStats: boolean;
+  readonly momentum: number;
+  private movingMean: tf.LayerVariable|null = null;
+  private movingVariance: tf.LayerVariable|null = null;
 
   constructor(args: InstanceNormalizationArgs = {}) {
     super(args, 1e-3);
     this.axis = checkIntegerAxis(this.who, 'axis', args.axis ?? -1);
+    this.trackRunningStats = checkBoolean(this.who, 'trackRunningStats', args.trackRunningStats ?? false);
+    const momentum = args.momentum ?? 0.1;
+    if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) {
+      throw argError(this.who, 'momentum', momentum, 'a number in [0, 1]');
+    }
+    this.momentum = momentum;
   }
 
   override build(inputShape: tf.Shape|tf.Shape[]): void {
-    this.buildAffine([buildChannelSpec(this, this.who, inputShape, -1, this.axis)]);
+    const channels = buildChannelSpec(this, this.who, inputShape, -1, this.axis);
+    this.buildAffine([channels]);
+    if (this.trackRunningStats) {
+      this.movingMean = this.addWeight('moving_mean', [channels], 'float32', tf.initializers.zeros(), undefined, false);
+      this.movingVariance = this.addWeight('moving_variance', [channels], 'float32', tf.initializers.ones(), undefined, false);
+    }
     this.built = true;
   }
 
   override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const x = singleTensor(this.who, inputs);
-    return groupNormImpl(
-        x, {groups: -1, axis: this.axis, epsilon: this.epsilon, gamma: this.readGamma(), beta: this.readBeta(),
-          mask: maskOf(kwargs)},
+    const mask = maskOf(kwargs);
+    if (this.movingMean && this.movingVariance && kwargs?.training !== true) {
+      return this.normalizeWithRunningStats(x, this.movingMean.read(), this.movingVariance.read());
+    }
+    const y = groupNormImpl(
+        x, {groups: -1, axis: this.axis, epsilon: this.epsilon, gamma: this.readGamma(), beta: this.readBeta(), mask},
         this.who);
+    if (this.movingMean && this.movingVariance) this.updateRunningStats(x, mask, this.movingMean, this.movingVariance);
+    return y;
+  }
+
+  /** Inference with running statistics: a per-channel affine map. */
+  private normalizeWithRunningStats(x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor): tf.Tensor {
+    checkFloatTensor(this.who, 'x', x);
+    const a = resolveAxis(this.who, 'axis', this.axis, x.rank);
+    return tf.tidy(() => {
+      const gamma = this.readGamma();
+      const beta = this.readBeta();
+      const inv = tf.rsqrt(tf.add(variance, this.epsilon));
+      const scale = gamma ? tf.mul(inv, gamma) : inv;
+      const shift = tf.sub(beta ?? tf.zerosLike(mean), tf.mul(mean, scale));
+      const shape = x.shape.map((d, i) => (i === a ? d : 1));
+      return tf.add(tf.mul(x, tf.reshape(scale, shape)), tf.reshape(shift, shape));
+    });
+  }
+
+  /**
+   * running = (1 - momentum) * running + momentum * (batch mean of the
+   * instance means / unbiased instance variances), valid positions only.
+   */
+  private updateRunningStats(x: tf.Tensor, mask: tf.Tensor|null, mean: tf.LayerVariable, variance: tf.LayerVariable): void {
+    const plan = groupNormPlan(this.who, x.shape, -1, this.axis, this.epsilon);
+    const m = prepareMask(this.who, mask, x.shape);
+    tf.tidy(() => {
+      const R = plan.reduceAxes;
+      const xv = tf.reshape(x, plan.viewShape);
+      const valid = m ? tf.greater(tf.reshape(m, plan.viewShape), 0) : null;
+      const zero = tf.zerosLike(xv);
+      const only = (t: tf.Tensor) => (valid ? tf.where(valid, t, zero) : t);
+      const statsShape = plan.viewShape.map((d, i) => (R.includes(i) ? 1 : d));
+      const perSet = plan.viewShape.reduce((p, d, i) => (R.includes(i) ? p * d : p), 1);
+      const count = valid ? tf.sum(tf.cast(valid, 'float32'), R, true) : tf.fill(statsShape, perSet);
+      const n = tf.maximum(count, 1);
+      const instMean = tf.div(tf.sum(only(xv), R, true), n);
+      const biased = tf.div(tf.sum(only(tf.square(tf.sub(xv, instMean))), R, true), n);
+      const unbiased = tf.where(tf.greater(count, 1), tf.div(tf.mul(biased, count), tf.sub(count, 1)), biased);
+      const C = plan.channels;
+      const batchMean = tf.mean(tf.reshape(instMean, [-1, C]), 0);
+      const batchVar = tf.mean(tf.reshape(unbiased, [-1, C]), 0);
+      const k = this.momentum;
+      mean.write(tf.add(tf.mul(mean.read(), 1 - k), tf.mul(batchMean, k)));
+      variance.write(tf.add(tf.mul(variance.read(), 1 - k), tf.mul(batchVar, k)));
+    });
+    m?.dispose();
   }
 
   /**
@@ -54,7 +138,9 @@ export class InstanceNormalization extends AffineNormalization {
    * and it tells this flavour apart from keras-contrib's when loading.
    */
   override getConfig(): ConfigDict {
-    return {...baseConfig(super.getConfig()), groups: -1, axis: this.axis, ...this.affineConfig()};
+    // The running-statistics keys are this package's extension: written only when used.
+    const running: ConfigDict = this.trackRunningStats ? {trackRunningStats: true, momentum: this.momentum} : {};
+    return {...baseConfig(super.getConfig()), groups: -1, axis: this.axis, ...this.affineConfig(), ...running};
   }
 
   /**
