@@ -53,13 +53,6 @@ function broadcast(a: readonly number[], b: readonly number[]): number[] {
 
 const prod = (s: readonly number[]): number => s.reduce((p, d) => p * d, 1);
 
-/** 1 / sqrt(v + eps), and 0 where v + eps is 0 (a constant set with eps 0). */
-function safeRsqrt(v: tf.Tensor, epsilon: number): tf.Tensor {
-  const ve = epsilon === 0 ? v : tf.add(v, epsilon);
-  if (epsilon > 0) return tf.rsqrt(ve);
-  return tf.where(tf.greater(ve, 0), tf.rsqrt(ve), tf.zerosLike(ve));
-}
-
 /** 1 / x, and 0 where x is 0. */
 function safeReciprocal(x: tf.Tensor): tf.Tensor {
   return tf.where(tf.greater(x, 0), tf.reciprocal(x), tf.zerosLike(x));
@@ -109,17 +102,26 @@ function halfFloatStorage(): boolean {
   return tf.getBackend() === 'webgl' && !tf.env().getBool('WEBGL_RENDER_FLOAT32_ENABLED');
 }
 
-/** Per set, a = max(max|v|, 1) on float16 storage (else null: no rescaling). */
-function rescale(v: tf.Tensor, axes: number[]): tf.Tensor|null {
-  return halfFloatStorage() ? tf.maximum(tf.max(tf.abs(v), axes, true), 1) : null;
+/**
+ * The per-set divisor the moments are taken after, so that no square
+ * overflows: on float16 storage a = max(max|v|, 1) (squares above 65504
+ * overflow); on float32 storage a power of two (an exact division) where
+ * max|v| exceeds 2^32, and 1 elsewhere (squares above 3.4e38 overflow, at
+ * |v| > 1.8e19: values near the float32 limit, 1e30, still give finite
+ * outputs).
+ */
+function rescale(v: tf.Tensor, axes: number[]): tf.Tensor {
+  const maxAbs = tf.max(tf.abs(v), axes, true);
+  if (halfFloatStorage()) return tf.maximum(maxAbs, 1);
+  const pow2 = tf.pow(tf.scalar(2), tf.ceil(tf.div(tf.log(maxAbs), Math.LN2)));
+  return tf.where(tf.greater(maxAbs, 2 ** 32), pow2, tf.onesLike(maxAbs));
 }
 
 /**
  * rsqrt(ms * a^2 + eps) for the moment ms of v / a, without forming a^2:
  * rsqrt(ms + (sqrt(eps) / a)^2) / a; 0 where the sum is 0.
  */
-function rsqrtRescaled(ms: tf.Tensor, epsilon: number, a: tf.Tensor|null): tf.Tensor {
-  if (a == null) return safeRsqrt(ms, epsilon);
+function rsqrtRescaled(ms: tf.Tensor, epsilon: number, a: tf.Tensor): tf.Tensor {
   const ve = tf.add(ms, tf.square(tf.div(Math.sqrt(epsilon), a)));
   return tf.where(tf.greater(ve, 0), tf.div(tf.rsqrt(ve), a), tf.zerosLike(ve));
 }
@@ -134,12 +136,12 @@ function centered(xv: tf.Tensor, plan: NormPlan, set: SetOps) {
   const m1 = set.avg(xv);
   const d = tf.sub(xv, m1);
   const a = rescale(set.valid(d), plan.reduceAxes);
-  const ds = a ? tf.div(d, a) : d;
+  const ds = tf.div(d, a);
   const m2s = set.avg(ds);
-  const m2 = a ? tf.mul(m2s, a) : m2s;
+  const m2 = tf.mul(m2s, a);
   const variance = tf.relu(tf.sub(set.avg(tf.square(ds)), tf.square(m2s)));
   if (plan.mode !== 'stdEps') return {m1, d, m2, inv: rsqrtRescaled(variance, plan.epsilon, a), invStd: null};
-  const std = a ? tf.mul(tf.sqrt(variance), a) : tf.sqrt(variance);
+  const std = tf.mul(tf.sqrt(variance), a);
   return {m1, d, m2, inv: safeReciprocal(tf.add(std, plan.epsilon)), invStd: safeReciprocal(std)};
 }
 
@@ -210,7 +212,7 @@ export function normalize(
       let s: tf.Tensor;
       if (mode === 'rms') {
         const a = rescale(set.valid(xv), R);
-        s = rsqrtRescaled(set.avg(tf.square(a ? tf.div(xv, a) : xv)), plan.epsilon, a);
+        s = rsqrtRescaled(set.avg(tf.square(tf.div(xv, a))), plan.epsilon, a);
         save([xin, s, ...extras]);
       } else {
         const {m1, m2, inv} = centered(xv, plan, set);
