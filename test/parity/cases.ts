@@ -226,6 +226,16 @@ function fromDraft(d: Draft, seed: number, half: boolean): ParityCase {
   return {...base, ref: referenceOf(base)};
 }
 
+/**
+ * Cases left out of the half-float run, with the reason: inputs that
+ * float16 cannot represent, so there is no meaningful answer to compare.
+ */
+export const HALF_FLOAT_EXCLUDED: Record<string, string> = {
+  'fixture/gn-offset1000.0':
+      'std 0.0096 around mean 1000, where float16 numbers are 0.5 apart: every input rounds to 1000, the ' +
+      'groups become constant and the result hangs on epsilon 1e-5, below float16\'s smallest normal number (6.1e-5)',
+};
+
 /** Every case of the suite, with its reference. */
 export function buildCases(opts: CaseOptions): ParityCase[] {
   const half = opts.halfFloat ?? false;
@@ -233,6 +243,7 @@ export function buildCases(opts: CaseOptions): ParityCase[] {
     ...opts.fixtures.map((f) => ({name: `fixture/${f.name}`, make: () => fromFixture(f, half)})),
     ...drafts(opts.maxSize ?? 360).map((d, i) => ({name: d.name, make: () => fromDraft(d, 1000 + i, half)})),
   ];
-  const keep = (name: string) => !opts.only || opts.only.some((s) => name.includes(s));
+  const keep = (name: string) =>
+    (!opts.only || opts.only.some((s) => name.includes(s))) && !(half && name in HALF_FLOAT_EXCLUDED);
   return all.filter((c) => keep(c.name)).map((c) => c.make());
 }

@@ -197,7 +197,7 @@ export async function useBackend(tf: TF, name: string): Promise<void> {
 }
 
 async function backendInfo(tf: TF): Promise<string> {
-  const parts = [`floatPrecision ${tf.backend().floatPrecision()}`];
+  const parts: string[] = [];
   const env = tf.env();
   const flags = tf.getBackend() === 'webgl' ? ['WEBGL_VERSION', 'WEBGL_RENDER_FLOAT32_ENABLED'] :
       tf.getBackend() === 'wasm' ? ['WASM_HAS_SIMD_SUPPORT', 'WASM_HAS_MULTITHREAD_SUPPORT'] : [];

@@ -1,0 +1,191 @@
+/**
+ * The test page's script, bundled by esbuild (./bundle.ts) with tfjs, its
+ * webgl, webgpu and wasm backends, the package's browser build (dist/index.mjs)
+ * and the parity suite. It exposes `window.tfjsNormTest`; the jest side
+ * (./parity.test.ts) calls it with page.evaluate and asserts the results.
+ *
+ * `?half=1` in the page URL turns WEBGL_RENDER_FLOAT32_ENABLED off before
+ * any backend starts: half-float textures, as on many phones.
+ */
+import '@tensorflow/tfjs-backend-webgpu';
+
+import * as tf from '@tensorflow/tfjs';
+import {setWasmPaths} from '@tensorflow/tfjs-backend-wasm';
+import * as lib from 'tfjs-normalization';
+
+import fixtureFile from '../fixtures/reference-cases.json';
+import type {FixtureCase} from '../parity/cases';
+import {normals, rng} from '../reference';
+import {formatSummary, Lib, ParityOptions, ParityReport, runParity, TF, useBackend} from '../parity/suite';
+
+const halfFloat = new URLSearchParams(location.search).get('half') === '1';
+if (halfFloat) tf.env().set('WEBGL_RENDER_FLOAT32_ENABLED', false);
+if (new URLSearchParams(location.search).get('su') === '1') tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', true);
+setWasmPaths(new URL('/wasm/', location.href).href);
+
+const fixtures = (fixtureFile as unknown as {cases: FixtureCase[]}).cases;
+// The page's tf and the package's must be one instance (one engine, one registry).
+const tfjs = tf as unknown as TF;
+const pkg = lib as unknown as Lib;
+
+export interface TrainResult {
+  backend: string;
+  layer: string;
+  losses: number[];
+  /** Per route: weights and predictions after save -> load, compared exactly. */
+  routes: RouteResult[];
+  leaked: number;
+}
+
+export interface RouteResult {
+  url: string;
+  /** Every weight, in order: max |saved - loaded| (0 when identical). */
+  maxWeightDiff: number;
+  weightNames: string[];
+  loadedWeightNames: string[];
+  /** max |predict(original) - predict(loaded)|. */
+  maxPredDiff: number;
+  /** The class names in the loaded model's layers. */
+  classNames: string[];
+  leaked: number;
+}
+
+async function maxDiff(a: tf.Tensor[], b: tf.Tensor[]): Promise<number> {
+  if (a.length !== b.length) return Infinity;
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i].shape.join() !== b[i].shape.join()) return Infinity;
+    const [x, y] = [await a[i].data(), await b[i].data()];
+    for (let j = 0; j < x.length; j++) {
+      const d = Math.abs(x[j] - y[j]);
+      if (!(d <= m)) m = Number.isNaN(d) ? Infinity : d;
+    }
+  }
+  return m;
+}
+
+/** Saves to each route, loads back, and compares weights and predictions exactly. */
+async function roundTrip(model: tf.LayersModel, x: tf.Tensor, name: string): Promise<RouteResult[]> {
+  const out: RouteResult[] = [];
+  for (const scheme of ['indexeddb://', 'localstorage://']) {
+    const url = `${scheme}tfjs-normalization-test-${name}`;
+    const before = tf.memory().numTensors;
+    await model.save(url);
+    const loaded = await tf.loadLayersModel(url);
+    const p0 = model.predict(x) as tf.Tensor;
+    const p1 = loaded.predict(x) as tf.Tensor;
+    out.push({
+      url,
+      maxWeightDiff: await maxDiff(model.getWeights(), loaded.getWeights()),
+      weightNames: model.weights.map((w) => w.name),
+      loadedWeightNames: loaded.weights.map((w) => w.name),
+      maxPredDiff: await maxDiff([p0], [p1]),
+      classNames: loaded.layers.map((l) => l.getClassName()),
+      leaked: 0,
+    });
+    tf.dispose([p0, p1]);
+    loaded.dispose();
+    await tf.io.removeModel(url);
+    out[out.length - 1].leaked = tf.memory().numTensors - before;
+  }
+  return out;
+}
+
+const seeded = (shape: number[], seed: number, mean = 0, std = 1) =>
+  tf.tensor(normals(rng(seed), shape.reduce((a, b) => a * b, 1), mean, std), shape);
+
+/**
+ * dense -> layerNormalization or groupNormalization -> dense, trained with
+ * model.fit for a few steps; then saved to and loaded from indexeddb:// and
+ * localstorage://.
+ */
+async function train(backend: string, layer: 'layerNormalization'|'groupNormalization', epochs: number): Promise<TrainResult> {
+  await useBackend(tfjs, backend);
+  const before = tf.memory().numTensors;
+  const norm = layer === 'layerNormalization' ? lib.layers.layerNormalization() : lib.layers.groupNormalization({groups: 4});
+  const model = tf.sequential({
+    layers: [
+      tf.layers.dense({inputShape: [8], units: 16, activation: 'relu', kernelInitializer: tf.initializers.glorotNormal({seed: 1})}),
+      norm,
+      tf.layers.dense({units: 1, kernelInitializer: tf.initializers.glorotNormal({seed: 2})}),
+    ],
+  });
+  model.compile({optimizer: tf.train.adam(0.02), loss: 'meanSquaredError'});
+  const x = seeded([64, 8], 3);
+  const w = seeded([8, 1], 4);
+  const y = tf.tidy(() => tf.add(tf.matMul(x, w), tf.sin(tf.sum(x, 1, true))));
+  const history = await model.fit(x, y, {epochs, batchSize: 16, shuffle: false, verbose: 0});
+  const losses = history.history.loss.map(Number);
+  const routes = await roundTrip(model, x, `train-${layer}`);
+  tf.dispose([x, w, y]);
+  model.optimizer.dispose();  // Adam's moments; model.dispose() leaves the optimizer alone
+  model.dispose();
+  return {backend, layer, losses, routes, leaked: tf.memory().numTensors - before};
+}
+
+/** Each of the package's layers, in a small model with non-trivial weights, through both routes. */
+async function saveLoadLayers(backend: string): Promise<Array<{layer: string, routes: RouteResult[], leaked: number}>> {
+  await useBackend(tfjs, backend);
+  const makers: Array<[string, () => tf.layers.Layer]> = [
+    ['GroupNormalization', () => lib.layers.groupNormalization({groups: 2, inputShape: [3, 4, 6]})],
+    ['InstanceNormalization', () => lib.layers.instanceNormalization({axis: 1, inputShape: [3, 4, 6]})],
+    ['LayerNormalization', () => lib.layers.layerNormalization({axis: [1, 3], inputShape: [3, 4, 6]})],
+    ['LayerNormalization(rms)', () => lib.layers.layerNormalization({rms: true, inputShape: [3, 4, 6]})],
+    ['RMSNormalization', () => lib.layers.rmsNormalization({axis: [2, 3], inputShape: [3, 4, 6]})],
+  ];
+  const out = [];
+  for (const [name, make] of makers) {
+    const before = tf.memory().numTensors;
+    const model = tf.sequential({layers: [make(), tf.layers.dense({units: 5})]});
+    const values = model.weights.map((v, i) => seeded(v.shape as number[], 10 + i, 0.5, 1));
+    model.setWeights(values);
+    tf.dispose(values);
+    const x = seeded([2, 3, 4, 6], 99, 1, 2);
+    const routes = await roundTrip(model, x, name.replace(/\W/g, ''));
+    x.dispose();
+    model.dispose();
+    out.push({layer: name, routes, leaked: tf.memory().numTensors - before});
+  }
+  return out;
+}
+
+export interface PageApi {
+  halfFloat: boolean;
+  runParity(opts: Omit<ParityOptions, 'fixtures'|'log'>): Promise<ParityReport&{log: string[]}>;
+  train(backend: string, layer: 'layerNormalization'|'groupNormalization', epochs: number): Promise<TrainResult>;
+  saveLoadLayers(backend: string): Promise<Array<{layer: string, routes: RouteResult[], leaked: number}>>;
+  /** Whether a training step of a conv net runs on this backend, and the error when not. */
+  convTrainStep(backend: string): Promise<string>;
+}
+
+declare global {
+  interface Window {
+    tfjsNormTest: PageApi;
+  }
+}
+
+window.tfjsNormTest = {
+  halfFloat,
+  runParity: async (opts) => {
+    const log: string[] = [];
+    const report = await runParity(tfjs, pkg, {halfFloat, ...opts, fixtures, log: (l) => log.push(l)});
+    log.push(...report.summary.map(formatSummary));
+    return {...report, log};
+  },
+  train,
+  saveLoadLayers,
+  convTrainStep: async (backend) => {
+    await useBackend(tfjs, backend);
+    const k = tf.variable(seeded([3, 3, 2, 4], 5));
+    const x = seeded([1, 5, 5, 2], 6);
+    try {
+      const {value, grads} = tf.variableGrads(() => tf.sum(tf.conv2d(x as tf.Tensor4D, k as tf.Tensor4D, 1, 'same')) as tf.Scalar, [k]);
+      tf.dispose([value, ...Object.values(grads)]);
+      return 'ok';
+    } catch (e) {
+      return (e as Error).message;
+    } finally {
+      tf.dispose([k, x]);
+    }
+  },
+};
