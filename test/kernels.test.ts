@@ -9,7 +9,9 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 
 import {ops} from '../src';
-import {canFuse, FUSED_BACKENDS, FUSED_FLAG, FUSED_NORM_KERNEL, fusedNorm} from '../src/kernels/index';
+import {
+  canFuse, FUSED_BACKENDS, FUSED_FLAG, FUSED_NORM_GRAD_KERNEL, FUSED_NORM_KERNEL, fusedNorm,
+} from '../src/kernels/index';
 import {layoutOf} from '../src/kernels/layout';
 import {NormMode, NormPlan, normalize} from '../src/ops/core';
 import {groupNormPlan} from '../src/ops/group_norm';
@@ -89,10 +91,17 @@ function cases(): KernelCase[] {
 const ALL = cases();
 
 /** Names of the kernels fn runs. */
-async function kernelsRun(fn: () => tf.Tensor): Promise<string[]> {
+async function kernelsRun(fn: () => tf.Tensor|tf.Tensor[]): Promise<string[]> {
   const info = await tf.profile(() => fn());
-  tf.dispose(info.result as tf.Tensor);
+  tf.dispose(info.result as tf.Tensor|tf.Tensor[]);
   return info.kernels.map((k) => k.name);
+}
+
+/** The gradients of sum(run(...) * dy) with respect to every input. */
+function gradsOf(c: KernelCase, d: Data): tf.Tensor[] {
+  const args = [d.x, d.gamma, d.beta].filter((t): t is tf.Tensor => t != null);
+  const f = (...a: tf.Tensor[]) => tf.sum(tf.mul(c.run(a[0], a[1], c.beta ? a[2] : undefined), d.dy));
+  return tf.grads(f)(args);
 }
 
 function withFlag<T>(on: boolean, fn: () => T): T {
@@ -129,9 +138,7 @@ function forwardAndGrads(c: KernelCase, d: Data): {y: Float32Array, grads: Float
   const y = expectNoLeakSync(() => c.run(d.x, d.gamma, d.beta), 'forward');
   const ys = y.dataSync() as Float32Array;
   y.dispose();
-  const args = [d.x, d.gamma, d.beta].filter((t): t is tf.Tensor => t != null);
-  const f = (...a: tf.Tensor[]) => tf.sum(tf.mul(c.run(a[0], a[1], c.beta ? a[2] : undefined), d.dy));
-  const grads = expectNoLeakSync(() => tf.grads(f)(args), 'gradients');
+  const grads = expectNoLeakSync(() => gradsOf(c, d), 'gradients');
   const gs = grads.map((g) => g.dataSync() as Float32Array);
   tf.dispose(grads);
   return {y: ys, grads: gs};
@@ -139,9 +146,12 @@ function forwardAndGrads(c: KernelCase, d: Data): {y: Float32Array, grads: Float
 
 const scaleOf = (a: ArrayLike<number>) => Math.max(1, ...Array.from(a, Math.abs));
 
-test('kernels are registered for cpu and wasm, under one name', () => {
+test('kernels are registered for cpu and wasm, forward and backward', () => {
   expect([...FUSED_BACKENDS]).toEqual(['cpu', 'wasm']);
-  for (const b of FUSED_BACKENDS) expect(tf.getKernel(FUSED_NORM_KERNEL, b)).toBeDefined();
+  for (const b of FUSED_BACKENDS) {
+    expect(tf.getKernel(FUSED_NORM_KERNEL, b)).toBeDefined();
+    expect(tf.getKernel(FUSED_NORM_GRAD_KERNEL, b)).toBeDefined();
+  }
   expect(tf.getKernel(FUSED_NORM_KERNEL, 'webgl')).toBeUndefined();
 });
 
@@ -168,6 +178,9 @@ describe.each(FUSED_BACKENDS.map((b) => [b]))('%s backend', (backend) => {
     expect(on).toContain(FUSED_NORM_KERNEL);
     const off = await withFlag(false, () => kernelsRun(() => c.run(d.x, d.gamma, d.beta)));
     expect(off).not.toContain(FUSED_NORM_KERNEL);
+    // Likewise the fused backward.
+    expect(await kernelsRun(() => gradsOf(c, d))).toContain(FUSED_NORM_GRAD_KERNEL);
+    expect(await withFlag(false, () => kernelsRun(() => gradsOf(c, d)))).not.toContain(FUSED_NORM_GRAD_KERNEL);
 
     const fused = forwardAndGrads(c, d);
     const plain = withFlag(false, () => forwardAndGrads(c, d));

@@ -250,3 +250,93 @@ function applyColumn(
     for (let j = 0; j < B; j++) y[o + j] = x[o + j] * A[j] + C[j];
   }
 }
+
+export interface FusedGradArrays {
+  x: Float32Array;
+  dy: Float32Array;
+  gamma: Float32Array|null;
+  /** The statistics of the forward, as core.ts saved them. */
+  stats: Float32Array[];
+  dx: Float32Array;
+  /** Filled when not null: sum(dy * xn) per gamma element. */
+  dgamma: Float32Array|null;
+  /** Filled when not null: sum(dy) per beta element. */
+  dbeta: Float32Array|null;
+}
+
+/**
+ * The analytic backward of core.ts, fused: the same formulas, in float64.
+ * With g = dy * gamma and xn what gamma multiplies:
+ * - center: xn = (x - mean) * inv; dx = inv * (g - mean(g) - xn * mean(g * xn));
+ * - stdEps: dx = inv * (g - mean(g)) - xn * mean(g * xn) * invStd;
+ * - rms: xn = x * s; dx = s * (g - xn * mean(g * xn));
+ * - rmsScaling: xn = x * s, xhat = (x - mean) * s; dx = s * (g - xhat * mean(g * xn)).
+ * dgamma = sum(dy * xn), dbeta = sum(dy), over the axes they broadcast on.
+ */
+export function fusedBackward(arr: FusedGradArrays, L: FusedLayout, mode: NormMode): void {
+  const {x, dy, stats, dx, dgamma, dbeta} = arr;
+  const {B, rows, rowSet, rowParam, colSet, colParam, numSets, setSize} = L;
+  const g = arr.gamma ?? new Float32Array(L.paramSize).fill(1);
+  const rms = mode === 'rms';
+  const mean = new Float64Array(numSets);
+  const inv = new Float64Array(numSets);
+  for (let s = 0; s < numSets; s++) {
+    if (rms) {
+      inv[s] = stats[0][s];
+    } else {
+      mean[s] = stats[0][s] + stats[1][s];
+      inv[s] = stats[2][s];
+    }
+  }
+  // xn's offset: mean for center/stdEps, 0 for rms/rmsScaling.
+  const off = mode === 'center' || mode === 'stdEps' ? mean : new Float64Array(numSets);
+  const sg = new Float64Array(numSets);
+  const sgx = new Float64Array(numSets);
+  const dg = new Float64Array(L.paramSize);
+  const db = new Float64Array(L.paramSize);
+  for (let r = 0; r < rows; r++) {
+    const o = r * B;
+    const sb = rowSet[r];
+    const pb = rowParam[r];
+    for (let j = 0; j < B; j++) {
+      const s = sb + colSet[j];
+      const p = pb + colParam[j];
+      const d = dy[o + j];
+      const xn = (x[o + j] - off[s]) * inv[s];
+      const gd = d * g[p];
+      sg[s] += gd;
+      sgx[s] += gd * xn;
+      dg[p] += d * xn;
+      db[p] += d;
+    }
+  }
+  for (let s = 0; s < numSets; s++) {
+    sg[s] /= setSize;
+    sgx[s] /= setSize;
+  }
+  const invStd = mode === 'stdEps' ? stats[3] : null;
+  for (let r = 0; r < rows; r++) {
+    const o = r * B;
+    const sb = rowSet[r];
+    const pb = rowParam[r];
+    for (let j = 0; j < B; j++) {
+      const s = sb + colSet[j];
+      const gd = dy[o + j] * g[pb + colParam[j]];
+      const xv = x[o + j];
+      const iv = inv[s];
+      let v: number;
+      if (mode === 'center') {
+        v = iv * (gd - sg[s] - (xv - mean[s]) * iv * sgx[s]);
+      } else if (mode === 'stdEps') {
+        v = iv * (gd - sg[s]) - (xv - mean[s]) * iv * sgx[s] * (invStd as Float32Array)[s];
+      } else if (mode === 'rms') {
+        v = iv * (gd - xv * iv * sgx[s]);
+      } else {
+        v = iv * (gd - (xv - mean[s]) * iv * sgx[s]);
+      }
+      dx[o + j] = v;
+    }
+  }
+  if (dgamma) dgamma.set(dg);
+  if (dbeta) dbeta.set(db);
+}

@@ -17,11 +17,13 @@
 import * as tf from '@tensorflow/tfjs';
 
 import type {NormMode, NormPlan} from '../ops/core';
-import {FusedArrays, fusedForward, numStatsOutputs} from './compute';
+import {FusedArrays, fusedBackward, FusedGradArrays, fusedForward, numStatsOutputs} from './compute';
 import {FusedPlan, layoutOf} from './layout';
 
-/** The kernel's name in tfjs's registry. */
+/** The forward kernel's name in tfjs's registry. */
 export const FUSED_NORM_KERNEL = 'TfjsNormalizationFusedNorm';
+/** The backward kernel's name (the analytic gradient of core.ts, fused). */
+export const FUSED_NORM_GRAD_KERNEL = 'TfjsNormalizationFusedNormGrad';
 /** The environment flag that enables the fused kernels (default true). */
 export const FUSED_FLAG = 'TFJS_NORMALIZATION_FUSED';
 /** The backends this package registers a fused kernel for. */
@@ -113,12 +115,66 @@ const wasmKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
   return [yInfo, ...statInfos];
 };
 
+interface FusedGradAttrs extends FusedAttrs {
+  gammaShape: number[];
+  betaShape: number[];
+}
+
+/** The stats inputs of the grad kernel: s0, s1, ... */
+const statKeys = (mode: NormMode) => Array.from({length: numStatsOutputs(mode)}, (_, i) => `s${i}`);
+
+const cpuGradKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
+  const be = backend as CpuBackendLike;
+  const a = attrs as unknown as FusedGradAttrs;
+  const L = layoutOf(a);
+  const ins = inputs as Record<string, tf.TensorInfo>;
+  const arr: FusedGradArrays = {
+    x: cpuValues(be, ins.x),
+    dy: cpuValues(be, ins.dy),
+    gamma: a.hasGamma ? cpuValues(be, ins.gamma) : null,
+    stats: statKeys(a.mode).map((k) => cpuValues(be, ins[k])),
+    dx: new Float32Array(L.size),
+    dgamma: a.hasGamma ? new Float32Array(L.paramSize) : null,
+    dbeta: a.hasBeta ? new Float32Array(L.paramSize) : null,
+  };
+  fusedBackward(arr, L, a.mode);
+  const out = [be.makeTensorInfo(ins.x.shape, 'float32', arr.dx)];
+  if (arr.dgamma) out.push(be.makeTensorInfo(a.gammaShape, 'float32', arr.dgamma));
+  if (arr.dbeta) out.push(be.makeTensorInfo(a.betaShape, 'float32', arr.dbeta));
+  return out;
+};
+
+const wasmGradKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
+  const be = backend as WasmBackendLike;
+  const a = attrs as unknown as FusedGradAttrs;
+  const L = layoutOf(a);
+  const ins = inputs as Record<string, tf.TensorInfo>;
+  const dxInfo = be.makeOutput(ins.x.shape, 'float32');
+  const dgInfo = a.hasGamma ? be.makeOutput(a.gammaShape, 'float32') : null;
+  const dbInfo = a.hasBeta ? be.makeOutput(a.betaShape, 'float32') : null;
+  const view = (t: tf.TensorInfo) => be.typedArrayFromHeap(t) as Float32Array;
+  const arr: FusedGradArrays = {
+    x: view(ins.x),
+    dy: view(ins.dy),
+    gamma: a.hasGamma ? view(ins.gamma) : null,
+    stats: statKeys(a.mode).map((k) => view(ins[k])),
+    dx: view(dxInfo),
+    dgamma: dgInfo ? view(dgInfo) : null,
+    dbeta: dbInfo ? view(dbInfo) : null,
+  };
+  fusedBackward(arr, L, a.mode);
+  return [dxInfo, ...[dgInfo, dbInfo].filter((t): t is tf.TensorInfo => t != null)];
+};
+
 /** Registers the kernels (once; a second copy of the package finds them registered). */
 export function registerFusedKernels(): void {
-  const kernels: Array<[string, tf.KernelFunc]> = [['cpu', cpuKernel], ['wasm', wasmKernel]];
-  for (const [backendName, kernelFunc] of kernels) {
-    if (tf.getKernel(FUSED_NORM_KERNEL, backendName) == null) {
-      tf.registerKernel({kernelName: FUSED_NORM_KERNEL, backendName, kernelFunc});
+  const kernels: Array<[string, string, tf.KernelFunc]> = [
+    [FUSED_NORM_KERNEL, 'cpu', cpuKernel], [FUSED_NORM_KERNEL, 'wasm', wasmKernel],
+    [FUSED_NORM_GRAD_KERNEL, 'cpu', cpuGradKernel], [FUSED_NORM_GRAD_KERNEL, 'wasm', wasmGradKernel],
+  ];
+  for (const [kernelName, backendName, kernelFunc] of kernels) {
+    if (tf.getKernel(kernelName, backendName) == null) {
+      tf.registerKernel({kernelName, backendName, kernelFunc});
     }
   }
   try {
@@ -140,9 +196,10 @@ export function fusedEnabled(): boolean {
  * backend: the flag is on, the backend has a kernel, the plan has nothing
  * the kernel does not know (a mask, a new mode), every tensor is float32.
  */
-export function canFuse(plan: NormPlan, tensors: Array<tf.Tensor|null|undefined>): boolean {
+export function canFuse(
+    plan: NormPlan, tensors: Array<tf.Tensor|null|undefined>, kernelName = FUSED_NORM_KERNEL): boolean {
   if (!fusedEnabled()) return false;
-  if (tf.getKernel(FUSED_NORM_KERNEL, tf.getBackend()) == null) return false;
+  if (tf.getKernel(kernelName, tf.getBackend()) == null) return false;
   if (!MODES.includes(plan.mode)) return false;
   for (const [k, v] of Object.entries(plan)) {
     if (!KNOWN_PLAN_KEYS.has(k) && v != null) return false;
@@ -179,4 +236,34 @@ export function fusedNorm(
   };
   const out = tf.engine().runKernel(FUSED_NORM_KERNEL, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
   return {y: out[0], stats: out.slice(1)};
+}
+
+/**
+ * The backward of normalize(), fused: from dy and what the forward saved
+ * ([x, ...stats, gamma?], stats as {@link fusedNorm} returns them), the
+ * gradients [dx, dgamma?, dbeta?] in the shapes of x, gamma, beta. The
+ * same formulas as core.ts's tf-op backward, accumulated in float64.
+ * Returns null where {@link canFuse} says no.
+ */
+export function fusedNormGrad(
+    dy: tf.Tensor, saved: tf.Tensor[], plan: NormPlan, hasGamma: boolean, hasBeta: boolean,
+    gammaShape?: number[], betaShape?: number[]): tf.Tensor[]|null {
+  const nStats = numStatsOutputs(plan.mode);
+  if (saved.length !== 1 + nStats + (hasGamma ? 1 : 0)) return null;
+  if (!canFuse(plan, [saved[0], dy, ...saved.slice(1)], FUSED_NORM_GRAD_KERNEL)) return null;
+  const inputs: tf.NamedTensorMap = {x: saved[0], dy};
+  saved.slice(1, 1 + nStats).forEach((t, i) => (inputs[`s${i}`] = t));
+  if (hasGamma) inputs.gamma = saved[saved.length - 1];
+  const attrs: FusedGradAttrs = {
+    viewShape: plan.viewShape,
+    reduceAxes: plan.reduceAxes,
+    paramViewShape: plan.paramViewShape,
+    epsilon: plan.epsilon,
+    mode: plan.mode,
+    hasGamma,
+    hasBeta,
+    gammaShape: gammaShape ?? [],
+    betaShape: betaShape ?? [],
+  };
+  return tf.engine().runKernel(FUSED_NORM_GRAD_KERNEL, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
 }

@@ -21,7 +21,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import {fusedNorm} from '../kernels/index';
+import {fusedNorm, fusedNormGrad} from '../kernels/index';
 
 /**
  * - `center`: y = (x - mean) / sqrt(var + eps) * gamma + beta (GN, IN, LN).
@@ -232,6 +232,10 @@ export function normalize(
 function backward(
     dy: tf.Tensor, saved: tf.Tensor[], plan: NormPlan, paramAxes: number[], hasGamma: boolean,
     hasBeta: boolean, hasMask: boolean, gammaShape?: number[], betaShape?: number[]): tf.Tensor[] {
+  // The fused backward of the active backend, when it has one (src/kernels);
+  // masked statistics always take the tf-op path.
+  const fused = hasMask ? null : fusedNormGrad(dy, saved, plan, hasGamma, hasBeta, gammaShape, betaShape);
+  if (fused != null) return fused;
   const {viewShape, reduceAxes: R, paramViewShape, mode} = plan;
   const xin = saved[0];
   const g = hasGamma ? saved[saved.length - 1] : null;
