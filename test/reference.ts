@@ -88,11 +88,13 @@ export function refForward(
     const k = set[i];
     const m2 = acc[k] / cnt[k];
     let v: number;
+    // A set whose denominator is exactly 0 (constant, epsilon 0) gives 0 (then beta), as documented.
+    const inv = (den: number) => (den === 0 ? 0 : 1 / den);
     switch (spec.mode) {
-      case 'center': v = (x[i] - mean[k]) / Math.sqrt(m2 + spec.epsilon); break;
-      case 'rms': v = x[i] / Math.sqrt(m2 + spec.epsilon); break;
-      case 'rmsScaling': v = x[i] / Math.sqrt(m2 + spec.epsilon); break;
-      case 'stdEps': v = (x[i] - mean[k]) / (Math.sqrt(m2) + spec.epsilon); break;
+      case 'center': v = (x[i] - mean[k]) * inv(Math.sqrt(m2 + spec.epsilon)); break;
+      case 'rms': v = x[i] * inv(Math.sqrt(m2 + spec.epsilon)); break;
+      case 'rmsScaling': v = x[i] * inv(Math.sqrt(m2 + spec.epsilon)); break;
+      case 'stdEps': v = (x[i] - mean[k]) * inv(Math.sqrt(m2) + spec.epsilon); break;
     }
     const p = spec.paramOf(i);
     if (gamma) v *= gamma[p];
@@ -119,9 +121,13 @@ export function refGradsFD(
   const diff = (arr: ArrayLike<number>, f: (a: Float64Array) => number) => {
     const a = Float64Array.from(arr);
     const out = new Float64Array(a.length);
+    // The step follows the data's spread, not its magnitude: data offset by
+    // 1e4 with std 1 needs a step of ~1e-6, not 1e-2.
+    const mean = a.reduce((p, v) => p + v, 0) / a.length;
+    const spread = Math.sqrt(a.reduce((p, v) => p + (v - mean) * (v - mean), 0) / a.length);
     for (let i = 0; i < a.length; i++) {
       const keep = a[i];
-      const step = h * Math.max(1, Math.abs(keep));
+      const step = h * (spread > 0 ? Math.min(spread, Math.max(1, Math.abs(keep))) : Math.max(1, Math.abs(keep)));
       a[i] = keep + step;
       const up = f(a);
       a[i] = keep - step;

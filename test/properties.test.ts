@@ -1,0 +1,250 @@
+/**
+ * Property-based tests (fast-check). Random ranks 1-6, shapes, axes
+ * (negative, unsorted), group counts that divide the channels, epsilons,
+ * center/scale, and data that is normal, offset by 1e4, scaled by 1e-3, or
+ * an exact constant. Checked against the float64 reference of
+ * test/reference.ts.
+ *
+ * Tolerances (stated once, used below):
+ * - forward, op and layer vs float64: |y - ref| <= 2e-4 * max(1, max|ref|);
+ * - gradients vs central finite differences of the float64 reference:
+ *   |g - fd| <= 2e-3 * max(1, max|fd|) (finite differences have their own
+ *   error of about 1e-6 relative);
+ * - invariants (GN with 1 group = LN; GN with C groups = IN; shift and
+ *   positive scale per group, epsilon 0): 2e-4 absolute (the shifted and
+ *   scaled input is rounded to float32 again).
+ *
+ * The seed is fixed (PROPERTY_SEED overrides it); fast-check prints the seed
+ * and the path of any counterexample.
+ */
+import * as tf from '@tensorflow/tfjs';
+import fc from 'fast-check';
+
+import {GroupNormalization, InstanceNormalization, LayerNormalization, ops, RMSNormalization} from '../src';
+import {maxAbsDiff} from './helpers';
+import {axesSpec, groupSpec, normals, refForward, refGradsFD, RefSpec, rng} from './reference';
+
+const SEED = Number(process.env.PROPERTY_SEED ?? 20261130);
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+type DataKind = 'normal'|'offset1e4'|'scale1e-3'|'constant';
+type Kind = 'group'|'instance'|'layer'|'rms'|'rmsScaling';
+
+interface Sample {
+  kind: Kind;
+  shape: number[];
+  /** group/instance: the channel axis as given (maybe negative). */
+  axis: number;
+  /** layer/rms: the axes as given (unsorted, maybe negative). */
+  axes: number[];
+  groups: number;
+  epsilon: number;
+  center: boolean;
+  scale: boolean;
+  data: DataKind;
+  seed: number;
+}
+
+const DIVISORS: Record<number, number[]> = {1: [1], 2: [1, 2], 3: [1, 3], 4: [1, 2, 4], 6: [1, 2, 3, 6]};
+
+/** A random sample: shapes kept small (<= ~200 elements) so finite differences stay cheap. */
+const sampleArb: fc.Arbitrary<Sample> = fc.record({
+  kind: fc.constantFrom<Kind>('group', 'instance', 'layer', 'rms', 'rmsScaling'),
+  rank: fc.integer({min: 1, max: 6}),
+  dims: fc.array(fc.integer({min: 1, max: 4}), {minLength: 6, maxLength: 6}),
+  channels: fc.constantFrom(1, 2, 3, 4, 6),
+  axisPick: fc.nat(),
+  groupPick: fc.nat(),
+  axesMask: fc.array(fc.boolean(), {minLength: 6, maxLength: 6}),
+  negate: fc.array(fc.boolean(), {minLength: 6, maxLength: 6}),
+  shuffle: fc.nat(),
+  epsilon: fc.constantFrom(0, 1e-5, 1e-3, 0.1),
+  center: fc.boolean(),
+  scale: fc.boolean(),
+  data: fc.constantFrom<DataKind>('normal', 'normal', 'offset1e4', 'scale1e-3', 'constant'),
+  seed: fc.nat(),
+}).map((r) => {
+  const channelKind = r.kind === 'group' || r.kind === 'instance';
+  const rank = channelKind ? Math.max(2, r.rank) : r.rank;
+  const shape = r.dims.slice(0, rank);
+  // Keep the size small.
+  while (shape.reduce((a, b) => a * b, 1) > 200) shape[shape.indexOf(Math.max(...shape))]--;
+  let axis = -1;
+  let groups = 1;
+  if (channelKind) {
+    const a = 1 + (r.axisPick % (rank - 1));
+    shape[a] = r.channels;
+    const divisors = DIVISORS[r.channels];
+    groups = r.kind === 'instance' ? r.channels : divisors[r.groupPick % divisors.length];
+    axis = r.negate[0] ? a - rank : a;
+  }
+  let axes = shape.map((_, i) => i).filter((i) => r.axesMask[i]);
+  if (axes.length === 0) axes = [rank - 1];
+  axes = axes.map((a, i) => (r.negate[i] ? a - rank : a));
+  if (r.shuffle % 2 === 1) axes.reverse();
+  // epsilon 0 only with spread data (constant data with epsilon 0 is tested on its own).
+  const epsilon = r.data === 'constant' && r.epsilon === 0 ? 1e-3 : r.epsilon;
+  return {
+    kind: r.kind, shape, axis, axes, groups, epsilon, center: r.center && !['rms', 'rmsScaling'].includes(r.kind),
+    scale: r.scale, data: r.data, seed: r.seed,
+  };
+});
+
+function dataFor(s: Sample, n: number): Float32Array {
+  const rand = rng(s.seed);
+  switch (s.data) {
+    case 'normal': return normals(rand, n, 0.2, 1.5);
+    case 'offset1e4': return normals(rand, n, 1e4, 1);
+    case 'scale1e-3': return normals(rand, n, 0, 1e-3);
+    case 'constant': return new Float32Array(n).fill(Math.fround(0.1 + rand()));
+  }
+}
+
+function specFor(s: Sample): {spec: RefSpec, paramShape: number[]} {
+  const r = s.shape.length;
+  if (s.kind === 'group' || s.kind === 'instance') {
+    const a = s.axis < 0 ? s.axis + r : s.axis;
+    return {spec: groupSpec(s.shape, s.groups, a, s.epsilon), paramShape: [s.shape[a]]};
+  }
+  const sorted = s.axes.map((a) => (a < 0 ? a + r : a)).sort((p, q) => p - q);
+  const mode = s.kind === 'layer' ? 'center' : s.kind;
+  return {spec: axesSpec(s.shape, sorted, s.epsilon, mode), paramShape: sorted.map((a) => s.shape[a])};
+}
+
+function runOp(s: Sample, x: tf.Tensor, gamma?: tf.Tensor, beta?: tf.Tensor): tf.Tensor {
+  switch (s.kind) {
+    case 'group': return ops.groupNorm(x, {groups: s.groups, axis: s.axis, epsilon: s.epsilon, gamma, beta});
+    case 'instance': return ops.instanceNorm(x, {axis: s.axis, epsilon: s.epsilon, gamma, beta});
+    case 'layer': return ops.layerNorm(x, {axis: s.axes, epsilon: s.epsilon, gamma, beta});
+    case 'rms': return ops.rmsNorm(x, {axis: s.axes, epsilon: s.epsilon, gamma});
+    case 'rmsScaling': return ops.layerNorm(x, {axis: s.axes, epsilon: s.epsilon, gamma, rmsScaling: true});
+  }
+}
+
+function layerFor(s: Sample): tf.layers.Layer {
+  const affine = {epsilon: s.epsilon, center: s.center, scale: s.scale};
+  switch (s.kind) {
+    case 'group': return new GroupNormalization({groups: s.groups, axis: s.axis, ...affine});
+    case 'instance': return new InstanceNormalization({axis: s.axis, ...affine});
+    case 'layer': return new LayerNormalization({axis: s.axes, ...affine});
+    case 'rms': return s.scale ? new RMSNormalization({axis: s.axes, epsilon: s.epsilon}) : new LayerNormalization({axis: s.axes, rms: true, ...affine});
+    case 'rmsScaling': return new LayerNormalization({axis: s.axes, rmsScaling: true, epsilon: s.epsilon});
+  }
+}
+
+/** Throws with the sample when err > tol (fast-check then shrinks and prints the seed). */
+function check(what: string, err: number, tol: number): void {
+  if (!(err <= tol)) throw new Error(`${what}: error ${err} > ${tol}`);
+}
+
+test('op and layer match the float64 reference', () => {
+  fc.assert(fc.property(sampleArb, (s) => {
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    const {spec, paramShape} = specFor(s);
+    const pn = paramShape.reduce((a, b) => a * b, 1);
+    const rand = rng(s.seed + 1);
+    const xs = dataFor(s, n);
+    const gs = s.scale ? normals(rand, pn, 1, 0.5) : null;
+    const bs = s.center ? normals(rand, pn, 0, 1) : null;
+    tf.tidy(() => {
+      const x = tf.tensor(xs, s.shape);
+      const y = runOp(s, x, gs ? tf.tensor(gs, paramShape) : undefined, bs ? tf.tensor(bs, paramShape) : undefined);
+      const ref = refForward(spec, xs, gs, bs);
+      const scale = Math.max(1, ...Array.from(ref, Math.abs));
+      check('op forward', maxAbsDiff(y.dataSync(), ref), 2e-4 * scale);
+      // The layer computes the same thing with its weights set to gamma/beta.
+      const layer = layerFor(s);
+      layer.apply(x);
+      const weights = layer.weights.map((w) => {
+        const name = w.originalName.split('/').pop();
+        return tf.tensor((name === 'beta' ? bs : gs) ?? new Float32Array(w.shape.reduce((a: number, b) => a * (b as number), 1)).fill(1), w.shape as number[]);
+      });
+      layer.setWeights(weights);
+      const ly = layer.apply(x) as tf.Tensor;
+      const lref = refForward(spec, xs, layer.weights.some((w) => !w.originalName.endsWith('beta')) ? gs : null,
+                              layer.weights.some((w) => w.originalName.endsWith('beta')) ? bs : null);
+      check('layer forward', maxAbsDiff(ly.dataSync(), lref), 2e-4 * Math.max(1, ...Array.from(lref, Math.abs)));
+      layer.dispose();
+    });
+  }), {seed: SEED, numRuns: 400});
+});
+
+test('gradients for x, gamma and beta match finite differences of the float64 reference', () => {
+  fc.assert(fc.property(sampleArb.filter((s) => s.data !== 'constant' && s.epsilon > 0), (s) => {
+    const n = s.shape.reduce((a, b) => a * b, 1);
+    const {spec, paramShape} = specFor(s);
+    const pn = paramShape.reduce((a, b) => a * b, 1);
+    const rand = rng(s.seed + 2);
+    const xs = dataFor(s, n);
+    const dys = normals(rand, n);
+    const gs = s.scale ? normals(rand, pn, 1, 0.5) : null;
+    const bs = s.center ? normals(rand, pn, 0, 1) : null;
+    tf.tidy(() => {
+      const x = tf.tensor(xs, s.shape);
+      const dy = tf.tensor(dys, s.shape);
+      const gamma = gs ? tf.tensor(gs, paramShape) : undefined;
+      const beta = bs ? tf.tensor(bs, paramShape) : undefined;
+      const args = [x, ...(gamma ? [gamma] : []), ...(beta ? [beta] : [])];
+      const grads = tf.grads((...a: tf.Tensor[]) =>
+        tf.sum(tf.mul(runOp(s, a[0], gamma ? a[1] : undefined, beta ? a[gamma ? 2 : 1] : undefined), dy)))(args);
+      const fd = refGradsFD(spec, xs, dys, gs, bs);
+      const rel = (ref: ArrayLike<number>) => 2e-3 * Math.max(1, ...Array.from(ref, Math.abs));
+      check('dx', maxAbsDiff(grads[0].dataSync(), fd.dx), rel(fd.dx));
+      if (gamma) check('dgamma', maxAbsDiff(grads[1].dataSync(), fd.dgamma as Float64Array), rel(fd.dgamma as Float64Array));
+      if (beta) check('dbeta', maxAbsDiff(grads[gamma ? 2 : 1].dataSync(), fd.dbeta as Float64Array), rel(fd.dbeta as Float64Array));
+    });
+  }), {seed: SEED, numRuns: 150});
+});
+
+describe('invariants', () => {
+  const channelArb = sampleArb.filter((s) => s.kind === 'group' && s.data !== 'constant');
+
+  test('groupNorm with 1 group equals layerNorm over every non-batch axis', () => {
+    fc.assert(fc.property(channelArb, (s) => {
+      tf.tidy(() => {
+        const x = tf.tensor(dataFor(s, s.shape.reduce((a, b) => a * b, 1)), s.shape);
+        const gn = ops.groupNorm(x, {groups: 1, axis: s.axis, epsilon: s.epsilon});
+        const ln = ops.layerNorm(x, {axis: s.shape.slice(1).map((_, i) => i + 1), epsilon: s.epsilon});
+        check('GN(1) vs LN', maxAbsDiff(gn.dataSync(), ln.dataSync()), 2e-4);
+      });
+    }), {seed: SEED, numRuns: 200});
+  });
+
+  test('groupNorm with C groups equals instanceNorm', () => {
+    fc.assert(fc.property(channelArb, (s) => {
+      tf.tidy(() => {
+        const x = tf.tensor(dataFor(s, s.shape.reduce((a, b) => a * b, 1)), s.shape);
+        const C = s.shape[s.axis < 0 ? s.axis + s.shape.length : s.axis];
+        const gn = ops.groupNorm(x, {groups: C, axis: s.axis, epsilon: s.epsilon});
+        const inorm = ops.instanceNorm(x, {axis: s.axis, epsilon: s.epsilon});
+        check('GN(C) vs IN', maxAbsDiff(gn.dataSync(), inorm.dataSync()), 2e-4);
+      });
+    }), {seed: SEED, numRuns: 200});
+  });
+
+  test('the output is invariant to a per-group shift and a positive per-group scale (epsilon 0, variance > 0)', () => {
+    fc.assert(fc.property(channelArb.filter((s) => s.data === 'normal'), fc.double({min: 0.5, max: 4, noNaN: true}),
+                          fc.double({min: -10, max: 10, noNaN: true}), (s, k, t) => {
+      const {spec} = specFor(s);
+      const n = s.shape.reduce((a, b) => a * b, 1);
+      const xs = dataFor(s, n);
+      // Per-group scale and shift, different for every (sample, group).
+      const moved = Float32Array.from(xs, (v, i) => {
+        const set = spec.setOf(i);
+        return v * (k + (set % 3) * 0.25) + t * (1 + set);
+      });
+      // Sets of one element, or with zero variance, are excluded (the property needs variance > 0).
+      const counts = new Map<number, number>();
+      for (let i = 0; i < n; i++) counts.set(spec.setOf(i), (counts.get(spec.setOf(i)) ?? 0) + 1);
+      fc.pre(Array.from(counts.values()).every((c) => c > 1));
+      tf.tidy(() => {
+        const a = ops.groupNorm(tf.tensor(xs, s.shape), {groups: s.groups, axis: s.axis, epsilon: 0});
+        const b = ops.groupNorm(tf.tensor(moved, s.shape), {groups: s.groups, axis: s.axis, epsilon: 0});
+        check('shift/scale invariance', maxAbsDiff(a.dataSync(), b.dataSync()), 2e-4);
+      });
+    }), {seed: SEED, numRuns: 200});
+  });
+});
