@@ -124,7 +124,9 @@ export async function loadLayersModel(source: string|tf.io.IOHandler): Promise<t
   } catch (e) {
     if (model != null) model.dispose();
     disposeNewVariables(variablesBefore);
-    throw e;
+    const message = (e as Error)?.message ?? String(e);
+    // Errors from tfjs itself (an unknown layer class, a broken topology) get the loader's name.
+    throw message.startsWith('io.') ? e : new Error(`io.loadLayersModel: cannot build the model: ${message}`);
   } finally {
     tf.dispose(Object.values(decoded));
   }

@@ -144,23 +144,70 @@ export function serialize(obj: tf.serialization.Serializable|null): SerializedOb
   return {className: obj.getClassName(), config: obj.getConfig()};
 }
 
-/**
- * Keras 3 writes a layer's dtype as a DTypePolicy object
- * (`{className: 'DTypePolicy', config: {name: 'float32'}}` once tfjs has
- * camel-cased it); tfjs expects a dtype string. Returns args with the
- * policy's dtype name in its place.
- */
-export function normalizeBaseArgs<T extends LayerArgs>(args: T): T {
-  const dtype = (args as {dtype?: unknown}).dtype;
-  if (dtype != null && typeof dtype === 'object') {
-    const name = (dtype as {config?: {name?: unknown}}).config?.name;
-    if (typeof name !== 'string') {
-      throw argError(`${args.name ?? 'layer'}`, 'dtype', dtype, "a dtype string or a Keras DTypePolicy {className, config: {name}}");
-    }
-    // Mixed policies ('mixed_float16') compute in float16 in Keras; these layers compute in float32.
-    return {...args, dtype: name.startsWith('mixed_') ? 'float32' : name};
+/** Float dtypes a saved layer may name; these layers compute in float32 (a documented cast). */
+const FLOAT_DTYPES = new Set(['float32', 'float16', 'bfloat16', 'float64', 'mixed_float16', 'mixed_bfloat16']);
+
+function checkShapeArg(who: string, arg: string, value: unknown): void {
+  if (value == null) return;
+  if (!Array.isArray(value) || value.some((d) => d !== null && !(Number.isInteger(d) && d >= 0))) {
+    throw argError(who, arg, value, 'a list of non-negative integers or nulls');
   }
-  return args;
+}
+
+/**
+ * Validates the base layer arguments (name, trainable, dtype, input shape)
+ * with named errors, and normalizes the dtype: Keras 3 writes a DTypePolicy
+ * object (`{className: 'DTypePolicy', config: {name: 'float32'}}` once tfjs
+ * has camel-cased it), and float16/bfloat16/float64 or mixed policies are
+ * computed in float32 here; integer, bool and string dtypes are errors.
+ */
+export function normalizeBaseArgs<T extends LayerArgs>(args: T|null|undefined, className: string): T {
+  if (args == null) return {} as T;
+  const named = typeof (args as {name?: unknown}).name === 'string' ? (args as {name: string}).name : '?';
+  const who = layerWho(className, named);
+  if (typeof args !== 'object' || Array.isArray(args)) {
+    throw new Error(`${className}: the layer arguments must be an object; received ${show(args)}.`);
+  }
+  const a = args as Record<string, unknown>;
+  // tfjs names weights '<layer name>/<weight>' and accepts only these characters.
+  if (a.name != null && (typeof a.name !== 'string' || !/^[A-Za-z0-9][-A-Za-z0-9._/]*$/.test(a.name))) {
+    throw argError(who, 'name', a.name, "a string of letters, digits, '-', '_', '.' and '/', starting with a letter or digit");
+  }
+  if (a.trainable != null && typeof a.trainable !== 'boolean') throw argError(who, 'trainable', a.trainable, 'true or false');
+  checkShapeArg(who, 'batchInputShape', a.batchInputShape);
+  checkShapeArg(who, 'inputShape', a.inputShape);
+  if (a.batchSize != null && !(Number.isInteger(a.batchSize) && (a.batchSize as number) > 0)) {
+    throw argError(who, 'batchSize', a.batchSize, 'a positive integer');
+  }
+  let dtype = a.dtype;
+  if (dtype != null && typeof dtype === 'object') {
+    dtype = (dtype as {config?: {name?: unknown}}).config?.name;
+    if (typeof dtype !== 'string') {
+      throw argError(who, 'dtype', a.dtype, 'a dtype string or a Keras DTypePolicy {className, config: {name}}');
+    }
+  }
+  if (dtype != null && (typeof dtype !== 'string' || !FLOAT_DTYPES.has(dtype))) {
+    throw argError(who, 'dtype', a.dtype, `a float dtype (${Array.from(FLOAT_DTYPES).join(', ')}); the layer computes in float32`);
+  }
+  return (dtype == null ? args : {...args, dtype: 'float32'}) as T;
+}
+
+/**
+ * fromConfig for this package's layers: the config must be an object, and
+ * any error the constructor raises names the layer class.
+ */
+export function constructFromConfig<T extends tf.serialization.Serializable>(
+    cls: tf.serialization.SerializableConstructor<T>, config: unknown, className: string): T {
+  if (config == null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new Error(`${className}: the config must be an object; received ${show(config)}.`);
+  }
+  try {
+    return new cls(config as never);
+  } catch (e) {
+    const message = (e as Error).message ?? String(e);
+    if (message.includes(className)) throw e;
+    throw new Error(`${className} (fromConfig): ${message}`);
+  }
 }
 
 /**
@@ -265,7 +312,7 @@ export abstract class AffineNormalization extends tf.layers.Layer {
   protected beta: tf.LayerVariable|null = null;
 
   constructor(args: AffineArgs, defaultEpsilon: number) {
-    super(normalizeBaseArgs(args));
+    super(normalizeBaseArgs(args, (new.target as unknown as {className: string}).className));
     const who = this.who;
     this.epsilon = checkEpsilon(who, args.epsilon ?? defaultEpsilon);
     this.center = checkBoolean(who, 'center', args.center ?? true);
@@ -277,6 +324,11 @@ export abstract class AffineNormalization extends tf.layers.Layer {
     this.betaConstraint = getConstraint(who, 'betaConstraint', args.betaConstraint);
     this.gammaConstraint = getConstraint(who, 'gammaConstraint', args.gammaConstraint);
     this.supportsMasking = true;
+  }
+
+  static override fromConfig<T extends tf.serialization.Serializable>(
+      cls: tf.serialization.SerializableConstructor<T>, config: ConfigDict): T {
+    return constructFromConfig(cls, config, (cls as unknown as {className: string}).className);
   }
 
   /** `ClassName layer 'name'`, the prefix of every error this layer raises. */

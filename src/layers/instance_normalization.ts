@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import {prepareMask} from '../ops/core';
 import {groupNormImpl, groupNormPlan} from '../ops/group_norm';
 import {argError, checkBoolean, checkFloatTensor, checkIntegerAxis, resolveAxis} from '../ops/validate';
-import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, maskOf, singleTensor} from './common';
+import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, constructFromConfig, Kwargs, maskOf, singleTensor} from './common';
 import {ContribInstanceNormalization} from './contrib_instance_normalization';
 import {Pix2PixInstanceNormalization} from './pix2pix_instance_normalization';
 import {buildChannelSpec} from './group_normalization';
@@ -150,14 +150,17 @@ export class InstanceNormalization extends AffineNormalization {
    */
   static override fromConfig<T extends tf.serialization.Serializable>(
       cls: tf.serialization.SerializableConstructor<T>, config: ConfigDict): T {
-    const flavour = instanceNormalizationFlavour(config);
-    const args = config as unknown as Record<string, unknown>;
-    if (flavour === 'native') {
-      const {groups: _groups, ...rest} = args;
-      return new InstanceNormalization(rest) as unknown as T;
+    if (config == null || typeof config !== 'object' || Array.isArray(config)) {
+      throw new Error(`InstanceNormalization: the config must be an object; received ${JSON.stringify(config)}.`);
     }
-    if (flavour === 'keras-contrib') return new ContribInstanceNormalization(args) as unknown as T;
-    return new Pix2PixInstanceNormalization(args) as unknown as T;
+    const flavour = instanceNormalizationFlavour(config);
+    const build = (c: unknown, args: unknown) =>
+      constructFromConfig(c as tf.serialization.SerializableConstructor<T>, args, 'InstanceNormalization');
+    if (flavour === 'native') {
+      const {groups: _groups, ...rest} = config as Record<string, unknown>;
+      return build(InstanceNormalization, rest);
+    }
+    return build(flavour === 'keras-contrib' ? ContribInstanceNormalization : Pix2PixInstanceNormalization, config);
   }
 }
 

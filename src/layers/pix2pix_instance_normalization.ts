@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import {normalizeMasked} from '../ops/core';
 import {groupNormPlan} from '../ops/group_norm';
 import {checkEpsilon, checkFloatTensor} from '../ops/validate';
-import {baseConfig, ConfigDict, Kwargs, LayerArgs, layerWho, maskOf, normalizeBaseArgs, singleShape, singleTensor} from './common';
+import {baseConfig, ConfigDict, constructFromConfig, Kwargs, LayerArgs, layerWho, maskOf, normalizeBaseArgs, singleShape, singleTensor} from './common';
 
 export interface Pix2PixInstanceNormalizationArgs extends LayerArgs {
   /** Added to the variance. Default 1e-5. */
@@ -31,9 +31,14 @@ export class Pix2PixInstanceNormalization extends tf.layers.Layer {
   private offsetWeight: tf.LayerVariable|null = null;
 
   constructor(args: Pix2PixInstanceNormalizationArgs = {}) {
-    super(normalizeBaseArgs(args));
+    super(normalizeBaseArgs(args, (new.target as unknown as {className: string}).className));
     this.epsilon = checkEpsilon(this.who, args.epsilon ?? 1e-5);
     this.supportsMasking = true;
+  }
+
+  static override fromConfig<T extends tf.serialization.Serializable>(
+      cls: tf.serialization.SerializableConstructor<T>, config: ConfigDict): T {
+    return constructFromConfig(cls, config, (cls as unknown as {className: string}).className);
   }
 
   get who(): string {

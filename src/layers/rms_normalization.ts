@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {axesNormImpl} from '../ops/layer_norm';
 import {checkEpsilon} from '../ops/validate';
-import {baseConfig, ConfigDict, Kwargs, LayerArgs, layerWho, maskOf, normalizeBaseArgs, singleTensor} from './common';
+import {baseConfig, ConfigDict, constructFromConfig, Kwargs, LayerArgs, layerWho, maskOf, normalizeBaseArgs, singleTensor} from './common';
 import {checkAxisArg, paramShapeFor} from './layer_normalization';
 
 export interface RMSNormalizationArgs extends LayerArgs {
@@ -25,10 +25,15 @@ export class RMSNormalization extends tf.layers.Layer {
   private scaleWeight: tf.LayerVariable|null = null;
 
   constructor(args: RMSNormalizationArgs = {}) {
-    super(normalizeBaseArgs(args));
+    super(normalizeBaseArgs(args, (new.target as unknown as {className: string}).className));
     this.axis = checkAxisArg(this.who, args.axis ?? -1);
     this.epsilon = checkEpsilon(this.who, args.epsilon ?? 1e-6);
     this.supportsMasking = true;
+  }
+
+  static override fromConfig<T extends tf.serialization.Serializable>(
+      cls: tf.serialization.SerializableConstructor<T>, config: ConfigDict): T {
+    return constructFromConfig(cls, config, (cls as unknown as {className: string}).className);
   }
 
   get who(): string {
