@@ -121,9 +121,6 @@ interface Inputs {
   gamma: tf.Tensor;
   beta: tf.Tensor;
   dy: tf.Tensor;
-  xv: tf.Variable;
-  gv: tf.Variable;
-  bv: tf.Variable;
 }
 
 function makeInputs(c: Case): Inputs {
@@ -132,7 +129,7 @@ function makeInputs(c: Case): Inputs {
   const gamma = tf.randomNormal([C], 1, 0.3, 'float32', 2);
   const beta = tf.randomNormal([C], 0, 1, 'float32', 3);
   const dy = tf.randomNormal(c.shape, 0, 1, 'float32', 4);
-  return {x, gamma, beta, dy, xv: tf.variable(x), gv: tf.variable(gamma), bv: tf.variable(beta)};
+  return {x, gamma, beta, dy};
 }
 
 /** The composite a user would write: 5-D reshape, tf.moments, broadcasting. */
@@ -146,8 +143,13 @@ function naiveGroupNorm(x: tf.Tensor, groups: number, gamma: tf.Tensor, beta: tf
   });
 }
 
-type Fn = () => tf.Tensor|tf.Tensor[]|tf.NamedTensorMap;
+type Fn = () => tf.Tensor|tf.Tensor[];
 
+/**
+ * The variants of a case. Forward + backward: tf.grads with dy given, with
+ * respect to x, gamma and beta (the built-in BatchNormalization as its
+ * training step computes it: tf.moments, then tf.batchNorm).
+ */
 function variantFns(c: Case, inp: Inputs): Partial<Record<Variant, Fn>> {
   const C = c.shape[c.shape.length - 1];
   const ours = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor => {
@@ -158,13 +160,11 @@ function variantFns(c: Case, inp: Inputs): Partial<Record<Variant, Fn>> {
       case 'rms': return ops.rmsNorm(x, {epsilon: EPS, gamma: g});
     }
   };
-  const grad = (f: () => tf.Tensor, vars: tf.Variable[]): Fn => () => {
-    const {value, grads} = tf.variableGrads(() => tf.sum(tf.mul(f(), inp.dy)) as tf.Scalar, vars);
-    value.dispose();
-    return grads;
-  };
-  const fwdOrGrad = (f: () => tf.Tensor, vars: tf.Variable[]): Fn => (c.grad ? grad(f, vars) : f);
-  const params = c.op === 'rms' ? [inp.xv, inp.gv] : [inp.xv, inp.gv, inp.bv];
+  type F3 = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+  const args = c.op === 'rms' ? [inp.x, inp.gamma] : [inp.x, inp.gamma, inp.beta];
+  const run = (f: F3): Fn => (c.grad ?
+    () => tf.grads((...a: tf.Tensor[]) => f(a[0], a[1], a[2] ?? inp.beta))(args, inp.dy) :
+    () => f(inp.x, inp.gamma, inp.beta));
   const withFlag = (on: boolean, f: Fn): Fn => () => {
     tf.env().set(FUSED_FLAG, on);
     try {
@@ -174,26 +174,29 @@ function variantFns(c: Case, inp: Inputs): Partial<Record<Variant, Fn>> {
     }
   };
   const fns: Partial<Record<Variant, Fn>> = {};
-  const x = c.grad ? inp.xv : inp.x;
-  const g = c.grad ? inp.gv : inp.gamma;
-  const b = c.grad ? inp.bv : inp.beta;
-  fns.fused = withFlag(true, fwdOrGrad(() => ours(x, g, b), params));
-  fns.tfop = withFlag(false, fwdOrGrad(() => ours(x, g, b), params));
+  fns.fused = withFlag(true, run(ours));
+  fns.tfop = withFlag(false, run(ours));
   if (c.op === 'gn' || c.op === 'in') {
     const G = c.op === 'in' ? C : c.groups;
-    fns.naive = fwdOrGrad(() => naiveGroupNorm(x, G, g, b), params);
+    fns.naive = run((x, g, b) => naiveGroupNorm(x, G, g, b));
   }
-  const bn = tf.layers.batchNormalization({axis: -1, epsilon: EPS});
-  bn.build(c.shape);
-  fns.bn = fwdOrGrad(() => bn.apply(x, {training: true}) as tf.Tensor, [inp.xv, ...bn.trainableWeights.map(
-      (w) => (w as unknown as {val: tf.Variable}).val)]);
+  if (c.grad) {
+    const axes = c.shape.slice(0, -1).map((_, i) => i);
+    fns.bn = run((x, g, b) => {
+      const {mean, variance} = tf.moments(x, axes);
+      return tf.batchNorm(x, mean, variance, b, g, EPS);
+    });
+  } else {
+    const bn = tf.layers.batchNormalization({axis: -1, epsilon: EPS});
+    bn.build(c.shape);
+    fns.bn = () => bn.apply(inp.x, {training: true}) as tf.Tensor;
+  }
   // The built-in LayerNormalization's backward takes about 30 s on this
   // shape (it tiles everything to the input size): forward only.
   if (c.op === 'ln' && !c.grad) {
     const ln = tf.layers.layerNormalization({axis: -1, epsilon: EPS});
     ln.build(c.shape);
-    fns.builtinLN = fwdOrGrad(() => ln.apply(x) as tf.Tensor, [inp.xv, ...ln.trainableWeights.map(
-        (w) => (w as unknown as {val: tf.Variable}).val)]);
+    fns.builtinLN = () => ln.apply(inp.x) as tf.Tensor;
   }
   return fns;
 }
@@ -320,7 +323,7 @@ async function main() {
           statsBytes: sets * 4 * (s.c.op === 'rms' ? 1 : 3)};
       }
       results.push(res);
-      tf.dispose([s.inp.x, s.inp.gamma, s.inp.beta, s.inp.dy, s.inp.xv, s.inp.gv, s.inp.bv]);
+      tf.dispose([s.inp.x, s.inp.gamma, s.inp.beta, s.inp.dy]);
     }
     fidelity[backend] = fidelityOf();
   }

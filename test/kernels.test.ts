@@ -175,7 +175,14 @@ describe.each(FUSED_BACKENDS.map((b) => [b]))('%s backend', (backend) => {
     const d = makeData(c, 7);
     // The fused kernel runs with the flag on, and only then.
     const on = await kernelsRun(() => c.run(d.x, d.gamma, d.beta));
-    expect(on).toContain(FUSED_NORM_KERNEL);
+    // On wasm, RMS norm over whole rows keeps the tf-op forward (measured
+    // faster there; src/kernels/index.ts), and only that.
+    const forwardFused = !(backend === 'wasm' && c.plan.mode === 'rms' && c.kind === 'row');
+    if (forwardFused) {
+      expect(on).toContain(FUSED_NORM_KERNEL);
+    } else {
+      expect(on).not.toContain(FUSED_NORM_KERNEL);
+    }
     const off = await withFlag(false, () => kernelsRun(() => c.run(d.x, d.gamma, d.beta)));
     expect(off).not.toContain(FUSED_NORM_KERNEL);
     // Likewise the fused backward.
