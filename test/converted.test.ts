@@ -15,7 +15,7 @@ import {
   AddonsGroupNormalization, AddonsInstanceNormalization, ContribInstanceNormalization, GroupNormalization,
   InstanceNormalization, io, LayerNormalization, Pix2PixInstanceNormalization, RMSNormalization,
 } from '../src';
-import {expectClose} from './helpers';
+import {expectClose, saveToMemory} from './helpers';
 import {axesSpec, groupSpec, normals, refForward, RefSpec, rng} from './reference';
 
 type Weights = Record<string, Float32Array>;
@@ -118,11 +118,7 @@ describe.each(FIXTURES.map((f) => [f.file, f] as const))('converted model %s', (
       const y = model.predict(x) as tf.Tensor;
       expectClose(y, fixture.reference(xs, shape, weights), 5e-5, fixture.file);
       // Saving again keeps the flavour: the reloaded model computes the same.
-      let artifacts: tf.io.ModelArtifacts|undefined;
-      await model.save(tf.io.withSaveHandler(async (a) => {
-        artifacts = a;
-        return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
-      }));
+      const artifacts = await saveToMemory(model);
       const again = await tf.loadLayersModel(tf.io.fromMemory(artifacts as tf.io.ModelArtifacts));
       expect(again.layers.filter((l) => l.getClassName() !== 'InputLayer').map((l) => l.constructor)).toEqual(fixture.classes);
       const y2 = again.predict(x) as tf.Tensor;

@@ -110,3 +110,13 @@ export async function runLayerTest(spec: LayerTestSpec): Promise<void> {
   layer.dispose();
   clone.dispose();
 }
+
+/** Saves a model through tf.io.withSaveHandler and returns the artifacts (for tf.io.fromMemory). */
+export async function saveToMemory(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
+  let artifacts: tf.io.ModelArtifacts|undefined;
+  await model.save(tf.io.withSaveHandler(async (a) => {
+    artifacts = a;
+    return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
+  }));
+  return artifacts as tf.io.ModelArtifacts;
+}

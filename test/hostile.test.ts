@@ -10,6 +10,7 @@ import {
   AddonsGroupNormalization, ContribInstanceNormalization, GroupNormalization, InstanceNormalization, io, LayerNormalization,
   layers, ops, Pix2PixInstanceNormalization, RMSNormalization,
 } from '../src';
+import {saveToMemory} from './helpers';
 
 const SEED = Number(process.env.PROPERTY_SEED ?? 20261130);
 
@@ -164,11 +165,7 @@ describe('fuzzed model.json and weights: a named error and nothing half-loaded',
       tf.layers.dense({inputShape: [6], units: 6, name: 'd'}),
       layers.groupNormalization({groups: 3, name: 'gn'}), layers.layerNormalization({name: 'ln'}), layers.rmsNormalization({name: 'rms'}),
     ]});
-    let artifacts: tf.io.ModelArtifacts|undefined;
-    await model.save(tf.io.withSaveHandler(async (a) => {
-      artifacts = a;
-      return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
-    }));
+    const artifacts = await saveToMemory(model);
     model.dispose();
     const good = artifacts as tf.io.ModelArtifacts;
     const topologyText = JSON.stringify(good.modelTopology);

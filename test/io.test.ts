@@ -14,7 +14,7 @@ import * as path from 'path';
 import {promisify} from 'util';
 
 import {io, layers} from '../src';
-import {maxAbsDiff} from './helpers';
+import {maxAbsDiff, saveToMemory} from './helpers';
 
 let tmp: string;
 beforeAll(async () => {
@@ -42,15 +42,6 @@ function everyLayerModel(): tf.LayersModel {
   const model = tf.model({inputs: input, outputs: h});
   model.setWeights(model.getWeights().map((w, i) => tf.randomUniform(w.shape, 0.5, 1.5, 'float32', 100 + i)));
   return model;
-}
-
-async function toMemory(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
-  let artifacts: tf.io.ModelArtifacts|undefined;
-  await model.save(tf.io.withSaveHandler(async (a) => {
-    artifacts = a;
-    return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
-  }));
-  return artifacts as tf.io.ModelArtifacts;
 }
 
 function expectSameModel(a: tf.LayersModel, b: tf.LayersModel): void {
@@ -138,9 +129,9 @@ describe('save and load', () => {
 
   test('save -> load -> save gives an identical topology JSON (groups -1, unsorted axes, regularizers, constraints, initializers with arguments)', async () => {
     const model = everyLayerModel();
-    const first = await toMemory(model);
+    const first = await saveToMemory(model);
     const loaded = await tf.loadLayersModel(tf.io.fromMemory(first));
-    const second = await toMemory(loaded);
+    const second = await saveToMemory(loaded);
     expect(JSON.stringify(second.modelTopology)).toBe(JSON.stringify(first.modelTopology));
     expectSameModel(model, loaded);
     const layersJson = (first.modelTopology as {config: {layers: Array<{name: string, config: Record<string, unknown>}>}}).config.layers;
@@ -170,7 +161,7 @@ describe('model.json has exactly Keras\'s config keys and weight names', () => {
     ['RMSNormalization (keras.layers.RMSNormalization)', () => layers.rmsNormalization(), [...BASE, 'axis', 'epsilon'], ['scale']],
   ])('%s', async (_name, make, keys, weights) => {
     const model = tf.sequential({layers: [tf.layers.inputLayer({inputShape: [3, 4]}), make()]});
-    const artifacts = await toMemory(model);
+    const artifacts = await saveToMemory(model);
     const config = (artifacts.modelTopology as {config: {layers: Array<{class_name: string, config: Record<string, unknown>}>}}).config.layers[1].config;
     expect(Object.keys(config).sort()).toEqual([...keys].sort());
     expect(artifacts.weightSpecs?.map((w) => w.name.split('/').pop())).toEqual(weights);
@@ -181,7 +172,7 @@ describe('model.json has exactly Keras\'s config keys and weight names', () => {
 describe('malformed models fail with a named error and leave nothing allocated', () => {
   async function saved(): Promise<{topology: {config: {layers: Array<{config: Record<string, unknown>}>}}, specs: tf.io.WeightsManifestEntry[], data: ArrayBuffer}> {
     const model = tf.sequential({layers: [tf.layers.dense({inputShape: [6], units: 6, name: 'd'}), layers.groupNormalization({groups: 3, name: 'gn'})]});
-    const a = await toMemory(model);
+    const a = await saveToMemory(model);
     model.dispose();
     return {topology: JSON.parse(JSON.stringify(a.modelTopology)), specs: JSON.parse(JSON.stringify(a.weightSpecs)), data: a.weightData as ArrayBuffer};
   }

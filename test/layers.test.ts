@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {GroupNormalization, InstanceNormalization, LayerNormalization, layers, RMSNormalization} from '../src';
-import {expectClose, maxAbsDiff, runLayerTest} from './helpers';
+import {expectClose, maxAbsDiff, runLayerTest, saveToMemory} from './helpers';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -170,11 +170,7 @@ describe('LayerNormalization replaces the built-in in the registry', () => {
       ],
     });
     expect(builtin.layers[1]).not.toBeInstanceOf(LayerNormalization);
-    let artifacts: tf.io.ModelArtifacts|undefined;
-    await builtin.save(tf.io.withSaveHandler(async (a) => {
-      artifacts = a;
-      return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
-    }));
+    const artifacts = await saveToMemory(builtin);
     const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts as tf.io.ModelArtifacts));
     expect(loaded.layers[1]).toBeInstanceOf(LayerNormalization);
     const x = tf.randomNormal([5, 6], 0, 1, 'float32', 9);

@@ -2,21 +2,12 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {layers} from '../src';
-import {maxAbsDiff} from './helpers';
+import {maxAbsDiff, saveToMemory} from './helpers';
 import {normals, rng} from './reference';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
-
-async function saveToMemory(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
-  let artifacts: tf.io.ModelArtifacts|undefined;
-  await model.save(tf.io.withSaveHandler(async (a) => {
-    artifacts = a;
-    return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
-  }));
-  return artifacts as tf.io.ModelArtifacts;
-}
 
 /** A learnable toy task: is the left half of the image brighter than the right half? */
 function toyImages(n: number, seed: number): {xs: tf.Tensor4D, ys: tf.Tensor2D} {

@@ -69,7 +69,7 @@ describeIfPresent('pix2pix InstanceNormalization model (pix2pix-style, topology 
       }
       return v;
     };
-    const model = await tf.models.modelFromJSON({modelTopology: zeroKernels(json.modelTopology) as object});
+    const model = await tf.models.modelFromJSON({modelTopology: zeroKernels(json.modelTopology) as never});
     const all = (m: tf.layers.Layer): tf.layers.Layer[] =>
       m instanceof tf.LayersModel ? m.layers.flatMap(all) : [m];
     const norms = all(model).filter((l) => l.getClassName() === 'InstanceNormalization');

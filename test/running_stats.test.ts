@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import {InstanceNormalization, layers} from '../src';
-import {expectClose, maxAbsDiff} from './helpers';
+import {expectClose, maxAbsDiff, saveToMemory} from './helpers';
 
 interface Fixture {
   shape: number[];
@@ -74,11 +74,7 @@ test('model.fit updates the running statistics; they save and load with the mode
   const [, , mm, mv] = model.layers[1].getWeights();
   expect(maxAbsDiff(mm.dataSync(), new Float32Array(4))).toBeGreaterThan(1e-3);
   expect(maxAbsDiff(mv.dataSync(), new Float32Array(4).fill(1))).toBeGreaterThan(1e-3);
-  let artifacts: tf.io.ModelArtifacts|undefined;
-  await model.save(tf.io.withSaveHandler(async (a) => {
-    artifacts = a;
-    return {modelArtifactsInfo: {dateSaved: new Date(), modelTopologyType: 'JSON'}};
-  }));
+  const artifacts = await saveToMemory(model);
   expect(artifacts?.weightSpecs?.map((w) => w.name.split('/').pop())).toContain('moving_variance');
   const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts as tf.io.ModelArtifacts));
   expect(loaded.layers[1]).toBeInstanceOf(InstanceNormalization);
