@@ -194,7 +194,7 @@ async function main(): Promise<void> {
                 `${opts.seeds} seed${opts.seeds > 1 ? 's' : ''} per point, lr = 0.1 × batch / 32`;
   fs.mkdirSync(path.dirname(opts.out), {recursive: true});
   const json = {
-    command: `npm run sweep --${process.argv.slice(2).map((a) => ` ${a}`).join('')}`,
+    command: process.argv.length > 2 ? `npm run sweep -- ${process.argv.slice(2).join(' ')}` : 'npm run sweep',
     date: new Date().toISOString(),
     tfjs: tf.version.tfjs,
     backend: tf.getBackend(),
