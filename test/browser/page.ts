@@ -5,7 +5,8 @@
  * (./parity.test.ts) calls it with page.evaluate and asserts the results.
  *
  * `?half=1` in the page URL turns WEBGL_RENDER_FLOAT32_ENABLED off before
- * any backend starts: half-float textures, as on many phones.
+ * any backend starts: half-float textures, as on many phones. `?su=1` sets
+ * WEBGL_USE_SHAPES_UNIFORMS (fewer shader compilations; see parity.test.ts).
  */
 import '@tensorflow/tfjs-backend-webgpu';
 
@@ -16,7 +17,7 @@ import * as lib from 'tfjs-normalization';
 import fixtureFile from '../fixtures/reference-cases.json';
 import type {FixtureCase} from '../parity/cases';
 import {normals, rng} from '../reference';
-import {formatSummary, Lib, ParityOptions, ParityReport, runParity, TF, useBackend} from '../parity/suite';
+import {Lib, ParityOptions, ParityReport, runParity, TF, useBackend} from '../parity/suite';
 
 const halfFloat = new URLSearchParams(location.search).get('half') === '1';
 if (halfFloat) tf.env().set('WEBGL_RENDER_FLOAT32_ENABLED', false);
@@ -169,7 +170,6 @@ window.tfjsNormTest = {
   runParity: async (opts) => {
     const log: string[] = [];
     const report = await runParity(tfjs, pkg, {halfFloat, ...opts, fixtures, log: (l) => log.push(l)});
-    log.push(...report.summary.map(formatSummary));
     return {...report, log};
   },
   train,
