@@ -11,6 +11,7 @@ const common = {
   external: ['@tensorflow/*', 'node:*'],
   target: 'es2020',
   sourcemap: true,
+  keepNames: true,
   logLevel: 'warning',
 };
 await build({...common, format: 'esm', platform: 'neutral', outfile: 'dist/index.mjs'});

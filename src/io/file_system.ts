@@ -6,10 +6,19 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-/** Node's fs/promises and path, loaded only when the handler is used (never in a browser bundle). */
+// Node's modules are named in variables: bundlers (esbuild, vite, webpack)
+// then leave the imports alone, so a browser bundle of this package builds,
+// and they are only loaded when a file handler is used.
+const FS_MODULE = 'node:fs/promises';
+const PATH_MODULE = 'node:path';
+
+/** Node's fs/promises and path, loaded on first use. */
 async function node(): Promise<{fs: typeof import('node:fs/promises'), path: typeof import('node:path')}> {
-  const [fs, path] = await Promise.all([import('node:fs/promises'), import('node:path')]);
-  return {fs, path};
+  const [fs, path] = await Promise.all([
+    import(/* @vite-ignore */ /* webpackIgnore: true */ FS_MODULE),
+    import(/* @vite-ignore */ /* webpackIgnore: true */ PATH_MODULE),
+  ]);
+  return {fs: fs as typeof import('node:fs/promises'), path: path as typeof import('node:path')};
 }
 
 const WEIGHTS_FILE = 'weights.bin';
