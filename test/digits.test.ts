@@ -54,21 +54,22 @@ test('permutation is a seeded permutation; parse errors name the row and the val
 });
 
 describe('examples/lib/conv-filter-grad: the fast Conv2DBackpropFilter', () => {
-  const cases: Array<[string, number[], number[], number|[number, number], 'same'|'valid']> = [
+  type Shape4 = [number, number, number, number];
+  const cases: Array<[string, Shape4, Shape4, number|[number, number], 'same'|'valid']> = [
     ['3x3 same stride 1', [3, 8, 8, 1], [3, 3, 1, 16], 1, 'same'],
     ['3x3 same stride 2', [2, 8, 8, 16], [3, 3, 16, 32], 2, 'same'],
     ['2x3 valid strides [1, 2]', [2, 7, 9, 3], [2, 3, 3, 5], [1, 2], 'valid'],
     ['5x5 same stride 3, odd sizes', [1, 10, 11, 2], [5, 5, 2, 4], 3, 'same'],
   ];
 
-  async function filterGrad(backend: string, xShape: number[], wShape: number[], strides: number|[number, number], pad: 'same'|'valid') {
+  async function filterGrad(backend: string, xShape: Shape4, wShape: Shape4, strides: number|[number, number], pad: 'same'|'valid') {
     await tf.setBackend(backend);
     const x = tf.randomNormal(xShape, 0, 1, 'float32', 1) as tf.Tensor4D;
     const w = tf.randomNormal(wShape, 0, 1, 'float32', 2) as tf.Tensor4D;
     const y = tf.conv2d(x, w, strides, pad);
     const dy = tf.randomNormal(y.shape, 0, 1, 'float32', 3) as tf.Tensor4D;
     const before = tf.memory().numTensors;
-    const dw = tf.grad((ww: tf.Tensor4D) => tf.sum(tf.mul(tf.conv2d(x, ww, strides, pad), dy)))(w);
+    const dw = tf.grad((ww: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, ww as tf.Tensor4D, strides, pad), dy)))(w);
     const values = await dw.data();
     dw.dispose();
     expect(tf.memory().numTensors).toBe(before);
