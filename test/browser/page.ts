@@ -17,7 +17,8 @@ import * as lib from 'tfjs-normalization';
 import fixtureFile from '../fixtures/reference-cases.json';
 import type {FixtureCase} from '../parity/cases';
 import {normals, rng} from '../reference';
-import {Lib, ParityOptions, ParityReport, runParity, TF, useBackend} from '../parity/suite';
+import {checkRunningStats, Lib, ParityOptions, ParityReport, runParity, RunningStatsFixture, TF, useBackend} from '../parity/suite';
+import runningStatsFile from '../fixtures/instance-norm-running-stats.json';
 
 const halfFloat = new URLSearchParams(location.search).get('half') === '1';
 if (halfFloat) tf.env().set('WEBGL_RENDER_FLOAT32_ENABLED', false);
@@ -25,6 +26,7 @@ if (new URLSearchParams(location.search).get('su') === '1') tf.env().set('WEBGL_
 setWasmPaths(new URL('/wasm/', location.href).href);
 
 const fixtures = (fixtureFile as unknown as {cases: FixtureCase[]}).cases;
+const runningStatsFixture = runningStatsFile as unknown as RunningStatsFixture;
 // The page's tf and the package's must be one instance (one engine, one registry).
 const tfjs = tf as unknown as TF;
 const pkg = lib as unknown as Lib;
@@ -157,6 +159,8 @@ export interface PageApi {
   saveLoadLayers(backend: string): Promise<Array<{layer: string, routes: RouteResult[], leaked: number}>>;
   /** Whether a training step of a conv net runs on this backend, and the error when not. */
   convTrainStep(backend: string): Promise<string>;
+  /** InstanceNormalization running statistics against PyTorch on this backend. */
+  runningStats(backend: string): Promise<{maxErr: number, leaked: number}>;
 }
 
 declare global {
@@ -174,6 +178,10 @@ window.tfjsNormTest = {
   },
   train,
   saveLoadLayers,
+  runningStats: async (backend) => {
+    await useBackend(tfjs, backend);
+    return checkRunningStats(tfjs, pkg, runningStatsFixture);
+  },
   convTrainStep: async (backend) => {
     await useBackend(tfjs, backend);
     const k = tf.variable(seeded([3, 3, 2, 4], 5));

@@ -156,6 +156,13 @@ if (!exe) {
     }
   }, 120000);
 
+  test.each(['webgl', 'webgpu', 'wasm'])('%s: InstanceNormalization running statistics match PyTorch, no leaks', async (backend) => {
+    const page = await open('?su=1');
+    const r = await page.evaluate((b) => (window as unknown as PageWindow).tfjsNormTest.runningStats(b), backend);
+    expect(r.maxErr).toBeLessThan(1e-4);
+    expect(r.leaked).toBe(0);
+  }, 60000);
+
   test('wasm: conv training is impossible in tfjs 4.22 (no Conv2DBackpropFilter kernel), as the README says', async () => {
     const page = await open('?su=1');
     const wasm = await page.evaluate(() => (window as unknown as PageWindow).tfjsNormTest.convTrainStep('wasm'));

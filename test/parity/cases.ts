@@ -59,6 +59,12 @@ export interface ParityCase {
   gamma: Float32Array|null;
   beta: Float32Array|null;
   paramShape: number[];
+  /**
+   * masked/* cases: a [batch, time] mask (1 valid, 0 padding) passed to the
+   * op (`mask`) and to the layer (kwargs.mask), and the same mask per
+   * element for the reference. Null elsewhere.
+   */
+  mask: {shape: number[], values: Float32Array, perElement: Float32Array}|null;
   ref: Quantities;
 }
 
@@ -111,8 +117,9 @@ function specFor(c: Omit<ParityCase, 'ref'>): RefSpec {
 /** The float64 reference: forward and finite-difference gradients. */
 export function referenceOf(c: Omit<ParityCase, 'ref'>): Quantities {
   const spec = specFor(c);
-  const y = refForward(spec, c.x, c.gamma, c.beta);
-  const g = refGradsFD(spec, c.x, c.dy, c.gamma, c.beta);
+  const m = c.mask?.perElement ?? null;
+  const y = refForward(spec, c.x, c.gamma, c.beta, m);
+  const g = refGradsFD(spec, c.x, c.dy, c.gamma, c.beta, 1e-6, m);
   return {y, dx: g.dx, dgamma: g.dgamma, dbeta: g.dbeta};
 }
 
@@ -122,7 +129,7 @@ function fromFixture(f: FixtureCase, half: boolean): ParityCase {
   const base = {
     name: `fixture/${f.name}`, kind: f.kind, shape: f.shape, groups: f.config.groups, axis: f.config.axis,
     epsilon: f.config.epsilon, rmsScaling: false, x: round(f.x) as Float32Array, dy: round(f.dy) as Float32Array,
-    gamma: round(f.gamma), beta: round(f.beta), paramShape: affineShape,
+    gamma: round(f.gamma), beta: round(f.beta), paramShape: affineShape, mask: null,
   };
   const ref: Quantities = half ? referenceOf(base) : {y: f.y, dx: f.dx, dgamma: f.dgamma, dbeta: f.dbeta};
   return {...base, ref};
@@ -140,6 +147,8 @@ interface Draft {
   rmsScaling?: boolean;
   mean?: number;
   std?: number;
+  /** Valid lengths along axis 1 (time), one per sample: makes a masked case. */
+  lengths?: number[];
 }
 
 /** The random and large-value cases (deterministic: fixed seeds). */
@@ -203,7 +212,26 @@ function drafts(maxSize: number): Draft[] {
   out.push({name: 'large/layer rmsScaling mean1e4 std300 [3,16]', kind: 'layer', shape: [3, 16], axis: -1, epsilon: 1e-3, center: false, scale: true, rmsScaling: true, mean: 1e4, std: 300});
   out.push({name: 'large/rms mean1e4 [3,16]', kind: 'rms', shape: [3, 16], axis: -1, epsilon: 1e-6, center: false, scale: true, mean: 1e4, std: 100});
   out.push({name: 'large/rms std300 [2,3,8] axis=[1,2]', kind: 'rms', shape: [2, 3, 8], axis: [1, 2], epsilon: 1e-6, center: false, scale: true, mean: 0, std: 300});
+  // Masked statistics ([batch, time] masks, as tfjs propagates them): padding left out of the statistics.
+  const masked = (name: string, kind: CaseKind, axis: number|number[], extra: Partial<Draft>) =>
+    out.push({name: `masked/${name}`, kind, shape: [3, 5, 4], axis, epsilon: 1e-3, center: true, scale: true, lengths: [5, 3, 1], ...extra});
+  masked('group [3,5,4] g2', 'group', -1, {groups: 2});
+  masked('instance [3,5,4]', 'instance', -1, {lengths: [5, 2, 4]});
+  masked('layer [3,5,4] axis=[1,2]', 'layer', [1, 2], {});
+  masked('layer rmsScaling [3,5,4] axis=[1,2]', 'layer', [1, 2], {center: false, rmsScaling: true});
+  masked('rms [3,5,4] axis=[1,2]', 'rms', [1, 2], {center: false, epsilon: 1e-6});
   return out;
+}
+
+/** The mask of a draft with lengths: [N, T] values, and the same per element. */
+function maskOf(d: Draft): ParityCase['mask'] {
+  if (!d.lengths) return null;
+  const [N, T] = d.shape;
+  const per = size(d.shape.slice(2));
+  const values = Float32Array.from({length: N * T}, (_, i) => (i % T < (d.lengths as number[])[Math.floor(i / T)] ? 1 : 0));
+  const perElement = new Float32Array(size(d.shape));
+  values.forEach((v, i) => perElement.fill(v, i * per, (i + 1) * per));
+  return {shape: [N, T], values, perElement};
 }
 
 function fromDraft(d: Draft, seed: number, half: boolean): ParityCase {
@@ -222,6 +250,7 @@ function fromDraft(d: Draft, seed: number, half: boolean): ParityCase {
     gamma: d.scale ? round(normals(rand, pn, 1, 0.5)) : null,
     beta: d.center ? round(normals(rand, pn, 0, 0.5)) : null,
     paramShape: d.scale || d.center ? paramShape : [],
+    mask: maskOf(d),
   };
   return {...base, ref: referenceOf(base)};
 }

@@ -13,7 +13,10 @@ import * as lib from '../../src/index';
 import {loadReferenceCases} from '../fixtures';
 import {buildCases, FixtureCase, toHalf} from './cases';
 import {expectAllPass} from './expect';
-import {formatSummary, maxErr, ParityReport, runParity} from './suite';
+import {checkRunningStats, formatSummary, maxErr, ParityReport, runParity, RunningStatsFixture, useBackend} from './suite';
+import runningStatsFile from '../fixtures/instance-norm-running-stats.json';
+
+const runningStatsFixture = runningStatsFile as unknown as RunningStatsFixture;
 
 const fixtures = loadReferenceCases() as FixtureCase[];
 const wasmDist = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep;
@@ -92,6 +95,13 @@ describe('parity on cpu and wasm (Node)', () => {
     const s = report.summary.find((x) => x.backend === b);
     expect(s?.active).toBe(b);
     expectAllPass(report.records, b);
+  });
+
+  test.each(['cpu', 'wasm'])('%s: InstanceNormalization running statistics match PyTorch, no leaks', async (b) => {
+    await useBackend(tf, b);
+    const {maxErr: err, leaked} = await checkRunningStats(tf, lib, runningStatsFixture);
+    expect(err).toBeLessThan(1e-4);
+    expect(leaked).toBe(0);
   });
 });
 

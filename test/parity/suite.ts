@@ -98,17 +98,17 @@ function compare(got: Quantities, want: Quantities): {err: number, worst: string
 
 type OpFn = (x: Tensor, gamma?: Tensor, beta?: Tensor) => Tensor;
 
-function opFor(lib: Lib, c: ParityCase): OpFn {
+function opFor(lib: Lib, c: ParityCase, mask?: Tensor): OpFn {
   const {axis, epsilon} = c;
   switch (c.kind) {
     case 'group':
-      return (x, gamma, beta) => lib.ops.groupNorm(x, {groups: c.groups as number, axis: axis as number, epsilon, gamma, beta});
+      return (x, gamma, beta) => lib.ops.groupNorm(x, {groups: c.groups as number, axis: axis as number, epsilon, gamma, beta, mask});
     case 'instance':
-      return (x, gamma, beta) => lib.ops.instanceNorm(x, {axis: axis as number, epsilon, gamma, beta});
+      return (x, gamma, beta) => lib.ops.instanceNorm(x, {axis: axis as number, epsilon, gamma, beta, mask});
     case 'layer':
-      return (x, gamma, beta) => lib.ops.layerNorm(x, {axis, epsilon, gamma, beta, rmsScaling: c.rmsScaling});
+      return (x, gamma, beta) => lib.ops.layerNorm(x, {axis, epsilon, gamma, beta, rmsScaling: c.rmsScaling, mask});
     case 'rms':
-      return (x, gamma) => lib.ops.rmsNorm(x, {axis, epsilon, gamma});
+      return (x, gamma) => lib.ops.rmsNorm(x, {axis, epsilon, gamma, mask});
   }
 }
 
@@ -145,12 +145,13 @@ async function runOp(tf: TF, lib: Lib, c: ParityCase): Promise<{got: Quantities,
   const dy = tf.tensor(c.dy, c.shape);
   const gamma = c.gamma ? tf.tensor(c.gamma, c.paramShape) : undefined;
   const beta = c.beta ? tf.tensor(c.beta, c.paramShape) : undefined;
-  const op = opFor(lib, c);
+  const mask = c.mask ? tf.tensor(c.mask.values, c.mask.shape) : undefined;
+  const op = opFor(lib, c, mask);
   const args = [x, ...(gamma ? [gamma] : []), ...(beta ? [beta] : [])];
   const y = op(x, gamma, beta);
   const grads = tf.grads((...a: Tensor[]) => tf.sum(tf.mul(op(a[0], gamma ? a[1] : undefined, beta ? a[gamma ? 2 : 1] : undefined), dy)))(args);
   const [yv, dx, dgamma, dbeta] = await read([y, grads[0], gamma ? grads[1] : undefined, beta ? grads[gamma ? 2 : 1] : undefined]);
-  tf.dispose([x, dy, y, ...grads, ...(gamma ? [gamma] : []), ...(beta ? [beta] : [])]);
+  tf.dispose([x, dy, y, ...grads, ...(gamma ? [gamma] : []), ...(beta ? [beta] : []), ...(mask ? [mask] : [])]);
   return {got: {y: yv as Float32Array, dx: dx as Float32Array, dgamma, dbeta}, leaked: tf.memory().numTensors - before};
 }
 
@@ -158,7 +159,9 @@ async function runLayer(tf: TF, c: ParityCase, layer: TfModule.layers.Layer): Pr
   const before = tf.memory().numTensors;
   const x = tf.tensor(c.x, c.shape);
   const dy = tf.tensor(c.dy, c.shape);
-  tf.dispose(layer.apply(x) as Tensor);  // builds the layer
+  const mask = c.mask ? tf.tensor(c.mask.values, c.mask.shape) : undefined;
+  const kwargs = mask ? {mask} : {};
+  tf.dispose(layer.apply(x, kwargs) as Tensor);  // builds the layer
   const values = layer.weights.map((w) => tf.tensor((isBeta(w.name) ? c.beta : c.gamma) as Float32Array, w.shape as number[]));
   const expected = (c.gamma ? 1 : 0) + (c.beta ? 1 : 0);
   if (values.length !== expected) {
@@ -166,17 +169,17 @@ async function runLayer(tf: TF, c: ParityCase, layer: TfModule.layers.Layer): Pr
   }
   layer.setWeights(values);
   tf.dispose(values);
-  const y = layer.apply(x) as Tensor;
+  const y = layer.apply(x, kwargs) as Tensor;
   const xVar = tf.variable(x, true);
   const weightVars = layer.trainableWeights.map((w) => w.read() as TfModule.Variable);
   const {value, grads} = tf.variableGrads(
-      () => tf.sum(tf.mul(layer.apply(xVar) as Tensor, dy)) as TfModule.Scalar, [xVar, ...weightVars]);
+      () => tf.sum(tf.mul(layer.apply(xVar, kwargs) as Tensor, dy)) as TfModule.Scalar, [xVar, ...weightVars]);
   const gradOf = (beta: boolean) => {
     const w = layer.trainableWeights.find((v) => isBeta(v.name) === beta);
     return w ? grads[(w.read() as TfModule.Variable).name] : undefined;
   };
   const [yv, dx, dgamma, dbeta] = await read([y, grads[xVar.name], gradOf(false), gradOf(true)]);
-  tf.dispose([x, dy, y, xVar, value, ...Object.values(grads)]);
+  tf.dispose([x, dy, y, xVar, value, ...Object.values(grads), ...(mask ? [mask] : [])]);
   layer.dispose();
   return {got: {y: yv as Float32Array, dx: dx as Float32Array, dgamma, dbeta}, leaked: tf.memory().numTensors - before};
 }
@@ -275,4 +278,52 @@ export function formatSummary(s: BackendSummary): string {
   return `parity ${s.backend.padEnd(10)} ${String(s.runs).padStart(3)} runs, ${s.failed} failed, ` +
       `max err vs float64 ${e(s.maxErrVsRef)} (${s.worstCase}), vs cpu ${e(s.maxErrVsCpu)}, tol ${e(s.tol)}, ` +
       `${(s.ms / 1000).toFixed(1)} s [${s.info}]`;
+}
+
+/** test/fixtures/instance-norm-running-stats.json (PyTorch, float64, NHWC). */
+export interface RunningStatsFixture {
+  shape: number[];
+  epsilon: number;
+  momentum: number;
+  gamma: number[];
+  beta: number[];
+  train_steps: Array<{x: number[], y: number[], running_mean: number[], running_var: number[]}>;
+  eval: {x: number[], y: number[]};
+}
+
+/**
+ * InstanceNormalization({trackRunningStats: true}) on the active backend
+ * against PyTorch: training steps (outputs and running statistics), then
+ * inference with the running statistics. Returns the largest error (same
+ * measure as the parity suite) and the tensors left behind.
+ */
+export async function checkRunningStats(tf: TF, lib: Lib, fx: RunningStatsFixture): Promise<{maxErr: number, leaked: number}> {
+  const before = tf.memory().numTensors;
+  const layer = lib.layers.instanceNormalization({trackRunningStats: true, momentum: fx.momentum, epsilon: fx.epsilon});
+  const C = fx.shape[fx.shape.length - 1];
+  const zeros = tf.zeros(fx.shape);
+  tf.dispose([zeros, layer.apply(zeros) as Tensor]);
+  const init = [tf.tensor1d(fx.gamma), tf.tensor1d(fx.beta), tf.zeros([C]), tf.ones([C])];
+  layer.setWeights(init);
+  tf.dispose(init);
+  let err = 0;
+  const note = (got: ArrayLike<number>, want: ArrayLike<number>) => {
+    const e = maxErr(got, want);
+    if (!(e <= err)) err = e;
+  };
+  for (const step of fx.train_steps) {
+    const x = tf.tensor(step.x, fx.shape);
+    const y = layer.apply(x, {training: true}) as Tensor;
+    note(await y.data(), step.y);
+    const [, , mean, variance] = layer.getWeights();
+    note(await mean.data(), step.running_mean);
+    note(await variance.data(), step.running_var);
+    tf.dispose([x, y]);
+  }
+  const xe = tf.tensor(fx.eval.x, fx.shape);
+  const ye = layer.apply(xe) as Tensor;
+  note(await ye.data(), fx.eval.y);
+  tf.dispose([xe, ye]);
+  layer.dispose();
+  return {maxErr: err, leaked: tf.memory().numTensors - before};
 }
