@@ -92,7 +92,7 @@ function momentsRow(x: Float32Array, L: FusedLayout, rms: boolean): Moments {
 }
 
 /** Chan et al.'s update: set s absorbs n elements of mean mu and M2 q. */
-function merge(
+export function merge(
     count: Float64Array, mean: Float64Array, m2: Float64Array, s: number, n: number, mu: number, q: number): void {
   const na = count[s];
   if (na === 0) {
@@ -166,6 +166,25 @@ export function fusedForward(arr: FusedArrays, L: FusedLayout, mode: NormMode, e
   const {x, y, stats} = arr;
   const rms = mode === 'rms';
   const {mean, m2} = L.kind === 'row' ? momentsRow(x, L, rms) : momentsColumn(x, L, rms);
+  const {mu, a} = finalizeStats(mean, m2, L, mode, epsilon, stats);
+  const g = arr.gamma ?? new Float32Array(L.paramSize).fill(1);
+  const b = arr.beta ?? new Float32Array(L.paramSize);
+  if (L.kind === 'row') {
+    applyRow(x, y, g, b, L, mu, a);
+  } else {
+    applyColumn(x, y, g, b, L, mu, a);
+  }
+}
+
+/**
+ * From per-set moments (mean and M2, or the sum of squares in rms mode),
+ * fills the statistics outputs and returns, per set, what y subtracts (mu)
+ * and what it multiplies by (a): y = (x - mu) * a * gamma + beta. Shared
+ * by the JS loops and the WebAssembly SIMD ones (simd/forward.ts).
+ */
+export function finalizeStats(
+    mean: Float64Array, m2: Float64Array, L: FusedLayout, mode: NormMode, epsilon: number,
+    stats: Float32Array[]): {mu: Float64Array, a: Float64Array} {
   const {numSets, setSize} = L;
   // Per set: what (x - mu) is multiplied by.
   const mu = new Float64Array(numSets);
@@ -197,13 +216,7 @@ export function fusedForward(arr: FusedArrays, L: FusedLayout, mode: NormMode, e
     // rmsScaling scales x itself, without subtracting the mean.
     mu[s] = mode === 'rmsScaling' ? 0 : m;
   }
-  const g = arr.gamma ?? new Float32Array(L.paramSize).fill(1);
-  const b = arr.beta ?? new Float32Array(L.paramSize);
-  if (L.kind === 'row') {
-    applyRow(x, y, g, b, L, mu, a);
-  } else {
-    applyColumn(x, y, g, b, L, mu, a);
-  }
+  return {mu, a};
 }
 
 function applyRow(

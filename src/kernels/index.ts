@@ -19,6 +19,7 @@ import * as tf from '@tensorflow/tfjs';
 import type {NormMode, NormPlan} from '../ops/core';
 import {FusedArrays, fusedBackward, FusedGradArrays, fusedForward, numStatsOutputs} from './compute';
 import {FusedPlan, layoutOf} from './layout';
+import {simdForwardCpu, simdForwardWasm} from './simd/run';
 
 /** The forward kernel's name in tfjs's registry. */
 export const FUSED_NORM_KERNEL = 'TfjsNormalizationFusedNorm';
@@ -26,6 +27,12 @@ export const FUSED_NORM_KERNEL = 'TfjsNormalizationFusedNorm';
 export const FUSED_NORM_GRAD_KERNEL = 'TfjsNormalizationFusedNormGrad';
 /** The environment flag that enables the fused kernels (default true). */
 export const FUSED_FLAG = 'TFJS_NORMALIZATION_FUSED';
+/**
+ * The environment flag that lets the forward kernels use the WebAssembly
+ * SIMD loops (src/kernels/simd; default true). Off, or where WebAssembly
+ * SIMD is unavailable, they run the JS loops of compute.ts.
+ */
+export const SIMD_FLAG = 'TFJS_NORMALIZATION_SIMD';
 /** The backends this package registers a fused kernel for. */
 export const FUSED_BACKENDS = ['cpu', 'wasm'] as const;
 
@@ -85,7 +92,12 @@ const cpuKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
     y: new Float32Array(L.size),
     stats,
   };
-  fusedForward(arr, L, a.mode, a.epsilon);
+  const ySimd = simdEnabled() ? simdForwardCpu(L, a.mode, a.epsilon, arr.x, arr.gamma, arr.beta, stats) : null;
+  if (ySimd) {
+    arr.y = ySimd;
+  } else {
+    fusedForward(arr, L, a.mode, a.epsilon);
+  }
   const statsShape = statsShapeOf(a);
   return [
     be.makeTensorInfo(x.shape, 'float32', arr.y),
@@ -104,6 +116,15 @@ const wasmKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
   const yInfo = be.makeOutput(x.shape, 'float32');
   const statInfos = Array.from({length: numStatsOutputs(a.mode)}, () => be.makeOutput(statsShape, 'float32'));
   const view = (t: tf.TensorInfo) => be.typedArrayFromHeap(t) as Float32Array;
+  if (simdEnabled() && simdForwardWasm(be, L, a.mode, a.epsilon, {
+    x: () => view(x),
+    gamma: a.hasGamma ? () => view(gamma) : null,
+    beta: a.hasBeta ? () => view(beta) : null,
+    y: () => view(yInfo),
+    stats: statInfos.map((t) => () => view(t)),
+  })) {
+    return [yInfo, ...statInfos];
+  }
   const arr: FusedArrays = {
     x: view(x),
     gamma: a.hasGamma ? view(gamma) : null,
@@ -177,14 +198,21 @@ export function registerFusedKernels(): void {
       tf.registerKernel({kernelName, backendName, kernelFunc});
     }
   }
-  try {
-    tf.env().get(FUSED_FLAG);
-  } catch {
-    tf.env().registerFlag(FUSED_FLAG, () => true);
+  for (const flag of [FUSED_FLAG, SIMD_FLAG]) {
+    try {
+      tf.env().get(flag);
+    } catch {
+      tf.env().registerFlag(flag, () => true);
+    }
   }
 }
 
 registerFusedKernels();
+
+/** Whether the forward kernels may use the WebAssembly SIMD loops (the TFJS_NORMALIZATION_SIMD flag). */
+export function simdEnabled(): boolean {
+  return tf.env().getBool(SIMD_FLAG);
+}
 
 /** Whether the fused kernels are enabled (the TFJS_NORMALIZATION_FUSED flag). */
 export function fusedEnabled(): boolean {

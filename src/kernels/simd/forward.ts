@@ -1,0 +1,199 @@
+/**
+ * The fused forward on the WebAssembly SIMD loops of norm.wat: the same
+ * two passes as compute.ts's JS loops (statistics, then y) with the same
+ * statistics outputs; JS only merges per-row or per-column partial sums
+ * into sets (Chan's update, float64) and prepares y's coefficients.
+ *
+ * - 'row' layouts: rowMoments gives each row's shifted sum and sum of
+ *   squares; applyRows writes y, for gamma/beta that vary along the row
+ *   (R = 1) or are constant over runs of R elements (group norm
+ *   channels-first: a row is the channels of a group, each a run of H*W).
+ * - 'column' layouts: per stretch of rows with the same statistics sets
+ *   (group/instance norm channels-last: the H*W positions of one sample),
+ *   colMoments gives each column's shifted sums; applyCols writes
+ *   y = (x - P) * A + C with per-column coefficients.
+ *
+ * A row layout whose gamma/beta index is not pb + j / R falls back to the
+ * JS loops ({@link simdPlanOf} returns null).
+ */
+import type {NormMode} from '../../ops/core';
+import {finalizeStats, merge} from '../compute';
+import type {FusedLayout} from '../layout';
+import type {SimdEngine} from './engine';
+
+export interface SimdPlan {
+  /** Row layouts: gamma/beta element j of a row is rowParam + floor(j / R). */
+  R: number;
+  /** Column layouts: first row of each stretch with the same sets, then `rows`. */
+  momentSegs: Int32Array;
+  /** Column layouts: first row of each stretch with the same sets and parameters, then `rows`. */
+  applySegs: Int32Array;
+}
+
+const plans = new WeakMap<FusedLayout, SimdPlan|null>();
+
+function stretches(rows: number, differs: (r: number) => boolean): Int32Array {
+  const starts = [0];
+  for (let r = 1; r < rows; r++) if (differs(r)) starts.push(r);
+  starts.push(rows);
+  return Int32Array.from(starts);
+}
+
+/** The SIMD plan of a layout, or null where the SIMD loops do not cover it. */
+export function simdPlanOf(L: FusedLayout): SimdPlan|null {
+  let p = plans.get(L);
+  if (p === undefined) {
+    p = buildPlan(L);
+    plans.set(L, p);
+  }
+  return p;
+}
+
+function buildPlan(L: FusedLayout): SimdPlan|null {
+  const {B, rows, rowSet, rowParam, colParam} = L;
+  if (L.kind === 'row') {
+    let R = 1;
+    while (R < B && colParam[R] === colParam[0]) R++;
+    if (colParam[0] !== 0 || B % R !== 0) return null;
+    for (let j = 0; j < B; j++) {
+      if (colParam[j] !== Math.floor(j / R)) return null;
+    }
+    const none = new Int32Array(0);
+    return {R, momentSegs: none, applySegs: none};
+  }
+  return {
+    R: 0,
+    momentSegs: stretches(rows, (r) => rowSet[r] !== rowSet[r - 1]),
+    applySegs: stretches(rows, (r) => rowSet[r] !== rowSet[r - 1] || rowParam[r] !== rowParam[r - 1]),
+  };
+}
+
+const align16 = (n: number) => (n + 15) & ~15;
+
+/** Scratch bytes {@link simdForward} needs, given which of gamma and beta are missing. */
+export function simdScratchBytes(L: FusedLayout, hasGamma: boolean, hasBeta: boolean): number {
+  const work = L.kind === 'row' ? 16 * L.rows : 24 * L.B;
+  return align16(work) + (hasGamma ? 0 : align16(4 * L.paramSize)) + (hasBeta ? 0 : align16(4 * L.paramSize));
+}
+
+/** Byte offsets, in the engine's memory, of the arrays of one forward. */
+export interface SimdPointers {
+  x: number;
+  y: number;
+  /** null: no gamma (ones are written into the scratch). */
+  g: number|null;
+  /** null: no beta (zeros are written into the scratch). */
+  b: number|null;
+  /** {@link simdScratchBytes} bytes, 16-byte aligned. */
+  scratch: number;
+}
+
+/**
+ * Runs the fused forward on the engine's memory: y at ptr.y, the
+ * statistics into `stats` (JS arrays or views of the memory, as
+ * compute.ts's fusedForward fills them). Allocates nothing in the memory,
+ * so views taken before stay valid.
+ */
+export function simdForward(
+    eng: SimdEngine, L: FusedLayout, sp: SimdPlan, ptr: SimdPointers, mode: NormMode, epsilon: number,
+    stats: Float32Array[]): void {
+  const {fns} = eng;
+  const buf = eng.memory.buffer;
+  const {B, rows, rowSet, rowParam, colSet, colParam, numSets, paramSize} = L;
+  const rms = mode === 'rms';
+  const shift = rms ? 0 : 1;
+  const work = ptr.scratch;
+  let extra = work + align16(L.kind === 'row' ? 16 * rows : 24 * B);
+  let g = ptr.g;
+  if (g == null) {
+    g = extra;
+    new Float32Array(buf, g, paramSize).fill(1);
+    extra += align16(4 * paramSize);
+  }
+  let b = ptr.b;
+  if (b == null) {
+    b = extra;
+    new Float32Array(buf, b, paramSize).fill(0);
+  }
+  const count = new Float64Array(numSets);
+  const mean = new Float64Array(numSets);
+  const m2 = new Float64Array(numSets);
+
+  if (L.kind === 'row') {
+    fns.rowMoments(ptr.x, rows, B, shift, work);
+    const out = new Float64Array(buf, work, 2 * rows);
+    const xv = new Float32Array(buf, ptr.x, L.size);
+    for (let r = 0; r < rows; r++) {
+      const s1 = out[2 * r];
+      const s2 = out[2 * r + 1];
+      if (rms) {
+        m2[rowSet[r]] += s2;
+      } else {
+        merge(count, mean, m2, rowSet[r], B, xv[r * B] + s1 / B, Math.max(0, s2 - (s1 * s1) / B));
+      }
+    }
+    const {mu, a} = finalizeStats(mean, m2, L, mode, epsilon, stats);
+    const fi = new Float32Array(buf, work, 4 * rows);
+    const ii = new Int32Array(buf, work, 4 * rows);
+    for (let r = 0; r < rows; r++) {
+      const s = rowSet[r];
+      const P = Math.fround(mu[s]);
+      fi[4 * r] = P;
+      fi[4 * r + 1] = a[s];
+      fi[4 * r + 2] = -(mu[s] - P) * a[s];
+      ii[4 * r + 3] = rowParam[r];
+    }
+    fns.applyRows(ptr.x, ptr.y, rows, B, sp.R, work, g, b);
+    return;
+  }
+
+  // Column layouts.
+  const K = work;
+  const S1 = work + 8 * B;
+  const S2 = work + 16 * B;
+  const Kv = new Float64Array(buf, K, B);
+  const S1v = new Float64Array(buf, S1, B);
+  const S2v = new Float64Array(buf, S2, B);
+  const segs = sp.momentSegs;
+  for (let i = 0; i + 1 < segs.length; i++) {
+    const r0 = segs[i];
+    const n = segs[i + 1] - r0;
+    fns.colMoments(ptr.x + 4 * r0 * B, n, B, shift, K, S1, S2);
+    const sb = rowSet[r0];
+    for (let j = 0; j < B; j++) {
+      const s = sb + colSet[j];
+      if (rms) {
+        m2[s] += S2v[j];
+      } else {
+        const t = S1v[j];
+        merge(count, mean, m2, s, n, Kv[j] + t / n, Math.max(0, S2v[j] - (t * t) / n));
+      }
+    }
+  }
+  const {mu, a} = finalizeStats(mean, m2, L, mode, epsilon, stats);
+  const P = work;
+  const A = work + 4 * B;
+  const C = work + 8 * B;
+  const Pv = new Float32Array(buf, P, B);
+  const Av = new Float32Array(buf, A, B);
+  const Cv = new Float32Array(buf, C, B);
+  const gv = new Float32Array(buf, g, paramSize);
+  const bv = new Float32Array(buf, b, paramSize);
+  const as = sp.applySegs;
+  for (let i = 0; i + 1 < as.length; i++) {
+    const r0 = as[i];
+    const sb = rowSet[r0];
+    const pb = rowParam[r0];
+    for (let j = 0; j < B; j++) {
+      const s = sb + colSet[j];
+      const p = pb + colParam[j];
+      const m = mu[s];
+      const pm = Math.fround(m);
+      const k = a[s] * gv[p];
+      Pv[j] = pm;
+      Av[j] = k;
+      Cv[j] = bv[p] - (m - pm) * k;
+    }
+    fns.applyCols(ptr.x + 4 * r0 * B, ptr.y + 4 * r0 * B, as[i + 1] - r0, B, P, A, C);
+  }
+}
