@@ -105,6 +105,21 @@ describe('literal outputs', () => {
     expectClose(y, [2 / s, 4 / s, 6 / s], 1e-5, 'y');
     expect(layer.weights.map((w) => w.name.split('/').pop())).toEqual(['gamma']);
   });
+  test('LayerNormalization works on ranks 1, 5 and 6, where the built-in throws', () => {
+    const y = new LayerNormalization({epsilon: 0}).apply(tf.tensor1d([1, 2, 3])) as tf.Tensor;
+    const s = Math.sqrt(2 / 3);
+    expectClose(y, [-1 / s, 0, 1 / s], 1e-5, 'y');
+    expect(() => tf.layers.layerNormalization({epsilon: 0}).apply(tf.tensor1d([1, 2, 3]))).toThrow();
+    // Ranks 5 and 6: the built-in throws ("batchNormalization is not implemented for array of rank 5").
+    for (const shape of [[1, 2, 2, 2, 3], [1, 2, 1, 2, 2, 3]]) {
+      const x = tf.randomNormal(shape, 0, 1, 'float32', 3);
+      const ours = new LayerNormalization({epsilon: 0}).apply(x) as tf.Tensor;
+      const flat = tf.reshape(x, [-1, 3]);
+      const {mean, variance} = tf.moments(flat, -1, true);
+      expectClose(ours, tf.div(tf.sub(flat, mean), tf.sqrt(variance)).dataSync(), 1e-5, `rank ${shape.length}`);
+      expect(() => tf.layers.layerNormalization().apply(x)).toThrow(/not implemented for array of rank/);
+    }
+  });
   test('GroupNormalization with groups 1 equals LayerNormalization over all non-batch axes', () => {
     const x = tf.randomNormal([2, 3, 3, 4], 1, 2, 'float32', 5);
     const gn = new GroupNormalization({groups: 1}).apply(x) as tf.Tensor;
