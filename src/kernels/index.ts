@@ -4,8 +4,10 @@
  *
  * - cpu: the loops of compute.ts on the backend's own arrays.
  * - wasm: the same loops on views of the wasm heap (no copy in or out).
- * - every other backend (webgl, webgpu, tfjs-node's 'tensorflow'): no
- *   kernel, so core.ts keeps its tf-op path.
+ * - webgl, webgpu: the forward only, as shaders (./webgl.ts, ./webgpu.ts);
+ *   webgl declines half-float textures (the tf-op path rescales there).
+ * - every other backend (tfjs-node's 'tensorflow'): no kernel, so core.ts
+ *   keeps its tf-op path.
  *
  * The kernel computes the forward only: y plus the per-set statistics the
  * tf-op analytic backward of core.ts needs, so the gradient stays the
@@ -19,6 +21,8 @@ import * as tf from '@tensorflow/tfjs';
 import type {NormMode, NormPlan} from '../ops/core';
 import {FusedArrays, fusedBackward, FusedGradArrays, fusedForward, numStatsOutputs} from './compute';
 import {FusedPlan, layoutOf} from './layout';
+import {webglAccepts, webglKernel} from './webgl';
+import {webgpuAccepts, webgpuKernel} from './webgpu';
 import {simdForwardCpu, simdForwardWasm} from './simd/run';
 
 /** The forward kernel's name in tfjs's registry. */
@@ -191,6 +195,8 @@ const wasmGradKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
 export function registerFusedKernels(): void {
   const kernels: Array<[string, string, tf.KernelFunc]> = [
     [FUSED_NORM_KERNEL, 'cpu', cpuKernel], [FUSED_NORM_KERNEL, 'wasm', wasmKernel],
+    // GPU forward kernels (./webgl.ts, ./webgpu.ts); their backward is core.ts's tf-op one.
+    [FUSED_NORM_KERNEL, 'webgl', webglKernel], [FUSED_NORM_KERNEL, 'webgpu', webgpuKernel],
     [FUSED_NORM_GRAD_KERNEL, 'cpu', cpuGradKernel], [FUSED_NORM_GRAD_KERNEL, 'wasm', wasmGradKernel],
   ];
   for (const [kernelName, backendName, kernelFunc] of kernels) {
@@ -242,6 +248,8 @@ export function canFuse(
   if (tf.getKernel(kernelName, backend) == null) return false;
   if (!MODES.includes(plan.mode)) return false;
   if (kernelName === FUSED_NORM_KERNEL && slowerThanTfOps(backend, plan)) return false;
+  if (backend === 'webgl' && !webglAccepts(plan)) return false;
+  if (backend === 'webgpu' && !webgpuAccepts(plan)) return false;
   for (const [k, v] of Object.entries(plan)) {
     if (!KNOWN_PLAN_KEYS.has(k) && v != null) return false;
   }

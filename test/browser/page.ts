@@ -19,6 +19,7 @@ import type {FixtureCase} from '../parity/cases';
 import {normals, rng} from '../reference';
 import {checkRunningStats, Lib, ParityOptions, ParityReport, runParity, RunningStatsFixture, TF, useBackend} from '../parity/suite';
 import runningStatsFile from '../fixtures/instance-norm-running-stats.json';
+import {FusedRecord, runFusedGpuCheck} from '../parity/gpu_fused';
 
 const halfFloat = new URLSearchParams(location.search).get('half') === '1';
 if (halfFloat) tf.env().set('WEBGL_RENDER_FLOAT32_ENABLED', false);
@@ -157,6 +158,8 @@ export interface PageApi {
   runParity(opts: Omit<ParityOptions, 'fixtures'|'log'>): Promise<ParityReport&{log: string[]}>;
   train(backend: string, layer: 'layerNormalization'|'groupNormalization', epochs: number): Promise<TrainResult>;
   saveLoadLayers(backend: string): Promise<Array<{layer: string, routes: RouteResult[], leaked: number}>>;
+  /** The fused GPU kernels against the tf-op path and float64 (test/parity/gpu_fused.ts). */
+  fusedGpu(backend: string, only?: string[]): Promise<{backend: string, info: string, records: FusedRecord[]}>;
   /** Whether a training step of a conv net runs on this backend, and the error when not. */
   convTrainStep(backend: string): Promise<string>;
   /** InstanceNormalization running statistics against PyTorch on this backend. */
@@ -181,6 +184,11 @@ window.tfjsNormTest = {
   runningStats: async (backend) => {
     await useBackend(tfjs, backend);
     return checkRunningStats(tfjs, pkg, runningStatsFixture);
+  },
+  fusedGpu: async (backend, only) => {
+    await useBackend(tfjs, backend);
+    const info = backend === 'webgl' ? `WEBGL_RENDER_FLOAT32_ENABLED ${String(tf.env().getBool('WEBGL_RENDER_FLOAT32_ENABLED'))}` : '';
+    return {backend: tf.getBackend(), info, records: await runFusedGpuCheck(tfjs, pkg, {only})};
   },
   convTrainStep: async (backend) => {
     await useBackend(tfjs, backend);

@@ -163,6 +163,37 @@ if (!exe) {
     expect(r.leaked).toBe(0);
   }, 60000);
 
+  test.each(['webgl', 'webgpu'])(
+      '%s: the fused kernel runs for every op, mode and layout; y, dx, dgamma, dbeta equal the tf-op path, y float64, no leaks',
+      async (backend) => {
+        const page = await open(backend === 'webgl' ? '?su=1' : '');
+        const r = await page.evaluate(
+            (b) => (window as unknown as PageWindow).tfjsNormTest.fusedGpu(b), backend);
+        expect(r.backend).toBe(backend);
+        expect(r.records.length).toBeGreaterThanOrEqual(17);
+        const worst = Math.max(...r.records.map((x) => x.errVsTfop));
+        process.stderr.write(`[chromium] ${backend} fused kernels: ${r.records.length} cases, max err vs tf-op path ${worst.toExponential(2)}, ` +
+            `fidelity (mean 1e3, std 1e-2) vs float64 ${r.records.filter((x) => x.case.startsWith('fidelity')).map((x) => x.errVsRef.toExponential(2)).join(', ')}\n`);
+        for (const rec of r.records) {
+          expect([rec.case, rec.error, rec.fused, rec.fusedWhenOff, rec.leaked]).toEqual([rec.case, undefined, true, false, 0]);
+          expect([rec.case, rec.errVsTfop <= 1e-5]).toEqual([rec.case, true]);
+          // Within 2e-5 of float64 (the standard asks 2e-4), the fidelity cases (mean 1e3, std 1e-2) included.
+          expect([rec.case, rec.errVsRef <= 2e-5]).toEqual([rec.case, true]);
+        }
+      }, 120000);
+
+  test('half-float webgl: the fused kernel declines (the tf-op path, which rescales, runs)', async () => {
+    const page = await open('?half=1&su=1');
+    const r = await page.evaluate(
+        () => (window as unknown as PageWindow).tfjsNormTest.fusedGpu('webgl', ['gn[2,4,4,8]', 'ln[3,5,300]', 'rms[4,300]', 'contribIN']));
+    expect(r.info).toBe('WEBGL_RENDER_FLOAT32_ENABLED false');
+    expect(r.records.length).toBe(4);
+    for (const rec of r.records) {
+      expect([rec.case, rec.error, rec.fused, rec.errVsTfop, rec.leaked]).toEqual([rec.case, undefined, false, 0, 0]);
+      expect([rec.case, rec.errVsRef <= 1e-2]).toEqual([rec.case, true]);
+    }
+  }, 120000);
+
   test('wasm: conv training is impossible in tfjs 4.22 (no Conv2DBackpropFilter kernel), as the README says', async () => {
     const page = await open('?su=1');
     const wasm = await page.evaluate(() => (window as unknown as PageWindow).tfjsNormTest.convTrainStep('wasm'));

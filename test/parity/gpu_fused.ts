@@ -1,0 +1,163 @@
+/**
+ * The fused GPU kernels (src/kernels/webgl.ts, webgpu.ts) against the
+ * tf-op path of the same backend (flag TFJS_NORMALIZATION_FUSED false) and
+ * the float64 reference, on the active backend. Run in the browser page
+ * (test/browser/page.ts) on webgl, webgpu and half-float webgl.
+ *
+ * For every op, mode and layout: whether the fused kernel ran (tf.profile's
+ * kernel names), y, dx, dgamma and dbeta of sum(y * dy) on both paths, y
+ * against float64, and tf.memory().numTensors around each run. Plus the
+ * fidelity case: mean 1e3, std 1e-2 against float64.
+ */
+import type * as TfModule from '@tensorflow/tfjs';
+
+import {axesSpec, groupSpec, normals, refForward, RefSpec, rng} from '../reference';
+import {maxErr, type Lib, type TF} from './suite';
+
+type Tensor = TfModule.Tensor;
+
+export const FUSED_KERNEL_NAME = 'TfjsNormalizationFusedNorm';
+const FLAG = 'TFJS_NORMALIZATION_FUSED';
+
+export interface FusedRecord {
+  case: string;
+  /** The fused kernel ran with the flag on. */
+  fused: boolean;
+  /** The fused kernel ran with the flag off (must be false). */
+  fusedWhenOff: boolean;
+  /** max err of y, dx, dgamma, dbeta: fused path against the tf-op path. */
+  errVsTfop: number;
+  worstVsTfop: string;
+  /** max err of y against float64. */
+  errVsRef: number;
+  leaked: number;
+  error?: string;
+}
+
+interface GpuCase {
+  name: string;
+  shape: number[];
+  paramShape: number[];
+  gamma: boolean;
+  beta: boolean;
+  mean?: number;
+  std?: number;
+  spec: RefSpec;
+  op: (lib: Lib, x: Tensor, g?: Tensor, b?: Tensor) => Tensor;
+}
+
+const EPS = 1e-3;
+
+function cases(): GpuCase[] {
+  const gn = (shape: number[], groups: number, axis: number, gamma = true, beta = true): GpuCase => ({
+    name: `gn${JSON.stringify(shape)}g${groups}a${axis}`, shape, paramShape: [shape[axis]], gamma, beta,
+    spec: groupSpec(shape, groups, axis, EPS),
+    op: (lib, x, g, b) => lib.ops.groupNorm(x, {groups, axis, epsilon: EPS, gamma: g, beta: b}),
+  });
+  const inorm = (shape: number[], axis: number): GpuCase => ({
+    name: `in${JSON.stringify(shape)}a${axis}`, shape, paramShape: [shape[axis]], gamma: true, beta: true,
+    spec: groupSpec(shape, shape[axis], axis, EPS),
+    op: (lib, x, g, b) => lib.ops.instanceNorm(x, {axis, epsilon: EPS, gamma: g, beta: b}),
+  });
+  const ln = (shape: number[], axes: number[], gamma = true, beta = true, rmsScaling = false): GpuCase => ({
+    name: `ln${JSON.stringify(shape)}${JSON.stringify(axes)}${rmsScaling ? 'rmsScaling' : ''}${gamma ? 'G' : ''}${beta ? 'B' : ''}`,
+    shape, paramShape: [...axes].sort((a, b) => a - b).map((a) => shape[a]), gamma, beta,
+    spec: axesSpec(shape, axes, EPS, rmsScaling ? 'rmsScaling' : 'center'),
+    op: (lib, x, g, b) => lib.ops.layerNorm(x, {axis: axes, epsilon: EPS, gamma: g, beta: b, rmsScaling}),
+  });
+  const rms = (shape: number[], axes: number[], gamma = true): GpuCase => ({
+    name: `rms${JSON.stringify(shape)}${JSON.stringify(axes)}${gamma ? 'G' : ''}`, shape,
+    paramShape: [...axes].sort((a, b) => a - b).map((a) => shape[a]), gamma, beta: false,
+    spec: axesSpec(shape, axes, EPS, 'rms'),
+    op: (lib, x, g) => lib.ops.rmsNorm(x, {axis: axes, epsilon: EPS, gamma: g}),
+  });
+  const contrib = (shape: number[]): GpuCase => {
+    const spec = {...groupSpec(shape, shape[shape.length - 1], shape.length - 1, EPS), mode: 'stdEps' as const};
+    return {
+      name: `contribIN(stdEps)${JSON.stringify(shape)}`, shape, paramShape: [], gamma: false, beta: false, spec,
+      op: (lib, x) => {
+        const layer = new lib.ContribInstanceNormalization({axis: -1, epsilon: EPS, center: false, scale: false});
+        const y = layer.apply(x) as Tensor;
+        layer.dispose();
+        return y;
+      },
+    };
+  };
+  return [
+    gn([2, 4, 4, 8], 4, 3), gn([2, 8, 3, 5], 2, 1), gn([2, 16, 16, 8], 2, 3), gn([3, 7, 6], 3, 2, false, true),
+    inorm([2, 5, 5, 6], 3), inorm([2, 6, 20], 1),
+    ln([3, 5, 300], [2]), ln([2, 3, 4, 5], [1, 3]), ln([3, 4, 5], [0, 2]), ln([6, 33], [1], false, false),
+    ln([4, 50], [1], true, false, true), ln([2, 3, 4, 5, 3], [1, 3]),
+    rms([4, 300], [1]), rms([2, 3, 40], [1, 2], false),
+    contrib([2, 4, 4, 3]),
+    {...ln([64, 768], [1], false, false), name: 'fidelity ln[64,768] mean 1e3 std 1e-2', mean: 1e3, std: 1e-2},
+    {...gn([2, 16, 16, 64], 32, 3, false, false), name: 'fidelity gn[2,16,16,64]g32 mean 1e3 std 1e-2', mean: 1e3, std: 1e-2},
+  ];
+}
+
+async function runPath(tf: TF, lib: Lib, c: GpuCase, on: boolean, seed: number) {
+  tf.env().set(FLAG, on);
+  try {
+    const n = c.shape.reduce((a, b) => a * b, 1);
+    const xv = normals(rng(seed), n, c.mean ?? 0.3, c.std ?? 1.5);
+    const x = tf.tensor(xv, c.shape);
+    const dy = tf.tensor(normals(rng(seed + 1), n), c.shape);
+    const p = c.paramShape.reduce((a, b) => a * b, 1);
+    const g = c.gamma ? tf.tensor(normals(rng(seed + 2), p, 1, 0.5), c.paramShape) : undefined;
+    const b = c.beta ? tf.tensor(normals(rng(seed + 3), p), c.paramShape) : undefined;
+    let y: Tensor|null = null;
+    const prof = await tf.profile(() => {
+      y = c.op(lib, x, g, b);
+      return y;
+    });
+    const args = [x, ...(g ? [g] : []), ...(b ? [b] : [])];
+    const grads = tf.grads((...a: Tensor[]) =>
+      tf.sum(tf.mul(c.op(lib, a[0], g ? a[1] : undefined, b ? a[g ? 2 : 1] : undefined), dy)))(args);
+    const read = async (t?: Tensor) => (t ? await t.data() as Float32Array : undefined);
+    const out = {
+      y: await read(y as unknown as Tensor), dx: await read(grads[0]), dgamma: await read(g ? grads[1] : undefined),
+      dbeta: await read(b ? grads[g ? 2 : 1] : undefined),
+    };
+    const gv = g ? await g.data() : null;
+    const bv = b ? await b.data() : null;
+    tf.dispose([x, dy, y as unknown as Tensor, ...grads, ...(g ? [g] : []), ...(b ? [b] : [])]);
+    return {out, xv, gv, bv, fused: prof.kernelNames.includes(FUSED_KERNEL_NAME)};
+  } finally {
+    tf.env().set(FLAG, true);
+  }
+}
+
+/** Runs every case on the active backend. */
+export async function runFusedGpuCheck(tf: TF, lib: Lib, opts: {only?: string[]} = {}): Promise<FusedRecord[]> {
+  const records: FusedRecord[] = [];
+  let seed = 100;
+  for (const c of cases()) {
+    if (opts.only && !opts.only.some((o) => c.name.startsWith(o))) continue;
+    seed += 10;
+    const before = tf.memory().numTensors;
+    try {
+      const f = await runPath(tf, lib, c, true, seed);
+      const t = await runPath(tf, lib, c, false, seed);
+      let errVsTfop = 0;
+      let worstVsTfop = 'y';
+      for (const q of ['y', 'dx', 'dgamma', 'dbeta'] as const) {
+        const e = maxErr(f.out[q], t.out[q]);
+        if (!(e <= errVsTfop)) {
+          errVsTfop = e;
+          worstVsTfop = q;
+        }
+      }
+      const ref = refForward(c.spec, f.xv, f.gv, f.bv);
+      records.push({
+        case: c.name, fused: f.fused, fusedWhenOff: t.fused, errVsTfop, worstVsTfop,
+        errVsRef: maxErr(f.out.y, ref), leaked: tf.memory().numTensors - before,
+      });
+    } catch (e) {
+      records.push({
+        case: c.name, fused: false, fusedWhenOff: false, errVsTfop: Infinity, worstVsTfop: '-', errVsRef: Infinity,
+        leaked: tf.memory().numTensors - before, error: (e as Error).message,
+      });
+    }
+  }
+  return records;
+}
