@@ -10,9 +10,12 @@ import '@tensorflow/tfjs-backend-wasm';
 
 import {ops} from '../src';
 import {
-  canFuse, FUSED_BACKENDS, FUSED_FLAG, FUSED_NORM_GRAD_KERNEL, FUSED_NORM_KERNEL, fusedNorm,
+  canFuse, FUSED_BACKENDS, FUSED_FLAG, FUSED_NORM_GRAD_KERNEL, FUSED_NORM_KERNEL, fusedNorm, SIMD_FLAG,
 } from '../src/kernels/index';
 import {layoutOf} from '../src/kernels/layout';
+import {simdAvailable} from '../src/kernels/simd/engine';
+import {simdPlanOf} from '../src/kernels/simd/forward';
+import {simdRuns} from '../src/kernels/simd/run';
 import {NormMode, NormPlan, normalize} from '../src/ops/core';
 import {groupNormPlan} from '../src/ops/group_norm';
 import {axesPlan} from '../src/ops/layer_norm';
@@ -163,23 +166,39 @@ test('every case takes the loop it is meant to exercise', () => {
   for (const c of ALL) expect(`${c.name}: ${layoutOf(c.plan).kind}`).toBe(`${c.name}: ${c.kind}`);
 });
 
-describe.each(FUSED_BACKENDS.map((b) => [b]))('%s backend', (backend) => {
+test('WebAssembly SIMD is available in this Node, and covers every case', () => {
+  // Otherwise the 'SIMD' runs below would silently test the JS loops twice.
+  expect(simdAvailable()).toBe(true);
+  for (const c of ALL) expect(`${c.name}: ${simdPlanOf(layoutOf(c.plan)) != null}`).toBe(`${c.name}: true`);
+});
+
+// Every backend with both forward loops: the WebAssembly SIMD module
+// (src/kernels/simd, the default) and the JS loops (compute.ts).
+describe.each(FUSED_BACKENDS.flatMap((b) => [[b, 'SIMD'], [b, 'JS']]))('%s backend, %s loops', (backend, loops) => {
+  const simd = loops === 'SIMD';
+  let prevSimd = true;
   beforeAll(async () => {
     const ok = await tf.setBackend(backend);
     expect(ok).toBe(true);
     expect(tf.getBackend()).toBe(backend);
+    prevSimd = tf.env().getBool(SIMD_FLAG);
+    tf.env().set(SIMD_FLAG, simd);
   });
   afterAll(async () => {
+    tf.env().set(SIMD_FLAG, prevSimd);
     await tf.setBackend('cpu');
   });
 
   test.each(ALL.map((c) => [c.name, c]))('%s: fused forward and gradients match the tf-op path', async (_, c) => {
     const d = makeData(c, 7);
-    // The fused kernel runs with the flag on, and only then.
+    // The fused kernel runs with the flag on, and only then; on the SIMD
+    // loops exactly when they are enabled.
+    const runs0 = simdRuns[backend];
     const on = await kernelsRun(() => c.run(d.x, d.gamma, d.beta));
-    // On wasm, RMS norm over whole rows keeps the tf-op forward (measured
-    // faster there; src/kernels/index.ts), and only that.
-    const forwardFused = !(backend === 'wasm' && c.plan.mode === 'rms' && c.kind === 'row');
+    expect(simdRuns[backend] > runs0).toBe(simd);
+    // On wasm without the SIMD loops, RMS norm over whole rows keeps the
+    // tf-op forward (measured faster there; src/kernels/index.ts), and only that.
+    const forwardFused = simd || !(backend === 'wasm' && c.plan.mode === 'rms' && c.kind === 'row');
     if (forwardFused) {
       expect(on).toContain(FUSED_NORM_KERNEL);
     } else {

@@ -21,6 +21,8 @@ import * as tf from '@tensorflow/tfjs';
 import type {NormMode, NormPlan} from '../ops/core';
 import {FusedArrays, fusedBackward, FusedGradArrays, fusedForward, numStatsOutputs} from './compute';
 import {FusedPlan, layoutOf} from './layout';
+import {simdEngineForWasm} from './simd/engine';
+import {simdForwardCpu, simdForwardWasm} from './simd/run';
 import {webglAccepts, webglKernel} from './webgl';
 import {webgpuAccepts, webgpuKernel} from './webgpu';
 import {simdForwardCpu, simdForwardWasm} from './simd/run';
@@ -227,13 +229,15 @@ export function fusedEnabled(): boolean {
 
 /**
  * Where a forward kernel lost to the tf-op path in bench/results (so that
- * path stays): on wasm, RMS norm whose sets are whole rows ([8,128,768]:
- * 3.38 ms fused against 2.99 ms for the wasm backend's own SIMD square,
- * mean and multiply). Its backward stays fused (32 ms against 38 ms for
- * layer norm).
+ * path stays): on wasm without the SIMD loops (flag off, or a backend
+ * whose memory the module cannot import), RMS norm whose sets are whole
+ * rows ([8,128,768]: 3.38 ms for the JS loop against 2.99 ms for the wasm
+ * backend's own SIMD square, mean and multiply; the SIMD loops take about
+ * 0.5 ms). Its backward stays fused.
  */
 function slowerThanTfOps(backend: string, plan: NormPlan): boolean {
-  return backend === 'wasm' && plan.mode === 'rms' && layoutOf(plan).kind === 'row';
+  return backend === 'wasm' && plan.mode === 'rms' && layoutOf(plan).kind === 'row' &&
+      !(simdEnabled() && simdEngineForWasm(tf.backend()) != null);
 }
 
 /**

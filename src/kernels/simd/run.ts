@@ -10,6 +10,9 @@ import {simdForward, simdPlanOf, simdScratchBytes} from './forward';
 
 const align16 = (n: number) => (n + 15) & ~15;
 
+/** How many forwards each backend ran on the SIMD loops (for tests: which path ran). */
+export const simdRuns = {cpu: 0, wasm: 0};
+
 /**
  * cpu backend: copies x (and gamma, beta) into the module's memory, runs
  * the SIMD forward, fills `stats` and returns a copy of y; null where the
@@ -36,6 +39,7 @@ export function simdForwardCpu(
   simdForward(eng, L, sp, {
     x: base, y: base + yOff, g: gamma ? base + gOff : null, b: beta ? base + bOff : null, scratch: base + sOff,
   }, mode, epsilon, stats);
+  simdRuns.cpu++;
   return new Float32Array(buf, base + yOff, L.size).slice();
 }
 
@@ -63,5 +67,6 @@ export function simdForwardWasm(
     b: views.beta ? views.beta().byteOffset : null,
     scratch,
   }, mode, epsilon, views.stats.map((v) => v()));
+  simdRuns.wasm++;
   return true;
 }

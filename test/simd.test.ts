@@ -1,0 +1,125 @@
+/**
+ * The WebAssembly SIMD module of the fused forward (src/kernels/simd):
+ * the committed binary is what its source compiles to; the engines and
+ * their fallbacks; memory growth between calls; a layout the SIMD loops do
+ * not cover. Every op, mode and layout against the tf-op path, on both
+ * loops and both backends, is in test/kernels.test.ts.
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+
+import {compileSimdWat, moduleSource, MODULE_PATH} from '../scripts/simd-wasm';
+import {ops} from '../src';
+import {FUSED_FLAG, FUSED_NORM_KERNEL, SIMD_FLAG} from '../src/kernels/index';
+import {layoutOf} from '../src/kernels/layout';
+import {simdAvailable, simdEngineForWasm, simdModule} from '../src/kernels/simd/engine';
+import {simdPlanOf} from '../src/kernels/simd/forward';
+import {SIMD_WASM_BASE64} from '../src/kernels/simd/module';
+import {simdRuns} from '../src/kernels/simd/run';
+import {NormPlan, normalize} from '../src/ops/core';
+import {expectClose, expectNoLeakSync} from './helpers';
+import {normals, rng} from './reference';
+
+import {readFileSync} from 'node:fs';
+
+function withFlags<T>(flags: Record<string, boolean>, fn: () => T): T {
+  const prev: Record<string, boolean> = {};
+  for (const [k, v] of Object.entries(flags)) {
+    prev[k] = tf.env().getBool(k);
+    tf.env().set(k, v);
+  }
+  try {
+    return fn();
+  } finally {
+    for (const [k, v] of Object.entries(prev)) tf.env().set(k, v);
+  }
+}
+
+test('the committed module is what norm.wat compiles to', async () => {
+  const bytes = await compileSimdWat();
+  expect(Buffer.from(SIMD_WASM_BASE64, 'base64').equals(Buffer.from(bytes))).toBe(true);
+  // And module.ts is exactly what `npm run build:simd` writes.
+  expect(readFileSync(MODULE_PATH, 'utf8')).toBe(moduleSource(bytes));
+});
+
+test('the module validates, uses SIMD, and exports the four loops', () => {
+  expect(simdAvailable()).toBe(true);
+  const mod = simdModule() as WebAssembly.Module;
+  expect(WebAssembly.Module.exports(mod).map((e) => e.name).sort())
+      .toEqual(['applyCols', 'applyRows', 'colMoments', 'rowMoments']);
+  expect(WebAssembly.Module.imports(mod)).toEqual([{module: 'env', name: 'memory', kind: 'memory'}]);
+  // It carries SIMD opcodes (prefix 0xfd), so where SIMD is unavailable
+  // WebAssembly.validate rejects it and the kernels keep their JS loops.
+  const bytes = Buffer.from(SIMD_WASM_BASE64, 'base64');
+  expect(bytes.includes(0xfd)).toBe(true);
+});
+
+test('engines: no wasm engine for a backend without an importable memory', () => {
+  expect(simdEngineForWasm(null)).toBeNull();
+  expect(simdEngineForWasm({})).toBeNull();
+  expect(simdEngineForWasm({wasm: {asm: {}, _malloc: () => 0, _free: () => undefined}})).toBeNull();
+  // The threaded wasm build's shared memory: this module's import is not shared.
+  const shared = new WebAssembly.Memory({initial: 1, maximum: 2, shared: true});
+  expect(simdEngineForWasm({wasm: {asm: {memory: shared}, _malloc: () => 64, _free: () => undefined}})).toBeNull();
+});
+
+describe.each([['cpu'], ['wasm']])('%s backend', (backend) => {
+  beforeAll(async () => {
+    expect(await tf.setBackend(backend)).toBe(true);
+  });
+  afterAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  test('the wasm backend runs the module on its own heap', () => {
+    if (backend !== 'wasm') return;
+    const eng = simdEngineForWasm(tf.backend());
+    expect(eng).not.toBeNull();
+    const heap = (tf.backend() as unknown as {wasm: {HEAPU8: Uint8Array}}).wasm.HEAPU8;
+    expect(eng?.memory.buffer).toBe(heap.buffer);
+  });
+
+  test('small, large, small: memory growth between calls keeps results equal to the JS loops', () => {
+    const shapes: Array<[number[], (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor]> = [
+      [[2, 4, 4, 16], (x, g, b) => ops.groupNorm(x, {groups: 4, gamma: g, beta: b})],
+      [[2, 512, 768], (x, g, b) => ops.layerNorm(x, {gamma: g, beta: b})],
+      [[2, 32, 32, 96], (x, g, b) => ops.groupNorm(x, {groups: 32, gamma: g, beta: b})],
+      [[3, 5, 48], (x, g, b) => ops.layerNorm(x, {gamma: g, beta: b})],
+    ];
+    for (const [shape, f] of shapes) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      const C = shape[shape.length - 1];
+      const rand = rng(n);
+      const x = tf.tensor(normals(rand, n, 3, 2), shape);
+      const g = tf.tensor(normals(rand, C, 1, 0.5));
+      const b = tf.tensor(normals(rand, C));
+      const runs0 = simdRuns[backend as 'cpu'|'wasm'];
+      const y1 = expectNoLeakSync(() => f(x, g, b), 'SIMD forward');
+      expect(simdRuns[backend as 'cpu'|'wasm']).toBe(runs0 + 1);
+      const y2 = withFlags({[SIMD_FLAG]: false}, () => f(x, g, b));
+      expectClose(y1, y2.dataSync(), 2e-5, `${JSON.stringify(shape)}: SIMD vs JS loops`);
+      tf.dispose([x, g, b, y1, y2]);
+    }
+  });
+
+  test('a row layout whose parameters are not runs along the row takes the JS loops, and matches the tf-op path',
+       async () => {
+         // gamma over axes 1 and 3 of a row spanning axes 1-3: index c*5 + w of element c*15 + h*5 + w.
+         const plan: NormPlan =
+             {viewShape: [2, 4, 3, 5], reduceAxes: [1, 2, 3], paramViewShape: [1, 4, 1, 5], epsilon: 1e-3, mode: 'center'};
+         expect(layoutOf(plan).kind).toBe('row');
+         expect(simdPlanOf(layoutOf(plan))).toBeNull();
+         const rand = rng(21);
+         const x = tf.tensor(normals(rand, 120, 1, 2), [2, 4, 3, 5]);
+         const g = tf.tensor(normals(rand, 20, 1, 0.5), [4, 1, 5]);
+         const b = tf.tensor(normals(rand, 20), [4, 1, 5]);
+         const runs0 = simdRuns[backend as 'cpu'|'wasm'];
+         const info = await tf.profile(() => normalize(x, plan, g, b));
+         expect(info.kernels.map((k) => k.name)).toContain(FUSED_NORM_KERNEL);
+         expect(simdRuns[backend as 'cpu'|'wasm']).toBe(runs0);
+         const y = info.result as tf.Tensor;
+         const yRef = withFlags({[FUSED_FLAG]: false}, () => normalize(x, plan, g, b));
+         expectClose(y, yRef.dataSync(), 1e-5 * 5, 'JS loops vs tf-op path');
+         tf.dispose([x, g, b, y, yRef]);
+       });
+});
