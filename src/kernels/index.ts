@@ -21,10 +21,9 @@ import * as tf from '@tensorflow/tfjs';
 import type {NormMode, NormPlan} from '../ops/core';
 import {FusedArrays, fusedBackward, FusedGradArrays, fusedForward, numStatsOutputs} from './compute';
 import {FusedPlan, layoutOf} from './layout';
-import {simdEngineForWasm} from './simd/engine';
-import {simdForwardCpu, simdForwardWasm} from './simd/run';
 import {webglAccepts, webglKernel} from './webgl';
 import {webgpuAccepts, webgpuKernel} from './webgpu';
+import {simdEngineForWasm} from './simd/engine';
 import {simdForwardCpu, simdForwardWasm} from './simd/run';
 
 /** The forward kernel's name in tfjs's registry. */
