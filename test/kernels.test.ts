@@ -15,7 +15,7 @@ import {
 import {layoutOf} from '../src/kernels/layout';
 import {simdAvailable} from '../src/kernels/simd/engine';
 import {simdPlanOf} from '../src/kernels/simd/forward';
-import {simdRuns} from '../src/kernels/simd/run';
+import {simdGradRuns, simdRuns} from '../src/kernels/simd/run';
 import {NormMode, NormPlan, normalize} from '../src/ops/core';
 import {groupNormPlan} from '../src/ops/group_norm';
 import {axesPlan} from '../src/ops/layer_norm';
@@ -206,8 +206,11 @@ describe.each(FUSED_BACKENDS.flatMap((b) => [[b, 'SIMD'], [b, 'JS']]))('%s backe
     }
     const off = await withFlag(false, () => kernelsRun(() => c.run(d.x, d.gamma, d.beta)));
     expect(off).not.toContain(FUSED_NORM_KERNEL);
-    // Likewise the fused backward.
+    // Likewise the fused backward; on the SIMD loops for column layouts
+    // (row layouts keep the JS loops in the backward).
+    const gradRuns0 = simdGradRuns[backend];
     expect(await kernelsRun(() => gradsOf(c, d))).toContain(FUSED_NORM_GRAD_KERNEL);
+    expect(simdGradRuns[backend] > gradRuns0).toBe(simd && c.kind === 'column');
     expect(await withFlag(false, () => kernelsRun(() => gradsOf(c, d)))).not.toContain(FUSED_NORM_GRAD_KERNEL);
 
     const fused = forwardAndGrads(c, d);

@@ -24,7 +24,7 @@ import {FusedPlan, layoutOf} from './layout';
 import {webglAccepts, webglKernel} from './webgl';
 import {webgpuAccepts, webgpuKernel} from './webgpu';
 import {simdEngineForWasm} from './simd/engine';
-import {simdForwardCpu, simdForwardWasm} from './simd/run';
+import {simdBackwardCpu, simdBackwardWasm, simdForwardCpu, simdForwardWasm} from './simd/run';
 
 /** The forward kernel's name in tfjs's registry. */
 export const FUSED_NORM_KERNEL = 'TfjsNormalizationFusedNorm';
@@ -163,7 +163,13 @@ const cpuGradKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
     dgamma: a.hasGamma ? new Float32Array(L.paramSize) : null,
     dbeta: a.hasBeta ? new Float32Array(L.paramSize) : null,
   };
-  fusedBackward(arr, L, a.mode);
+  const dxSimd = simdEnabled() ?
+      simdBackwardCpu(L, a.mode, arr.x, arr.dy, arr.gamma, arr.stats, arr.dgamma, arr.dbeta) : null;
+  if (dxSimd) {
+    arr.dx = dxSimd;
+  } else {
+    fusedBackward(arr, L, a.mode);
+  }
   const out = [be.makeTensorInfo(ins.x.shape, 'float32', arr.dx)];
   if (arr.dgamma) out.push(be.makeTensorInfo(a.gammaShape, 'float32', arr.dgamma));
   if (arr.dbeta) out.push(be.makeTensorInfo(a.betaShape, 'float32', arr.dbeta));
@@ -179,6 +185,18 @@ const wasmGradKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
   const dgInfo = a.hasGamma ? be.makeOutput(a.gammaShape, 'float32') : null;
   const dbInfo = a.hasBeta ? be.makeOutput(a.betaShape, 'float32') : null;
   const view = (t: tf.TensorInfo) => be.typedArrayFromHeap(t) as Float32Array;
+  const outs = [dxInfo, ...[dgInfo, dbInfo].filter((t): t is tf.TensorInfo => t != null)];
+  if (simdEnabled() && simdBackwardWasm(be, L, a.mode, {
+    x: () => view(ins.x),
+    dy: () => view(ins.dy),
+    gamma: a.hasGamma ? () => view(ins.gamma) : null,
+    dx: () => view(dxInfo),
+    stats: statKeys(a.mode).map((k) => () => view(ins[k])),
+    dgamma: dgInfo ? () => view(dgInfo) : null,
+    dbeta: dbInfo ? () => view(dbInfo) : null,
+  })) {
+    return outs;
+  }
   const arr: FusedGradArrays = {
     x: view(ins.x),
     dy: view(ins.dy),
@@ -189,7 +207,7 @@ const wasmGradKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
     dbeta: dbInfo ? view(dbInfo) : null,
   };
   fusedBackward(arr, L, a.mode);
-  return [dxInfo, ...[dgInfo, dbInfo].filter((t): t is tf.TensorInfo => t != null)];
+  return outs;
 };
 
 /** Registers the kernels (once; a second copy of the package finds them registered). */

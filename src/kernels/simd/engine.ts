@@ -23,6 +23,9 @@ export interface SimdExports {
   colMoments(x: number, n: number, B: number, shift: number, K: number, S1: number, S2: number): void;
   applyCols(x: number, y: number, n: number, B: number, P: number, A: number, C: number): void;
   applyRows(x: number, y: number, rows: number, B: number, R: number, info: number, g: number, b: number): void;
+  colDySums(x: number, dy: number, n: number, B: number, P: number, D: number, E: number): void;
+  applyGradCols(
+      x: number, dy: number, dx: number, n: number, B: number, P: number, U: number, V: number, W: number): void;
 }
 
 function decodeBase64(s: string): Uint8Array<ArrayBuffer> {

@@ -322,4 +322,144 @@
         (local.set $info (i32.add (local.get $info) (i32.const 16)))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $row))))
+
+  ;; colDySums(x, dy, n, B, P, D, E): n rows of B floats of x and dy; per
+  ;; column j: D[j] = sum of dy, E[j] = sum of dy * (x - P[j]) (P f32, D
+  ;; and E f64 arrays of B elements, written). The backward's first pass.
+  (func (export "colDySums")
+      (param $x i32) (param $dy i32) (param $n i32) (param $B i32)
+      (param $P i32) (param $D i32) (param $E i32)
+    (local $j i32) (local $stride i32) (local $p i32) (local $q i32) (local $end i32) (local $o i32) (local $o8 i32)
+    (local $v v128) (local $w v128) (local $p0 v128) (local $p1 v128) (local $a v128) (local $b v128)
+    (local $d0 v128) (local $d1 v128) (local $e0 v128) (local $e1 v128)
+    (local $ps f64) (local $ds f64) (local $es f64) (local $g f64)
+    (local.set $stride (i32.shl (local.get $B) (i32.const 2)))
+    (block $vdone
+      (loop $vcol
+        (br_if $vdone (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $B)))
+        (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+        (local.set $p (i32.add (local.get $x) (local.get $o)))
+        (local.set $q (i32.add (local.get $dy) (local.get $o)))
+        (local.set $end (i32.add (local.get $p) (i32.mul (local.get $n) (local.get $stride))))
+        (local.set $v (v128.load (i32.add (local.get $P) (local.get $o))))
+        (local.set $p0 (f64x2.promote_low_f32x4 (local.get $v)))
+        (local.set $p1 (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))))
+        (local.set $d0 (v128.const i64x2 0 0))
+        (local.set $d1 (v128.const i64x2 0 0))
+        (local.set $e0 (v128.const i64x2 0 0))
+        (local.set $e1 (v128.const i64x2 0 0))
+        (block $rdone
+          (loop $rows
+            (br_if $rdone (i32.ge_u (local.get $p) (local.get $end)))
+            (local.set $v (v128.load (local.get $p)))
+            (local.set $w (v128.load (local.get $q)))
+            (local.set $a (f64x2.promote_low_f32x4 (local.get $w)))
+            (local.set $b (f64x2.promote_low_f32x4
+              (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $w) (local.get $w))))
+            (local.set $d0 (f64x2.add (local.get $d0) (local.get $a)))
+            (local.set $d1 (f64x2.add (local.get $d1) (local.get $b)))
+            (local.set $e0 (f64x2.add (local.get $e0)
+              (f64x2.mul (local.get $a) (f64x2.sub (f64x2.promote_low_f32x4 (local.get $v)) (local.get $p0)))))
+            (local.set $e1 (f64x2.add (local.get $e1)
+              (f64x2.mul (local.get $b) (f64x2.sub (f64x2.promote_low_f32x4
+                (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))) (local.get $p1)))))
+            (local.set $p (i32.add (local.get $p) (local.get $stride)))
+            (local.set $q (i32.add (local.get $q) (local.get $stride)))
+            (br $rows)))
+        (local.set $o8 (i32.shl (local.get $j) (i32.const 3)))
+        (v128.store (i32.add (local.get $D) (local.get $o8)) (local.get $d0))
+        (v128.store offset=16 (i32.add (local.get $D) (local.get $o8)) (local.get $d1))
+        (v128.store (i32.add (local.get $E) (local.get $o8)) (local.get $e0))
+        (v128.store offset=16 (i32.add (local.get $E) (local.get $o8)) (local.get $e1))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $vcol)))
+    (block $sdone
+      (loop $scol
+        (br_if $sdone (i32.ge_u (local.get $j) (local.get $B)))
+        (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+        (local.set $p (i32.add (local.get $x) (local.get $o)))
+        (local.set $q (i32.add (local.get $dy) (local.get $o)))
+        (local.set $end (i32.add (local.get $p) (i32.mul (local.get $n) (local.get $stride))))
+        (local.set $ps (f64.promote_f32 (f32.load (i32.add (local.get $P) (local.get $o)))))
+        (local.set $ds (f64.const 0))
+        (local.set $es (f64.const 0))
+        (block $rdone
+          (loop $rows
+            (br_if $rdone (i32.ge_u (local.get $p) (local.get $end)))
+            (local.set $g (f64.promote_f32 (f32.load (local.get $q))))
+            (local.set $ds (f64.add (local.get $ds) (local.get $g)))
+            (local.set $es (f64.add (local.get $es)
+              (f64.mul (local.get $g) (f64.sub (f64.promote_f32 (f32.load (local.get $p))) (local.get $ps)))))
+            (local.set $p (i32.add (local.get $p) (local.get $stride)))
+            (local.set $q (i32.add (local.get $q) (local.get $stride)))
+            (br $rows)))
+        (local.set $o8 (i32.shl (local.get $j) (i32.const 3)))
+        (f64.store (i32.add (local.get $D) (local.get $o8)) (local.get $ds))
+        (f64.store (i32.add (local.get $E) (local.get $o8)) (local.get $es))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $scol))))
+
+  ;; applyGradCols(x, dy, dx, n, B, P, U, V, W): n rows of B floats; per
+  ;; column j, dx = dy * U[j] + (x - P[j]) * V[j] + W[j] (f32 arrays of B
+  ;; elements). The backward's second pass.
+  (func (export "applyGradCols")
+      (param $x i32) (param $dy i32) (param $dx i32) (param $n i32) (param $B i32)
+      (param $P i32) (param $U i32) (param $V i32) (param $W i32)
+    (local $j i32) (local $stride i32) (local $p i32) (local $q i32) (local $t i32) (local $end i32) (local $o i32)
+    (local $pv v128) (local $uv v128) (local $vv v128) (local $wv v128)
+    (local $ps f32) (local $us f32) (local $vs f32) (local $ws f32)
+    (local.set $stride (i32.shl (local.get $B) (i32.const 2)))
+    (block $vdone
+      (loop $vcol
+        (br_if $vdone (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $B)))
+        (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+        (local.set $p (i32.add (local.get $x) (local.get $o)))
+        (local.set $q (i32.add (local.get $dy) (local.get $o)))
+        (local.set $t (i32.add (local.get $dx) (local.get $o)))
+        (local.set $end (i32.add (local.get $p) (i32.mul (local.get $n) (local.get $stride))))
+        (local.set $pv (v128.load (i32.add (local.get $P) (local.get $o))))
+        (local.set $uv (v128.load (i32.add (local.get $U) (local.get $o))))
+        (local.set $vv (v128.load (i32.add (local.get $V) (local.get $o))))
+        (local.set $wv (v128.load (i32.add (local.get $W) (local.get $o))))
+        (block $rdone
+          (loop $rows
+            (br_if $rdone (i32.ge_u (local.get $p) (local.get $end)))
+            (v128.store (local.get $t)
+              (f32x4.add
+                (f32x4.add (f32x4.mul (v128.load (local.get $q)) (local.get $uv))
+                  (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (local.get $pv)) (local.get $vv)))
+                (local.get $wv)))
+            (local.set $p (i32.add (local.get $p) (local.get $stride)))
+            (local.set $q (i32.add (local.get $q) (local.get $stride)))
+            (local.set $t (i32.add (local.get $t) (local.get $stride)))
+            (br $rows)))
+        (local.set $j (i32.add (local.get $j) (i32.const 4)))
+        (br $vcol)))
+    (block $sdone
+      (loop $scol
+        (br_if $sdone (i32.ge_u (local.get $j) (local.get $B)))
+        (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+        (local.set $p (i32.add (local.get $x) (local.get $o)))
+        (local.set $q (i32.add (local.get $dy) (local.get $o)))
+        (local.set $t (i32.add (local.get $dx) (local.get $o)))
+        (local.set $end (i32.add (local.get $p) (i32.mul (local.get $n) (local.get $stride))))
+        (local.set $ps (f32.load (i32.add (local.get $P) (local.get $o))))
+        (local.set $us (f32.load (i32.add (local.get $U) (local.get $o))))
+        (local.set $vs (f32.load (i32.add (local.get $V) (local.get $o))))
+        (local.set $ws (f32.load (i32.add (local.get $W) (local.get $o))))
+        (block $rdone
+          (loop $rows
+            (br_if $rdone (i32.ge_u (local.get $p) (local.get $end)))
+            (f32.store (local.get $t)
+              (f32.add
+                (f32.add (f32.mul (f32.load (local.get $q)) (local.get $us))
+                  (f32.mul (f32.sub (f32.load (local.get $p)) (local.get $ps)) (local.get $vs)))
+                (local.get $ws)))
+            (local.set $p (i32.add (local.get $p) (local.get $stride)))
+            (local.set $q (i32.add (local.get $q) (local.get $stride)))
+            (local.set $t (i32.add (local.get $t) (local.get $stride)))
+            (br $rows)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br $scol))))
 )

@@ -5,6 +5,7 @@
  */
 import type {NormMode} from '../../ops/core';
 import type {FusedLayout} from '../layout';
+import {simdBackward, simdBackwardCovers, simdBackwardScratchBytes} from './backward';
 import {simdEngineForCpu, simdEngineForWasm} from './engine';
 import {simdForward, simdPlanOf, simdScratchBytes} from './forward';
 
@@ -12,6 +13,8 @@ const align16 = (n: number) => (n + 15) & ~15;
 
 /** How many forwards each backend ran on the SIMD loops (for tests: which path ran). */
 export const simdRuns = {cpu: 0, wasm: 0};
+/** How many backwards each backend ran on the SIMD loops. */
+export const simdGradRuns = {cpu: 0, wasm: 0};
 
 /**
  * cpu backend: copies x (and gamma, beta) into the module's memory, runs
@@ -68,5 +71,55 @@ export function simdForwardWasm(
     scratch,
   }, mode, epsilon, views.stats.map((v) => v()));
   simdRuns.wasm++;
+  return true;
+}
+
+/**
+ * cpu backend, backward: copies x, dy (and gamma) in, runs the SIMD
+ * backward, fills dgamma/dbeta and returns a copy of dx; null where the
+ * SIMD backward does not cover the layout.
+ */
+export function simdBackwardCpu(
+    L: FusedLayout, mode: NormMode, x: Float32Array, dy: Float32Array, gamma: Float32Array|null,
+    stats: Float32Array[], dgamma: Float32Array|null, dbeta: Float32Array|null): Float32Array|null {
+  if (!simdBackwardCovers(L)) return null;
+  const eng = simdEngineForCpu();
+  if (eng == null) return null;
+  const n4 = align16(4 * L.size);
+  const dyOff = n4;
+  const gOff = 2 * n4;
+  const dxOff = gOff + (gamma ? align16(4 * L.paramSize) : 0);
+  const sOff = dxOff + n4;
+  const base = eng.scratch(sOff + simdBackwardScratchBytes(L, gamma != null));
+  const buf = eng.memory.buffer;
+  new Float32Array(buf, base, L.size).set(x);
+  new Float32Array(buf, base + dyOff, L.size).set(dy);
+  if (gamma) new Float32Array(buf, base + gOff, L.paramSize).set(gamma);
+  simdBackward(eng, L, {x: base, dy: base + dyOff, dx: base + dxOff, g: gamma ? base + gOff : null,
+    scratch: base + sOff}, mode, stats, dgamma, dbeta);
+  simdGradRuns.cpu++;
+  return new Float32Array(buf, base + dxOff, L.size).slice();
+}
+
+/**
+ * wasm backend, backward, in the backend's own heap. Returns false where
+ * the SIMD backward does not apply.
+ */
+export function simdBackwardWasm(
+    backend: unknown, L: FusedLayout, mode: NormMode,
+    views: {x: HeapView, dy: HeapView, gamma: HeapView|null, dx: HeapView, stats: HeapView[],
+      dgamma: HeapView|null, dbeta: HeapView|null}): boolean {
+  if (!simdBackwardCovers(L)) return false;
+  const eng = simdEngineForWasm(backend);
+  if (eng == null) return false;
+  const scratch = eng.scratch(simdBackwardScratchBytes(L, views.gamma != null));
+  simdBackward(eng, L, {
+    x: views.x().byteOffset,
+    dy: views.dy().byteOffset,
+    dx: views.dx().byteOffset,
+    g: views.gamma ? views.gamma().byteOffset : null,
+    scratch,
+  }, mode, views.stats.map((v) => v()), views.dgamma ? views.dgamma() : null, views.dbeta ? views.dbeta() : null);
+  simdGradRuns.wasm++;
   return true;
 }
