@@ -20,6 +20,7 @@ import {normals, rng} from '../reference';
 import {checkRunningStats, Lib, ParityOptions, ParityReport, runParity, RunningStatsFixture, TF, useBackend} from '../parity/suite';
 import runningStatsFile from '../fixtures/instance-norm-running-stats.json';
 import {FusedRecord, runFusedGpuCheck} from '../parity/gpu_fused';
+import {BrowserBenchResult, runBrowserBench} from '../../bench/browser_page';
 
 const halfFloat = new URLSearchParams(location.search).get('half') === '1';
 if (halfFloat) tf.env().set('WEBGL_RENDER_FLOAT32_ENABLED', false);
@@ -160,6 +161,8 @@ export interface PageApi {
   saveLoadLayers(backend: string): Promise<Array<{layer: string, routes: RouteResult[], leaked: number}>>;
   /** The fused GPU kernels against the tf-op path and float64 (test/parity/gpu_fused.ts). */
   fusedGpu(backend: string, only?: string[]): Promise<{backend: string, info: string, records: FusedRecord[]}>;
+  /** bench/browser_page.ts on one backend (npm run bench:browser). */
+  bench(backend: string, rounds: number, only?: string[]): Promise<BrowserBenchResult[]>;
   /** Whether a training step of a conv net runs on this backend, and the error when not. */
   convTrainStep(backend: string): Promise<string>;
   /** InstanceNormalization running statistics against PyTorch on this backend. */
@@ -189,6 +192,10 @@ window.tfjsNormTest = {
     await useBackend(tfjs, backend);
     const info = backend === 'webgl' ? `WEBGL_RENDER_FLOAT32_ENABLED ${String(tf.env().getBool('WEBGL_RENDER_FLOAT32_ENABLED'))}` : '';
     return {backend: tf.getBackend(), info, records: await runFusedGpuCheck(tfjs, pkg, {only})};
+  },
+  bench: async (backend, rounds, only) => {
+    await useBackend(tfjs, backend);
+    return runBrowserBench(tfjs, pkg, rounds, only);
   },
   convTrainStep: async (backend) => {
     await useBackend(tfjs, backend);
