@@ -5,7 +5,9 @@
  *
  * Variants, interleaved round by round (every variant of every case runs
  * once per round, the PyTorch worker included):
- * - fused: this package (the fused kernel of the backend, src/kernels);
+ * - fused: this package (the fused kernel of the backend, src/kernels, on
+ *   its WebAssembly SIMD loops where they cover the case);
+ * - fusedJS: the same kernel on its JS loops (TFJS_NORMALIZATION_SIMD off);
  * - tfop: this package with the fused kernels off (the tf-op fallback);
  * - naive: the composite a user writes (5-D reshape, tf.moments, broadcast);
  * - bn: the built-in tf.layers.batchNormalization, training mode;
@@ -32,11 +34,11 @@ import {join} from 'node:path';
 import {createInterface} from 'node:readline';
 
 import {ops} from '../src';
-import {FUSED_FLAG} from '../src/kernels/index';
+import {FUSED_FLAG, SIMD_FLAG} from '../src/kernels/index';
 import {axesSpec, groupSpec, normals, refForward, rng} from '../test/reference';
 
 type Op = 'gn'|'in'|'ln'|'rms';
-type Variant = 'fused'|'tfop'|'naive'|'bn'|'builtinLN'|'torch';
+type Variant = 'fused'|'fusedJS'|'tfop'|'naive'|'bn'|'builtinLN'|'torch';
 
 interface Case {
   id: string;
@@ -165,16 +167,19 @@ function variantFns(c: Case, inp: Inputs): Partial<Record<Variant, Fn>> {
   const run = (f: F3): Fn => (c.grad ?
     () => tf.grads((...a: tf.Tensor[]) => f(a[0], a[1], a[2] ?? inp.beta))(args, inp.dy) :
     () => f(inp.x, inp.gamma, inp.beta));
-  const withFlag = (on: boolean, f: Fn): Fn => () => {
+  const withFlag = (on: boolean, f: Fn, simd = true): Fn => () => {
     tf.env().set(FUSED_FLAG, on);
+    tf.env().set(SIMD_FLAG, simd);
     try {
       return f();
     } finally {
       tf.env().set(FUSED_FLAG, true);
+      tf.env().set(SIMD_FLAG, true);
     }
   };
   const fns: Partial<Record<Variant, Fn>> = {};
   fns.fused = withFlag(true, run(ours));
+  fns.fusedJS = withFlag(true, run(ours), false);
   fns.tfop = withFlag(false, run(ours));
   if (c.op === 'gn' || c.op === 'in') {
     const G = c.op === 'in' ? C : c.groups;
@@ -370,14 +375,16 @@ function fidelityOf(): Record<string, number> {
   const lx = fidelityInput(FID_LN_SHAPE);
   const gref = refForward(groupSpec(FID_SHAPE, 32, 3, EPS), gx);
   const lref = refForward(axesSpec(FID_LN_SHAPE, [1], EPS, 'center'), lx);
-  for (const on of [true, false]) {
+  for (const [name, on, simd] of [['fused', true, true], ['fusedJS', true, false], ['tfop', false, true]] as const) {
     tf.env().set(FUSED_FLAG, on);
+    tf.env().set(SIMD_FLAG, simd);
     const y1 = tf.tidy(() => ops.groupNorm(tf.tensor(gx, FID_SHAPE), {groups: 32, epsilon: EPS}).dataSync());
     const y2 = tf.tidy(() => ops.layerNorm(tf.tensor(lx, FID_LN_SHAPE), {epsilon: EPS}).dataSync());
-    out[`gn-${on ? 'fused' : 'tfop'}`] = maxErr(y1, gref);
-    out[`ln-${on ? 'fused' : 'tfop'}`] = maxErr(y2, lref);
+    out[`gn-${name}`] = maxErr(y1, gref);
+    out[`ln-${name}`] = maxErr(y2, lref);
   }
   tf.env().set(FUSED_FLAG, true);
+  tf.env().set(SIMD_FLAG, true);
   const naive = tf.tidy(() => naiveGroupNorm(tf.tensor(gx, FID_SHAPE), 32, tf.ones([64]), tf.zeros([64])).dataSync());
   out['gn-naive'] = maxErr(naive, gref);
   return out;
@@ -415,7 +422,7 @@ interface Out {
 }
 
 const VARIANTS: Array<[Variant, string]> = [
-  ['fused', 'this package, fused'], ['tfop', 'this package, tf-op path'], ['naive', 'naive composite'],
+  ['fused', 'this package, fused (SIMD)'], ['fusedJS', 'fused, JS loops'], ['tfop', 'this package, tf-op path'], ['naive', 'naive composite'],
   ['bn', 'built-in BatchNorm (training)'], ['builtinLN', 'built-in LayerNorm'], ['torch', 'PyTorch, 1 thread'],
 ];
 
@@ -441,12 +448,12 @@ function markdown(o: Out): string {
   for (const backend of [...new Set(o.results.map((r) => r.backend))]) {
     L.push(`## ${backend} backend`, '');
     L.push(`| case | ${VARIANTS.map((v) => v[1]).join(' | ')} | floor | fused / PyTorch | fused / BatchNorm | ` +
-        'built-in LN / fused | fused / tf-op path |');
-    L.push(`|---|${VARIANTS.map(() => '---').join('|')}|---|---|---|---|---|`);
+        'built-in LN / fused | fused / tf-op path | JS loops / SIMD |');
+    L.push(`|---|${VARIANTS.map(() => '---').join('|')}|---|---|---|---|---|---|`);
     for (const r of o.results.filter((x) => x.backend === backend)) {
       L.push(`| ${r.label} | ${VARIANTS.map(([v]) => fmt(r.ms[v])).join(' | ')} | ${r.floorMs.toFixed(2)} | ` +
           `${ratio(r.ms.fused, r.ms.torch)} | ${ratio(r.ms.fused, r.ms.bn)} | ${ratio(r.ms.builtinLN, r.ms.fused)} | ` +
-          `${ratio(r.ms.fused, r.ms.tfop)} |`);
+          `${ratio(r.ms.fused, r.ms.tfop)} | ${ratio(r.ms.fusedJS, r.ms.fused)} |`);
     }
     L.push('');
     L.push('Peak bytes allocated by one forward beyond its input (`tf.profile`), against the output size:', '');
@@ -466,7 +473,8 @@ function markdown(o: Out): string {
     if (k === 'torch') {
       L.push(`| PyTorch float32 | ${v.gn.toExponential(1)} | ${v.ln.toExponential(1)} |`);
     } else {
-      L.push(`| ${k}, fused | ${v['gn-fused'].toExponential(1)} | ${v['ln-fused'].toExponential(1)} |`);
+      L.push(`| ${k}, fused (SIMD) | ${v['gn-fused'].toExponential(1)} | ${v['ln-fused'].toExponential(1)} |`);
+      L.push(`| ${k}, fused, JS loops | ${v['gn-fusedJS'].toExponential(1)} | ${v['ln-fusedJS'].toExponential(1)} |`);
       L.push(`| ${k}, tf-op path | ${v['gn-tfop'].toExponential(1)} | ${v['ln-tfop'].toExponential(1)} |`);
       L.push(`| ${k}, naive composite | ${v['gn-naive'].toExponential(1)} | – |`);
     }

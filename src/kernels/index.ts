@@ -90,19 +90,13 @@ const cpuKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
   const L = layoutOf(a);
   const {x, gamma, beta} = inputs as Record<string, tf.TensorInfo>;
   const stats = Array.from({length: numStatsOutputs(a.mode)}, () => new Float32Array(L.numSets));
-  const arr: FusedArrays = {
-    x: cpuValues(be, x),
-    gamma: a.hasGamma ? cpuValues(be, gamma) : null,
-    beta: a.hasBeta ? cpuValues(be, beta) : null,
-    y: new Float32Array(L.size),
-    stats,
-  };
-  const ySimd = simdEnabled() ? simdForwardCpu(L, a.mode, a.epsilon, arr.x, arr.gamma, arr.beta, stats) : null;
-  if (ySimd) {
-    arr.y = ySimd;
-  } else {
-    fusedForward(arr, L, a.mode, a.epsilon);
-  }
+  const xv = cpuValues(be, x);
+  const gv = a.hasGamma ? cpuValues(be, gamma) : null;
+  const bv = a.hasBeta ? cpuValues(be, beta) : null;
+  // The SIMD loops first (y comes back as a copy out of the module's memory).
+  const ySimd = simdEnabled() ? simdForwardCpu(L, a.mode, a.epsilon, xv, gv, bv, stats) : null;
+  const arr: FusedArrays = {x: xv, gamma: gv, beta: bv, y: ySimd ?? new Float32Array(L.size), stats};
+  if (!ySimd) fusedForward(arr, L, a.mode, a.epsilon);
   const statsShape = statsShapeOf(a);
   return [
     be.makeTensorInfo(x.shape, 'float32', arr.y),
@@ -159,7 +153,7 @@ const cpuGradKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
     dy: cpuValues(be, ins.dy),
     gamma: a.hasGamma ? cpuValues(be, ins.gamma) : null,
     stats: statKeys(a.mode).map((k) => cpuValues(be, ins[k])),
-    dx: new Float32Array(L.size),
+    dx: new Float32Array(0),
     dgamma: a.hasGamma ? new Float32Array(L.paramSize) : null,
     dbeta: a.hasBeta ? new Float32Array(L.paramSize) : null,
   };
@@ -168,6 +162,7 @@ const cpuGradKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
   if (dxSimd) {
     arr.dx = dxSimd;
   } else {
+    arr.dx = new Float32Array(L.size);
     fusedBackward(arr, L, a.mode);
   }
   const out = [be.makeTensorInfo(ins.x.shape, 'float32', arr.dx)];
