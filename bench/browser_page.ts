@@ -100,15 +100,20 @@ function variants(tf: TF, lib: Lib, c: BrowserCase, x: Tensor, gamma: Tensor, be
     const bn = tf.layers.batchNormalization({axis: -1, epsilon: EPS});
     bn.build(c.shape);
     fns.bn = () => bn.apply(x, {training: true}) as Tensor;
-    disposers.push(() => bn.dispose());
+    disposers.push(() => disposeLayer(bn));
   }
   if (c.op === 'ln' && !c.grad) {
     const ln = tf.layers.layerNormalization({axis: -1, epsilon: EPS});
     ln.build(c.shape);
     fns.builtinLN = () => ln.apply(x) as Tensor;
-    disposers.push(() => ln.dispose());
+    disposers.push(() => disposeLayer(ln));
   }
   return {fns, dispose: () => disposers.forEach((d) => d())};
+}
+
+/** A layer built and applied eagerly has no symbolic use count, so Layer.dispose refuses: free its weights. */
+function disposeLayer(layer: TfModule.layers.Layer): void {
+  for (const w of layer.weights) (w as unknown as {dispose(): void}).dispose();
 }
 
 async function timeOnce(tf: TF, f: Fn): Promise<number> {
