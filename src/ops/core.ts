@@ -53,9 +53,19 @@ function broadcast(a: readonly number[], b: readonly number[]): number[] {
 
 const prod = (s: readonly number[]): number => s.reduce((p, d) => p * d, 1);
 
+/**
+ * tf.where on tensors of one shape, run on their flat views: the webgl and
+ * webgpu backends implement Select only up to rank 4, and the views here
+ * reach rank 6.
+ */
+function select(cond: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  if (a.rank <= 4) return tf.where(cond, a, b);
+  return tf.reshape(tf.where(tf.reshape(cond, [-1]), tf.reshape(a, [-1]), tf.reshape(b, [-1])), a.shape);
+}
+
 /** 1 / x, and 0 where x is 0. */
 function safeReciprocal(x: tf.Tensor): tf.Tensor {
-  return tf.where(tf.greater(x, 0), tf.reciprocal(x), tf.zerosLike(x));
+  return select(tf.greater(x, 0), tf.reciprocal(x), tf.zerosLike(x));
 }
 
 /**
@@ -86,8 +96,8 @@ function setOps(R: number[], mask: tf.Tensor|null): SetOps {
   const count = tf.maximum(tf.sum(ones, R, true), 1);
   const coef = tf.div(ones, count);
   return {
-    avg: (t) => tf.div(tf.sum(tf.where(cond, t, zeros), R, true), count),
-    valid: (t) => tf.where(cond, t, zeros),
+    avg: (t) => tf.div(tf.sum(select(cond, t, zeros), R, true), count),
+    valid: (t) => select(cond, t, zeros),
     spread: (t) => tf.mul(coef, tf.sum(t, R, true)),
   };
 }
@@ -114,7 +124,7 @@ function rescale(v: tf.Tensor, axes: number[]): tf.Tensor {
   const maxAbs = tf.max(tf.abs(v), axes, true);
   if (halfFloatStorage()) return tf.maximum(maxAbs, 1);
   const pow2 = tf.pow(tf.scalar(2), tf.ceil(tf.div(tf.log(maxAbs), Math.LN2)));
-  return tf.where(tf.greater(maxAbs, 2 ** 32), pow2, tf.onesLike(maxAbs));
+  return select(tf.greater(maxAbs, 2 ** 32), pow2, tf.onesLike(maxAbs));
 }
 
 /**
@@ -123,7 +133,7 @@ function rescale(v: tf.Tensor, axes: number[]): tf.Tensor {
  */
 function rsqrtRescaled(ms: tf.Tensor, epsilon: number, a: tf.Tensor): tf.Tensor {
   const ve = tf.add(ms, tf.square(tf.div(Math.sqrt(epsilon), a)));
-  return tf.where(tf.greater(ve, 0), tf.div(tf.rsqrt(ve), a), tf.zerosLike(ve));
+  return select(tf.greater(ve, 0), tf.div(tf.rsqrt(ve), a), tf.zerosLike(ve));
 }
 
 /**

@@ -212,6 +212,12 @@ function drafts(maxSize: number): Draft[] {
   out.push({name: 'large/layer rmsScaling mean1e4 std300 [3,16]', kind: 'layer', shape: [3, 16], axis: -1, epsilon: 1e-3, center: false, scale: true, rmsScaling: true, mean: 1e4, std: 300});
   out.push({name: 'large/rms mean1e4 [3,16]', kind: 'rms', shape: [3, 16], axis: -1, epsilon: 1e-6, center: false, scale: true, mean: 1e4, std: 100});
   out.push({name: 'large/rms std300 [2,3,8] axis=[1,2]', kind: 'rms', shape: [2, 3, 8], axis: [1, 2], epsilon: 1e-6, center: false, scale: true, mean: 0, std: 300});
+  // Views of rank 5 and 6 (a channel axis in the middle; alternating LN axes): webgl and webgpu
+  // implement some ops only up to rank 4. (New cases go last: each case's seed is its index.)
+  out.push({name: 'random/group r4 middle-channel [2,3,4,2] g2', kind: 'group', shape: [2, 3, 4, 2], groups: 2, axis: 2, epsilon: 1e-3, center: true, scale: true});
+  out.push({name: 'random/instance [2,3,4,2] middle-channel', kind: 'instance', shape: [2, 3, 4, 2], axis: -2, epsilon: 1e-3, center: true, scale: false});
+  ln([2, 2, 2, 2, 2, 3], [1, 3, 5], true, true);  // rank 6, alternating axes: a rank-6 view
+  ln([2, 2, 3, 2, 2], [1, 3], false, false);       // rank 5 view
   // Masked statistics ([batch, time] masks, as tfjs propagates them): padding left out of the statistics.
   const masked = (name: string, kind: CaseKind, axis: number|number[], extra: Partial<Draft>) =>
     out.push({name: `masked/${name}`, kind, shape: [3, 5, 4], axis, epsilon: 1e-3, center: true, scale: true, lengths: [5, 3, 1], ...extra});
