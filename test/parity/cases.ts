@@ -16,24 +16,11 @@
  * References of the random and large cases: test/reference.ts (float64
  * loops), gradients by central finite differences of it.
  */
+import type {ReferenceCase} from '../fixtures';
 import {axesSpec, groupSpec, normals, refForward, refGradsFD, RefMode, RefSpec, rng} from '../reference';
 
-/** The subset of a test/fixtures/reference-cases.json case the suite reads. */
-export interface FixtureCase {
-  kind: 'group'|'instance'|'layer'|'rms';
-  name: string;
-  shape: number[];
-  config: {groups?: number, axis: number|number[], epsilon: number, center?: boolean, scale?: boolean, rms?: boolean};
-  x: number[];
-  dy: number[];
-  y: number[];
-  dx: number[];
-  gamma?: number[];
-  beta?: number[];
-  dgamma?: number[];
-  dbeta?: number[];
-  param_shape?: number[];
-}
+/** A case of test/fixtures/reference-cases.json (a type-only import: this module stays free of Node APIs). */
+export type FixtureCase = ReferenceCase;
 
 export type CaseKind = 'group'|'instance'|'layer'|'rms';
 
