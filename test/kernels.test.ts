@@ -20,7 +20,7 @@ import {NormMode, NormPlan, normalize} from '../src/ops/core';
 import {groupNormPlan} from '../src/ops/group_norm';
 import {axesPlan} from '../src/ops/layer_norm';
 import {expectClose, expectNoLeakSync, maxAbsDiff} from './helpers';
-import {axesSpec, groupSpec, normals, refForward, RefSpec, rng} from './reference';
+import {axesSpec, groupSpec, normals, refForward, refGrads64, RefSpec, rng} from './reference';
 
 interface KernelCase {
   name: string;
@@ -59,6 +59,9 @@ function cases(): KernelCase[] {
   gn([4, 24], 1, -1, true, 'row');             // rank 2, one group
   gn([3, 4, 4, 16], 16, -1, true, 'column', 'stdEps');  // keras-contrib instance norm math
   gn([3, 16, 20], 16, 1, true, 'row', 'stdEps');
+  gn([3, 32], 2, -1, true, 'row');              // rows of 16 whose gamma slice starts at 0 and 16
+  gn([2, 6, 3, 7], 2, 1, false, 'row');         // channels-first, runs of 21, no affine
+  gn([2, 8, 5, 4], 4, 1, true, 'row', 'rms');   // channels-first runs, rms
   out.push({
     name: 'instanceNorm [2,7,5,24]', shape: [2, 7, 5, 24], spec: groupSpec([2, 7, 5, 24], 24, 3, 1e-3),
     paramShape: [24], beta: true, kind: 'column', plan: groupNormPlan('t', [2, 7, 5, 24], 24, -1, 1e-3),
@@ -88,6 +91,9 @@ function cases(): KernelCase[] {
   ax([3, 40, 2], [1], 'rms', true, 'column');
   ax([3, 5, 40], [-1], 'rmsScaling', true, 'row');
   ax([3, 6, 4], [1, 2], 'rmsScaling', true, 'row');
+  ax([6, 3, 20], [0, 2], 'center', true, 'row');      // a set spans several rows
+  ax([2, 5, 37], [-1], 'rmsScaling', true, 'row');    // odd row length: vector loops and tails
+  ax([4, 5, 19], [-1], 'center', false, 'row');
   return out;
 }
 
@@ -206,11 +212,11 @@ describe.each(FUSED_BACKENDS.flatMap((b) => [[b, 'SIMD'], [b, 'JS']]))('%s backe
     }
     const off = await withFlag(false, () => kernelsRun(() => c.run(d.x, d.gamma, d.beta)));
     expect(off).not.toContain(FUSED_NORM_KERNEL);
-    // Likewise the fused backward; on the SIMD loops for column layouts
-    // (row layouts keep the JS loops in the backward).
+    // Likewise the fused backward, on the SIMD loops exactly when they are
+    // enabled (row and column layouts).
     const gradRuns0 = simdGradRuns[backend];
     expect(await kernelsRun(() => gradsOf(c, d))).toContain(FUSED_NORM_GRAD_KERNEL);
-    expect(simdGradRuns[backend] > gradRuns0).toBe(simd && c.kind === 'column');
+    expect(simdGradRuns[backend] > gradRuns0).toBe(simd);
     expect(await withFlag(false, () => kernelsRun(() => gradsOf(c, d)))).not.toContain(FUSED_NORM_GRAD_KERNEL);
 
     const fused = forwardAndGrads(c, d);
@@ -222,6 +228,11 @@ describe.each(FUSED_BACKENDS.flatMap((b) => [[b, 'SIMD'], [b, 'JS']]))('%s backe
     expect(fused.grads.length).toBe(plain.grads.length);
     fused.grads.forEach((g, i) => {
       expectClose(g, plain.grads[i], 5e-5 * scaleOf(plain.grads[i]), `${c.name} gradient ${i}`);
+    });
+    const rg = refGrads64(c.spec, d.x.dataSync(), d.dy.dataSync(), d.gamma?.dataSync());
+    const refs = [rg.dx, ...(d.gamma ? [rg.dgamma] : []), ...(d.beta ? [rg.dbeta] : [])];
+    fused.grads.forEach((g, i) => {
+      expectClose(g, refs[i], 5e-5 * scaleOf(refs[i]), `${c.name} gradient ${i} vs float64 reference`);
     });
     tf.dispose([d.x, d.gamma, d.beta, d.dy].filter((t): t is tf.Tensor => t != null));
   });
@@ -261,6 +272,24 @@ describe.each(FUSED_BACKENDS.flatMap((b) => [[b, 'SIMD'], [b, 'JS']]))('%s backe
     };
     check(ALL.find((c) => c.kind === 'row' && c.plan.mode === 'center') as KernelCase);
     check(ALL.find((c) => c.kind === 'column' && c.plan.mode === 'center') as KernelCase);
+  });
+
+  test('mean 1e3, std 1e-2: gradients within 1e-4 (relative) of float64, every loop of the backward', () => {
+    const checked: string[] = [];
+    for (const c of ALL) {
+      if (!['groupNorm', 'layerNorm', 'center', 'rms ', 'stdEps'].some((p) => c.name.startsWith(p))) continue;
+      const d = makeData(c, 17, c.plan.mode === 'rms' ? 1 : 1e3, 1e-2);
+      const fused = expectNoLeakSync(() => gradsOf(c, d), 'gradients');
+      const rg = refGrads64(c.spec, d.x.dataSync(), d.dy.dataSync(), d.gamma?.dataSync());
+      const refs = [rg.dx, ...(d.gamma ? [rg.dgamma] : []), ...(d.beta ? [rg.dbeta] : [])];
+      fused.forEach((g, i) => {
+        const rel = maxAbsDiff(g.dataSync(), refs[i]) / scaleOf(refs[i]);
+        expect(`${c.name} gradient ${i}: ${rel <= 1e-4}`).toBe(`${c.name} gradient ${i}: true`);
+      });
+      checked.push(c.kind);
+      tf.dispose([...fused, d.x, d.gamma, d.beta, d.dy].filter((t): t is tf.Tensor => t != null));
+    }
+    expect(new Set(checked)).toEqual(new Set(['row', 'column']));
   });
 
   test('a constant set with epsilon 0 gives exactly beta', () => {

@@ -46,7 +46,10 @@ test('the module validates, uses SIMD, and exports its loops', () => {
   expect(simdAvailable()).toBe(true);
   const mod = simdModule() as WebAssembly.Module;
   expect(WebAssembly.Module.exports(mod).map((e) => e.name).sort())
-      .toEqual(['applyCols', 'applyGradCols', 'applyRows', 'colDySums', 'colMoments', 'rowMoments']);
+      .toEqual([
+        'applyCols', 'applyGradCols', 'applyGradRows', 'applyRows', 'colDySums', 'colMoments', 'rowGradSums',
+        'rowMoments', 'rowRunSums',
+      ]);
   expect(WebAssembly.Module.imports(mod)).toEqual([{module: 'env', name: 'memory', kind: 'memory'}]);
   // It carries SIMD opcodes (prefix 0xfd), so where SIMD is unavailable
   // WebAssembly.validate rejects it and the kernels keep their JS loops.

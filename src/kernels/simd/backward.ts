@@ -15,7 +15,16 @@
  * stdEps mode), W = -inv * mean(g) (center, stdEps) + V * (P - c), c the
  * set's mean (0 in rms mode).
  *
- * 'row' layouts keep the JS loops (not written yet).
+ * 'row' layouts (layer norm and RMS norm over the last axes, group norm
+ * channels-first: a row lies in one set), the same two passes per row:
+ * - R = 1 (gamma varies along the row): rowGradSums gives per row
+ *   sum(g) and sum(g * xn), and accumulates dgamma = sum(dy * xn) and
+ *   dbeta = sum(dy) per element of gamma, all in float64;
+ * - R > 1 (gamma constant over runs of R elements): rowRunSums gives per
+ *   run sum(dy) and sum(dy * (x - off)) in float64, merged here per set
+ *   and per parameter.
+ * Then applyGradRows: dx = dy * (gamma * inv) + (x - P) * V + W with the
+ * per-row coefficients of the column pass.
  */
 import type {NormMode} from '../../ops/core';
 import type {FusedLayout} from '../layout';
@@ -26,12 +35,19 @@ const align16 = (n: number) => (n + 15) & ~15;
 
 /** Whether {@link simdBackward} covers a layout. */
 export function simdBackwardCovers(L: FusedLayout): boolean {
-  return L.kind === 'column' && simdPlanOf(L) != null;
+  return simdPlanOf(L) != null;
 }
 
 /** Scratch bytes {@link simdBackward} needs, given whether gamma is missing. */
 export function simdBackwardScratchBytes(L: FusedLayout, hasGamma: boolean): number {
-  return align16(36 * L.B) + (hasGamma ? 0 : align16(4 * L.paramSize));
+  const ones = hasGamma ? 0 : align16(4 * L.paramSize);
+  if (L.kind === 'row') {
+    const sp = simdPlanOf(L);
+    const R = sp ? sp.R : 1;
+    const outs = R === 1 ? L.rows : L.rows * (L.B / R);
+    return align16(32 * L.rows) + align16(16 * outs) + 2 * align16(8 * L.paramSize) + ones;
+  }
+  return align16(36 * L.B) + ones;
 }
 
 export interface SimdGradPointers {
@@ -52,7 +68,11 @@ export function simdBackward(
     eng: SimdEngine, L: FusedLayout, ptr: SimdGradPointers, mode: NormMode, stats: Float32Array[],
     dgamma: Float32Array|null, dbeta: Float32Array|null): void {
   const sp = simdPlanOf(L);
-  if (sp == null || L.kind !== 'column') throw new Error('simdBackward: layout not covered');
+  if (sp == null) throw new Error('simdBackward: layout not covered');
+  if (L.kind === 'row') {
+    rowBackward(eng, L, sp.R, ptr, mode, stats, dgamma, dbeta);
+    return;
+  }
   const {fns} = eng;
   const buf = eng.memory.buffer;
   const {B, rowSet, rowParam, colSet, colParam, numSets, setSize, paramSize} = L;
@@ -76,18 +96,7 @@ export function simdBackward(
   const Ev = new Float64Array(buf, E, B);
   const gv = new Float32Array(buf, g, paramSize);
 
-  const rms = mode === 'rms';
-  const mean = new Float64Array(numSets);
-  const inv = new Float64Array(numSets);
-  for (let s = 0; s < numSets; s++) {
-    if (rms) {
-      inv[s] = stats[0][s];
-    } else {
-      mean[s] = stats[0][s] + stats[1][s];
-      inv[s] = stats[2][s];
-    }
-  }
-  const off = mode === 'center' || mode === 'stdEps' ? mean : new Float64Array(numSets);
+  const {inv, off, centre} = setStats(L, mode, stats);
   const sg = new Float64Array(numSets);
   const sgx = new Float64Array(numSets);
   const dg = new Float64Array(paramSize);
@@ -115,7 +124,6 @@ export function simdBackward(
     sg[s] /= setSize;
     sgx[s] /= setSize;
   }
-  const centre = rms ? off : mean;
   const withSg = mode === 'center' || mode === 'stdEps';
   const invStd = mode === 'stdEps' ? stats[3] : null;
   for (let i = 0; i + 1 < segs.length; i++) {
@@ -138,4 +146,109 @@ export function simdBackward(
   }
   if (dgamma) dgamma.set(dg);
   if (dbeta) dbeta.set(db);
+}
+
+/** Per-set mean and inv from the saved statistics, and xn's offset (the mean, or 0). */
+function setStats(L: FusedLayout, mode: NormMode, stats: Float32Array[]) {
+  const {numSets} = L;
+  const rms = mode === 'rms';
+  const mean = new Float64Array(numSets);
+  const inv = new Float64Array(numSets);
+  for (let s = 0; s < numSets; s++) {
+    if (rms) {
+      inv[s] = stats[0][s];
+    } else {
+      mean[s] = stats[0][s] + stats[1][s];
+      inv[s] = stats[2][s];
+    }
+  }
+  const off = mode === 'center' || mode === 'stdEps' ? mean : new Float64Array(numSets);
+  return {mean, inv, off, centre: rms ? off : mean};
+}
+
+/** {@link simdBackward} for row layouts (a row lies in one set; gamma index pb + j / R). */
+function rowBackward(
+    eng: SimdEngine, L: FusedLayout, R: number, ptr: SimdGradPointers, mode: NormMode, stats: Float32Array[],
+    dgamma: Float32Array|null, dbeta: Float32Array|null): void {
+  const {fns} = eng;
+  const buf = eng.memory.buffer;
+  const {B, rows, rowSet, rowParam, numSets, setSize, paramSize} = L;
+  const nOut = R === 1 ? rows : rows * (B / R);
+  const info = ptr.scratch;
+  const out = info + align16(32 * rows);
+  const DG = out + align16(16 * nOut);
+  const DB = DG + align16(8 * paramSize);
+  let g = ptr.g;
+  if (g == null) {
+    g = DB + align16(8 * paramSize);
+    new Float32Array(buf, g, paramSize).fill(1);
+  }
+  const gv = new Float32Array(buf, g, paramSize);
+  const {inv, off, centre} = setStats(L, mode, stats);
+  const f64 = new Float64Array(buf, info, 4 * rows);
+  const f32 = new Float32Array(buf, info, 8 * rows);
+  const i32 = new Int32Array(buf, info, 8 * rows);
+  for (let r = 0; r < rows; r++) {
+    const s = rowSet[r];
+    f64[4 * r] = off[s];
+    f64[4 * r + 1] = inv[s];
+    i32[8 * r + 4] = rowParam[r];
+  }
+  const sg = new Float64Array(numSets);
+  const sgx = new Float64Array(numSets);
+  const ov = new Float64Array(buf, out, 2 * nOut);
+  let dg: Float64Array;
+  let db: Float64Array;
+  if (R === 1) {
+    dg = new Float64Array(buf, DG, paramSize);
+    db = new Float64Array(buf, DB, paramSize);
+    dg.fill(0);
+    db.fill(0);
+    fns.rowGradSums(ptr.x, ptr.dy, rows, B, info, g, DG, DB, out);
+    for (let r = 0; r < rows; r++) {
+      const s = rowSet[r];
+      sg[s] += ov[2 * r];
+      sgx[s] += ov[2 * r + 1];
+    }
+  } else {
+    dg = new Float64Array(paramSize);
+    db = new Float64Array(paramSize);
+    fns.rowRunSums(ptr.x, ptr.dy, rows, B, R, info, out);
+    const runs = B / R;
+    let k = 0;
+    for (let r = 0; r < rows; r++) {
+      const s = rowSet[r];
+      const iv = inv[s];
+      for (let t = 0; t < runs; t++, k++) {
+        const p = rowParam[r] + t;
+        const d = ov[2 * k];
+        const e = iv * ov[2 * k + 1];
+        sg[s] += gv[p] * d;
+        sgx[s] += gv[p] * e;
+        dg[p] += e;
+        db[p] += d;
+      }
+    }
+  }
+  if (dgamma) dgamma.set(dg);
+  if (dbeta) dbeta.set(db);
+  for (let s = 0; s < numSets; s++) {
+    sg[s] /= setSize;
+    sgx[s] /= setSize;
+  }
+  const withSg = mode === 'center' || mode === 'stdEps';
+  const invStd = mode === 'stdEps' ? stats[3] : null;
+  for (let r = 0; r < rows; r++) {
+    const s = rowSet[r];
+    const iv = inv[s];
+    const c = centre[s];
+    const pc = Math.fround(c);
+    const v = -iv * sgx[s] * (invStd ? invStd[s] : iv);
+    f32[8 * r] = pc;
+    f32[8 * r + 1] = iv;
+    f32[8 * r + 2] = v;
+    f32[8 * r + 3] = (withSg ? -iv * sg[s] : 0) + v * (pc - c);
+    i32[8 * r + 4] = rowParam[r];
+  }
+  fns.applyGradRows(ptr.x, ptr.dy, ptr.dx, rows, B, R, info, g);
 }

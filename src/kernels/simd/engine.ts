@@ -26,6 +26,12 @@ export interface SimdExports {
   colDySums(x: number, dy: number, n: number, B: number, P: number, D: number, E: number): void;
   applyGradCols(
       x: number, dy: number, dx: number, n: number, B: number, P: number, U: number, V: number, W: number): void;
+  rowGradSums(
+      x: number, dy: number, rows: number, B: number, info: number, g: number, DG: number, DB: number,
+      out: number): void;
+  rowRunSums(x: number, dy: number, rows: number, B: number, R: number, info: number, out: number): void;
+  applyGradRows(
+      x: number, dy: number, dx: number, rows: number, B: number, R: number, info: number, g: number): void;
 }
 
 function decodeBase64(s: string): Uint8Array<ArrayBuffer> {

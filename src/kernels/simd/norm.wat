@@ -462,4 +462,259 @@
             (br $rows)))
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $scol))))
+
+  ;; rowGradSums(x, dy, rows, B, info, g, DG, DB, out): the backward's first
+  ;; pass for row layouts whose gamma varies along the row (R = 1). Per row
+  ;; r, info holds 32 bytes: f64 off, f64 inv, i32 pb (an element offset
+  ;; into g, DG and DB). With xn = (x - off) * inv and d = dy, in f64:
+  ;; DG[pb + j] += d * xn, DB[pb + j] += d (f64 arrays, accumulated);
+  ;; out[2r] = sum(d * g), out[2r + 1] = sum(d * g * xn) (written).
+  (func (export "rowGradSums")
+      (param $x i32) (param $dy i32) (param $rows i32) (param $B i32) (param $info i32)
+      (param $g i32) (param $DG i32) (param $DB i32) (param $out i32)
+    (local $r i32) (local $end i32) (local $end4 i32) (local $gp i32) (local $dgp i32) (local $dbp i32) (local $pb i32)
+    (local $off f64) (local $inv f64) (local $offv v128) (local $invv v128)
+    (local $v v128) (local $w v128) (local $gv v128)
+    (local $xa v128) (local $xb v128) (local $da v128) (local $db v128) (local $ga v128) (local $gb v128)
+    (local $s0 v128) (local $s1 v128) (local $t0 v128) (local $t1 v128)
+    (local $sg f64) (local $sgx f64) (local $xs f64) (local $ds f64) (local $gs f64)
+    (block $done
+      (loop $row
+        (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $off (f64.load (local.get $info)))
+        (local.set $inv (f64.load offset=8 (local.get $info)))
+        (local.set $pb (i32.load offset=16 (local.get $info)))
+        (local.set $offv (f64x2.splat (local.get $off)))
+        (local.set $invv (f64x2.splat (local.get $inv)))
+        (local.set $gp (i32.add (local.get $g) (i32.shl (local.get $pb) (i32.const 2))))
+        (local.set $dgp (i32.add (local.get $DG) (i32.shl (local.get $pb) (i32.const 3))))
+        (local.set $dbp (i32.add (local.get $DB) (i32.shl (local.get $pb) (i32.const 3))))
+        (local.set $end (i32.add (local.get $x) (i32.shl (local.get $B) (i32.const 2))))
+        (local.set $end4 (i32.add (local.get $x) (i32.shl (i32.and (local.get $B) (i32.const -4)) (i32.const 2))))
+        (local.set $s0 (v128.const i64x2 0 0))
+        (local.set $s1 (v128.const i64x2 0 0))
+        (local.set $t0 (v128.const i64x2 0 0))
+        (local.set $t1 (v128.const i64x2 0 0))
+        (block $vdone
+          (loop $vec
+            (br_if $vdone (i32.ge_u (local.get $x) (local.get $end4)))
+            (local.set $v (v128.load (local.get $x)))
+            (local.set $w (v128.load (local.get $dy)))
+            (local.set $gv (v128.load (local.get $gp)))
+            (local.set $xa (f64x2.mul (f64x2.sub (f64x2.promote_low_f32x4 (local.get $v)) (local.get $offv))
+              (local.get $invv)))
+            (local.set $xb (f64x2.mul (f64x2.sub (f64x2.promote_low_f32x4
+              (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))) (local.get $offv))
+              (local.get $invv)))
+            (local.set $da (f64x2.promote_low_f32x4 (local.get $w)))
+            (local.set $db (f64x2.promote_low_f32x4
+              (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $w) (local.get $w))))
+            (v128.store (local.get $dbp) (f64x2.add (v128.load (local.get $dbp)) (local.get $da)))
+            (v128.store offset=16 (local.get $dbp) (f64x2.add (v128.load offset=16 (local.get $dbp)) (local.get $db)))
+            (v128.store (local.get $dgp)
+              (f64x2.add (v128.load (local.get $dgp)) (f64x2.mul (local.get $da) (local.get $xa))))
+            (v128.store offset=16 (local.get $dgp)
+              (f64x2.add (v128.load offset=16 (local.get $dgp)) (f64x2.mul (local.get $db) (local.get $xb))))
+            (local.set $ga (f64x2.mul (local.get $da) (f64x2.promote_low_f32x4 (local.get $gv))))
+            (local.set $gb (f64x2.mul (local.get $db) (f64x2.promote_low_f32x4
+              (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $gv) (local.get $gv)))))
+            (local.set $s0 (f64x2.add (local.get $s0) (local.get $ga)))
+            (local.set $s1 (f64x2.add (local.get $s1) (local.get $gb)))
+            (local.set $t0 (f64x2.add (local.get $t0) (f64x2.mul (local.get $ga) (local.get $xa))))
+            (local.set $t1 (f64x2.add (local.get $t1) (f64x2.mul (local.get $gb) (local.get $xb))))
+            (local.set $x (i32.add (local.get $x) (i32.const 16)))
+            (local.set $dy (i32.add (local.get $dy) (i32.const 16)))
+            (local.set $gp (i32.add (local.get $gp) (i32.const 16)))
+            (local.set $dgp (i32.add (local.get $dgp) (i32.const 32)))
+            (local.set $dbp (i32.add (local.get $dbp) (i32.const 32)))
+            (br $vec)))
+        (local.set $s0 (f64x2.add (local.get $s0) (local.get $s1)))
+        (local.set $t0 (f64x2.add (local.get $t0) (local.get $t1)))
+        (local.set $sg (f64.add (f64x2.extract_lane 0 (local.get $s0)) (f64x2.extract_lane 1 (local.get $s0))))
+        (local.set $sgx (f64.add (f64x2.extract_lane 0 (local.get $t0)) (f64x2.extract_lane 1 (local.get $t0))))
+        (block $tdone
+          (loop $tail
+            (br_if $tdone (i32.ge_u (local.get $x) (local.get $end)))
+            (local.set $xs (f64.mul (f64.sub (f64.promote_f32 (f32.load (local.get $x))) (local.get $off))
+              (local.get $inv)))
+            (local.set $ds (f64.promote_f32 (f32.load (local.get $dy))))
+            (f64.store (local.get $dbp) (f64.add (f64.load (local.get $dbp)) (local.get $ds)))
+            (f64.store (local.get $dgp) (f64.add (f64.load (local.get $dgp)) (f64.mul (local.get $ds) (local.get $xs))))
+            (local.set $gs (f64.mul (local.get $ds) (f64.promote_f32 (f32.load (local.get $gp)))))
+            (local.set $sg (f64.add (local.get $sg) (local.get $gs)))
+            (local.set $sgx (f64.add (local.get $sgx) (f64.mul (local.get $gs) (local.get $xs))))
+            (local.set $x (i32.add (local.get $x) (i32.const 4)))
+            (local.set $dy (i32.add (local.get $dy) (i32.const 4)))
+            (local.set $gp (i32.add (local.get $gp) (i32.const 4)))
+            (local.set $dgp (i32.add (local.get $dgp) (i32.const 8)))
+            (local.set $dbp (i32.add (local.get $dbp) (i32.const 8)))
+            (br $tail)))
+        (f64.store (local.get $out) (local.get $sg))
+        (f64.store offset=8 (local.get $out) (local.get $sgx))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (local.set $info (i32.add (local.get $info) (i32.const 32)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $row))))
+
+  ;; rowRunSums(x, dy, rows, B, R, info, out): the backward's first pass for
+  ;; row layouts whose gamma is constant over runs of R elements (group norm
+  ;; channels-first). Per row r, info holds 32 bytes starting with f64 off;
+  ;; per run of R elements, out gets (f64) sum(dy), sum(dy * (x - off)),
+  ;; 16 bytes a run, runs in order.
+  (func (export "rowRunSums")
+      (param $x i32) (param $dy i32) (param $rows i32) (param $B i32) (param $R i32) (param $info i32) (param $out i32)
+    (local $r i32) (local $j i32) (local $end i32) (local $end4 i32)
+    (local $off f64) (local $offv v128) (local $v v128) (local $w v128)
+    (local $da v128) (local $db v128) (local $a0 v128) (local $a1 v128) (local $e0 v128) (local $e1 v128)
+    (local $d f64) (local $e f64) (local $ds f64)
+    (block $done
+      (loop $row
+        (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $off (f64.load (local.get $info)))
+        (local.set $offv (f64x2.splat (local.get $off)))
+        (local.set $j (i32.const 0))
+        (block $runsdone
+          (loop $run
+            (br_if $runsdone (i32.ge_u (local.get $j) (local.get $B)))
+            (local.set $end (i32.add (local.get $x) (i32.shl (local.get $R) (i32.const 2))))
+            (local.set $end4 (i32.add (local.get $x) (i32.shl (i32.and (local.get $R) (i32.const -4)) (i32.const 2))))
+            (local.set $a0 (v128.const i64x2 0 0))
+            (local.set $a1 (v128.const i64x2 0 0))
+            (local.set $e0 (v128.const i64x2 0 0))
+            (local.set $e1 (v128.const i64x2 0 0))
+            (block $vdone
+              (loop $vec
+                (br_if $vdone (i32.ge_u (local.get $x) (local.get $end4)))
+                (local.set $v (v128.load (local.get $x)))
+                (local.set $w (v128.load (local.get $dy)))
+                (local.set $da (f64x2.promote_low_f32x4 (local.get $w)))
+                (local.set $db (f64x2.promote_low_f32x4
+                  (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $w) (local.get $w))))
+                (local.set $a0 (f64x2.add (local.get $a0) (local.get $da)))
+                (local.set $a1 (f64x2.add (local.get $a1) (local.get $db)))
+                (local.set $e0 (f64x2.add (local.get $e0)
+                  (f64x2.mul (local.get $da) (f64x2.sub (f64x2.promote_low_f32x4 (local.get $v)) (local.get $offv)))))
+                (local.set $e1 (f64x2.add (local.get $e1)
+                  (f64x2.mul (local.get $db) (f64x2.sub (f64x2.promote_low_f32x4
+                    (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))) (local.get $offv)))))
+                (local.set $x (i32.add (local.get $x) (i32.const 16)))
+                (local.set $dy (i32.add (local.get $dy) (i32.const 16)))
+                (br $vec)))
+            (local.set $a0 (f64x2.add (local.get $a0) (local.get $a1)))
+            (local.set $e0 (f64x2.add (local.get $e0) (local.get $e1)))
+            (local.set $d (f64.add (f64x2.extract_lane 0 (local.get $a0)) (f64x2.extract_lane 1 (local.get $a0))))
+            (local.set $e (f64.add (f64x2.extract_lane 0 (local.get $e0)) (f64x2.extract_lane 1 (local.get $e0))))
+            (block $tdone
+              (loop $tail
+                (br_if $tdone (i32.ge_u (local.get $x) (local.get $end)))
+                (local.set $ds (f64.promote_f32 (f32.load (local.get $dy))))
+                (local.set $d (f64.add (local.get $d) (local.get $ds)))
+                (local.set $e (f64.add (local.get $e)
+                  (f64.mul (local.get $ds) (f64.sub (f64.promote_f32 (f32.load (local.get $x))) (local.get $off)))))
+                (local.set $x (i32.add (local.get $x) (i32.const 4)))
+                (local.set $dy (i32.add (local.get $dy) (i32.const 4)))
+                (br $tail)))
+            (f64.store (local.get $out) (local.get $d))
+            (f64.store offset=8 (local.get $out) (local.get $e))
+            (local.set $out (i32.add (local.get $out) (i32.const 16)))
+            (local.set $j (i32.add (local.get $j) (local.get $R)))
+            (br $run)))
+        (local.set $info (i32.add (local.get $info) (i32.const 32)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $row))))
+
+  ;; applyGradRows(x, dy, dx, rows, B, R, info, g): the backward's second
+  ;; pass for row layouts. Per row r, info holds 32 bytes: f32 P, f32 I,
+  ;; f32 V, f32 W, i32 pb. Element j uses k = pb + j / R:
+  ;; dx = dy * (g[k] * I) + (x - P) * V + W. R = 1: g varies along the row;
+  ;; R > 1: runs of R elements share U = I * g[k] (a splat).
+  (func (export "applyGradRows")
+      (param $x i32) (param $dy i32) (param $dx i32) (param $rows i32) (param $B i32) (param $R i32)
+      (param $info i32) (param $g i32)
+    (local $r i32) (local $j i32) (local $end i32) (local $end4 i32) (local $gp i32)
+    (local $P f32) (local $I f32) (local $V f32) (local $W f32) (local $U f32)
+    (local $Pv v128) (local $Iv v128) (local $Vv v128) (local $Wv v128) (local $Uv v128)
+    (block $done
+      (loop $row
+        (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $P (f32.load (local.get $info)))
+        (local.set $I (f32.load offset=4 (local.get $info)))
+        (local.set $V (f32.load offset=8 (local.get $info)))
+        (local.set $W (f32.load offset=12 (local.get $info)))
+        (local.set $gp (i32.add (local.get $g) (i32.shl (i32.load offset=16 (local.get $info)) (i32.const 2))))
+        (local.set $Pv (f32x4.splat (local.get $P)))
+        (local.set $Vv (f32x4.splat (local.get $V)))
+        (local.set $Wv (f32x4.splat (local.get $W)))
+        (if (i32.eq (local.get $R) (i32.const 1))
+          (then
+            (local.set $Iv (f32x4.splat (local.get $I)))
+            (local.set $end (i32.add (local.get $x) (i32.shl (local.get $B) (i32.const 2))))
+            (local.set $end4 (i32.add (local.get $x) (i32.shl (i32.and (local.get $B) (i32.const -4)) (i32.const 2))))
+            (block $vdone
+              (loop $vec
+                (br_if $vdone (i32.ge_u (local.get $x) (local.get $end4)))
+                (v128.store (local.get $dx)
+                  (f32x4.add
+                    (f32x4.add
+                      (f32x4.mul (v128.load (local.get $dy)) (f32x4.mul (v128.load (local.get $gp)) (local.get $Iv)))
+                      (f32x4.mul (f32x4.sub (v128.load (local.get $x)) (local.get $Pv)) (local.get $Vv)))
+                    (local.get $Wv)))
+                (local.set $x (i32.add (local.get $x) (i32.const 16)))
+                (local.set $dy (i32.add (local.get $dy) (i32.const 16)))
+                (local.set $dx (i32.add (local.get $dx) (i32.const 16)))
+                (local.set $gp (i32.add (local.get $gp) (i32.const 16)))
+                (br $vec)))
+            (block $tdone
+              (loop $tail
+                (br_if $tdone (i32.ge_u (local.get $x) (local.get $end)))
+                (f32.store (local.get $dx)
+                  (f32.add
+                    (f32.add
+                      (f32.mul (f32.load (local.get $dy)) (f32.mul (f32.load (local.get $gp)) (local.get $I)))
+                      (f32.mul (f32.sub (f32.load (local.get $x)) (local.get $P)) (local.get $V)))
+                    (local.get $W)))
+                (local.set $x (i32.add (local.get $x) (i32.const 4)))
+                (local.set $dy (i32.add (local.get $dy) (i32.const 4)))
+                (local.set $dx (i32.add (local.get $dx) (i32.const 4)))
+                (local.set $gp (i32.add (local.get $gp) (i32.const 4)))
+                (br $tail))))
+          (else
+            (local.set $j (i32.const 0))
+            (block $runsdone
+              (loop $run
+                (br_if $runsdone (i32.ge_u (local.get $j) (local.get $B)))
+                (local.set $U (f32.mul (f32.load (local.get $gp)) (local.get $I)))
+                (local.set $Uv (f32x4.splat (local.get $U)))
+                (local.set $end (i32.add (local.get $x) (i32.shl (local.get $R) (i32.const 2))))
+                (local.set $end4 (i32.add (local.get $x) (i32.shl (i32.and (local.get $R) (i32.const -4)) (i32.const 2))))
+                (block $vdone
+                  (loop $vec
+                    (br_if $vdone (i32.ge_u (local.get $x) (local.get $end4)))
+                    (v128.store (local.get $dx)
+                      (f32x4.add
+                        (f32x4.add (f32x4.mul (v128.load (local.get $dy)) (local.get $Uv))
+                          (f32x4.mul (f32x4.sub (v128.load (local.get $x)) (local.get $Pv)) (local.get $Vv)))
+                        (local.get $Wv)))
+                    (local.set $x (i32.add (local.get $x) (i32.const 16)))
+                    (local.set $dy (i32.add (local.get $dy) (i32.const 16)))
+                    (local.set $dx (i32.add (local.get $dx) (i32.const 16)))
+                    (br $vec)))
+                (block $tdone
+                  (loop $tail
+                    (br_if $tdone (i32.ge_u (local.get $x) (local.get $end)))
+                    (f32.store (local.get $dx)
+                      (f32.add
+                        (f32.add (f32.mul (f32.load (local.get $dy)) (local.get $U))
+                          (f32.mul (f32.sub (f32.load (local.get $x)) (local.get $P)) (local.get $V)))
+                        (local.get $W)))
+                    (local.set $x (i32.add (local.get $x) (i32.const 4)))
+                    (local.set $dy (i32.add (local.get $dy) (i32.const 4)))
+                    (local.set $dx (i32.add (local.get $dx) (i32.const 4)))
+                    (br $tail)))
+                (local.set $gp (i32.add (local.get $gp) (i32.const 4)))
+                (local.set $j (i32.add (local.get $j) (local.get $R)))
+                (br $run)))))
+        (local.set $info (i32.add (local.get $info) (i32.const 32)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $row))))
 )
