@@ -4,8 +4,10 @@
  *
  * - cpu: the loops of compute.ts on the backend's own arrays.
  * - wasm: the same loops on views of the wasm heap (no copy in or out).
- * - webgl, webgpu: the forward only, as shaders (./webgl.ts, ./webgpu.ts);
- *   webgl declines half-float textures (the tf-op path rescales there).
+ * - webgl: the forward only, as shaders (./webgl.ts); it declines
+ *   half-float textures (the tf-op path rescales there).
+ * - webgpu: forward and backward, as WGSL shaders (./webgpu.ts,
+ *   ./webgpu_grad.ts).
  * - every other backend (tfjs-node's 'tensorflow'): no kernel, so core.ts
  *   keeps its tf-op path.
  *
@@ -23,6 +25,7 @@ import {FusedArrays, fusedBackward, FusedGradArrays, fusedForward, numStatsOutpu
 import {FusedPlan, layoutOf} from './layout';
 import {webglAccepts, webglKernel} from './webgl';
 import {webgpuAccepts, webgpuKernel} from './webgpu';
+import {webgpuGradAccepts, webgpuGradKernel} from './webgpu_grad';
 import {simdEngineForWasm} from './simd/engine';
 import {simdBackwardCpu, simdBackwardWasm, simdForwardCpu, simdForwardWasm} from './simd/run';
 
@@ -209,8 +212,10 @@ const wasmGradKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
 export function registerFusedKernels(): void {
   const kernels: Array<[string, string, tf.KernelFunc]> = [
     [FUSED_NORM_KERNEL, 'cpu', cpuKernel], [FUSED_NORM_KERNEL, 'wasm', wasmKernel],
-    // GPU forward kernels (./webgl.ts, ./webgpu.ts); their backward is core.ts's tf-op one.
+    // GPU forward kernels (./webgl.ts, ./webgpu.ts); the webgpu backward (./webgpu_grad.ts);
+    // webgl's backward is core.ts's tf-op one.
     [FUSED_NORM_KERNEL, 'webgl', webglKernel], [FUSED_NORM_KERNEL, 'webgpu', webgpuKernel],
+    [FUSED_NORM_GRAD_KERNEL, 'webgpu', webgpuGradKernel],
     [FUSED_NORM_GRAD_KERNEL, 'cpu', cpuGradKernel], [FUSED_NORM_GRAD_KERNEL, 'wasm', wasmGradKernel],
   ];
   for (const [kernelName, backendName, kernelFunc] of kernels) {
@@ -265,7 +270,9 @@ export function canFuse(
   if (!MODES.includes(plan.mode)) return false;
   if (kernelName === FUSED_NORM_KERNEL && slowerThanTfOps(backend, plan)) return false;
   if (backend === 'webgl' && !webglAccepts(plan)) return false;
-  if (backend === 'webgpu' && !webgpuAccepts(plan)) return false;
+  if (backend === 'webgpu' && !(kernelName === FUSED_NORM_GRAD_KERNEL ? webgpuGradAccepts(plan) : webgpuAccepts(plan))) {
+    return false;
+  }
   for (const [k, v] of Object.entries(plan)) {
     if (!KNOWN_PLAN_KEYS.has(k) && v != null) return false;
   }

@@ -14,7 +14,7 @@ import type {FusedKernelAttrs} from './webgl';
 import {CHUNK, gpuPlanOf, GpuPlan} from './webgpu_webgl_plan';
 
 /** tfjs-backend-webgpu's WebGPUProgram, the fields this file uses. */
-interface WebGPUProgramLike {
+export interface WebGPUProgramLike {
   outputShape: number[];
   shaderKey: string;
   dispatchLayout: {x: number[]};
@@ -26,23 +26,23 @@ interface WebGPUProgramLike {
   getUserCode: () => string;
 }
 
-type ProgramUniform = Array<{type: 'int32'|'float32', data: number[]}>;
+export type ProgramUniform = Array<{type: 'int32'|'float32', data: number[]}>;
 
 /** tfjs-backend-webgpu's WebGPUBackend, the methods this file uses. */
-interface WebGPUBackendLike {
+export interface WebGPUBackendLike {
   runWebGPUProgram(program: WebGPUProgramLike, inputs: tf.TensorInfo[], outputDtype: 'float32',
                    programDefinedUniform?: ProgramUniform): tf.TensorInfo;
   disposeData(dataId: object, force?: boolean): boolean;
 }
 
-const WG = 64;
+export const WG = 64;
 
 /** Whether the webgpu kernel takes this plan. */
 export function webgpuAccepts(plan: Parameters<typeof gpuPlanOf>[0]): boolean {
   return gpuPlanOf(plan) != null;
 }
 
-function program(key: string, n: number, names: string[], uniforms: string, body: string): WebGPUProgramLike {
+export function program(key: string, n: number, names: string[], uniforms: string, body: string, fns = ''): WebGPUProgramLike {
   return {
     outputShape: [n],
     shaderKey: `tfjsNormalization_${key}`,
@@ -52,7 +52,7 @@ function program(key: string, n: number, names: string[], uniforms: string, body
     variableNames: names,
     uniforms,
     size: true,
-    getUserCode: () => `${HELPERS}
+    getUserCode: () => `${HELPERS}${fns}
       fn main(index : i32) {
         if (index >= uniforms.size) { return; }
         ${body}
@@ -60,14 +60,14 @@ function program(key: string, n: number, names: string[], uniforms: string, body
   };
 }
 
-const PLAN_UNIFORMS = 'n : i32, nChunks : i32, kSize : vec4<i32>, kStride : vec4<i32>, rSize : vec4<i32>, rStride : vec4<i32>,';
-const i32u = (...v: number[]) => ({type: 'int32' as const, data: v});
+export const PLAN_UNIFORMS = 'n : i32, nChunks : i32, kSize : vec4<i32>, kStride : vec4<i32>, rSize : vec4<i32>, rStride : vec4<i32>,';
+export const i32u = (...v: number[]) => ({type: 'int32' as const, data: v});
 
-function planUniforms(p: GpuPlan): ProgramUniform {
+export function planUniforms(p: GpuPlan): ProgramUniform {
   return [i32u(p.setSize), i32u(p.nChunks), i32u(...p.kSize), i32u(...p.kStride), i32u(...p.rSize), i32u(...p.rStride)];
 }
 
-const HELPERS = `
+export const HELPERS = `
   fn kahanAdd(acc : vec2<f32>, t : f32) -> vec2<f32> {
     // acc.x: sum, acc.y: compensation (true sum = x - y).
     let y = t - acc.y;
@@ -96,14 +96,14 @@ const HELPERS = `
     return st.x * sqrt(max(st.y - st.z, 0.0));
   }`;
 
-const BASE_OF = `
+export const BASE_OF = `
     var r = s;
     var base = (r % uniforms.kSize.w) * uniforms.kStride.w; r = r / uniforms.kSize.w;
     base = base + (r % uniforms.kSize.z) * uniforms.kStride.z; r = r / uniforms.kSize.z;
     base = base + (r % uniforms.kSize.y) * uniforms.kStride.y; r = r / uniforms.kSize.y;
     base = base + r * uniforms.kStride.x;`;
 
-function walk(body: string): string {
+export function walk(body: string): string {
   return `
     let rs = uniforms.rSize;
     let rt = uniforms.rStride;

@@ -32,6 +32,8 @@ import {bundlePage, servePage} from './serve';
 
 /** Documented in README "Backends": float16 has an 11-bit significand. */
 const HALF_FLOAT_TOL = 1e-2;
+/** The fused GPU kernels' gradients against the float64 analytic gradient (the parity standard asks 1e-4). */
+const GRAD_VS_F64_TOL = 2e-5;
 
 type PageWindow = {tfjsNormTest: PageApi};
 
@@ -164,7 +166,7 @@ if (!exe) {
   }, 60000);
 
   test.each(['webgl', 'webgpu'])(
-      '%s: the fused kernel runs for every op, mode and layout; y, dx, dgamma, dbeta equal the tf-op path, y float64, no leaks',
+      '%s: the fused kernels run for every op, mode and layout (webgpu: the backward too); y, dx, dgamma, dbeta equal the tf-op path and float64, no leaks',
       async (backend) => {
         const page = await open(backend === 'webgl' ? '?su=1' : '');
         const r = await page.evaluate(
@@ -173,9 +175,14 @@ if (!exe) {
         expect(r.records.length).toBeGreaterThanOrEqual(17);
         const worst = Math.max(...r.records.map((x) => x.errVsTfop));
         process.stderr.write(`[chromium] ${backend} fused kernels: ${r.records.length} cases, max err vs tf-op path ${worst.toExponential(2)}, ` +
-            `fidelity (mean 1e3, std 1e-2) vs float64 ${r.records.filter((x) => x.case.startsWith('fidelity')).map((x) => x.errVsRef.toExponential(2)).join(', ')}\n`);
+            `fidelity (mean 1e3, std 1e-2) vs float64 ${r.records.filter((x) => x.case.startsWith('fidelity')).map((x) => x.errVsRef.toExponential(2)).join(', ')}, ` +
+            `gradients vs float64 max ${Math.max(...r.records.map((x) => x.errGradVsRef)).toExponential(2)}\n`);
+        // webgpu has a fused backward (src/kernels/webgpu_grad.ts); webgl's backward is the tf-op one.
+        const gradKernel = backend === 'webgpu';
         for (const rec of r.records) {
           expect([rec.case, rec.error, rec.fused, rec.fusedWhenOff, rec.leaked]).toEqual([rec.case, undefined, true, false, 0]);
+          expect([rec.case, rec.gradFused, rec.gradFusedWhenOff]).toEqual([rec.case, gradKernel, false]);
+          expect([rec.case, rec.worstGradVsRef, rec.errGradVsRef <= GRAD_VS_F64_TOL]).toEqual([rec.case, rec.worstGradVsRef, true]);
           expect([rec.case, rec.errVsTfop <= 1e-5]).toEqual([rec.case, true]);
           // Within 2e-5 of float64 (the standard asks 2e-4), the fidelity cases (mean 1e3, std 1e-2) included.
           expect([rec.case, rec.errVsRef <= 2e-5]).toEqual([rec.case, true]);
@@ -189,7 +196,7 @@ if (!exe) {
     expect(r.info).toBe('WEBGL_RENDER_FLOAT32_ENABLED false');
     expect(r.records.length).toBe(4);
     for (const rec of r.records) {
-      expect([rec.case, rec.error, rec.fused, rec.errVsTfop, rec.leaked]).toEqual([rec.case, undefined, false, 0, 0]);
+      expect([rec.case, rec.error, rec.fused, rec.gradFused, rec.errVsTfop, rec.leaked]).toEqual([rec.case, undefined, false, false, 0, 0]);
       expect([rec.case, rec.errVsRef <= 1e-2]).toEqual([rec.case, true]);
     }
   }, 120000);

@@ -4,10 +4,12 @@
  * the float64 reference, on the active backend. Run in the browser page
  * (test/browser/page.ts) on webgl, webgpu and half-float webgl.
  *
- * For every op, mode and layout: whether the fused kernel ran (tf.profile's
- * kernel names), y, dx, dgamma and dbeta of sum(y * dy) on both paths, y
- * against float64, and tf.memory().numTensors around each run. Plus the
- * fidelity case: mean 1e3, std 1e-2 against float64.
+ * For every op, mode and layout: whether the fused kernels ran (tf.profile's
+ * kernel names: the forward, and the backward where the backend has one:
+ * webgpu), y, dx, dgamma and dbeta of sum(y * dy) on both paths, y and the
+ * gradients against float64 (the analytic gradient, {@link refGrads}), and
+ * tf.memory().numTensors around each run. Plus the fidelity case: mean 1e3,
+ * std 1e-2 against float64.
  */
 import type * as TfModule from '@tensorflow/tfjs';
 
@@ -17,6 +19,7 @@ import {maxErr, type Lib, type TF} from './suite';
 type Tensor = TfModule.Tensor;
 
 export const FUSED_KERNEL_NAME = 'TfjsNormalizationFusedNorm';
+export const FUSED_GRAD_KERNEL_NAME = 'TfjsNormalizationFusedNormGrad';
 const FLAG = 'TFJS_NORMALIZATION_FUSED';
 
 export interface FusedRecord {
@@ -25,11 +28,17 @@ export interface FusedRecord {
   fused: boolean;
   /** The fused kernel ran with the flag off (must be false). */
   fusedWhenOff: boolean;
+  /** The fused backward kernel ran for tf.grads, flag on / flag off. */
+  gradFused: boolean;
+  gradFusedWhenOff: boolean;
   /** max err of y, dx, dgamma, dbeta: fused path against the tf-op path. */
   errVsTfop: number;
   worstVsTfop: string;
   /** max err of y against float64. */
   errVsRef: number;
+  /** max err of dx, dgamma, dbeta (fused path) against the float64 analytic gradient. */
+  errGradVsRef: number;
+  worstGradVsRef: string;
   leaked: number;
   error?: string;
 }
@@ -95,6 +104,66 @@ function cases(): GpuCase[] {
   ];
 }
 
+/**
+ * The analytic gradient of sum(y * dy) in float64 (the derivative of
+ * refForward, not core.ts's code): per set, with gd = dy * gamma and xn
+ * what gamma multiplies,
+ * - center: dx = r (gd - mean(gd) - xn mean(gd xn)), r = 1 / sqrt(var + eps);
+ * - stdEps: dx = r (gd - mean(gd)) - xn mean(gd xn) / std, r = 1 / (std + eps);
+ * - rms: dx = r (gd - xn mean(gd xn)), r = 1 / sqrt(mean(x^2) + eps), xn = x r;
+ * - rmsScaling: dx = r (gd - (x - mean) r mean(gd xn)), xn = x r;
+ * dgamma = sum(dy xn), dbeta = sum(dy) per gamma entry.
+ */
+export function refGrads(
+    spec: RefSpec, x: ArrayLike<number>, dy: ArrayLike<number>, gamma: ArrayLike<number>|null,
+    hasBeta: boolean): {dx: Float64Array, dgamma?: Float64Array, dbeta?: Float64Array} {
+  const n = x.length;
+  const S = spec.numSets;
+  const set = Int32Array.from({length: n}, (_, i) => spec.setOf(i));
+  const par = Int32Array.from({length: n}, (_, i) => spec.paramOf(i));
+  const cnt = new Float64Array(S);
+  const mean = new Float64Array(S);
+  for (let i = 0; i < n; i++) {
+    cnt[set[i]]++;
+    mean[set[i]] += x[i];
+  }
+  for (let k = 0; k < S; k++) mean[k] /= cnt[k];
+  const m2 = new Float64Array(S);
+  for (let i = 0; i < n; i++) {
+    const v = spec.mode === 'rms' ? x[i] : x[i] - mean[set[i]];
+    m2[set[i]] += v * v / cnt[set[i]];
+  }
+  const inv = (d: number) => (d === 0 ? 0 : 1 / d);
+  const r = Float64Array.from(m2, (v) => (spec.mode === 'stdEps' ? inv(Math.sqrt(v) + spec.epsilon) : inv(Math.sqrt(v + spec.epsilon))));
+  const invStd = Float64Array.from(m2, (v) => inv(Math.sqrt(v)));
+  const xn = (i: number) => (spec.mode === 'center' || spec.mode === 'stdEps' ? (x[i] - mean[set[i]]) : x[i]) * r[set[i]];
+  const gd = (i: number) => dy[i] * (gamma ? gamma[par[i]] : 1);
+  const mg = new Float64Array(S);
+  const mgx = new Float64Array(S);
+  for (let i = 0; i < n; i++) {
+    mg[set[i]] += gd(i) / cnt[set[i]];
+    mgx[set[i]] += gd(i) * xn(i) / cnt[set[i]];
+  }
+  const P = gamma ? gamma.length : hasBeta ? Math.max(...Array.from(par)) + 1 : 0;
+  const dx = new Float64Array(n);
+  const dgamma = new Float64Array(P);
+  const dbeta = new Float64Array(P);
+  for (let i = 0; i < n; i++) {
+    const k = set[i];
+    switch (spec.mode) {
+      case 'center': dx[i] = r[k] * (gd(i) - mg[k] - xn(i) * mgx[k]); break;
+      case 'stdEps': dx[i] = r[k] * (gd(i) - mg[k]) - xn(i) * mgx[k] * invStd[k]; break;
+      case 'rms': dx[i] = r[k] * (gd(i) - xn(i) * mgx[k]); break;
+      case 'rmsScaling': dx[i] = r[k] * (gd(i) - (x[i] - mean[k]) * r[k] * mgx[k]); break;
+    }
+    if (P > 0) {
+      dgamma[par[i]] += dy[i] * xn(i);
+      dbeta[par[i]] += dy[i];
+    }
+  }
+  return {dx, dgamma: gamma ? dgamma : undefined, dbeta: hasBeta ? dbeta : undefined};
+}
+
 async function runPath(tf: TF, lib: Lib, c: GpuCase, on: boolean, seed: number) {
   tf.env().set(FLAG, on);
   try {
@@ -111,8 +180,12 @@ async function runPath(tf: TF, lib: Lib, c: GpuCase, on: boolean, seed: number) 
       return y;
     });
     const args = [x, ...(g ? [g] : []), ...(b ? [b] : [])];
-    const grads = tf.grads((...a: Tensor[]) =>
-      tf.sum(tf.mul(c.op(lib, a[0], g ? a[1] : undefined, b ? a[g ? 2 : 1] : undefined), dy)))(args);
+    let grads: Tensor[] = [];
+    const gprof = await tf.profile(() => {
+      grads = tf.grads((...a: Tensor[]) =>
+        tf.sum(tf.mul(c.op(lib, a[0], g ? a[1] : undefined, b ? a[g ? 2 : 1] : undefined), dy)))(args);
+      return grads;
+    });
     const read = async (t?: Tensor) => (t ? await t.data() as Float32Array : undefined);
     const out = {
       y: await read(y as unknown as Tensor), dx: await read(grads[0]), dgamma: await read(g ? grads[1] : undefined),
@@ -120,8 +193,12 @@ async function runPath(tf: TF, lib: Lib, c: GpuCase, on: boolean, seed: number) 
     };
     const gv = g ? await g.data() : null;
     const bv = b ? await b.data() : null;
+    const dyv = await dy.data();
     tf.dispose([x, dy, y as unknown as Tensor, ...grads, ...(g ? [g] : []), ...(b ? [b] : [])]);
-    return {out, xv, gv, bv, fused: prof.kernelNames.includes(FUSED_KERNEL_NAME)};
+    return {
+      out, xv, dyv, gv, bv, fused: prof.kernelNames.includes(FUSED_KERNEL_NAME),
+      gradFused: gprof.kernelNames.includes(FUSED_GRAD_KERNEL_NAME),
+    };
   } finally {
     tf.env().set(FLAG, true);
   }
@@ -148,14 +225,25 @@ export async function runFusedGpuCheck(tf: TF, lib: Lib, opts: {only?: string[]}
         }
       }
       const ref = refForward(c.spec, f.xv, f.gv, f.bv);
+      const refG = refGrads(c.spec, f.xv, f.dyv, f.gv, c.beta);
+      let errGradVsRef = 0;
+      let worstGradVsRef = 'dx';
+      for (const q of ['dx', 'dgamma', 'dbeta'] as const) {
+        const e = maxErr(f.out[q], refG[q]);
+        if (!(e <= errGradVsRef)) {
+          errGradVsRef = e;
+          worstGradVsRef = q;
+        }
+      }
       records.push({
-        case: c.name, fused: f.fused, fusedWhenOff: t.fused, errVsTfop, worstVsTfop,
-        errVsRef: maxErr(f.out.y, ref), leaked: tf.memory().numTensors - before,
+        case: c.name, fused: f.fused, fusedWhenOff: t.fused, gradFused: f.gradFused, gradFusedWhenOff: t.gradFused,
+        errVsTfop, worstVsTfop, errVsRef: maxErr(f.out.y, ref), errGradVsRef, worstGradVsRef,
+        leaked: tf.memory().numTensors - before,
       });
     } catch (e) {
       records.push({
-        case: c.name, fused: false, fusedWhenOff: false, errVsTfop: Infinity, worstVsTfop: '-', errVsRef: Infinity,
-        leaked: tf.memory().numTensors - before, error: (e as Error).message,
+        case: c.name, fused: false, fusedWhenOff: false, gradFused: false, gradFusedWhenOff: false, errVsTfop: Infinity,
+        worstVsTfop: '-', errVsRef: Infinity, errGradVsRef: Infinity, worstGradVsRef: '-', leaked: tf.memory().numTensors - before, error: (e as Error).message,
       });
     }
   }

@@ -1,0 +1,211 @@
+/**
+ * The fused backward for the webgpu backend (TfjsNormalizationFusedNormGrad):
+ * core.ts's analytic gradient, in WGSL compute shaders run through the
+ * backend's `runWebGPUProgram`, on flat views, every buffer float32.
+ *
+ * From dy, x, the statistics the forward saved and gamma (gd = dy * gamma):
+ * 1. per (set, chunk of 256): Kahan sums of gd and gd * xn (two outputs
+ *    interleaved);
+ * 2. per set: the chunk sums merged (Kahan) and divided by the set size:
+ *    mg = mean(gd), mgx = mean(gd * xn);
+ * 3. dx, elementwise, with the formulas of core.ts's backward();
+ * 4. per (gamma entry, chunk of 256): Kahan sums of dy * xn and dy over the
+ *    axes gamma/beta broadcast along (a second plan: those axes reduced);
+ * 5. per gamma entry: the chunks merged: dgamma, dbeta.
+ * The plan goes in as uniforms (one compiled shader per mode and gamma/beta
+ * presence, whatever the shape).
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import type {NormMode} from '../ops/core';
+import type {FusedKernelAttrs} from './webgl';
+import {
+  BASE_OF, i32u, PLAN_UNIFORMS, planUniforms, program, ProgramUniform, walk, WebGPUBackendLike, WebGPUProgramLike,
+} from './webgpu';
+import {CHUNK, gpuPlanOf, GpuPlan} from './webgpu_webgl_plan';
+import type {FusedPlan} from './layout';
+
+interface GradAttrs extends FusedKernelAttrs {
+  gammaShape: number[];
+  betaShape: number[];
+}
+
+/** The plan whose sets are the gamma/beta entries: the axes they broadcast along reduced. */
+function paramPlanOf(plan: FusedPlan): GpuPlan|null {
+  const reduceAxes: number[] = [];
+  plan.paramViewShape.forEach((d, i) => {
+    if (d === 1) reduceAxes.push(i);
+  });
+  return gpuPlanOf({...plan, reduceAxes});
+}
+
+/** Whether the webgpu backward takes this plan. */
+export function webgpuGradAccepts(plan: FusedPlan): boolean {
+  return gpuPlanOf(plan) != null && paramPlanOf(plan) != null;
+}
+
+/** The normalize-pass axes (statistics and gamma offsets of a flat index), as in webgpu.ts's apply pass. */
+const DIM_UNIFORMS = 'nd : i32, dSizeA : vec4<i32>, dSizeB : vec4<i32>, dSA : vec4<i32>, dSB : vec4<i32>, dPA : vec4<i32>, dPB : vec4<i32>,';
+
+function dimUniforms(p: GpuPlan): ProgramUniform {
+  return [
+    i32u(p.nd), i32u(...p.dSize.slice(0, 4)), i32u(...p.dSize.slice(4)), i32u(...p.dSStride.slice(0, 4)),
+    i32u(...p.dSStride.slice(4)), i32u(...p.dPStride.slice(0, 4)), i32u(...p.dPStride.slice(4)),
+  ];
+}
+
+/** fn dimIdx(flat) -> (statistics index, gamma index), unrolled over the 8 axes (innermost first). */
+const DIM_IDX = (() => {
+  const comps = ['w', 'z', 'y', 'x'];
+  const steps: string[] = [];
+  for (let j = 0; j < 8; j++) {
+    const half = j < 4 ? 'B' : 'A';
+    const c = comps[j % 4];
+    steps.push(`if (uniforms.nd > ${j}) {
+      let sz = uniforms.dSize${half}.${c};
+      let cj = rem % sz;
+      rem = rem / sz;
+      si = si + cj * uniforms.dS${half}.${c};
+      pi = pi + cj * uniforms.dP${half}.${c};
+    }`);
+  }
+  return `
+  fn dimIdx(flat : i32) -> vec2<i32> {
+    var rem = flat;
+    var si = 0;
+    var pi = 0;
+    ${steps.join('\n    ')}
+    return vec2<i32>(si, pi);
+  }`;
+})();
+
+/** WGSL: xn (what gamma multiplies) of value v in set s. */
+function xnOf(mode: NormMode, s = 's', v = 'v'): string {
+  switch (mode) {
+    case 'center': case 'stdEps': return `((${v} - s0[${s}]) - s1[${s}]) * s2[${s}]`;
+    case 'rms': return `${v} * s0[${s}]`;
+    case 'rmsScaling': return `${v} * s2[${s}]`;
+  }
+}
+
+/**
+ * The statistics a pass reads, and nothing more: a binding the shader does
+ * not use drops out of its pipeline layout, and binding it anyway fails.
+ * xn needs these; dx also the mean pair (rmsScaling) and 1 / std (stdEps).
+ */
+const xnStats = (mode: NormMode) => (mode === 'rms' ? ['s0'] : mode === 'rmsScaling' ? ['s2'] : ['s0', 's1', 's2']);
+const dxStats = (mode: NormMode) => (mode === 'rms' ? ['s0'] : mode === 'stdEps' ? ['s0', 's1', 's2', 's3'] : ['s0', 's1', 's2']);
+
+/** Pass 1: per (set, chunk), which = index % 2: 0 sum(gd), 1 sum(gd * xn). */
+function setPartialProgram(p: GpuPlan, mode: NormMode, hasGamma: boolean): WebGPUProgramLike {
+  const names = ['x', 'dy', ...xnStats(mode), ...(hasGamma ? ['g'] : [])];
+  return program(`gradSetPartial_${mode}_${hasGamma}`, p.numSets * p.nChunks * 2, names,
+                 `${PLAN_UNIFORMS} ${DIM_UNIFORMS}`, `
+    let j = index / 2;
+    let which = index - 2 * j;
+    let s = j / uniforms.nChunks;
+    let k0 = (j - s * uniforms.nChunks) * ${CHUNK};
+    let k1 = min(k0 + ${CHUNK}, uniforms.n);
+    ${BASE_OF}
+    var acc = vec2<f32>(0.0, 0.0);
+    ${walk(`let f = base + off;
+      let gd = dy[f]${hasGamma ? ' * g[dimIdx(f).y]' : ''};
+      if (which == 0) { acc = kahanAdd(acc, gd); } else { acc = kahanAdd(acc, gd * (${xnOf(mode)})); }`)}
+    setOutputAtIndex(index, acc.x - acc.y);`, DIM_IDX);
+}
+
+/** Pass 2 and 5: merges nChunks interleaved partials per set; output 2 per set (scale 1/n) or 1 per set (`which`). */
+function mergeProgram(numSets: number, both: boolean): WebGPUProgramLike {
+  return program(`gradMerge_${both}`, both ? numSets * 2 : numSets, ['part'], 'nChunks : i32, which : i32, scale : f32,', `
+    var s = index;
+    var which = uniforms.which;
+    ${both ? 's = index / 2; which = index - 2 * s;' : ''}
+    var acc = vec2<f32>(0.0, 0.0);
+    for (var c = 0; c < uniforms.nChunks; c = c + 1) { acc = kahanAdd(acc, part[(s * uniforms.nChunks + c) * 2 + which]); }
+    setOutputAtIndex(index, (acc.x - acc.y) * uniforms.scale);`);
+}
+
+/** Pass 3: dx. */
+function dxProgram(p: GpuPlan, mode: NormMode, hasGamma: boolean): WebGPUProgramLike {
+  const names = ['x', 'dy', ...dxStats(mode), ...(hasGamma ? ['g'] : []), 'red'];
+  let expr: string;
+  switch (mode) {
+    case 'center': expr = 's2[s] * ((gd - mg) - xn * mgx)'; break;
+    case 'stdEps': expr = 's2[s] * (gd - mg) - xn * (mgx * s3[s])'; break;
+    case 'rms': expr = 's0[s] * (gd - xn * mgx)'; break;
+    case 'rmsScaling': expr = 's2[s] * (gd - (((v - s0[s]) - s1[s]) * s2[s]) * mgx)'; break;
+  }
+  return program(`gradDx_${mode}_${hasGamma}`, p.size, names, DIM_UNIFORMS, `
+    let ix = dimIdx(index);
+    let s = ix.x;
+    let v = x[index];
+    let gd = dy[index]${hasGamma ? ' * g[ix.y]' : ''};
+    let mg = red[2 * s];
+    let mgx = red[2 * s + 1];
+    let xn = ${xnOf(mode)};
+    setOutputAtIndex(index, ${expr});`, DIM_IDX);
+}
+
+/** Pass 4: per (gamma entry, chunk) of the param plan q, which = index % 2: 0 sum(dy * xn), 1 sum(dy). */
+function paramPartialProgram(q: GpuPlan, mode: NormMode): WebGPUProgramLike {
+  const names = ['x', 'dy', ...xnStats(mode)];
+  return program(`gradParamPartial_${mode}`, q.numSets * q.nChunks * 2, names, `${PLAN_UNIFORMS} ${DIM_UNIFORMS}`, `
+    let j = index / 2;
+    let which = index - 2 * j;
+    let s = j / uniforms.nChunks;
+    let k0 = (j - s * uniforms.nChunks) * ${CHUNK};
+    let k1 = min(k0 + ${CHUNK}, uniforms.n);
+    ${BASE_OF}
+    var acc = vec2<f32>(0.0, 0.0);
+    ${walk(`let f = base + off;
+      if (which == 1) { acc = kahanAdd(acc, dy[f]); } else {
+        let si = dimIdx(f).x;
+        acc = kahanAdd(acc, dy[f] * (${xnOf(mode, 'si')}));
+      }`)}
+    setOutputAtIndex(index, acc.x - acc.y);`, DIM_IDX);
+}
+
+export const webgpuGradKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
+  const be = backend as unknown as WebGPUBackendLike;
+  const a = attrs as unknown as GradAttrs;
+  const p = gpuPlanOf(a);
+  const q = paramPlanOf(a);
+  if (p == null || q == null) {
+    throw new Error('TfjsNormalizationFusedNormGrad (webgpu): plan not supported; canFuse should have declined it');
+  }
+  const ins = inputs as Record<string, tf.TensorInfo>;
+  const flat = (t: tf.TensorInfo): tf.TensorInfo => ({dataId: t.dataId, shape: [tf.util.sizeFromShape(t.shape)], dtype: t.dtype});
+  const run = (prog: WebGPUProgramLike, xs: tf.TensorInfo[], u: ProgramUniform) => be.runWebGPUProgram(prog, xs, 'float32', u);
+  const temps: tf.TensorInfo[] = [];
+  const outs: tf.TensorInfo[] = [];
+  const xdy = [flat(ins.x), flat(ins.dy)];
+  const xnIn = [...xdy, ...xnStats(a.mode).map((k) => flat(ins[k]))];
+  const dxIn = [...xdy, ...dxStats(a.mode).map((k) => flat(ins[k]))];
+  const gIn = a.hasGamma ? [flat(ins.gamma)] : [];
+  const du = dimUniforms(p);
+  const f32u = (v: number) => ({type: 'float32' as const, data: [v]});
+  try {
+    const part = run(setPartialProgram(p, a.mode, a.hasGamma), [...xnIn, ...gIn], [...planUniforms(p), ...du]);
+    temps.push(part);
+    const red = run(mergeProgram(p.numSets, true), [part], [i32u(p.nChunks), i32u(0), f32u(1 / p.setSize)]);
+    temps.push(red);
+    const dx = run(dxProgram(p, a.mode, a.hasGamma), [...dxIn, ...gIn, red], du);
+    outs.push({...dx, shape: ins.x.shape});
+    if (a.hasGamma || a.hasBeta) {
+      const pp = run(paramPartialProgram(q, a.mode), xnIn, [...planUniforms(q), ...du]);
+      temps.push(pp);
+      const merge = (which: number, shape: number[]) => {
+        const t = run(mergeProgram(q.numSets, false), [pp], [i32u(q.nChunks), i32u(which), f32u(1)]);
+        outs.push({...t, shape});
+      };
+      if (a.hasGamma) merge(0, a.gammaShape);
+      if (a.hasBeta) merge(1, a.betaShape);
+    }
+    return outs;
+  } catch (e) {
+    outs.forEach((t) => be.disposeData(t.dataId));
+    throw e;
+  } finally {
+    temps.forEach((t) => be.disposeData(t.dataId));
+  }
+};
