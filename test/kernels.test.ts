@@ -161,9 +161,12 @@ test('kernels are registered for cpu and wasm, forward and backward', () => {
     expect(tf.getKernel(FUSED_NORM_KERNEL, b)).toBeDefined();
     expect(tf.getKernel(FUSED_NORM_GRAD_KERNEL, b)).toBeDefined();
   }
-  // webgl and webgpu: a forward kernel only (src/kernels/webgl.ts, webgpu.ts; tested in test/browser).
+  // webgl: a forward kernel only; webgpu: forward and backward (src/kernels/webgl.ts, webgpu.ts,
+  // webgpu_grad.ts; tested in test/browser).
   expect(tf.getKernel(FUSED_NORM_KERNEL, 'webgl')).toBeDefined();
   expect(tf.getKernel(FUSED_NORM_GRAD_KERNEL, 'webgl')).toBeUndefined();
+  expect(tf.getKernel(FUSED_NORM_KERNEL, 'webgpu')).toBeDefined();
+  expect(tf.getKernel(FUSED_NORM_GRAD_KERNEL, 'webgpu')).toBeDefined();
 });
 
 test('every case takes the loop it is meant to exercise', () => {
