@@ -4,6 +4,7 @@
  * `tfjsNormTest.bench`. The cases and variants of bench/bench.ts:
  * - fused: this package (the backend's fused kernel where it has one);
  * - tfop: this package, TFJS_NORMALIZATION_FUSED false (the tf-op path);
+ *   'fused' sets TFJS_NORMALIZATION_WEBGL_ROWS too (webgl's opt-in row layouts);
  * - naive: 5-D reshape + tf.moments + broadcast (GN/IN only);
  * - bn: the built-in BatchNormalization in training mode (forward: the
  *   layer with training true; forward + backward: tf.moments + tf.batchNorm
@@ -52,6 +53,7 @@ export interface BrowserBenchResult {
 
 const EPS = 1e-5;
 const FLAG = 'TFJS_NORMALIZATION_FUSED';
+const ROWS_FLAG = 'TFJS_NORMALIZATION_WEBGL_ROWS';
 
 type Fn = () => Tensor|Tensor[];
 
@@ -70,12 +72,16 @@ function variants(tf: TF, lib: Lib, c: BrowserCase, x: Tensor, gamma: Tensor, be
   const run = (f: F3): Fn => (c.grad ?
     () => tf.grads((...a: Tensor[]) => f(a[0], a[1], a[2] ?? beta))(args, dy) :
     () => f(x, gamma, beta));
+  // 'fused' forces the fused kernels everywhere, including webgl's opt-in row layouts
+  // (TFJS_NORMALIZATION_WEBGL_ROWS, off by default because it measured no faster).
   const withFlag = (on: boolean, f: Fn): Fn => () => {
     tf.env().set(FLAG, on);
+    tf.env().set(ROWS_FLAG, on);
     try {
       return f();
     } finally {
       tf.env().set(FLAG, true);
+      tf.env().set(ROWS_FLAG, false);
     }
   };
   const fns: Record<string, Fn> = {fused: withFlag(true, run(ours)), tfop: withFlag(false, run(ours))};

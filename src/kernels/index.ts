@@ -41,6 +41,11 @@ export const FUSED_FLAG = 'TFJS_NORMALIZATION_FUSED';
  * SIMD is unavailable, they run the JS loops of compute.ts.
  */
 export const SIMD_FLAG = 'TFJS_NORMALIZATION_SIMD';
+/**
+ * Whether webgl runs its fused forward for row layouts too (default false:
+ * on SwiftShader it was no faster than the tf-op path there).
+ */
+export const WEBGL_ROWS_FLAG = 'TFJS_NORMALIZATION_WEBGL_ROWS';
 /** The backends this package registers a fused kernel for. */
 export const FUSED_BACKENDS = ['cpu', 'wasm'] as const;
 
@@ -223,11 +228,11 @@ export function registerFusedKernels(): void {
       tf.registerKernel({kernelName, backendName, kernelFunc});
     }
   }
-  for (const flag of [FUSED_FLAG, SIMD_FLAG]) {
+  for (const [flag, value] of [[FUSED_FLAG, true], [SIMD_FLAG, true], [WEBGL_ROWS_FLAG, false]] as const) {
     try {
       tf.env().get(flag);
     } catch {
-      tf.env().registerFlag(flag, () => true);
+      tf.env().registerFlag(flag, () => value);
     }
   }
 }
@@ -253,6 +258,12 @@ export function fusedEnabled(): boolean {
  * 0.5 ms). Its backward stays fused.
  */
 function slowerThanTfOps(backend: string, plan: NormPlan): boolean {
+  if (backend === 'webgl') {
+    // Row layouts (layer/RMS norm over the last axes, channels-first group norm):
+    // the webgl forward measured a tie or slower than tfjs's own reductions
+    // (bench/results/BROWSER.md), so it is opt-in there.
+    return layoutOf(plan).kind === 'row' && !tf.env().getBool(WEBGL_ROWS_FLAG);
+  }
   return backend === 'wasm' && plan.mode === 'rms' && layoutOf(plan).kind === 'row' &&
       !(simdEnabled() && simdEngineForWasm(tf.backend()) != null);
 }

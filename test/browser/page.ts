@@ -160,7 +160,7 @@ export interface PageApi {
   train(backend: string, layer: 'layerNormalization'|'groupNormalization', epochs: number): Promise<TrainResult>;
   saveLoadLayers(backend: string): Promise<Array<{layer: string, routes: RouteResult[], leaked: number}>>;
   /** The fused GPU kernels against the tf-op path and float64 (test/parity/gpu_fused.ts). */
-  fusedGpu(backend: string, only?: string[]): Promise<{backend: string, info: string, records: FusedRecord[]}>;
+  fusedGpu(backend: string, only?: string[], webglRows?: boolean): Promise<{backend: string, info: string, records: FusedRecord[]}>;
   /** bench/browser_page.ts on one backend (npm run bench:browser). */
   bench(backend: string, rounds: number, only?: string[]): Promise<BrowserBenchResult[]>;
   /** Whether a training step of a conv net runs on this backend, and the error when not. */
@@ -188,10 +188,10 @@ window.tfjsNormTest = {
     await useBackend(tfjs, backend);
     return checkRunningStats(tfjs, pkg, runningStatsFixture);
   },
-  fusedGpu: async (backend, only) => {
+  fusedGpu: async (backend, only, webglRows) => {
     await useBackend(tfjs, backend);
     const info = backend === 'webgl' ? `WEBGL_RENDER_FLOAT32_ENABLED ${String(tf.env().getBool('WEBGL_RENDER_FLOAT32_ENABLED'))}` : '';
-    return {backend: tf.getBackend(), info, records: await runFusedGpuCheck(tfjs, pkg, {only})};
+    return {backend: tf.getBackend(), info, records: await runFusedGpuCheck(tfjs, pkg, {only, webglRows})};
   },
   bench: async (backend, rounds, only) => {
     await useBackend(tfjs, backend);

@@ -189,6 +189,15 @@ if (!exe) {
         }
       }, 120000);
 
+  test('webgl: by default the fused forward declines row layouts (layer/RMS norm over the last axes; opt-in flag), and runs for column layouts', async () => {
+    const page = await open('?su=1');
+    const r = await page.evaluate(
+        () => (window as unknown as PageWindow).tfjsNormTest.fusedGpu('webgl', ['gn[2,4,4,8]', 'ln[3,5,300]', 'rms[4,300]'], false));
+    expect(r.records.map((rec) => [rec.case, rec.error, rec.fused, rec.leaked])).toEqual(
+        r.records.map((rec) => [rec.case, undefined, rec.case.startsWith('gn'), 0]));
+    expect(r.records.length).toBe(3);
+  }, 60000);
+
   test('half-float webgl: the fused kernel declines (the tf-op path, which rescales, runs)', async () => {
     const page = await open('?half=1&su=1');
     const r = await page.evaluate(

@@ -204,8 +204,21 @@ async function runPath(tf: TF, lib: Lib, c: GpuCase, on: boolean, seed: number) 
   }
 }
 
-/** Runs every case on the active backend. */
-export async function runFusedGpuCheck(tf: TF, lib: Lib, opts: {only?: string[]} = {}): Promise<FusedRecord[]> {
+/**
+ * Runs every case on the active backend. On webgl the fused forward of row
+ * layouts is opt-in (TFJS_NORMALIZATION_WEBGL_ROWS); `webglRows` (default
+ * true) turns it on for the check so that kernel is tested too.
+ */
+export async function runFusedGpuCheck(tf: TF, lib: Lib, opts: {only?: string[], webglRows?: boolean} = {}): Promise<FusedRecord[]> {
+  tf.env().set('TFJS_NORMALIZATION_WEBGL_ROWS', opts.webglRows ?? true);
+  try {
+    return await runCases(tf, lib, opts);
+  } finally {
+    tf.env().set('TFJS_NORMALIZATION_WEBGL_ROWS', false);
+  }
+}
+
+async function runCases(tf: TF, lib: Lib, opts: {only?: string[]}): Promise<FusedRecord[]> {
   const records: FusedRecord[] = [];
   let seed = 100;
   for (const c of cases()) {
