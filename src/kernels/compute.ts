@@ -277,6 +277,24 @@ export interface FusedGradArrays {
   dbeta: Float32Array|null;
 }
 
+/** Per-set mean and inv from the saved statistics, and xn's offset (the mean, or 0). */
+export function setStats(L: FusedLayout, mode: NormMode, stats: Float32Array[]) {
+  const {numSets} = L;
+  const rms = mode === 'rms';
+  const mean = new Float64Array(numSets);
+  const inv = new Float64Array(numSets);
+  for (let s = 0; s < numSets; s++) {
+    if (rms) {
+      inv[s] = stats[0][s];
+    } else {
+      mean[s] = stats[0][s] + stats[1][s];
+      inv[s] = stats[2][s];
+    }
+  }
+  const off = mode === 'center' || mode === 'stdEps' ? mean : new Float64Array(numSets);
+  return {mean, inv, off, centre: rms ? off : mean};
+}
+
 /**
  * The analytic backward of core.ts, fused: the same formulas, in float64.
  * With g = dy * gamma and xn what gamma multiplies:
@@ -290,19 +308,7 @@ export function fusedBackward(arr: FusedGradArrays, L: FusedLayout, mode: NormMo
   const {x, dy, stats, dx, dgamma, dbeta} = arr;
   const {B, rows, rowSet, rowParam, colSet, colParam, numSets, setSize} = L;
   const g = arr.gamma ?? new Float32Array(L.paramSize).fill(1);
-  const rms = mode === 'rms';
-  const mean = new Float64Array(numSets);
-  const inv = new Float64Array(numSets);
-  for (let s = 0; s < numSets; s++) {
-    if (rms) {
-      inv[s] = stats[0][s];
-    } else {
-      mean[s] = stats[0][s] + stats[1][s];
-      inv[s] = stats[2][s];
-    }
-  }
-  // xn's offset: mean for center/stdEps, 0 for rms/rmsScaling.
-  const off = mode === 'center' || mode === 'stdEps' ? mean : new Float64Array(numSets);
+  const {mean, inv, off} = setStats(L, mode, stats);
   const sg = new Float64Array(numSets);
   const sgx = new Float64Array(numSets);
   const dg = new Float64Array(L.paramSize);

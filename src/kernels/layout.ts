@@ -64,7 +64,8 @@ interface Dim {
   pStride: number;
 }
 
-function strides(shape: readonly number[]): number[] {
+/** Row-major strides of a shape. */
+export function strides(shape: readonly number[]): number[] {
   const s = new Array<number>(shape.length);
   let acc = 1;
   for (let i = shape.length - 1; i >= 0; i--) {

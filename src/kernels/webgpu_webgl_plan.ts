@@ -16,7 +16,7 @@
  * Every set is cut into chunks of CHUNK elements: the reduction passes run
  * one invocation per (set, chunk), then one per set merges the chunks.
  */
-import type {FusedPlan} from './layout';
+import {FusedPlan, strides} from './layout';
 
 export const CHUNK = 256;
 const MAX_SPLIT = 4;
@@ -40,15 +40,6 @@ export interface GpuPlan {
   dPStride: number[];
 }
 
-function strides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i];
-  }
-  return s;
-}
 
 const pad = (v: number[], n: number, fill: number) => [...new Array<number>(n - v.length).fill(fill), ...v];
 

@@ -29,6 +29,7 @@
 import type {NormMode} from '../../ops/core';
 import type {FusedLayout} from '../layout';
 import type {SimdEngine} from './engine';
+import {setStats} from '../compute';
 import {simdPlanOf} from './forward';
 
 const align16 = (n: number) => (n + 15) & ~15;
@@ -146,24 +147,6 @@ export function simdBackward(
   }
   if (dgamma) dgamma.set(dg);
   if (dbeta) dbeta.set(db);
-}
-
-/** Per-set mean and inv from the saved statistics, and xn's offset (the mean, or 0). */
-function setStats(L: FusedLayout, mode: NormMode, stats: Float32Array[]) {
-  const {numSets} = L;
-  const rms = mode === 'rms';
-  const mean = new Float64Array(numSets);
-  const inv = new Float64Array(numSets);
-  for (let s = 0; s < numSets; s++) {
-    if (rms) {
-      inv[s] = stats[0][s];
-    } else {
-      mean[s] = stats[0][s] + stats[1][s];
-      inv[s] = stats[2][s];
-    }
-  }
-  const off = mode === 'center' || mode === 'stdEps' ? mean : new Float64Array(numSets);
-  return {mean, inv, off, centre: rms ? off : mean};
 }
 
 /** {@link simdBackward} for row layouts (a row lies in one set; gamma index pb + j / R). */
