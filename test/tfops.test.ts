@@ -1,5 +1,5 @@
 /**
- * The README lists the tf ops the package uses, so that anyone can check
+ * docs/backends.md lists the tf ops the package uses, so that anyone can check
  * that tfjs-node (the 'tensorflow' backend, which has no fused kernel of
  * this package) implements them. This test runs every code path on the
  * tf-op path (fused kernels off) under tf.profile and fails if a kernel is
@@ -11,7 +11,7 @@ import * as path from 'path';
 
 import {layers, ops} from '../src';
 
-/** tfjs kernel name for each op name the README may list. */
+/** tfjs kernel name for each op name docs/backends.md may list. */
 const KERNEL_OF: Record<string, string[]> = {
   abs: ['Abs'], add: ['Add'], cast: ['Cast'], ceil: ['Ceil'], div: ['RealDiv'], fill: ['Fill'], greater: ['Greater'],
   log: ['Log'], max: ['Max'], maximum: ['Maximum'], mean: ['Mean'], mul: ['Multiply'], neg: ['Neg'], notEqual: ['NotEqual'],
@@ -22,14 +22,14 @@ const KERNEL_OF: Record<string, string[]> = {
 };
 
 function readmeOps(): string[] {
-  const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+  const readme = fs.readFileSync(path.join(__dirname, '..', 'docs', 'backends.md'), 'utf8');
   const start = readme.indexOf('tf ops the package uses');
   const end = readme.indexOf('\n\n', start);
   expect(start).toBeGreaterThan(0);
   return Array.from(readme.slice(start, end).matchAll(/`(?:tf\.)?(\w+)`/g), (m) => m[1]);
 }
 
-test('every kernel the tf-op path runs belongs to an op the README lists', async () => {
+test('every kernel the tf-op path runs belongs to an op docs/backends.md lists', async () => {
   await tf.setBackend('cpu');
   tf.env().set('TFJS_NORMALIZATION_FUSED', false);
   try {

@@ -23,7 +23,7 @@ export interface ContribInstanceNormalizationArgs extends AffineArgs {
  *
  * Its className is 'InstanceNormalization' (as in the converted
  * model.json); `InstanceNormalization.fromConfig` picks this class for
- * configs without `groups` that carry `axis` (see README, "Loading models").
+ * configs without `groups` that carry `axis` (see docs/loading.md).
  */
 export class ContribInstanceNormalization extends AffineNormalization {
   static className = 'InstanceNormalization';

@@ -30,7 +30,7 @@ import {chromiumOrSkip, launchChromium, NO_CHROMIUM_MESSAGE} from './chromium';
 import type {PageApi} from './page';
 import {bundlePage, servePage} from './serve';
 
-/** Documented in README "Backends": float16 has an 11-bit significand. */
+/** Documented in docs/backends.md: float16 has an 11-bit significand. */
 const HALF_FLOAT_TOL = 1e-2;
 /** The fused GPU kernels' gradients against the float64 analytic gradient (the parity standard asks 1e-4). */
 const GRAD_VS_F64_TOL = 2e-5;
@@ -210,12 +210,12 @@ if (!exe) {
     }
   }, 120000);
 
-  test('wasm: conv training is impossible in tfjs 4.22 (no Conv2DBackpropFilter kernel), as the README says', async () => {
+  test('wasm: conv training is impossible in tfjs 4.22 (no Conv2DBackpropFilter kernel), as docs/backends.md says', async () => {
     const page = await open('?su=1');
     const wasm = await page.evaluate(() => (window as unknown as PageWindow).tfjsNormTest.convTrainStep('wasm'));
     const webgl = await page.evaluate(() => (window as unknown as PageWindow).tfjsNormTest.convTrainStep('webgl'));
     expect(webgl).toBe('ok');
-    // When a tfjs release adds the kernel this fails: update the README.
+    // When a tfjs release adds the kernel this fails: update docs/backends.md.
     expect(wasm).toMatch(/Conv2DBackpropFilter/);
   }, 60000);
 });
