@@ -26,8 +26,7 @@ export const simdGradRuns = {cpu: 0, wasm: 0};
  * pages (a 4 MiB array is about 1000 page faults, 10-13 ms on the 2-core
  * bench machine against about 1.2 ms for the copy in, the loops and the
  * copy out into memory already mapped); allocated first, the allocator
- * hands back recently freed memory far more often (see docs/performance.md,
- * "Performance").
+ * hands back recently freed memory far more often (see docs/performance.md).
  */
 export function simdForwardCpu(
     L: FusedLayout, mode: NormMode, epsilon: number, x: Float32Array, gamma: Float32Array|null,
