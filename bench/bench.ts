@@ -22,7 +22,8 @@
  *   npm run bench                    # 7 rounds, cpu and wasm, PyTorch if present
  *   npm run bench -- --rounds 11 --backends wasm --no-torch
  *
- * Writes bench/results/node.json and bench/results/RESULTS.md.
+ * Writes tmp/bench/node.json and tmp/bench/RESULTS.md (ignored by git);
+ * with --write, the committed bench/results/node.json and RESULTS.md.
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
@@ -71,6 +72,7 @@ function args() {
     rounds: Number(get('--rounds') ?? 7),
     backends: (get('--backends') ?? 'cpu,wasm').split(','),
     torch: !a.includes('--no-torch'),
+    write: a.includes('--write'),
   };
 }
 
@@ -351,12 +353,13 @@ async function main() {
     results,
     fidelity,
   };
-  const dir = join(__dirname, 'results');
+  const dir = opt.write ? join(__dirname, 'results') : join(__dirname, '..', 'tmp', 'bench');
   mkdirSync(dir, {recursive: true});
   writeFileSync(join(dir, 'node.json'), JSON.stringify(out, null, 1) + '\n');
   const md = markdown(out);
   writeFileSync(join(dir, 'RESULTS.md'), md);
   console.log('\n' + md);
+  console.log(`wrote ${join(dir, 'node.json')} and RESULTS.md${opt.write ? '' : ' (add --write to update bench/results/)'}`);
 }
 
 // ---------------------------------------------------------------- fidelity

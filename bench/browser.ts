@@ -10,9 +10,10 @@
  *
  * Chromium here draws WebGL2 and WebGPU with SwiftShader, a CPU emulation
  * of a GPU: absolute times say little about real GPUs.
- * Writes bench/results/browser.json and bench/results/BROWSER.md.
+ * Writes tmp/bench/browser.json and tmp/bench/BROWSER.md (ignored by git);
+ * with --write, the committed bench/results/browser.json and BROWSER.md.
  */
-import {writeFileSync} from 'node:fs';
+import {mkdirSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 
 import type {BrowserBenchResult} from './browser_page';
@@ -82,9 +83,11 @@ async function main() {
     await browser.close();
     await server.close();
   }
+  const outDir = argv.includes('--write') ? join(__dirname, 'results') : join(__dirname, '..', 'tmp', 'bench');
+  mkdirSync(outDir, {recursive: true});
   const date = new Date().toISOString();
   const command = `npm run bench:browser -- ${argv.join(' ')}`.trim();
-  writeFileSync(join(__dirname, 'results', 'browser.json'),
+  writeFileSync(join(outDir, 'browser.json'),
                 JSON.stringify({date, command, chromium: chromiumVersion, rounds, seconds: (Date.now() - t0) / 1000, results}, null, 1));
   const lines = [
     '# Browser benchmark results', '',
@@ -107,8 +110,8 @@ async function main() {
     }
     lines.push('');
   }
-  writeFileSync(join(__dirname, 'results', 'BROWSER.md'), lines.join('\n'));
-  process.stderr.write(`wrote bench/results/browser.json and BROWSER.md (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
+  writeFileSync(join(outDir, 'BROWSER.md'), lines.join('\n'));
+  process.stderr.write(`wrote ${join(outDir, 'browser.json')} and BROWSER.md (${((Date.now() - t0) / 1000).toFixed(0)} s)\n`);
 }
 
 main().catch((e) => {

@@ -14,8 +14,8 @@
  *
  * Writes <out>.json (every run and the summary), <out>.md (the table of
  * validation error, mean ± std), <out>.svg and <out>.png (the chart).
- * Default <out>: docs/batch-size-sweep (full run) or tmp/batch-size-sweep-quick
- * (--quick, so a smoke run never overwrites the committed results).
+ * Default <out>: tmp/batch-size-sweep (tmp/batch-size-sweep-quick with --quick),
+ * ignored by git; --write (full run) updates the committed docs/batch-size-sweep.
  *
  * Options: --quick, --epochs N, --seeds N, --batch-sizes 32,16,..,
  * --norms batch,group,layer,instance, --train-size N, --backend wasm|cpu,
@@ -60,7 +60,7 @@ function parseArgs(argv: string[]): Options {
     if (v === undefined || v.startsWith('--')) throw new Error(`batch-size-sweep: option --${name} needs a value`);
     return v;
   };
-  const known = new Set(['quick', 'epochs', 'seeds', 'batch-sizes', 'norms', 'train-size', 'backend', 'out']);
+  const known = new Set(['quick', 'epochs', 'seeds', 'batch-sizes', 'norms', 'train-size', 'backend', 'out', 'write']);
   argv.filter((a) => a.startsWith('--')).forEach((a) => {
     if (!known.has(a.slice(2))) throw new Error(`batch-size-sweep: unknown option '${a}'; expected one of --${[...known].join(', --')}`);
   });
@@ -89,7 +89,7 @@ function parseArgs(argv: string[]): Options {
     norms,
     trainSize,
     backend: get('backend') ?? 'wasm',
-    out: path.resolve(ROOT, get('out') ?? (quick ? 'tmp/batch-size-sweep-quick' : 'docs/batch-size-sweep')),
+    out: path.resolve(ROOT, get('out') ?? (quick ? 'tmp/batch-size-sweep-quick' : argv.includes('--write') ? 'docs/batch-size-sweep' : 'tmp/batch-size-sweep')),
   };
 }
 

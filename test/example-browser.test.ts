@@ -3,18 +3,23 @@
  * the page, the page trains the GroupNorm digits CNN on WebGL (SwiftShader),
  * saves it to indexeddb:// and reloads it. Checks that the loss fell and
  * that the reloaded model predicts exactly what the trained one did, and
- * writes docs/browser-example.png.
+ * writes a screenshot to tmp/browser-example.png (ignored by git);
+ * `npm run docs:screenshot` (WRITE_DOCS_SCREENSHOT=1) writes the committed
+ * docs/browser-example.png instead.
  *
  * Skipped with one loud line when no Chromium is found (REQUIRE_BROWSER=1
  * makes that a failure): see test/browser/chromium.ts.
  */
 import {ChildProcess, spawn} from 'child_process';
+import * as fs from 'fs';
 import * as path from 'path';
 
 import {chromiumOrSkip, launchChromium} from './browser/chromium';
 
 const ROOT = path.resolve(__dirname, '..');
-const SCREENSHOT = path.join(ROOT, 'docs', 'browser-example.png');
+const SCREENSHOT = process.env.WRITE_DOCS_SCREENSHOT === '1'
+  ? path.join(ROOT, 'docs', 'browser-example.png')
+  : path.join(ROOT, 'tmp', 'browser-example.png');
 
 interface Result {
   done: boolean;
@@ -74,6 +79,7 @@ maybe('examples/browser: trains on WebGL, loss falls, the indexeddb:// reload pr
                                undefined, {timeout: 240000});
     const r = await page.evaluate(() => (window as unknown as {digitsExample: Result}).digitsExample);
     if (r.error) throw new Error(`the page failed: ${r.error}\n${logs.join('\n')}`);
+    fs.mkdirSync(path.dirname(SCREENSHOT), {recursive: true});
     await page.screenshot({path: SCREENSHOT, fullPage: true});
     process.stdout.write(`browser example: ${r.backend}, ${r.seconds.toFixed(1)} s, epoch losses ${r.epochLosses.map((l) => l.toFixed(3)).join(', ')}, ` +
                          `accuracy ${(100 * r.accuracy).toFixed(1)}%\n`);
