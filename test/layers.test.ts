@@ -42,7 +42,7 @@ describe('shared layer test', () => {
   }));
   test('LayerNormalization, unsorted axes', () => runLayerTest({
     cls: LayerNormalization, args: {axis: [3, 1]}, inputShape: [2, 3, 4, 5],
-    weights: [['gamma', [3, 5]], ['beta', [3, 5]]], configKeys: ['axis', 'rmsScaling', ...AFFINE_KEYS],
+    weights: [['gamma', [5, 3]], ['beta', [5, 3]]], configKeys: ['axis', 'rmsScaling', ...AFFINE_KEYS],
   }));
   test('LayerNormalization, rank 6, center and scale off', () => runLayerTest({
     cls: LayerNormalization, args: {axis: -1, center: false, scale: false}, inputShape: [1, 2, 2, 2, 2, 3],

@@ -5,11 +5,14 @@
  * weight of the model is in the manifest with the layer's shape; errors
  * name the layer, the weight and both shapes. On any failure it disposes
  * whatever it created (the half-built model's variables, decoded weights),
- * so nothing is left half-loaded.
+ * so nothing is left half-loaded. Keras 3 models converted with
+ * tensorflowjs_converter (both its keras and keras_keras routes) are
+ * translated first (see ./keras3.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 
 import {fileSystem, storedBytesPerElement, weightDataBytes} from './file_system';
+import {isKeras3Topology, renameKeras3Weights, translateKeras3Topology} from './keras3';
 
 /** A load handler for a URL or path: http(s):// via tf.io.http, file:// or a plain path via io.fileSystem. */
 function handlerFor(source: string): tf.io.IOHandler {
@@ -78,6 +81,23 @@ function checkWeightSpecs(model: tf.LayersModel, specs: tf.io.WeightsManifestEnt
   }
 }
 
+/**
+ * model.loadWeights with every weight's constraint off while writing: the
+ * weights are the file's, as Keras loads them (tfjs would project a
+ * constrained weight on write, e.g. clip a NonNeg beta, and leave the
+ * projected copy's tensor undisposed).
+ */
+function loadWeightsAsStored(model: tf.LayersModel, weights: tf.NamedTensorMap): void {
+  type Writable = {constraint: tf.LayerVariable['constraint']|null};
+  const constrained = model.weights.filter((w) => w.constraint != null).map((w) => [w, w.constraint] as const);
+  for (const [w] of constrained) (w as unknown as Writable).constraint = null;
+  try {
+    model.loadWeights(weights, true);
+  } finally {
+    for (const [w, c] of constrained) (w as unknown as Writable).constraint = c;
+  }
+}
+
 /** Disposes the variables registered since `before` (a set of names). */
 function disposeNewVariables(before: Set<string>): void {
   const vars = tf.engine().registeredVariables;
@@ -104,10 +124,15 @@ export async function loadLayersModel(source: string|tf.io.IOHandler): Promise<t
   let model: tf.LayersModel|null = null;
   let decoded: tf.NamedTensorMap = {};
   try {
-    model = await tf.models.modelFromJSON({modelTopology: artifacts.modelTopology});
+    // Keras 3 (tensorflowjs_converter's keras and keras_keras routes): config and weight names translated.
+    const keras3 = isKeras3Topology(artifacts.modelTopology);
+    const topology = keras3 ? translateKeras3Topology(artifacts.modelTopology as Record<string, tf.serialization.ConfigDictValue>) :
+                              artifacts.modelTopology;
+    model = await tf.models.modelFromJSON({modelTopology: topology});
     if (artifacts.trainingConfig != null) model.loadTrainingConfig(artifacts.trainingConfig as Parameters<tf.LayersModel['loadTrainingConfig']>[0]);
     if (artifacts.userDefinedMetadata != null) model.setUserDefinedMetadata(artifacts.userDefinedMetadata);
-    const specs = artifacts.weightSpecs ?? [];
+    const specs = keras3 ? renameKeras3Weights(artifacts.weightSpecs ?? [], topology as Record<string, tf.serialization.ConfigDictValue>, model) :
+                           artifacts.weightSpecs ?? [];
     checkWeightSpecs(model, specs);
     if (artifacts.weightData != null) {
       decoded = tf.io.decodeWeights(artifacts.weightData, specs);
@@ -117,7 +142,7 @@ export async function loadLayersModel(source: string|tf.io.IOHandler): Promise<t
         if (spec.group === 'optimizer') optimizerWeights.push({name: spec.name, tensor: decoded[spec.name]});
         else modelWeights[spec.name] = decoded[spec.name];
       }
-      model.loadWeights(modelWeights, true);
+      loadWeightsAsStored(model, modelWeights);
       if (model.optimizer != null && optimizerWeights.length > 0) await model.optimizer.setWeights(optimizerWeights);
     }
     return model;

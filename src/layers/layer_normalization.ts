@@ -34,14 +34,19 @@ export function checkAxisArg(who: string, axis: unknown): number|number[] {
 }
 
 /**
- * Resolves a layer's axes against its input shape and returns gamma's shape
- * (the dimensions of those axes in sorted axis order), requiring each to be
- * defined when the layer has weights of that shape.
+ * Resolves a layer's axes against its input shape and returns gamma's shape:
+ * the sizes of the axes in the order the axis list gives them (negative axes
+ * resolved, not sorted), as tfjs's built-in layerNormalization, tf.keras and
+ * Keras 3 (whose config holds its sorted-as-written list, e.g. [-1, 1]) do.
+ * The weight is reshaped, not transposed, onto the normalized axes in
+ * increasing order (see `paramsInAxisOrder`), as all three do. Each axis must
+ * be defined when the layer has weights of that shape.
  */
 export function paramShapeFor(
     who: string, inputShape: tf.Shape|tf.Shape[], axis: number|number[], needsWeights = true): number[] {
   const shape = singleShape(who, inputShape);
-  const axes = resolveAxes(who, 'axis', axis, shape.length);
+  resolveAxes(who, 'axis', axis, shape.length);  // validates: in range, distinct
+  const axes = (Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + shape.length : a));
   return axes.map((a) => {
     const d = shape[a];
     if (d == null && !needsWeights) return -1;
@@ -55,13 +60,27 @@ export function paramShapeFor(
 }
 
 /**
+ * gamma/beta of `paramShapeFor`'s shape reshaped (not transposed) to the
+ * normalized axes' sizes in increasing axis order, which the ops take; a
+ * no-op when the axis list is already increasing.
+ */
+export function paramsInAxisOrder(x: tf.Tensor, axis: number|number[], ...params: Array<tf.Tensor|null>): Array<tf.Tensor|null> {
+  const list = (Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + x.rank : a));
+  const sorted = list.slice().sort((a, b) => a - b);
+  if (list.every((a, i) => a === sorted[i])) return params;
+  const shape = sorted.map((a) => x.shape[a]);
+  return params.map((p) => (p == null ? null : tf.reshape(p, shape)));
+}
+
+/**
  * Layer normalization (Ba et al., 2016) over any axes, a superset of
  * Keras 3's `keras.layers.LayerNormalization` and of tfjs's built-in:
  *
  * - `axis` (-1): an axis or a list of axes (unsorted, negative allowed).
  * - `epsilon` (1e-3): added to the variance.
  * - `center` (true) / `scale` (true): learn `beta` / `gamma`, shaped like
- *   the normalized axes in sorted axis order.
+ *   the normalized axes in the axis list's order (tfjs's and Keras's
+ *   convention), reshaped onto the axes in increasing order.
  * - `rmsScaling` (false): Keras's legacy RMS scaling (see the arg).
  * - `rms` (false): RMS normalization (see the arg).
  * - initializers ('zeros' / 'ones'), regularizers and constraints for beta
@@ -106,7 +125,10 @@ export class LayerNormalization extends AffineNormalization {
 
   override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const x = singleTensor(this.who, inputs);
-    return axesNormImpl(x, this.axis, this.epsilon, this.mode, this.readGamma(), this.readBeta(), this.who, maskOf(kwargs));
+    return tf.tidy(() => {
+      const [gamma, beta] = paramsInAxisOrder(x, this.axis, this.readGamma(), this.readBeta());
+      return axesNormImpl(x, this.axis, this.epsilon, this.mode, gamma, beta, this.who, maskOf(kwargs));
+    });
   }
 
   override getConfig(): ConfigDict {

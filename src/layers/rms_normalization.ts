@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import {axesNormImpl} from '../ops/layer_norm';
 import {checkEpsilon} from '../ops/validate';
 import {baseConfig, ConfigDict, constructFromConfig, Kwargs, LayerArgs, layerWho, maskOf, normalizeBaseArgs, singleTensor} from './common';
-import {checkAxisArg, paramShapeFor} from './layer_normalization';
+import {checkAxisArg, paramShapeFor, paramsInAxisOrder} from './layer_normalization';
 
 export interface RMSNormalizationArgs extends LayerArgs {
   /** Axis or axes to normalize over. Default -1. */
@@ -48,8 +48,10 @@ export class RMSNormalization extends tf.layers.Layer {
 
   override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const x = singleTensor(this.who, inputs);
-    const scale = this.scaleWeight ? this.scaleWeight.read() : null;
-    return axesNormImpl(x, this.axis, this.epsilon, 'rms', scale, null, this.who, maskOf(kwargs));
+    return tf.tidy(() => {
+      const [scale] = paramsInAxisOrder(x, this.axis, this.scaleWeight ? this.scaleWeight.read() : null);
+      return axesNormImpl(x, this.axis, this.epsilon, 'rms', scale, null, this.who, maskOf(kwargs));
+    });
   }
 
   override computeOutputShape(inputShape: tf.Shape|tf.Shape[]): tf.Shape {

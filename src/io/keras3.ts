@@ -1,0 +1,313 @@
+/**
+ * Keras 3 models as tensorflowjs_converter writes them, translated to what
+ * tfjs's layers deserializer reads (the tf.keras 2 format). Both converter
+ * routes are covered:
+ *
+ * - `--input_format=keras` (a Keras 3 `.h5` file): the config as Keras 3
+ *   writes it (`module` / `registered_name` keys, `DTypePolicy` dtypes,
+ *   InputLayer `batch_shape`, node dicts, flat input/output lists); weights
+ *   named by Keras 3's variable paths (`sequential/conv2d/kernel`).
+ * - `--input_format=keras_keras` (a `.keras` file): the same config without
+ *   `module` / `registered_name`; weights named by their place in the
+ *   `.keras` weights file (`layers/<layer>/vars/<i>`, `<layer>` being the
+ *   snake-cased class name made unique per model, as Keras's saving_lib does).
+ *
+ * Anything it cannot translate is an error naming what and where.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+type Json = tf.serialization.ConfigDictValue;
+type JsonDict = {[key: string]: Json};
+
+const WHO = 'io.fromKeras3';
+
+const isDict = (v: unknown): v is JsonDict => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The model config inside a topology (the converter wraps it in {keras_version, backend, model_config}). */
+function modelConfigOf(topology: JsonDict): JsonDict {
+  return isDict(topology.model_config) ? topology.model_config : topology;
+}
+
+/** Whether any value in `v` is Keras 3-only: an InputLayer `batch_shape`, a node dict or a keras tensor. */
+function hasKeras3Markers(v: Json): boolean {
+  if (Array.isArray(v)) return v.some(hasKeras3Markers);
+  if (!isDict(v)) return false;
+  if (v.class_name === '__keras_tensor__' || v.class_name === 'DTypePolicy') return true;
+  if (v.class_name === 'InputLayer' && isDict(v.config) && v.config.batch_shape !== undefined) return true;
+  return Object.values(v).some(hasKeras3Markers);
+}
+
+/** True for a topology written by Keras 3 (by its `keras_version`, or by Keras 3-only config entries). */
+export function isKeras3Topology(topology: unknown): boolean {
+  if (!isDict(topology)) return false;
+  const version = topology.keras_version;
+  if (typeof version === 'string') return Number.parseInt(version, 10) >= 3;
+  return hasKeras3Markers(modelConfigOf(topology));
+}
+
+/** Keras's to_snake_case: 'RMSNormalization' -> 'rms_normalization', 'Conv2D' -> 'conv2d'. */
+export function toSnakeCase(name: string): string {
+  return name.replace(/(.)([A-Z][a-z]+)/g, '$1_$2').replace(/([a-z])([A-Z])/g, '$1_$2').toLowerCase();
+}
+
+const MODEL_CLASSES = new Set(['Sequential', 'Functional', 'Model']);
+
+/** Translates a dtype: a string stays; a DTypePolicy becomes its name, which must be a plain float32 policy. */
+function translateDtype(dtype: Json, where: string): Json {
+  if (!isDict(dtype)) return dtype;
+  if (dtype.class_name !== 'DTypePolicy' && dtype.class_name !== 'FloatDTypePolicy') {
+    throw new Error(`${WHO}: ${where}: dtype ${JSON.stringify(dtype)} is not a Keras DTypePolicy.`);
+  }
+  const name = isDict(dtype.config) ? dtype.config.name : undefined;
+  if (typeof name !== 'string') throw new Error(`${WHO}: ${where}: DTypePolicy without a name: ${JSON.stringify(dtype)}.`);
+  if (name !== 'float32' && name !== 'int32' && name !== 'bool') {
+    throw new Error(`${WHO}: ${where}: dtype policy ${JSON.stringify(name)} is not supported by tfjs layers ` +
+                    "(expected 'float32'; mixed-precision policies have no tfjs counterpart).");
+  }
+  return name;
+}
+
+/** Keras 3 regularizer classes tfjs does not have, as tfjs's L1L2. */
+function translateRegularizer(v: JsonDict): JsonDict {
+  const cfg = isDict(v.config) ? v.config : {};
+  if (v.class_name === 'L1') return {class_name: 'L1L2', config: {l1: cfg.l1 ?? 0, l2: 0}};
+  if (v.class_name === 'L2') return {class_name: 'L1L2', config: {l1: 0, l2: cfg.l2 ?? 0}};
+  return v;
+}
+
+/** Removes Keras 3's serialization keys, unwraps tuples, translates dtypes and regularizers, recursively. */
+function cleanValue(v: Json, where: string): Json {
+  if (Array.isArray(v)) return v.map((item) => cleanValue(item, where));
+  if (!isDict(v)) return v;
+  if (v.class_name === '__tuple__' && isDict(v.config)) return cleanValue(v.config.value, where);
+  if (v.class_name === '__keras_tensor__') {
+    throw new Error(`${WHO}: ${where}: a Keras tensor in a place tfjs cannot take one: ${JSON.stringify(v).slice(0, 200)}.`);
+  }
+  const out: JsonDict = {};
+  for (const [k, item] of Object.entries(v)) {
+    if (k === 'module' || k === 'registered_name' || k === 'build_config' || k === 'compile_config') continue;
+    out[k] = k === 'dtype' ? translateDtype(item, where) : cleanValue(item, where);
+  }
+  if (typeof out.class_name === 'string' && /^L[12]$/.test(out.class_name) && isDict(out.config)) return translateRegularizer(out);
+  return out;
+}
+
+/** A keras tensor's [layer, node, tensor] history. */
+function historyOf(t: Json, where: string): [string, number, number] {
+  const h = isDict(t) && isDict(t.config) ? t.config.keras_history : undefined;
+  if (!Array.isArray(h) || h.length !== 3 || typeof h[0] !== 'string' || typeof h[1] !== 'number' || typeof h[2] !== 'number') {
+    throw new Error(`${WHO}: ${where}: expected a Keras tensor with keras_history [layer, node, index]; received ` +
+                    `${JSON.stringify(t).slice(0, 200)}.`);
+  }
+  return [h[0], h[1], h[2]];
+}
+
+const isKerasTensor = (v: Json): boolean => isDict(v) && v.class_name === '__keras_tensor__';
+
+/** A Keras 3 node dict {args, kwargs} as a tfjs node: [[layer, node, index, kwargs], ...]. */
+function translateNode(node: Json, where: string): Json {
+  if (Array.isArray(node)) return node;  // already the Keras 2 format
+  if (!isDict(node) || !Array.isArray(node.args)) {
+    throw new Error(`${WHO}: ${where}: expected an inbound node {args, kwargs}; received ${JSON.stringify(node).slice(0, 200)}.`);
+  }
+  const kwargs: JsonDict = {};
+  for (const [k, v] of Object.entries(isDict(node.kwargs) ? node.kwargs : {})) {
+    if (isKerasTensor(v) || (Array.isArray(v) && v.some(isKerasTensor))) {
+      throw new Error(`${WHO}: ${where}: keyword argument '${k}' is a tensor; tfjs layers take tensors only as ` +
+                      'the first positional argument.');
+    }
+    if (v !== null) kwargs[k] = cleanValue(v, where);
+  }
+  const [first, ...rest] = node.args;
+  if (rest.some((a) => isKerasTensor(a) || (Array.isArray(a) && a.some(isKerasTensor)))) {
+    throw new Error(`${WHO}: ${where}: the layer is called with tensors in more than one positional argument; ` +
+                    'tfjs layers take one tensor or one list of tensors.');
+  }
+  if (rest.length > 0) {
+    throw new Error(`${WHO}: ${where}: the layer is called with extra positional arguments ${JSON.stringify(rest)}; ` +
+                    'tfjs layers take only the inputs positionally.');
+  }
+  const tensors = Array.isArray(first) ? first : [first];
+  return tensors.map((t) => [...historyOf(t, where), kwargs]);
+}
+
+/** ['name', 0, 0] (one tensor, Keras 3) or [['name', 0, 0], ...] as the list of lists tfjs reads. */
+function translateTensorList(v: Json, key: string, where: string): Json {
+  if (Array.isArray(v) && v.length === 3 && typeof v[0] === 'string') return [v];
+  if (Array.isArray(v) && v.every((e) => Array.isArray(e) && e.length === 3 && typeof e[0] === 'string')) return v;
+  throw new Error(`${WHO}: ${where}: '${key}' must be [layer, node, index] or a list of them (dict inputs and ` +
+                  `outputs have no tfjs counterpart); received ${JSON.stringify(v).slice(0, 200)}.`);
+}
+
+/** Translates one layer entry {class_name, config, name?, inbound_nodes?}; models recursively. */
+function translateLayer(entry: Json, where: string): JsonDict {
+  if (!isDict(entry) || typeof entry.class_name !== 'string' || !isDict(entry.config)) {
+    throw new Error(`${WHO}: ${where}: expected a layer {class_name, config}; received ${JSON.stringify(entry).slice(0, 200)}.`);
+  }
+  const className = entry.class_name;
+  const name = typeof entry.config.name === 'string' ? entry.config.name : String(entry.name ?? '?');
+  const here = `${where}${where === '' ? '' : ' > '}${className} layer '${name}'`;
+  const out: JsonDict = {class_name: className};
+  if (entry.name !== undefined) out.name = entry.name;
+  if (MODEL_CLASSES.has(className)) {
+    out.config = translateModelConfig(className, entry.config, here);
+  } else {
+    const cfg = cleanValue(entry.config, here) as JsonDict;
+    if (className === 'InputLayer') {
+      if (cfg.batch_shape !== undefined) {
+        cfg.batch_input_shape = cfg.batch_shape;
+        delete cfg.batch_shape;
+      }
+      if (cfg.optional === true) throw new Error(`${WHO}: ${here}: optional inputs have no tfjs counterpart.`);
+      if (cfg.ragged === true) throw new Error(`${WHO}: ${here}: ragged inputs have no tfjs counterpart.`);
+      delete cfg.optional;
+      delete cfg.ragged;
+    }
+    out.config = cfg;
+  }
+  if (entry.inbound_nodes !== undefined) {
+    if (!Array.isArray(entry.inbound_nodes)) throw new Error(`${WHO}: ${here}: inbound_nodes must be a list.`);
+    out.inbound_nodes = entry.inbound_nodes.map((n) => translateNode(n, here));
+  }
+  return out;
+}
+
+function translateModelConfig(className: string, config: JsonDict, where: string): JsonDict {
+  const out: JsonDict = {};
+  for (const [k, v] of Object.entries(config)) {
+    if (k === 'layers') continue;
+    if (k === 'input_layers' || k === 'output_layers') out[k] = translateTensorList(v, k, where);
+    else if (k === 'dtype') out[k] = translateDtype(v, where);
+    else out[k] = cleanValue(v, where);
+  }
+  if (!Array.isArray(config.layers)) throw new Error(`${WHO}: ${where}: a ${className} config without a 'layers' list.`);
+  const layers = config.layers.map((l) => translateLayer(l, where));
+  out.layers = layers;
+  // A nested model built from its config has a node of its own in tfjs (node 0: its inputs to its outputs), which
+  // tf.keras 2 counted and Keras 3 does not: references to its nodes move up by one.
+  const shifted = new Set(layers.filter(hasOwnNode).map((l) => (l.config as JsonDict).name as string));
+  if (shifted.size > 0) {
+    const shift = (ref: Json): Json => (Array.isArray(ref) && typeof ref[0] === 'string' && shifted.has(ref[0]) &&
+                                        typeof ref[1] === 'number' ? [ref[0], ref[1] + 1, ...ref.slice(2)] : ref);
+    for (const l of layers) {
+      if (Array.isArray(l.inbound_nodes)) l.inbound_nodes = l.inbound_nodes.map((n) => (Array.isArray(n) ? n.map(shift) : n));
+    }
+    for (const k of ['input_layers', 'output_layers']) if (Array.isArray(out[k])) out[k] = (out[k] as Json[]).map(shift);
+  }
+  return out;
+}
+
+/** Whether tfjs gives this (translated) layer entry a node when it is built from config: a nested, built model. */
+function hasOwnNode(l: JsonDict): boolean {
+  if (l.class_name === 'Functional' || l.class_name === 'Model') return true;
+  if (l.class_name !== 'Sequential' || !isDict(l.config) || !Array.isArray(l.config.layers)) return false;
+  const first = l.config.layers[0];
+  return isDict(first) && (first.class_name === 'InputLayer' ||
+                           (isDict(first.config) && first.config.batch_input_shape != null));
+}
+
+/** Translates a Keras 3 topology ({keras_version, backend?, model_config} or a bare model config) for tfjs. */
+export function translateKeras3Topology(topology: JsonDict): JsonDict {
+  const config = modelConfigOf(topology);
+  const model = translateLayer(config, '');
+  return config === topology ? model : {...topology, model_config: model};
+}
+
+/** Every layer of a built model, nested models included, by name (a name used twice maps to null). */
+function layersByName(model: tf.LayersModel, out = new Map<string, tf.layers.Layer|null>()): Map<string, tf.layers.Layer|null> {
+  for (const layer of model.layers) {
+    out.set(layer.name, out.has(layer.name) ? null : layer);
+    if (layer instanceof tf.LayersModel) layersByName(layer, out);
+  }
+  return out;
+}
+
+/** The `.keras` paths ('layers/<snake>[/layers/<snake>...]') of every layer of a translated config, to layer names. */
+function kerasFilePaths(entry: JsonDict, prefix: string, out: Map<string, string>): void {
+  const layers = isDict(entry.config) ? entry.config.layers : undefined;
+  if (!Array.isArray(layers)) return;
+  const used = new Map<string, number>();
+  for (const l of layers) {
+    if (!isDict(l) || typeof l.class_name !== 'string' || !isDict(l.config)) continue;
+    const base = toSnakeCase(l.class_name.split('>').pop() as string);
+    const n = used.get(base);
+    used.set(base, n === undefined ? 0 : n + 1);
+    const key = `${prefix}layers/${n === undefined ? base : `${base}_${n + 1}`}`;
+    if (typeof l.config.name === 'string') out.set(key, l.config.name);
+    if (MODEL_CLASSES.has(l.class_name)) kerasFilePaths(l, `${key}/`, out);
+  }
+}
+
+/**
+ * Renames the weights of a Keras 3 manifest to the tfjs model's weight names
+ * (`<layer>/<weight>`), for either converter route. `translated` is the
+ * translated topology, `model` the model built from it. Optimizer variables
+ * of a `.keras` file become group 'optimizer' (ignored by the loader). A name
+ * it cannot place is an error naming it.
+ */
+export function renameKeras3Weights(
+    specs: tf.io.WeightsManifestEntry[], translated: JsonDict, model: tf.LayersModel): tf.io.WeightsManifestEntry[] {
+  const layers = layersByName(model);
+  const paths = new Map<string, string>();
+  kerasFilePaths(modelConfigOf(translated), '', paths);
+  const owned = new Set(model.weights.map((w) => w.originalName));
+  return specs.map((spec) => {
+    if (spec.group === 'optimizer' || owned.has(spec.name)) return spec;
+    if (/^optimizer\//.test(spec.name)) return {...spec, group: 'optimizer'};
+    const v3 = /^(.*)\/vars\/(\d+)$/.exec(spec.name);
+    if (v3 != null) {
+      const layerName = paths.get(v3[1]);
+      const layer = layerName === undefined ? undefined : layers.get(layerName);
+      const w = layer == null ? undefined : layer.weights[Number(v3[2])];
+      if (w == null) {
+        throw new Error(`${WHO}: weight ${JSON.stringify(spec.name)} of the .keras weights file: ` +
+                        (layerName === undefined ? `no layer of the config is at '${v3[1]}'` :
+                         layer == null ? `layer name '${layerName}' is used twice or not in the model` :
+                         `layer '${layerName}' has ${layer.weights.length} weight(s), not ${Number(v3[2]) + 1}`) + '.');
+      }
+      return {...spec, name: w.originalName};
+    }
+    // A Keras 3 variable path: [model scopes/]layer/weight; the layer is the nearest component naming one that owns it.
+    const parts = spec.name.split('/');
+    const weight = parts[parts.length - 1];
+    for (let i = parts.length - 2; i >= 0; i--) {
+      const layer = layers.get(parts[i]);
+      const candidate = `${parts[i]}/${weight}`;
+      if (layer != null && layer.weights.some((w) => w.originalName === candidate)) return {...spec, name: candidate};
+    }
+    return spec;  // left as is: the strict check names it as owned by no layer
+  });
+}
+
+/** Keras 3 artifacts translated: topology for tfjs, weights renamed (builds and disposes a scratch model). */
+export async function translateKeras3Artifacts(artifacts: tf.io.ModelArtifacts): Promise<tf.io.ModelArtifacts> {
+  const topology = artifacts.modelTopology;
+  if (!isDict(topology) || !isKeras3Topology(topology)) return artifacts;
+  const translated = translateKeras3Topology(topology);
+  const before = new Set(Object.keys(tf.engine().registeredVariables));
+  let scratch: tf.LayersModel|null = null;
+  try {
+    scratch = await tf.models.modelFromJSON({modelTopology: translated});
+    const weightSpecs = renameKeras3Weights(artifacts.weightSpecs ?? [], translated, scratch);
+    return {...artifacts, modelTopology: translated, weightSpecs};
+  } finally {
+    if (scratch != null) scratch.dispose();
+    const vars = tf.engine().registeredVariables;
+    for (const name of Object.keys(vars)) if (!before.has(name)) vars[name].dispose();
+  }
+}
+
+/**
+ * Wraps an IO handler so that `tf.loadLayersModel` (or `io.loadLayersModel`)
+ * reads Keras 3 models converted with tensorflowjs_converter; Keras 2
+ * artifacts pass through unchanged.
+ *
+ * @example
+ * const model = await tf.loadLayersModel(io.fromKeras3(tf.io.http(url)));
+ */
+export function fromKeras3(handler: tf.io.IOHandler): tf.io.IOHandler {
+  if (handler == null || typeof handler.load !== 'function') {
+    throw new Error(`${WHO}: argument 'handler' must be an IO handler with a load() method; received ${String(handler)}.`);
+  }
+  return {load: async () => translateKeras3Artifacts(await (handler.load as () => Promise<tf.io.ModelArtifacts>)())};
+}

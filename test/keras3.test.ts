@@ -1,0 +1,209 @@
+/**
+ * Keras 3 models converted with tensorflowjs_converter (test/fixtures/keras3/,
+ * made by scripts/make-keras3-fixtures.py from real Keras 3.15.1 /
+ * TensorFlow 2.21 models, through the converter's `keras` (.h5) and
+ * `keras_keras` (.keras) routes): each loads through io.loadLayersModel and
+ * through tf.loadLayersModel(io.fromKeras3(handler)), predicts as Keras did,
+ * and its gradients (input and every normalization weight) match Keras's
+ * tf.GradientTape gradients. Error measure: max |a - r| / max(1, |r|).
+ */
+import * as tf from '@tensorflow/tfjs';
+import * as fs from 'fs';
+import * as path from 'path';
+
+import {io, LayerNormalization} from '../src';
+
+interface Expected {
+  name: string;
+  keras_version: string;
+  inputs: Array<{shape: number[], data: number[]}>;
+  outputs: Array<{shape: number[], data: number[]}>;
+  coefficients: number[][];
+  input_gradients: number[][];
+  weight_gradients: Record<string, {shape: number[], data: number[]}>;
+}
+
+const ROOT = path.join(__dirname, 'fixtures', 'keras3');
+const MODELS = ['sequential', 'axes', 'multi_io', 'nested'];
+const ROUTES = ['keras', 'keras_keras'];
+const PREDICT_TOL = 1e-5;
+const GRAD_TOL = 1e-4;
+
+/** max |a - r| / max(1, |r|). */
+function relErr(a: ArrayLike<number>, r: ArrayLike<number>): number {
+  expect(a.length).toBe(r.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const e = Math.abs(a[i] - r[i]) / Math.max(1, Math.abs(r[i]));
+    if (Number.isNaN(e)) return NaN;
+    m = Math.max(m, e);
+  }
+  return m;
+}
+
+/**
+ * model.dispose() and then the variables it left: tfjs 4.22's dispose skips the
+ * weights of a layer called more than once (a shared layer), in any model.
+ */
+function disposeModel(model: tf.LayersModel, variablesBefore: Set<string>): void {
+  model.dispose();
+  const vars = tf.engine().registeredVariables;
+  for (const name of Object.keys(vars)) if (!variablesBefore.has(name)) vars[name].dispose();
+}
+
+const expected = (name: string): Expected => JSON.parse(fs.readFileSync(path.join(ROOT, name, 'expected.json'), 'utf8'));
+const worst: Record<string, {predict: number, grad: number}> = {};
+
+/** Checks predictions and gradients against Keras's; returns the worst errors. */
+function check(model: tf.LayersModel, exp: Expected, what: string): {predict: number, grad: number} {
+  const xs = exp.inputs.map((i) => tf.tensor(i.data, i.shape));
+  let predict = 0;
+  let grad = 0;
+  try {
+    const ys = model.predict(xs.length === 1 ? xs[0] : xs) as tf.Tensor|tf.Tensor[];
+    const list = Array.isArray(ys) ? ys : [ys];
+    expect(list.length).toBe(exp.outputs.length);
+    list.forEach((y, k) => {
+      expect(y.shape).toEqual(exp.outputs[k].shape);
+      predict = Math.max(predict, relErr(y.dataSync(), exp.outputs[k].data));
+    });
+    tf.dispose(list);
+
+    // Gradients of sum_k sum(c_k * y_k) for the inputs and every normalization weight.
+    const byName = new Map(model.layers.flatMap((l) => (l instanceof tf.LayersModel ? l.layers : [l]))
+        .flatMap((l) => l.trainableWeights).map((w) => [w.originalName, w]));
+    const names = Object.keys(exp.weight_gradients);
+    expect(names.length).toBeGreaterThan(0);
+    const weights = names.map((n) => {
+      const w = byName.get(n);
+      if (w == null) throw new Error(`${what}: no weight ${n} in the loaded model (has ${Array.from(byName.keys())})`);
+      expect(w.shape).toEqual(exp.weight_gradients[n].shape);
+      return w.read() as tf.Variable;
+    });
+    const xVars = xs.map((x) => tf.variable(x));
+    try {
+      const {value, grads} = tf.variableGrads(() => {
+        const out = model.apply(xVars.length === 1 ? xVars[0] : xVars, {training: false}) as tf.Tensor|tf.Tensor[];
+        const outs = Array.isArray(out) ? out : [out];
+        return tf.addN(outs.map((y, k) => tf.sum(tf.mul(y, tf.tensor(exp.coefficients[k], y.shape))))) as tf.Scalar;
+      }, [...xVars, ...weights]);
+      xVars.forEach((v, k) => { grad = Math.max(grad, relErr(grads[v.name].dataSync(), exp.input_gradients[k])); });
+      weights.forEach((w, k) => { grad = Math.max(grad, relErr(grads[w.name].dataSync(), exp.weight_gradients[names[k]].data)); });
+      tf.dispose([value, ...Object.values(grads)]);
+    } finally {
+      xVars.forEach((v) => v.dispose());
+    }
+  } finally {
+    tf.dispose(xs);
+  }
+  expect(predict).toBeLessThanOrEqual(PREDICT_TOL);
+  expect(grad).toBeLessThanOrEqual(GRAD_TOL);
+  return {predict, grad};
+}
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+afterAll(() => {
+  // The measured errors, for the README's loading table.
+  console.log(`Keras 3 fixtures, max |a - r| / max(1, |r|):\n${
+    Object.entries(worst).map(([k, v]) => `  ${k}: predict ${v.predict.toExponential(1)}, gradients ${v.grad.toExponential(1)}`).join('\n')}`);
+});
+
+describe.each(MODELS)('Keras 3 model %s', (name) => {
+  const exp = expected(name);
+
+  test('the fixture comes from Keras 3', () => {
+    expect(exp.keras_version).toMatch(/^3\./);
+  });
+
+  test.each(ROUTES)('%s route: io.loadLayersModel predicts and differentiates as Keras', async (route) => {
+    const file = path.join(ROOT, name, route, 'model.json');
+    const json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    expect(io.isKeras3Topology(json.modelTopology)).toBe(true);
+    const before = tf.memory().numTensors;
+    const vars = new Set(Object.keys(tf.engine().registeredVariables));
+    const model = await io.loadLayersModel(file);
+    try {
+      worst[`${name} (${route})`] = check(model, exp, `${name} ${route}`);
+    } finally {
+      disposeModel(model, vars);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test.each(ROUTES)('%s route: tf.loadLayersModel(io.fromKeras3(handler))', async (route) => {
+    const before = tf.memory().numTensors;
+    const vars = new Set(Object.keys(tf.engine().registeredVariables));
+    const model = await tf.loadLayersModel(io.fromKeras3(io.fileSystem(path.join(ROOT, name, route, 'model.json'))));
+    try {
+      check(model, exp, `${name} ${route} fromKeras3`);
+    } finally {
+      disposeModel(model, vars);
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('Keras 3 translation', () => {
+  test('without translation, tfjs cannot read a Keras 3 file (what the fixtures guard against)', async () => {
+    await expect(tf.loadLayersModel(io.fileSystem(path.join(ROOT, 'sequential', 'keras', 'model.json'))))
+        .rejects.toThrow(/batchInputShape|inputShape/);
+  });
+
+  test('a weight of a .keras file that no layer has is a named error, and nothing is left allocated', async () => {
+    const file = path.join(ROOT, 'nested', 'keras_keras', 'model.json');
+    const handler = io.fileSystem(file);
+    const broken: tf.io.IOHandler = {
+      load: async () => {
+        const a = await (handler.load as () => Promise<tf.io.ModelArtifacts>)();
+        const specs = (a.weightSpecs ?? []).map((s, i) => (i === 0 ? {...s, name: 'layers/dense/vars/7'} : s));
+        return {...a, weightSpecs: specs};
+      },
+    };
+    const before = tf.memory().numTensors;
+    const vars = Object.keys(tf.engine().registeredVariables).length;
+    await expect(io.loadLayersModel(broken)).rejects.toThrow(
+        /weight "layers\/dense\/vars\/7" of the \.keras weights file: layer 'outer_dense' has 2 weight\(s\), not 8/);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(Object.keys(tf.engine().registeredVariables).length).toBe(vars);
+  });
+
+  test('a mixed-precision dtype policy is a named error', async () => {
+    const json = JSON.parse(fs.readFileSync(path.join(ROOT, 'sequential', 'keras', 'model.json'), 'utf8'));
+    const layers = json.modelTopology.model_config.config.layers;
+    layers[1].config.dtype.config.name = 'mixed_float16';
+    expect(() => io.translateKeras3Topology(json.modelTopology)).toThrow(
+        /Conv2D layer 'conv2d': dtype policy "mixed_float16" is not supported/);
+  });
+
+  test('a tensor keyword argument is a named error', () => {
+    const json = JSON.parse(fs.readFileSync(path.join(ROOT, 'nested', 'keras', 'model.json'), 'utf8'));
+    const layers = json.modelTopology.model_config.config.layers;
+    const node = layers[2].inbound_nodes[0];
+    node.kwargs = {mask: node.args[0]};
+    expect(() => io.translateKeras3Topology(json.modelTopology)).toThrow(/layer 'outer_gn': keyword argument 'mask' is a tensor/);
+  });
+});
+
+describe('LayerNormalization weight shapes for axis lists', () => {
+  test.each([[[3, 1]], [[1, -1]], [[-1, 1, 2]], [[2, 1]]])(
+      'axis %j: gamma/beta shaped as tfjs\'s built-in shapes them, same outputs', (axis) => {
+        const x = tf.randomNormal([2, 3, 4, 5], 0.5, 1.3, 'float32', 7);
+        const builtin = tf.layers.layerNormalization({axis});
+        const ours = new LayerNormalization({axis});
+        builtin.apply(x);
+        ours.apply(x);
+        expect(ours.weights.map((w) => w.shape)).toEqual(builtin.weights.map((w) => w.shape));
+        const params = builtin.weights.map((w, i) => tf.randomUniform(w.shape as number[], 0.5, 1.5, 'float32', i + 1));
+        builtin.setWeights(params);
+        ours.setWeights(params);
+        const yb = builtin.apply(x) as tf.Tensor;
+        const yo = ours.apply(x) as tf.Tensor;
+        expect(relErr(yo.dataSync(), yb.dataSync())).toBeLessThan(1e-5);
+        tf.dispose([x, yb, yo, ...params]);
+        builtin.dispose();
+        ours.dispose();
+      });
+});
