@@ -7,8 +7,10 @@
  * output whatever its padding length.
  */
 import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
 
 import {GroupNormalization, InstanceNormalization, LayerNormalization, layers, ops, RMSNormalization} from '../src';
+import {FUSED_FLAG, SIMD_FLAG} from '../src/kernels/index';
 import {expectClose, expectNoLeakSync, maxAbsDiff} from './helpers';
 import {axesSpec, groupSpec, normals, refForward, refGradsFD, RefSpec, rng, unravel} from './reference';
 
@@ -78,7 +80,9 @@ describe.each(CASES.map((c) => [c.name, c] as const))('masked %s', (_name, c) =>
     expectClose(y, ref, 2e-6 * Math.max(1, ...Array.from(ref, Math.abs)), 'forward');
     const args = beta ? [x, gamma, beta] : [x, gamma];
     const grads = expectNoLeakSync(() => tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(c.run(a[0], mask, a[1], a[2]), dy)))(args));
-    const fd = refGradsFD(c.spec, xs, dys, gs, bs, 1e-6, flat);
+    // Outputs at masked positions are don't-cares: their dy is dropped, so
+    // the gradients are those of the loss over the valid outputs only.
+    const fd = refGradsFD(c.spec, xs, Float64Array.from(dys, (v, i) => v * flat[i]), gs, bs, 1e-6, flat);
     expectClose(grads[0], fd.dx, 2e-4, 'dx');
     expectClose(grads[1], fd.dgamma as Float64Array, 2e-4, 'dgamma');
     if (beta) expectClose(grads[2], fd.dbeta as Float64Array, 2e-4, 'dbeta');
@@ -95,6 +99,48 @@ describe.each(CASES.map((c) => [c.name, c] as const))('masked %s', (_name, c) =>
     const b = c.run(tf.tensor(clean, c.shape), mask, gamma).dataSync();
     for (let i = 0; i < a.length; i++) {
       if (flat[i]) expect(a[i]).toBe(b[i]);
+    }
+  });
+
+  test.each([['cpu'], ['wasm']])('%s: garbage (NaN, Inf) at masked positions, in x and in dy, reaches no gradient, on every path', async (backend) => {
+    expect(await tf.setBackend(backend)).toBe(true);
+    try {
+      const rand = rng(17);
+      const n = c.shape.reduce((a, b) => a * b, 1);
+      const pn = c.paramShape.reduce((a, b) => a * b, 1);
+      const xs = normals(rand, n, 0, 1);
+      const dys = normals(rand, n);
+      const {mask, flat} = timeMask(LENGTHS, SHAPE[1], SHAPE[2]);
+      const junk = [NaN, Infinity, -Infinity, 3e38];
+      const dirty = (a: Float32Array) => Float32Array.from(a, (v, i) => (flat[i] ? v : junk[i % 4]));
+      const clean = (a: Float32Array) => Float32Array.from(a, (v, i) => (flat[i] ? v : 0));
+      const gamma = tf.tensor(normals(rand, pn, 1, 0.3), c.paramShape);
+      const beta = c.beta ? tf.tensor(normals(rand, pn, 0, 0.3), c.paramShape) : undefined;
+      const grads = (x: Float32Array, dy: Float32Array) => tf.tidy(() => {
+        const dyt = tf.tensor(dy, c.shape);
+        const args = [tf.tensor(x, c.shape), gamma, ...(beta ? [beta] : [])];
+        return tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(c.run(a[0], mask, a[1], a[2]), dyt)))(args).map((t) => t.dataSync());
+      });
+      for (const flags of [{}, {[SIMD_FLAG]: false}, {[FUSED_FLAG]: false}] as Array<Record<string, boolean>>) {
+        const prev = Object.keys(flags).map((k) => [k, tf.env().getBool(k)] as const);
+        Object.entries(flags).forEach(([k, v]) => tf.env().set(k, v));
+        try {
+          const got = grads(dirty(xs), dirty(dys));
+          const want = grads(clean(xs), clean(dys));
+          // dx: equal at valid positions, 0 at masked ones; dgamma, dbeta: equal and finite.
+          const dxBad = Array.from(got[0]).flatMap((v, i) => ((flat[i] ? v === want[0][i] : v === 0) ? [] : [[i, v, want[0][i]]]));
+          expect(dxBad).toEqual([]);
+          for (let k = 1; k < got.length; k++) {
+            expect(Array.from(got[k]).every(Number.isFinite)).toBe(true);
+            expect(Array.from(got[k])).toEqual(Array.from(want[k]));
+          }
+        } finally {
+          prev.forEach(([k, v]) => tf.env().set(k, v));
+        }
+      }
+      tf.dispose([gamma, mask, ...(beta ? [beta] : [])]);
+    } finally {
+      await tf.setBackend('cpu');
     }
   });
 

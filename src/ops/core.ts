@@ -63,9 +63,42 @@ function select(cond: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   return tf.reshape(tf.where(tf.reshape(cond, [-1]), tf.reshape(a, [-1]), tf.reshape(b, [-1])), a.shape);
 }
 
-/** 1 / x, and 0 where x is 0. */
+/**
+ * 1 / x, and 0 where x is 0. The reciprocal is taken of x with 1 put where
+ * x is 0, so that its gradient there is 0 too, not 0 * Inf = NaN (this
+ * routine is differentiated twice when a gradient is).
+ */
 function safeReciprocal(x: tf.Tensor): tf.Tensor {
-  return select(tf.greater(x, 0), tf.reciprocal(x), tf.zerosLike(x));
+  const pos = positive(x);
+  return select(pos, tf.reciprocal(select(pos, x, tf.onesLike(x))), tf.zerosLike(x));
+}
+
+/**
+ * Whether a tape is recording right now. In a gradient function that means
+ * the gradient being computed will itself be differentiated (tf.grad of a
+ * function that calls tf.grad: gradient penalties, Hessian-vector products).
+ */
+function taping(): boolean {
+  return tf.engine().isTapeOn();
+}
+
+/**
+ * fn(t) as a constant to the tape: computed out of its sight, with a zero
+ * gradient for t. For what has no gradient (comparisons) or cancels out
+ * (the rescaling divisor); without a recording tape, plainly fn(t).
+ */
+function untaped(t: tf.Tensor, fn: (t: tf.Tensor) => tf.Tensor): tf.Tensor {
+  if (!taping()) return fn(t);
+  const constant = tf.customGrad((...args: Array<tf.Tensor|tf.GradSaveFunc>) => {
+    const a = args[0] as tf.Tensor;
+    return {value: fn(a), gradFunc: () => tf.zerosLike(a)};
+  });
+  return constant(t);
+}
+
+/** t > 0, as a constant to the tape (a comparison has no gradient). */
+function positive(t: tf.Tensor): tf.Tensor {
+  return untaped(t, (a) => tf.greater(a, 0));
 }
 
 /**
@@ -121,10 +154,15 @@ function halfFloatStorage(): boolean {
  * outputs).
  */
 function rescale(v: tf.Tensor, axes: number[]): tf.Tensor {
-  const maxAbs = tf.max(tf.abs(v), axes, true);
-  if (halfFloatStorage()) return tf.maximum(maxAbs, 1);
-  const pow2 = tf.pow(tf.scalar(2), tf.ceil(tf.div(tf.log(maxAbs), Math.LN2)));
-  return select(tf.greater(maxAbs, 2 ** 32), pow2, tf.onesLike(maxAbs));
+  const divisor = (t: tf.Tensor) => {
+    const maxAbs = tf.max(tf.abs(t), axes, true);
+    if (halfFloatStorage()) return tf.maximum(maxAbs, 1);
+    const pow2 = tf.pow(tf.scalar(2), tf.ceil(tf.div(tf.log(maxAbs), Math.LN2)));
+    return select(tf.greater(maxAbs, 2 ** 32), pow2, tf.onesLike(maxAbs));
+  };
+  // The divisor cancels out of every result, so it is a constant to a tape
+  // (the gradient of log(max|v|) would be NaN for an all-zero set).
+  return untaped(v, divisor);
 }
 
 /**
@@ -133,7 +171,9 @@ function rescale(v: tf.Tensor, axes: number[]): tf.Tensor {
  */
 function rsqrtRescaled(ms: tf.Tensor, epsilon: number, a: tf.Tensor): tf.Tensor {
   const ve = tf.add(ms, tf.square(tf.div(Math.sqrt(epsilon), a)));
-  return select(tf.greater(ve, 0), tf.div(tf.rsqrt(ve), a), tf.zerosLike(ve));
+  const pos = positive(ve);
+  // rsqrt of 1 where the sum is 0, so that the gradient there is 0, not NaN.
+  return select(pos, tf.div(tf.rsqrt(select(pos, ve, tf.onesLike(ve))), a), tf.zerosLike(ve));
 }
 
 /**
@@ -151,7 +191,8 @@ function centered(xv: tf.Tensor, plan: NormPlan, set: SetOps) {
   const m2 = tf.mul(m2s, a);
   const variance = tf.relu(tf.sub(set.avg(tf.square(ds)), tf.square(m2s)));
   if (plan.mode !== 'stdEps') return {m1, d, m2, inv: rsqrtRescaled(variance, plan.epsilon, a), invStd: null};
-  const std = tf.mul(tf.sqrt(variance), a);
+  const pos = positive(variance);
+  const std = tf.mul(select(pos, tf.sqrt(select(pos, variance, tf.onesLike(variance))), tf.zerosLike(variance)), a);
   return {m1, d, m2, inv: safeReciprocal(tf.add(std, plan.epsilon)), invStd: safeReciprocal(std)};
 }
 
@@ -239,19 +280,46 @@ export function normalize(
   return f(...inputs);
 }
 
+/**
+ * The statistics the forward saves (after x), recomputed from the view xv
+ * in tf ops: [m1, m2, inv] ('center', 'rmsScaling'), [m1, m2, inv, invStd]
+ * ('stdEps'), [s] ('rms').
+ */
+function statistics(xv: tf.Tensor, plan: NormPlan, set: SetOps): tf.Tensor[] {
+  if (plan.mode === 'rms') {
+    const a = rescale(set.valid(xv), plan.reduceAxes);
+    return [rsqrtRescaled(set.avg(tf.square(tf.div(xv, a))), plan.epsilon, a)];
+  }
+  const {m1, m2, inv, invStd} = centered(xv, plan, set);
+  return invStd ? [m1, m2, inv, invStd] : [m1, m2, inv];
+}
+
 function backward(
     dy: tf.Tensor, saved: tf.Tensor[], plan: NormPlan, paramAxes: number[], hasGamma: boolean,
     hasBeta: boolean, hasMask: boolean, gammaShape?: number[], betaShape?: number[]): tf.Tensor[] {
+  // A backward that a tape records (its result will be differentiated:
+  // tf.grad of a function that calls tf.grad) runs in differentiable tf ops
+  // and recomputes the statistics from x: the saved ones are constants to
+  // the tape, and the fused backward kernel has no gradient of its own. The
+  // saved x and gamma are the engine's clones of the inputs, which the tape
+  // links to them, so second (and higher) derivatives reach x and gamma.
+  const recorded = taping();
   // The fused backward of the active backend, when it has one (src/kernels);
   // masked statistics always take the tf-op path.
-  const fused = hasMask ? null : fusedNormGrad(dy, saved, plan, hasGamma, hasBeta, gammaShape, betaShape);
+  const fused = hasMask || recorded ? null : fusedNormGrad(dy, saved, plan, hasGamma, hasBeta, gammaShape, betaShape);
   if (fused != null) return fused;
   const {viewShape, reduceAxes: R, paramViewShape, mode} = plan;
   const xin = saved[0];
   const g = hasGamma ? saved[saved.length - 1] : null;
   const set = setOps(R, hasMask ? saved[saved.length - (hasGamma ? 2 : 1)] : null);
-  const xv = tf.reshape(xin, viewShape);
-  const dyv = tf.reshape(dy, viewShape);
+  // With a mask, x and dy at masked positions are replaced by 0 before any
+  // arithmetic: the outputs there are don't-cares (as Keras treats masked
+  // steps), so no masked value, even NaN or Inf, reaches dx of a valid
+  // position, dgamma or dbeta (0 * NaN in a sum would); dx there is 0.
+  const xv = set.valid(tf.reshape(xin, viewShape));
+  const dyv = set.valid(tf.reshape(dy, viewShape));
+  const nStats = mode === 'rms' ? 1 : mode === 'stdEps' ? 4 : 3;
+  const stats = recorded ? statistics(xv, plan, set) : saved.slice(1, 1 + nStats);
   const gdy = g ? tf.mul(dyv, tf.reshape(g, paramViewShape)) : dyv;
   let dx: tf.Tensor;
   // xn is what gamma multiplies: dgamma = sum(dy * xn).
@@ -259,21 +327,21 @@ function backward(
   if (mode === 'center' || mode === 'stdEps') {
     // dx = inv * (g - mean(g)) - xhat * mean(g * xhat) * k, where k = inv
     // for rsqrt(var + eps) and k = 1 / std for 1 / (std + eps).
-    const [, m1, m2, inv] = saved;
-    const k = mode === 'stdEps' ? saved[4] : inv;
+    const [m1, m2, inv] = stats;
+    const k = mode === 'stdEps' ? stats[3] : inv;
     xn = tf.mul(tf.sub(tf.sub(xv, m1), m2), inv);
     const mg = set.spread(gdy);
     const mgx = set.spread(tf.mul(gdy, xn));
     dx = mode === 'center' ? tf.mul(inv, tf.sub(tf.sub(gdy, mg), tf.mul(xn, mgx))) :
                              tf.sub(tf.mul(inv, tf.sub(gdy, mg)), tf.mul(xn, tf.mul(mgx, k)));
   } else if (mode === 'rms') {
-    const s = saved[1];
+    const s = stats[0];
     xn = tf.mul(xv, s);
     dx = tf.mul(s, tf.sub(gdy, tf.mul(xn, set.spread(tf.mul(gdy, xn)))));
   } else {
     // y = x * s * gamma, s = rsqrt(var + eps):
     // dx = s * (g - xhat * mean(g * x * s)), xhat = (x - mean) * s.
-    const [, m1, m2, s] = saved;
+    const [m1, m2, s] = stats;
     xn = tf.mul(xv, s);
     const xhat = tf.mul(tf.sub(tf.sub(xv, m1), m2), s);
     dx = tf.mul(s, tf.sub(gdy, tf.mul(xhat, set.spread(tf.mul(gdy, xn)))));
