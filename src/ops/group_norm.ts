@@ -111,7 +111,7 @@ export function groupNormImpl(x: tf.Tensor, opts: GroupNormOptions, who: string)
  * The tensor-level counterpart of PyTorch's `torch.nn.functional.group_norm`,
  * but channels-last by default, like Keras. Differentiable on every backend.
  */
-export function groupNorm(x: tf.Tensor, opts: GroupNormOptions): tf.Tensor {
+export function groupNorm<R extends tf.Rank>(x: tf.Tensor<R>, opts: GroupNormOptions): tf.Tensor<R> {
   if (opts == null) throw argError('groupNorm', 'opts', opts, 'an object with at least {groups}');
-  return groupNormImpl(x, opts, 'groupNorm');
+  return groupNormImpl(x, opts, 'groupNorm') as tf.Tensor<R>;
 }

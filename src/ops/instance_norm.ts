@@ -16,6 +16,6 @@ export interface InstanceNormOptions {
 }
 
 /** Instance normalization: {@link groupNorm} with one group per channel. */
-export function instanceNorm(x: tf.Tensor, opts: InstanceNormOptions = {}): tf.Tensor {
-  return groupNormImpl(x, {...opts, groups: -1}, 'instanceNorm');
+export function instanceNorm<R extends tf.Rank>(x: tf.Tensor<R>, opts: InstanceNormOptions = {}): tf.Tensor<R> {
+  return groupNormImpl(x, {...opts, groups: -1}, 'instanceNorm') as tf.Tensor<R>;
 }

@@ -83,13 +83,13 @@ export function axesNormImpl(
  * `y = (x - mean) / sqrt(var + epsilon) * gamma + beta`, statistics over
  * `axis`. gamma and beta are shaped like those axes, in sorted axis order.
  */
-export function layerNorm(x: tf.Tensor, opts: LayerNormOptions = {}): tf.Tensor {
+export function layerNorm<R extends tf.Rank>(x: tf.Tensor<R>, opts: LayerNormOptions = {}): tf.Tensor<R> {
   const mode: NormMode = opts.rmsScaling ? 'rmsScaling' : 'center';
   return axesNormImpl(
-      x, opts.axis ?? -1, opts.epsilon ?? 1e-3, mode, opts.gamma, opts.beta, 'layerNorm', opts.mask);
+      x, opts.axis ?? -1, opts.epsilon ?? 1e-3, mode, opts.gamma, opts.beta, 'layerNorm', opts.mask) as tf.Tensor<R>;
 }
 
 /** RMS normalization: `y = x * rsqrt(mean(x^2 over axis) + epsilon) * gamma`. */
-export function rmsNorm(x: tf.Tensor, opts: RmsNormOptions = {}): tf.Tensor {
-  return axesNormImpl(x, opts.axis ?? -1, opts.epsilon ?? 1e-6, 'rms', opts.gamma, null, 'rmsNorm', opts.mask);
+export function rmsNorm<R extends tf.Rank>(x: tf.Tensor<R>, opts: RmsNormOptions = {}): tf.Tensor<R> {
+  return axesNormImpl(x, opts.axis ?? -1, opts.epsilon ?? 1e-6, 'rms', opts.gamma, null, 'rmsNorm', opts.mask) as tf.Tensor<R>;
 }
