@@ -5,7 +5,7 @@
  * (localstorage:// and indexeddb:// run in the browser suite.)
  */
 import * as tf from '@tensorflow/tfjs';
-import {execFile} from 'child_process';
+import {execFile, spawn} from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
 import {AddressInfo} from 'net';
@@ -148,6 +148,89 @@ describe('save and load', () => {
     model.dispose();
     loaded.dispose();
   });
+});
+
+describe('io.fileSystem checkpoints: no shared weights, atomic saves', () => {
+  /** A model whose every weight is `value`, with `value` also in its metadata. */
+  function filledModel(value: number): tf.LayersModel {
+    const model = tf.sequential({layers: [tf.layers.dense({inputShape: [6], units: 6}), layers.groupNormalization({groups: 3})]});
+    model.setWeights(model.getWeights().map((w) => tf.fill(w.shape, value)));
+    model.setUserDefinedMetadata({value});
+    return model;
+  }
+  const weightValues = (m: tf.LayersModel) => new Set(m.getWeights().flatMap((w) => Array.from(w.dataSync())));
+
+  test('saves to two .json paths in one folder keep their own weights; a folder keeps model.json + weights.bin', async () => {
+    const dir = path.join(tmp, 'ckpt');
+    const [m1, m2] = [filledModel(1), filledModel(2)];
+    await m1.save(io.fileSystem(path.join(dir, 'epoch1.json')));
+    await m2.save(io.fileSystem(path.join(dir, 'epoch2.json')));
+    expect(fs.readdirSync(dir).sort()).toEqual(['epoch1.json', 'epoch1.weights.bin', 'epoch2.json', 'epoch2.weights.bin']);
+    const json1 = JSON.parse(fs.readFileSync(path.join(dir, 'epoch1.json'), 'utf8')) as tf.io.ModelJSON;
+    expect(json1.weightsManifest[0].paths).toEqual(['epoch1.weights.bin']);
+    for (const [file, value] of [['epoch1.json', 1], ['epoch2.json', 2]] as const) {
+      for (const loaded of [await io.loadLayersModel(path.join(dir, file)), await tf.loadLayersModel(io.fileSystem(path.join(dir, file)))]) {
+        expect(weightValues(loaded)).toEqual(new Set([value]));
+        loaded.dispose();
+      }
+    }
+    const folder = path.join(tmp, 'ckpt-folder');
+    await m1.save(io.fileSystem(folder));
+    await m2.save(io.fileSystem(path.join(folder, 'model.json')));
+    expect(fs.readdirSync(folder).sort()).toEqual(['model.json', 'weights.bin']);
+    const loaded = await io.loadLayersModel(folder);
+    expect(weightValues(loaded)).toEqual(new Set([2]));
+    tf.dispose([m1, m2, loaded]);
+  });
+
+  test('a save killed mid-write never leaves a model.json naming half-written or foreign weights', async () => {
+    // A child process re-saves a 16 MiB model to one path in a loop, every
+    // weight equal to the save's number (also in the metadata); it is killed
+    // at a different moment in each round. Whatever is left must either fail
+    // to load for want of a model.json or load as one consistent save.
+    const script = `
+      const tf = require('@tensorflow/tfjs');
+      const {io} = require('./src');
+      (async () => {
+        const model = tf.sequential({layers: [tf.layers.dense({inputShape: [1024], units: 4096, useBias: false})]});
+        for (let k = 1; ; k++) {
+          const w = tf.fill([1024, 4096], k);
+          model.setWeights([w]);
+          w.dispose();
+          model.setUserDefinedMetadata({value: k});
+          process.stdout.write('saving ' + k + '\\n');
+          await model.save(io.fileSystem(process.argv[1]));
+        }
+      })();`;
+    const outcomes: string[] = [];
+    for (let round = 0; round < 8; round++) {
+      const target = path.join(tmp, `killed-${round}`, round % 2 === 0 ? 'model.json' : 'ckpt.json');
+      const child = spawn(process.execPath, ['--import', 'tsx', '-e', script, target], {cwd: path.resolve(__dirname, '..'), stdio: ['ignore', 'pipe', 'inherit']});
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          if (/saving 3\n/.test(out)) {
+            setTimeout(() => child.kill('SIGKILL'), round * 7);
+            resolve();
+          }
+        });
+        child.on('exit', (code) => reject(new Error(`the saving child exited early (code ${code})`)));
+      });
+      await new Promise((resolve) => child.on('exit', resolve));
+      if (!fs.existsSync(target)) {
+        await expect(io.loadLayersModel(target)).rejects.toThrow(/io.fileSystem: cannot read model.json/);
+        outcomes.push('no model.json');
+        continue;
+      }
+      const loaded = await io.loadLayersModel(target);
+      const value = (loaded.getUserDefinedMetadata() as {value: number}).value;
+      expect(weightValues(loaded)).toEqual(new Set([value]));
+      outcomes.push(`save ${value}`);
+      loaded.dispose();
+    }
+    expect(outcomes).toHaveLength(8);
+  }, 120000);
 });
 
 describe('model.json has exactly Keras\'s config keys and weight names', () => {

@@ -50,6 +50,64 @@ function describePath(p: string): string {
   return JSON.stringify(p);
 }
 
+/**
+ * The weights file that goes with a model.json path: `weights.bin` beside a
+ * `model.json` (tfjs-node's layout, also what a directory target gives), else
+ * `<stem>.weights.bin` beside `<stem>.json`, so two model.json paths never
+ * share a weights file.
+ */
+export function weightsFileFor(modelJsonName: string): string {
+  if (modelJsonName === MODEL_FILE) return WEIGHTS_FILE;
+  return `${modelJsonName.replace(/\.json$/, '')}.weights.bin`;
+}
+
+type Fs = typeof import('node:fs/promises');
+
+/** Writes a file and flushes it to disk before returning. */
+async function writeDurable(fs: Fs, file: string, data: Uint8Array|string): Promise<void> {
+  const handle = await fs.open(file, 'w');
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function removeQuietly(fs: Fs, file: string): Promise<void> {
+  await fs.rm(file, {force: true}).catch(() => undefined);
+}
+
+/** Whether a process id is alive (a temporary file of a live process is left alone). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes `<name>.<pid>-<n>.tmp` files that a killed save of these names left in dir. */
+async function removeStaleTemporaries(fs: Fs, path: typeof import('node:path'), dir: string, names: string[]): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await fs.readdir(dir);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    for (const name of names) {
+      const m = entry.startsWith(`${name}.`) ? /^\.(\d+)-[0-9a-z]+\.tmp$/.exec(entry.slice(name.length)) : null;
+      if (m != null && Number(m[1]) !== process.pid && !processAlive(Number(m[1]))) {
+        await removeQuietly(fs, path.join(dir, entry));
+      }
+    }
+  }
+}
+
+let saveCounter = 0;
+
 class FileSystemHandler implements tf.io.IOHandler {
   constructor(private readonly target: string) {}
 
@@ -60,6 +118,15 @@ class FileSystemHandler implements tf.io.IOHandler {
     return {dir: this.target, modelPath: path.join(this.target, MODEL_FILE)};
   }
 
+  /**
+   * Saves atomically: both files are written (and flushed) under temporary
+   * names, then renamed into place, weights first. When a weights file of
+   * the same name exists already (a re-save to the same path), model.json is
+   * removed before the weights are replaced, so at no moment does a
+   * model.json name weights other than its own: a save killed at any point
+   * leaves the previous pair, the new pair, or (during a re-save) no
+   * model.json at all, which fails to load with an error.
+   */
   async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
     if (artifacts.modelTopology instanceof ArrayBuffer) {
       throw new Error('io.fileSystem: saving a binary model topology is not supported (layers models save JSON).');
@@ -67,7 +134,9 @@ class FileSystemHandler implements tf.io.IOHandler {
     const {fs, path} = await node();
     const {dir, modelPath} = await this.paths();
     await fs.mkdir(dir, {recursive: true});
-    const weightsManifest: tf.io.WeightsManifestConfig = [{paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? []}];
+    const weightsName = weightsFileFor(path.basename(modelPath));
+    const weightsPath = path.join(dir, weightsName);
+    const weightsManifest: tf.io.WeightsManifestConfig = [{paths: [weightsName], weights: artifacts.weightSpecs ?? []}];
     const modelJSON: tf.io.ModelJSON = {
       modelTopology: artifacts.modelTopology as object,
       format: artifacts.format,
@@ -81,8 +150,22 @@ class FileSystemHandler implements tf.io.IOHandler {
     if (artifacts.modelInitializer != null) modelJSON.modelInitializer = artifacts.modelInitializer;
     if (artifacts.initializerSignature != null) modelJSON.initializerSignature = artifacts.initializerSignature;
     const weights = artifacts.weightData ? new Uint8Array(joinWeightData(artifacts.weightData)) : new Uint8Array(0);
-    await fs.writeFile(path.join(dir, WEIGHTS_FILE), weights);
-    await fs.writeFile(modelPath, JSON.stringify(modelJSON), 'utf8');
+    const tag = `${process.pid}-${(saveCounter++).toString(36)}`;
+    const weightsTmp = `${weightsPath}.${tag}.tmp`;
+    const modelTmp = `${modelPath}.${tag}.tmp`;
+    try {
+      await writeDurable(fs, weightsTmp, weights);
+      await writeDurable(fs, modelTmp, JSON.stringify(modelJSON));
+      const replacing = await fs.stat(weightsPath).then(() => true, () => false);
+      if (replacing) await fs.rm(modelPath, {force: true});
+      await fs.rename(weightsTmp, weightsPath);
+      await fs.rename(modelTmp, modelPath);
+    } catch (e) {
+      await removeQuietly(fs, weightsTmp);
+      await removeQuietly(fs, modelTmp);
+      throw new Error(`io.fileSystem: cannot save to ${describePath(modelPath)}: ${(e as Error).message}`);
+    }
+    await removeStaleTemporaries(fs, path, dir, [path.basename(modelPath), weightsName]);
     return {modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts)};
   }
 
@@ -128,9 +211,12 @@ class FileSystemHandler implements tf.io.IOHandler {
 
 /**
  * An IO handler for a model saved as files in Node: `model.save(io.fileSystem('out/dir'))`
- * writes out/dir/model.json and out/dir/weights.bin; `io.loadLayersModel(io.fileSystem('out/dir'))`
- * (or `tf.loadLayersModel(io.fileSystem('out/dir/model.json'))`) loads them back. The path is a
- * directory, or the path of the model.json file. Uses Node's fs; not for browsers.
+ * writes out/dir/model.json and out/dir/weights.bin (tfjs-node's layout);
+ * `model.save(io.fileSystem('ckpt/epoch1.json'))` writes ckpt/epoch1.json and
+ * ckpt/epoch1.weights.bin, so two model.json paths never share weights. Saves are
+ * atomic (temporary names, then rename). `io.loadLayersModel(io.fileSystem('out/dir'))`
+ * (or `tf.loadLayersModel(io.fileSystem('out/dir/model.json'))`) loads them back, reading
+ * the weights files the manifest names. Uses Node's fs; not for browsers.
  */
 export function fileSystem(path: string): tf.io.IOHandler {
   if (typeof path !== 'string' || path.length === 0) {
