@@ -4,8 +4,9 @@
  * that the weights data is as long as the manifest says and that every
  * weight of the model is in the manifest with the layer's shape; errors
  * name the layer, the weight and both shapes. On any failure it disposes
- * whatever it created (the half-built model's variables, decoded weights),
- * so nothing is left half-loaded. Keras 3 models converted with
+ * what it created (the half-built model's variables, decoded weights), and
+ * only that, so nothing is left half-loaded and concurrent loads or the
+ * app's own variables are untouched. Keras 3 models converted with
  * tensorflowjs_converter (both its keras and keras_keras routes) are
  * translated first (see ./keras3.ts).
  */
@@ -98,11 +99,31 @@ function loadWeightsAsStored(model: tf.LayersModel, weights: tf.NamedTensorMap):
   }
 }
 
-/** Disposes the variables registered since `before` (a set of names). */
-function disposeNewVariables(before: Set<string>): void {
-  const vars = tf.engine().registeredVariables;
-  for (const name of Object.keys(vars)) {
-    if (!before.has(name)) vars[name].dispose();
+/**
+ * Builds the model from its topology and returns it with the variables its
+ * construction registered. tf.models.modelFromJSON without a weights
+ * manifest builds the model synchronously, before its first await, so the
+ * variables registered during the call are this load's own, never those of
+ * a concurrent load or of the app.
+ */
+function buildModel(topology: tf.io.ModelJSON['modelTopology']): {model: Promise<tf.LayersModel>, created: tf.Variable[]} {
+  const registered = tf.engine().registeredVariables;
+  const before = new Set(Object.keys(registered));
+  let model: Promise<tf.LayersModel>;
+  try {
+    model = tf.models.modelFromJSON({modelTopology: topology});
+  } catch (e) {
+    model = Promise.reject(e);
+  }
+  const created = Object.keys(registered).filter((n) => !before.has(n)).map((n) => registered[n]);
+  return {model, created};
+}
+
+/** Disposes those of `created` that are still registered (the same objects, not a reused name). */
+function disposeCreated(created: readonly tf.Variable[]): void {
+  const registered = tf.engine().registeredVariables;
+  for (const v of created) {
+    if (registered[v.name] === v) v.dispose();
   }
 }
 
@@ -120,7 +141,7 @@ export async function loadLayersModel(source: string|tf.io.IOHandler): Promise<t
     throw new Error('io.loadLayersModel: the artifacts have no JSON model topology: not a tfjs layers model.');
   }
   checkWeightData(artifacts);
-  const variablesBefore = new Set(Object.keys(tf.engine().registeredVariables));
+  let created: tf.Variable[] = [];
   let model: tf.LayersModel|null = null;
   let decoded: tf.NamedTensorMap = {};
   try {
@@ -128,7 +149,9 @@ export async function loadLayersModel(source: string|tf.io.IOHandler): Promise<t
     const keras3 = isKeras3Topology(artifacts.modelTopology);
     const topology = keras3 ? translateKeras3Topology(artifacts.modelTopology as Record<string, tf.serialization.ConfigDictValue>) :
                               artifacts.modelTopology;
-    model = await tf.models.modelFromJSON({modelTopology: topology});
+    const built = buildModel(topology);
+    created = built.created;
+    model = await built.model;
     if (artifacts.trainingConfig != null) model.loadTrainingConfig(artifacts.trainingConfig as Parameters<tf.LayersModel['loadTrainingConfig']>[0]);
     if (artifacts.userDefinedMetadata != null) model.setUserDefinedMetadata(artifacts.userDefinedMetadata);
     const specs = keras3 ? renameKeras3Weights(artifacts.weightSpecs ?? [], topology as Record<string, tf.serialization.ConfigDictValue>, model) :
@@ -147,8 +170,10 @@ export async function loadLayersModel(source: string|tf.io.IOHandler): Promise<t
     }
     return model;
   } catch (e) {
+    // Only what this load created: another load's model, or variables the
+    // app made while this one was pending, are left alone.
     if (model != null) model.dispose();
-    disposeNewVariables(variablesBefore);
+    disposeCreated(created);
     const message = (e as Error)?.message ?? String(e);
     // Errors from tfjs itself (an unknown layer class, a broken topology) get the loader's name.
     throw message.startsWith('io.') ? e : new Error(`io.loadLayersModel: cannot build the model: ${message}`);
