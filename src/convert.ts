@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {GroupNormalization} from './layers/group_normalization';
 
+/** Options of {@link replaceBatchNormalization}. */
 export interface ReplaceBatchNormalizationOptions {
   /**
    * Groups for every new GroupNormalization layer (default 32, as in the

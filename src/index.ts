@@ -27,6 +27,6 @@ export {instanceNormalizationFlavour} from './layers/instance_normalization';
 export type {InstanceNormalizationFlavour} from './layers/instance_normalization';
 export type {RMSNormalizationArgs} from './layers/rms_normalization';
 export type {GroupNormOptions, InstanceNormOptions, LayerNormOptions, RmsNormOptions} from './ops/index';
-export type {ConstraintIdentifier, InitializerIdentifier, RegularizerIdentifier} from './layers/common';
+export type {Constraint, ConstraintIdentifier, Initializer, InitializerIdentifier, Regularizer, RegularizerIdentifier, SerializedObject} from './layers/common';
 export {replaceBatchNormalization} from './convert';
 export type {ReplaceBatchNormalizationOptions} from './convert';

@@ -11,11 +11,15 @@
  */
 import {GroupNormalization, GroupNormalizationArgs} from './group_normalization';
 
+/** TensorFlow Addons' `Addons>GroupNormalization`: this package's GroupNormalization under TFA's class name. */
 export class AddonsGroupNormalization extends GroupNormalization {
+  /** The serialization class name, `Addons>GroupNormalization`. */
   static override className = 'Addons>GroupNormalization';
 }
 
+/** TensorFlow Addons' `Addons>InstanceNormalization`: GroupNormalization with one group per channel. */
 export class AddonsInstanceNormalization extends GroupNormalization {
+  /** The serialization class name, `Addons>InstanceNormalization`. */
   static override className = 'Addons>InstanceNormalization';
 
   /** As TFA: `groups` is always -1, whatever the config says. */

@@ -8,8 +8,11 @@ import * as tf from '@tensorflow/tfjs';
 
 import {argError, checkBoolean, checkEpsilon, show} from '../ops/validate';
 
+/** A tfjs initializer instance (what `tf.initializers.*` returns). */
 export type Initializer = ReturnType<typeof tf.initializers.ones>;
+/** A tfjs regularizer instance (what `tf.regularizers.*` returns). */
 export type Regularizer = ReturnType<typeof tf.regularizers.l1l2>;
+/** A tfjs constraint instance (what `tf.constraints.*` returns). */
 export type Constraint = ReturnType<typeof tf.constraints.nonNeg>;
 export type LayerArgs = NonNullable<ConstructorParameters<typeof tf.layers.Layer>[0]>;
 export type Kwargs = Parameters<tf.layers.Layer['call']>[1];
@@ -17,12 +20,21 @@ export type ConfigDict = tf.serialization.ConfigDict;
 
 /** A serialized Keras object: `{className, config}`. */
 export interface SerializedObject {
+  /** The class name, e.g. 'RandomNormal' or 'L1L2'. */
   className: string;
+  /** The object's config, e.g. `{mean: 0, stddev: 0.05}`. */
   config: ConfigDict;
 }
 
+/**
+ * An initializer as the layers accept it: a tfjs or Keras identifier string
+ * ('ones', 'glorot_uniform', ...), an instance, or a serialized
+ * `{className, config}`.
+ */
 export type InitializerIdentifier = string|Initializer|SerializedObject;
+/** A regularizer: an identifier string ('l1l2', ...), an instance, or a serialized `{className, config}`. */
 export type RegularizerIdentifier = string|Regularizer|SerializedObject;
+/** A constraint: an identifier string ('nonNeg', 'max_norm', ...), an instance, or a serialized `{className, config}`. */
 export type ConstraintIdentifier = string|Constraint|SerializedObject;
 
 /** tfjs identifier strings, and Keras's snake_case spellings, to class names. */
@@ -273,7 +285,10 @@ function tidyWrites(v: tf.LayerVariable): tf.LayerVariable {
 
 /** Arguments shared by the layers with a gamma and a beta (Keras's names, camelCase). */
 export interface AffineArgs extends LayerArgs {
-  /** Added to the variance to avoid dividing by zero. */
+  /**
+   * Added to the variance to avoid dividing by zero (to the standard
+   * deviation in ContribInstanceNormalization). Default 1e-3.
+   */
   epsilon?: number;
   /** If true, add the learned offset `beta`. Default true. */
   center?: boolean;
@@ -299,14 +314,23 @@ export interface AffineArgs extends LayerArgs {
  * as Keras orders them (Keras loads weights by position).
  */
 export abstract class AffineNormalization extends tf.layers.Layer {
+  /** Added to the variance (keras-contrib's flavour: to the standard deviation). */
   readonly epsilon: number;
+  /** Whether the layer adds the learned offset `beta`. */
   readonly center: boolean;
+  /** Whether the layer multiplies by the learned scale `gamma`. */
   readonly scale: boolean;
+  /** Initializer of beta. */
   readonly betaInitializer: Initializer;
+  /** Initializer of gamma. */
   readonly gammaInitializer: Initializer;
+  /** Regularizer of beta, or null. */
   readonly betaRegularizer: Regularizer|null;
+  /** Regularizer of gamma, or null. */
   readonly gammaRegularizer: Regularizer|null;
+  /** Constraint on beta, or null. */
   readonly betaConstraint: Constraint|null;
+  /** Constraint on gamma, or null. */
   readonly gammaConstraint: Constraint|null;
   protected gamma: tf.LayerVariable|null = null;
   protected beta: tf.LayerVariable|null = null;

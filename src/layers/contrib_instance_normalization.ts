@@ -5,6 +5,7 @@ import {groupNormPlan} from '../ops/group_norm';
 import {argError, checkFloatTensor, resolveAxis} from '../ops/validate';
 import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, maskOf, singleShape, singleTensor} from './common';
 
+/** Arguments of {@link ContribInstanceNormalization} (keras-contrib's, camelCase). */
 export interface ContribInstanceNormalizationArgs extends AffineArgs {
   /** The channel axis, or null: statistics over all non-batch axes, gamma/beta of shape [1]. Default null. */
   axis?: number|null;
@@ -26,7 +27,9 @@ export interface ContribInstanceNormalizationArgs extends AffineArgs {
  * configs without `groups` that carry `axis` (see docs/loading.md).
  */
 export class ContribInstanceNormalization extends AffineNormalization {
+  /** The serialization class name, `InstanceNormalization` (keras-contrib's). */
   static className = 'InstanceNormalization';
+  /** The channel axis, or null (statistics over every non-batch axis). */
   readonly axis: number|null;
 
   constructor(args: ContribInstanceNormalizationArgs = {}) {

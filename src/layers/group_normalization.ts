@@ -4,6 +4,7 @@ import {checkGroups, groupNormImpl, groupNormPlan} from '../ops/group_norm';
 import {checkIntegerAxis} from '../ops/validate';
 import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, maskOf, singleShape, singleTensor} from './common';
 
+/** Arguments of {@link GroupNormalization} (Keras 3's, camelCase). */
 export interface GroupNormalizationArgs extends AffineArgs {
   /**
    * Number of groups the channels are split into; must divide the number
@@ -15,23 +16,6 @@ export interface GroupNormalizationArgs extends AffineArgs {
   axis?: number;
 }
 
-/**
- * Group normalization (Wu & He, 2018), with the arguments and defaults of
- * Keras 3's `keras.layers.GroupNormalization`:
- *
- * - `groups` (32): channels are split into this many groups, each
- *   normalized per sample over its channels and every non-batch,
- *   non-channel axis. -1: one group per channel.
- * - `axis` (-1): the channel axis.
- * - `epsilon` (1e-3): added to the variance.
- * - `center` (true) / `scale` (true): learn a per-channel `beta` / `gamma`.
- * - `betaInitializer` ('zeros'), `gammaInitializer` ('ones'),
- *   `betaRegularizer`, `gammaRegularizer`, `betaConstraint`,
- *   `gammaConstraint` (none).
- *
- * Unlike BatchNormalization it does not depend on the batch, and it
- * computes the same thing in training and inference.
- */
 /**
  * Validates a channel-axis layer's input shape (rank, axis, a defined
  * channel dimension, groups dividing it), sets the layer's InputSpec and
@@ -53,9 +37,29 @@ export function buildChannelSpec(
   return plan.channels;
 }
 
+/**
+ * Group normalization (Wu & He, 2018), with the arguments and defaults of
+ * Keras 3's `keras.layers.GroupNormalization`:
+ *
+ * - `groups` (32): channels are split into this many groups, each
+ *   normalized per sample over its channels and every non-batch,
+ *   non-channel axis. -1: one group per channel.
+ * - `axis` (-1): the channel axis.
+ * - `epsilon` (1e-3): added to the variance.
+ * - `center` (true) / `scale` (true): learn a per-channel `beta` / `gamma`.
+ * - `betaInitializer` ('zeros'), `gammaInitializer` ('ones'),
+ *   `betaRegularizer`, `gammaRegularizer`, `betaConstraint`,
+ *   `gammaConstraint` (none).
+ *
+ * Unlike BatchNormalization it does not depend on the batch, and it
+ * computes the same thing in training and inference.
+ */
 export class GroupNormalization extends AffineNormalization {
+  /** The serialization class name, `GroupNormalization` (Keras's). */
   static className = 'GroupNormalization';
+  /** Number of groups as given (-1: one per channel). */
   readonly groups: number;
+  /** The channel axis as given (negative counts from the end). */
   readonly axis: number;
 
   constructor(args: GroupNormalizationArgs = {}) {

@@ -1,24 +1,31 @@
 /**
  * The layer factories (`layers.groupNormalization(args)`, ...), in the
- * style of `tf.layers`.
+ * style of `tf.layers`. Each returns a new instance of the layer class of
+ * the same name.
+ *
+ * @module layers
  */
 import {GroupNormalization, GroupNormalizationArgs} from './group_normalization';
 import {InstanceNormalization, InstanceNormalizationArgs} from './instance_normalization';
 import {LayerNormalization, LayerNormalizationArgs} from './layer_normalization';
 import {RMSNormalization, RMSNormalizationArgs} from './rms_normalization';
 
+/** A new {@link GroupNormalization} layer (Keras 3 defaults: 32 groups, axis -1, epsilon 1e-3). */
 export function groupNormalization(args?: GroupNormalizationArgs): GroupNormalization {
   return new GroupNormalization(args);
 }
 
+/** A new {@link InstanceNormalization} layer (axis -1, epsilon 1e-3, no running statistics). */
 export function instanceNormalization(args?: InstanceNormalizationArgs): InstanceNormalization {
   return new InstanceNormalization(args);
 }
 
+/** A new {@link LayerNormalization} layer (axis -1, epsilon 1e-3, center and scale). */
 export function layerNormalization(args?: LayerNormalizationArgs): LayerNormalization {
   return new LayerNormalization(args);
 }
 
+/** A new {@link RMSNormalization} layer (axis -1, epsilon 1e-6). */
 export function rmsNormalization(args?: RMSNormalizationArgs): RMSNormalization {
   return new RMSNormalization(args);
 }

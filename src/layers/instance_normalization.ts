@@ -8,6 +8,7 @@ import {ContribInstanceNormalization} from './contrib_instance_normalization';
 import {Pix2PixInstanceNormalization} from './pix2pix_instance_normalization';
 import {buildChannelSpec} from './group_normalization';
 
+/** Arguments of {@link InstanceNormalization}. */
 export interface InstanceNormalizationArgs extends AffineArgs {
   /** The channel axis. Default -1. */
   axis?: number;
@@ -45,9 +46,13 @@ export interface InstanceNormalizationArgs extends AffineArgs {
  * Without running statistics it is GroupNormalization with `groups: -1`.
  */
 export class InstanceNormalization extends AffineNormalization {
+  /** The serialization class name, `InstanceNormalization`. */
   static className = 'InstanceNormalization';
+  /** The channel axis as given. */
   readonly axis: number;
+  /** Whether running statistics are kept and used in inference (PyTorch's `track_running_stats`). */
   readonly trackRunningStats: boolean;
+  /** Weight of the new batch in the running statistics. */
   readonly momentum: number;
   private movingMean: tf.LayerVariable|null = null;
   private movingVariance: tf.LayerVariable|null = null;
@@ -173,6 +178,10 @@ const CONTRIB_KEYS = new Set([
   'betaConstraint', 'gammaConstraint',
 ]);
 
+/**
+ * Which InstanceNormalization a config describes: this package's ('native'),
+ * keras-contrib's, or tensorflow/examples pix2pix's.
+ */
 export type InstanceNormalizationFlavour = 'native'|'keras-contrib'|'pix2pix';
 
 /**

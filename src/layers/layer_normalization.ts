@@ -5,6 +5,7 @@ import {axesNormImpl} from '../ops/layer_norm';
 import {argError, checkBoolean, checkIntegerAxis, resolveAxes} from '../ops/validate';
 import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, maskOf, singleShape, singleTensor} from './common';
 
+/** Arguments of {@link LayerNormalization} (Keras's, plus `rms`). */
 export interface LayerNormalizationArgs extends AffineArgs {
   /** Axis or axes to normalize over (unsorted, negative, any subset). Default -1. */
   axis?: number|number[];
@@ -91,9 +92,13 @@ export function paramsInAxisOrder(x: tf.Tensor, axis: number|number[], ...params
  * load into this class and compute the same outputs.
  */
 export class LayerNormalization extends AffineNormalization {
+  /** The serialization class name, `LayerNormalization` (the built-in's, which this class replaces). */
   static className = 'LayerNormalization';
+  /** Axis or axes as given. */
   readonly axis: number|number[];
+  /** Keras's legacy `rms_scaling` mode. */
   readonly rmsScaling: boolean;
+  /** True RMS normalization (this package's extension). */
   readonly rms: boolean;
 
   constructor(args: LayerNormalizationArgs = {}) {
@@ -106,6 +111,7 @@ export class LayerNormalization extends AffineNormalization {
     }
   }
 
+  /** @internal The normalization mode the ops compute. */
   get mode(): NormMode {
     return this.rmsScaling ? 'rmsScaling' : this.rms ? 'rms' : 'center';
   }

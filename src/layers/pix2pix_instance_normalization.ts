@@ -5,6 +5,7 @@ import {groupNormPlan} from '../ops/group_norm';
 import {checkEpsilon, checkFloatTensor} from '../ops/validate';
 import {baseConfig, ConfigDict, constructFromConfig, Kwargs, LayerArgs, layerWho, maskOf, normalizeBaseArgs, singleShape, singleTensor} from './common';
 
+/** Arguments of {@link Pix2PixInstanceNormalization}. */
 export interface Pix2PixInstanceNormalizationArgs extends LayerArgs {
   /** Added to the variance. Default 1e-5. */
   epsilon?: number;
@@ -25,7 +26,9 @@ export interface Pix2PixInstanceNormalizationArgs extends LayerArgs {
  * picks this class for configs whose only own key is `epsilon`.
  */
 export class Pix2PixInstanceNormalization extends tf.layers.Layer {
+  /** The serialization class name, `InstanceNormalization` (pix2pix's). */
   static className = 'InstanceNormalization';
+  /** Added to the variance. */
   readonly epsilon: number;
   private scaleWeight: tf.LayerVariable|null = null;
   private offsetWeight: tf.LayerVariable|null = null;
@@ -41,6 +44,7 @@ export class Pix2PixInstanceNormalization extends tf.layers.Layer {
     return constructFromConfig(cls, config, (cls as unknown as {className: string}).className);
   }
 
+  /** `InstanceNormalization layer 'name'`, the prefix of every error this layer raises. */
   get who(): string {
     return layerWho(`${this.getClassName()} (pix2pix)`, this.name);
   }

@@ -5,6 +5,7 @@ import {checkEpsilon} from '../ops/validate';
 import {baseConfig, ConfigDict, constructFromConfig, Kwargs, LayerArgs, layerWho, maskOf, normalizeBaseArgs, singleTensor} from './common';
 import {checkAxisArg, paramShapeFor, paramsInAxisOrder} from './layer_normalization';
 
+/** Arguments of {@link RMSNormalization} (Keras 3's). */
 export interface RMSNormalizationArgs extends LayerArgs {
   /** Axis or axes to normalize over. Default -1. */
   axis?: number|number[];
@@ -19,8 +20,11 @@ export interface RMSNormalizationArgs extends LayerArgs {
  * `scale` (initialized to ones) shaped like the normalized axes.
  */
 export class RMSNormalization extends tf.layers.Layer {
+  /** The serialization class name, `RMSNormalization` (Keras 3's). */
   static className = 'RMSNormalization';
+  /** Axis or axes as given. */
   readonly axis: number|number[];
+  /** Added to mean(x^2). */
   readonly epsilon: number;
   private scaleWeight: tf.LayerVariable|null = null;
 
@@ -36,6 +40,7 @@ export class RMSNormalization extends tf.layers.Layer {
     return constructFromConfig(cls, config, (cls as unknown as {className: string}).className);
   }
 
+  /** `RMSNormalization layer 'name'`, the prefix of every error this layer raises. */
   get who(): string {
     return layerWho(this.getClassName(), this.name);
   }

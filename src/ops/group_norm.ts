@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import {NormPlan, normalizeMasked} from './core';
 import {argError, checkEpsilon, checkFloatTensor, checkIntegerAxis, checkParam, resolveAxis} from './validate';
 
+/** Options of {@link groupNorm}. */
 export interface GroupNormOptions {
   /** Number of groups G; must divide the channel count C. -1 means C (one group per channel). */
   groups: number;

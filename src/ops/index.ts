@@ -1,4 +1,10 @@
-/** Functional normalization ops, each with an analytic gradient. */
+/**
+ * Functional normalization ops, each with an analytic gradient
+ * (differentiable on every backend through `tf.customGrad`). Each takes a
+ * float32 tensor and returns one of the same shape and rank type.
+ *
+ * @module ops
+ */
 export {groupNorm} from './group_norm';
 export type {GroupNormOptions} from './group_norm';
 export {instanceNorm} from './instance_norm';

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {groupNormImpl} from './group_norm';
 
+/** Options of {@link instanceNorm}. */
 export interface InstanceNormOptions {
   /** The channel axis (default -1). */
   axis?: number;

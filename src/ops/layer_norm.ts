@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import {NormMode, NormPlan, normalizeMasked} from './core';
 import {argError, checkEpsilon, checkFloatTensor, checkParam, resolveAxes} from './validate';
 
+/** Options of {@link layerNorm}. */
 export interface LayerNormOptions {
   /** Axis or axes to normalize over (any subset, unsorted, negative allowed). Default -1. */
   axis?: number|number[];
@@ -25,6 +26,7 @@ export interface LayerNormOptions {
   mask?: tf.Tensor|null;
 }
 
+/** Options of {@link rmsNorm}. */
 export interface RmsNormOptions {
   /** Axis or axes to normalize over. Default -1. */
   axis?: number|number[];
