@@ -83,6 +83,39 @@ describe('degenerate shapes', () => {
     expect((layer.apply(x) as tf.Tensor).shape).toEqual([0, 4, 4, 6]);
   });
 
+  test.each(PATHS)('a zero-length non-channel axis gives an empty output (and gradient) of the same shape (%s)', (_path, fused) => {
+    tf.env().set('TFJS_NORMALIZATION_FUSED', fused);
+    try {
+      const before = tf.memory().numTensors;
+      const built: tf.layers.Layer[] = [];
+      const layer = <L extends tf.layers.Layer>(l: L): L => {
+        built.push(l);
+        return l;
+      };
+      const cases: Array<[string, (x: tf.Tensor) => tf.Tensor]> = [
+        ['groupNorm', (x) => ops.groupNorm(x, {groups: 2})],
+        ['groupNorm channels-first', (x) => ops.groupNorm(x, {groups: 2, axis: 1})],
+        ['instanceNorm', (x) => ops.instanceNorm(x)],
+        ['GroupNormalization', (x) => layer(new GroupNormalization({groups: 2})).apply(x) as tf.Tensor],
+        ['InstanceNormalization', (x) => layer(new InstanceNormalization()).apply(x) as tf.Tensor],
+      ];
+      for (const shape of [[2, 0, 4], [2, 3, 0, 4], [2, 0, 0, 4]]) {
+        for (const [name, op] of cases) {
+          const s = name.includes('channels-first') ? [shape[0], 4, ...shape.slice(1, -1)] : shape;
+          const x = tf.zeros(s);
+          const y = op(x);
+          const dx = tf.grad((t: tf.Tensor) => op(t).sum())(x);
+          expect([name, y.shape, y.size, dx.shape]).toEqual([name, s, 0, s]);
+          tf.dispose([x, y, dx]);
+        }
+      }
+      for (const l of built) l.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      tf.env().set('TFJS_NORMALIZATION_FUSED', true);
+    }
+  });
+
   test('spatial dimensions of size 1: instance normalization of one element gives exactly beta', () => {
     const x = tf.randomNormal([2, 1, 1, 3], 5, 2, 'float32', 3);
     const beta = tf.tensor1d([0.5, -1, 2]);

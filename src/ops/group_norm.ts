@@ -81,10 +81,10 @@ export function groupNormPlan(
   for (let i = 1; i < a; i++) P *= shape[i];
   for (let i = a + 1; i < rank; i++) Q *= shape[i];
   const viewShape = [shape[0]];
-  if (P > 1) viewShape.push(P);
+  if (P !== 1) viewShape.push(P);  // kept when 0: an empty axis gives an empty output
   const gAxis = viewShape.length;
   viewShape.push(G, C / G);
-  if (Q > 1) viewShape.push(Q);
+  if (Q !== 1) viewShape.push(Q);
   const reduceAxes = viewShape.map((_, i) => i).filter((i) => i !== 0 && i !== gAxis);
   const paramViewShape = viewShape.map((d, i) => (i === gAxis || i === gAxis + 1 ? d : 1));
   return {viewShape, reduceAxes, paramViewShape, epsilon, mode: 'center', channels: C, groups: G};
