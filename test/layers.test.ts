@@ -1,7 +1,10 @@
 /** The four layers: the shared layer test, Keras defaults and keys, literal outputs, errors. */
 import * as tf from '@tensorflow/tfjs';
 
-import {GroupNormalization, InstanceNormalization, LayerNormalization, layers, RMSNormalization} from '../src';
+import {
+  AddonsGroupNormalization, AddonsInstanceNormalization, GroupNormalization, InstanceNormalization, LayerNormalization, layers, ops,
+  RMSNormalization,
+} from '../src';
 import {expectClose, maxAbsDiff, runLayerTest, saveToMemory} from './helpers';
 
 beforeAll(async () => {
@@ -88,6 +91,31 @@ describe('defaults are Keras\'s', () => {
     expect(layers.instanceNormalization()).toBeInstanceOf(InstanceNormalization);
     expect(layers.layerNormalization()).toBeInstanceOf(LayerNormalization);
     expect(layers.rmsNormalization()).toBeInstanceOf(RMSNormalization);
+  });
+});
+
+describe('default names', () => {
+  test('the TensorFlow Addons classes get valid, distinct default names and compute as GroupNormalization', async () => {
+    const x = tf.randomNormal([2, 3, 4], 0, 1, 'float32', 5);
+    const gn = new AddonsGroupNormalization({groups: 2});
+    const inorm = new AddonsInstanceNormalization();
+    const second = new AddonsGroupNormalization({groups: 2});
+    expect(gn.name).toMatch(/^addons_group_normalization_AddonsGroupNormalization\d+$/);
+    expect(inorm.name).toMatch(/^addons_instance_normalization_AddonsInstanceNormalization\d+$/);
+    expect(second.name).not.toBe(gn.name);
+    const y = gn.apply(x) as tf.Tensor;
+    const yi = inorm.apply(x) as tf.Tensor;
+    const [ry, ryi] = [ops.groupNorm(x, {groups: 2}), ops.groupNorm(x, {groups: -1})];
+    expect(maxAbsDiff(y.dataSync(), ry.dataSync())).toBe(0);
+    expect(maxAbsDiff(yi.dataSync(), ryi.dataSync())).toBe(0);
+    // In a model, saved and loaded back.
+    const model = tf.sequential({layers: [new AddonsGroupNormalization({groups: 2, inputShape: [3, 4]}), new AddonsInstanceNormalization()]});
+    const loaded = await tf.loadLayersModel(tf.io.fromMemory(await saveToMemory(model)));
+    expect(loaded.layers.map((l) => l.name)).toEqual(model.layers.map((l) => l.name));
+    const [p, q] = [model.predict(x) as tf.Tensor, loaded.predict(x) as tf.Tensor];
+    expect(maxAbsDiff(p.dataSync(), q.dataSync())).toBe(0);
+    tf.dispose([x, y, yi, ry, ryi, p, q]);
+    for (const m of [gn, inorm, model, loaded]) m.dispose();
   });
 });
 

@@ -174,7 +174,7 @@ function checkShapeArg(who: string, arg: string, value: unknown): void {
  * computed in float32 here; integer, bool and string dtypes are errors.
  */
 export function normalizeBaseArgs<T extends LayerArgs>(args: T|null|undefined, className: string): T {
-  if (args == null) return {} as T;
+  if (args == null) return defaultName({} as T, className);
   const named = typeof (args as {name?: unknown}).name === 'string' ? (args as {name: string}).name : '?';
   const who = layerWho(className, named);
   if (typeof args !== 'object' || Array.isArray(args)) {
@@ -201,7 +201,24 @@ export function normalizeBaseArgs<T extends LayerArgs>(args: T|null|undefined, c
   if (dtype != null && (typeof dtype !== 'string' || !FLOAT_DTYPES.has(dtype))) {
     throw argError(who, 'dtype', a.dtype, `a float dtype (${Array.from(FLOAT_DTYPES).join(', ')}); the layer computes in float32`);
   }
-  return (dtype == null ? args : {...args, dtype: 'float32'}) as T;
+  return defaultName((dtype == null ? args : {...args, dtype: 'float32'}) as T, className);
+}
+
+const defaultNameCounts = new Map<string, number>();
+
+/**
+ * tfjs makes a default layer name from the class name, which for
+ * `Addons>GroupNormalization` contains '>', not valid in a tensor name:
+ * such classes get a default name of their own, of the same form as tfjs's
+ * (`addons_group_normalization_AddonsGroupNormalization1`).
+ */
+function defaultName<T extends LayerArgs>(args: T, className: string): T {
+  if (args.name != null || /^[A-Za-z0-9][-A-Za-z0-9._/]*$/.test(className)) return args;
+  const clean = className.replace(/[^A-Za-z0-9]/g, '');
+  const n = (defaultNameCounts.get(clean) ?? 0) + 1;
+  defaultNameCounts.set(clean, n);
+  const snake = clean.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+  return {...args, name: `${snake}_${clean}${n}`};
 }
 
 /**
