@@ -16,6 +16,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+import {buildModel, disposeCreated} from './build';
+
 type Json = tf.serialization.ConfigDictValue;
 type JsonDict = {[key: string]: Json};
 
@@ -284,16 +286,16 @@ export async function translateKeras3Artifacts(artifacts: tf.io.ModelArtifacts):
   const topology = artifacts.modelTopology;
   if (!isDict(topology) || !isKeras3Topology(topology)) return artifacts;
   const translated = translateKeras3Topology(topology);
-  const before = new Set(Object.keys(tf.engine().registeredVariables));
+  const built = buildModel(translated);
   let scratch: tf.LayersModel|null = null;
   try {
-    scratch = await tf.models.modelFromJSON({modelTopology: translated});
+    scratch = await built.model;
     const weightSpecs = renameKeras3Weights(artifacts.weightSpecs ?? [], translated, scratch);
     return {...artifacts, modelTopology: translated, weightSpecs};
   } finally {
+    // Only the scratch model's variables: not those of a concurrent load or of the app.
     if (scratch != null) scratch.dispose();
-    const vars = tf.engine().registeredVariables;
-    for (const name of Object.keys(vars)) if (!before.has(name)) vars[name].dispose();
+    disposeCreated(built.created);
   }
 }
 
