@@ -261,9 +261,54 @@ def nested():
     return keras.Model(x, y, name='nested')
 
 
+def zoo_2d():
+    """Layers tfjs supports, around the normalization layers (images)."""
+    x = keras.Input((8, 8, 3))
+    y = L.ZeroPadding2D(1)(x)
+    y = L.Conv2D(4, 3, strides=2, activation='relu')(y)
+    y = L.DepthwiseConv2D(3, padding='same')(y)
+    y = L.GroupNormalization(groups=4, name='gn_instance')(y)
+    y = L.SeparableConv2D(6, 3, padding='same', use_bias=False)(y)
+    y = L.BatchNormalization(momentum=0.9)(y)  # center=False: tfjs's batchNorm gradient fails without beta
+    y = L.Activation('tanh')(y)
+    a = L.MaxPooling2D(2)(y)
+    b = L.AveragePooling2D(2)(y)
+    y = L.Multiply()([a, b])
+    # UpSampling2D left out: tfjs 4.22's gradient through it disagrees with finite differences (Keras's agrees).
+    y = L.Conv2DTranspose(4, 3, strides=2, padding='same')(y)
+    y = L.LayerNormalization(axis=[1, 2, 3], name='ln_hwc')(y)
+    y = L.Cropping2D(1)(y)
+    y = L.GlobalAveragePooling2D()(y)
+    y = L.Dropout(0.3)(y)
+    y = L.Dense(5, activation='softmax')(y)
+    return keras.Model(x, y, name='zoo_2d')
+
+
+def zoo_seq():
+    """Layers tfjs supports, around the normalization layers (sequences)."""
+    x = keras.Input((7, 4))
+    y = L.Conv1D(6, 3, padding='same')(x)  # tfjs has no causal padding
+    y = L.LayerNormalization(name='ln_seq')(y)
+    y = L.LSTM(5, return_sequences=True)(y)
+    y = L.RMSNormalization(name='rms_seq')(y)
+    y = L.GRU(4, return_sequences=True, reset_after=False)(y)  # tfjs has no reset_after=True
+    y = L.SimpleRNN(3, return_sequences=True)(y)
+    y = L.Bidirectional(L.LSTM(2, return_sequences=True))(y)
+    y = L.GroupNormalization(groups=2, name='gn_seq')(y)
+    y = L.Permute((2, 1))(y)
+    y = L.Reshape((7, 4))(y)
+    y = L.MaxPooling1D(2)(y)
+    y = L.TimeDistributed(L.Dense(3))(y)
+    y = L.GlobalMaxPooling1D()(y)  # over distinct values: at ties, TF splits the gradient and tfjs does not
+    y = L.RepeatVector(2)(y)
+    y = L.Flatten()(y)
+    return keras.Model(x, y, name='zoo_seq')
+
+
 def main():
     keras.utils.set_random_seed(20261201)
-    builders = {'sequential': sequential, 'axes': axes, 'multi_io': multi_io, 'nested': nested}
+    builders = {'sequential': sequential, 'axes': axes, 'multi_io': multi_io, 'nested': nested,
+                'zoo_2d': zoo_2d, 'zoo_seq': zoo_seq}
     only = sys.argv[1:]
     for name, build in builders.items():
         if only and name not in only:

@@ -23,8 +23,10 @@ What it does:
   groups -1) loads as GroupNormalization; LayerNormalization(rms=True) becomes
   RMSNormalization (same math; gamma -> scale). Other classes of this package
   (the TFA, keras-contrib, pix2pix flavours) have no Keras 3 built-in: error.
-- weights are set by name (`<layer>/<weight>`), each must be present with
-  the Keras layer's size; LayerNormalization/RMSNormalization weights are
+- weights are set by name (`<layer>/<weight>`), or where a layer's names
+  differ (tfjs's DepthwiseConv2D `depthwise_kernel` is Keras 3's `kernel`,
+  wrapped layers) in the order tfjs wrote that layer's weights; each must
+  have the Keras layer's size; LayerNormalization/RMSNormalization weights are
   reshaped (not transposed) to Keras's shape (its sorted axis list), which
   reads the bytes in the same order tfjs and Keras broadcast them.
 
@@ -157,7 +159,10 @@ def load_tfjs_model(model_json_path):
     renames = {}
     _translate(config, renames, '')
     from keras.src.legacy.saving import saving_utils  # Keras's reader for tf.keras 2 configs (.h5 files)
-    custom = {'LayerNormalization': _keep_axis_list(keras.layers.LayerNormalization),
+    # Every built-in layer by name too: wrapped layers (Bidirectional's, TimeDistributed's) are read without a
+    # module, which Keras 3 only resolves through custom_objects.
+    custom = {k: v for k, v in vars(keras.layers).items() if isinstance(v, type) and issubclass(v, keras.layers.Layer)}
+    custom |= {'LayerNormalization': _keep_axis_list(keras.layers.LayerNormalization),
               'RMSNormalization': _keep_axis_list(keras.layers.RMSNormalization)}
     model = saving_utils.model_from_config(config, custom_objects=custom)
     weights = read_weights(model_json, os.path.dirname(os.path.abspath(model_json_path)))
@@ -165,15 +170,21 @@ def load_tfjs_model(model_json_path):
     for layer in all_layers(model):
         if isinstance(layer, keras.Model):
             continue
-        for w in layer.weights:
-            key = f'{layer.name}/{w.name}'
-            source, present = renames.get(key, (key, True))
+        # By name (`<layer>/<weight>`) where every weight's name is in the manifest, else the manifest's weights of
+        # this layer in order (tfjs writes a layer's weights in the order Keras creates them; some names differ,
+        # e.g. tfjs's DepthwiseConv2D `depthwise_kernel` is Keras 3's `kernel`, and wrapped layers' paths).
+        keys = [f'{layer.name}/{w.name}' for w in layer.weights]
+        sources = [renames.get(k, (k, True)) for k in keys]
+        if not all(src in weights or not present for src, present in sources):
+            mine = [n for n in weights if n.split('/')[0] == layer.name and n not in used]
+            if len(mine) != len(layer.weights):
+                raise ValueError(f"{layer.__class__.__name__} layer '{layer.name}': Keras builds {len(layer.weights)} "
+                                 f"weight(s) {keys}, the manifest has {len(mine)} for it: {mine}")
+            sources = [(n, True) for n in mine]
+        for w, (source, present) in zip(layer.weights, sources):
             if not present:
                 w.assign(np.ones(tuple(w.shape), 'float32'))  # LayerNormalization(rms, scale=False): scale 1
                 continue
-            if source not in weights:
-                raise ValueError(f"{layer.__class__.__name__} layer '{layer.name}': weight {source} (shape "
-                                 f"{tuple(w.shape)}) is missing from the weights manifest")
             value = weights[source]
             if tuple(value.shape) != tuple(w.shape):
                 if layer.__class__.__name__ in RESHAPED and value.size == int(np.prod(w.shape)):

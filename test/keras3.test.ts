@@ -24,7 +24,7 @@ interface Expected {
 }
 
 const ROOT = path.join(__dirname, 'fixtures', 'keras3');
-const MODELS = ['sequential', 'axes', 'multi_io', 'nested'];
+const MODELS = ['sequential', 'axes', 'multi_io', 'nested', 'zoo_2d', 'zoo_seq'];
 const ROUTES = ['keras', 'keras_keras'];
 const PREDICT_TOL = 1e-5;
 const GRAD_TOL = 1e-4;
@@ -49,6 +49,19 @@ function disposeModel(model: tf.LayersModel, variablesBefore: Set<string>): void
   model.dispose();
   const vars = tf.engine().registeredVariables;
   for (const name of Object.keys(vars)) if (!variablesBefore.has(name)) vars[name].dispose();
+}
+
+/**
+ * Tensors tfjs itself leaves behind when it builds this model (and disposes
+ * it): 0, except that tfjs 4.22's LSTM cell with unitForgetBias (Keras's
+ * default) leaks its bias initializer's pieces at build. The loaders must
+ * leave nothing more.
+ */
+async function tfjsBuildLeak(topology: Record<string, tf.serialization.ConfigDictValue>): Promise<number> {
+  const before = tf.memory().numTensors;
+  const vars = new Set(Object.keys(tf.engine().registeredVariables));
+  disposeModel(await tf.models.modelFromJSON({modelTopology: io.translateKeras3Topology(topology)}), vars);
+  return tf.memory().numTensors - before;
 }
 
 const expected = (name: string): Expected => JSON.parse(fs.readFileSync(path.join(ROOT, name, 'expected.json'), 'utf8'));
@@ -122,6 +135,8 @@ describe.each(MODELS)('Keras 3 model %s', (name) => {
     const file = path.join(ROOT, name, route, 'model.json');
     const json = JSON.parse(fs.readFileSync(file, 'utf8'));
     expect(io.isKeras3Topology(json.modelTopology)).toBe(true);
+    const buildLeak = await tfjsBuildLeak(json.modelTopology);
+    if (buildLeak > 0) console.log(`${name} (${route}): tfjs's own build of this model leaks ${buildLeak} tensor(s)`);
     const before = tf.memory().numTensors;
     const vars = new Set(Object.keys(tf.engine().registeredVariables));
     const model = await io.loadLayersModel(file);
@@ -130,19 +145,21 @@ describe.each(MODELS)('Keras 3 model %s', (name) => {
     } finally {
       disposeModel(model, vars);
     }
-    expect(tf.memory().numTensors).toBe(before);
+    expect(tf.memory().numTensors - before).toBe(buildLeak);
   });
 
   test.each(ROUTES)('%s route: tf.loadLayersModel(io.fromKeras3(handler))', async (route) => {
+    const file = path.join(ROOT, name, route, 'model.json');
+    const buildLeak = await tfjsBuildLeak(JSON.parse(fs.readFileSync(file, 'utf8')).modelTopology);
     const before = tf.memory().numTensors;
     const vars = new Set(Object.keys(tf.engine().registeredVariables));
-    const model = await tf.loadLayersModel(io.fromKeras3(io.fileSystem(path.join(ROOT, name, route, 'model.json'))));
+    const model = await tf.loadLayersModel(io.fromKeras3(io.fileSystem(file)));
     try {
       check(model, exp, `${name} ${route} fromKeras3`);
     } finally {
       disposeModel(model, vars);
     }
-    expect(tf.memory().numTensors).toBe(before);
+    expect(tf.memory().numTensors - before).toBe(buildLeak);
   });
 });
 
@@ -165,7 +182,7 @@ describe('Keras 3 translation', () => {
     const before = tf.memory().numTensors;
     const vars = Object.keys(tf.engine().registeredVariables).length;
     await expect(io.loadLayersModel(broken)).rejects.toThrow(
-        /weight "layers\/dense\/vars\/7" of the \.keras weights file: layer 'outer_dense' has 2 weight\(s\), not 8/);
+        /weight "layers\/dense\/vars\/7" of the \.keras weights file: Dense layer 'outer_dense' has 2 weight\(s\) \(outer_dense\/kernel, outer_dense\/bias\)/);
     expect(tf.memory().numTensors).toBe(before);
     expect(Object.keys(tf.engine().registeredVariables).length).toBe(vars);
   });

@@ -21,7 +21,7 @@ import {GroupNormalization, InstanceNormalization, io, LayerNormalization, RMSNo
 
 const ROOT = path.join(__dirname, '..');
 const FIXTURES = path.join(__dirname, 'fixtures', 'keras3');
-const MODELS = ['sequential', 'axes', 'multi_io', 'nested'];
+const MODELS = ['sequential', 'axes', 'multi_io', 'nested', 'zoo_2d', 'zoo_seq'];
 const TOL = 1e-5;
 
 function findPython(): {python: string|null, why: string} {
@@ -34,7 +34,7 @@ function findPython(): {python: string|null, why: string} {
 
 const {python, why} = findPython();
 if (python == null) {
-  const message = `SKIPPED test/keras3_back.test.ts (back to Keras 3): ${why}`;
+  const message = `back to Keras 3 (test/keras3_back.test.ts) NOT tested: ${why}`;
   console.warn(`\n*** ${message} ***\n`);
   if (process.env.REQUIRE_KERAS === '1') throw new Error(`REQUIRE_KERAS=1: ${message}`);
 }

@@ -240,45 +240,101 @@ function kerasFilePaths(entry: JsonDict, prefix: string, out: Map<string, string
   }
 }
 
+/** Order of a layer's sub-objects in the .keras weights file, as tfjs orders their weights (own vars first). */
+function subObjectRank(sub: string): number {
+  if (sub === '') return 0;
+  if (sub.startsWith('forward_layer')) return 1;
+  if (sub.startsWith('backward_layer')) return 2;
+  return 3;
+}
+
 /**
  * Renames the weights of a Keras 3 manifest to the tfjs model's weight names
  * (`<layer>/<weight>`), for either converter route. `translated` is the
- * translated topology, `model` the model built from it. Optimizer variables
- * of a `.keras` file become group 'optimizer' (ignored by the loader). A name
- * it cannot place is an error naming it.
+ * translated topology, `model` the model built from it.
+ *
+ * Each manifest weight is assigned to the layer that owns it: in a `.keras`
+ * file by its path (`layers/<layer>[/<sub-object>]/vars/<i>`, the layer's
+ * weights in index order, a Bidirectional layer's forward layer before its
+ * backward one); in an `.h5` file by the first component of its variable path
+ * that names a (non-model) layer. A layer's weights are then matched by name
+ * where every one matches a tfjs weight name of that layer, else in order (the
+ * order Keras and tfjs both create them in: Keras 3 renamed some, e.g.
+ * DepthwiseConv2D's `depthwise_kernel` is `kernel`). The strict loader then
+ * checks every shape. Optimizer variables of a `.keras` file become group
+ * 'optimizer' (ignored by the loader). A weight it cannot place is an error
+ * naming it.
  */
 export function renameKeras3Weights(
     specs: tf.io.WeightsManifestEntry[], translated: JsonDict, model: tf.LayersModel): tf.io.WeightsManifestEntry[] {
   const layers = layersByName(model);
   const paths = new Map<string, string>();
   kerasFilePaths(modelConfigOf(translated), '', paths);
-  const owned = new Set(model.weights.map((w) => w.originalName));
-  return specs.map((spec) => {
-    if (spec.group === 'optimizer' || owned.has(spec.name)) return spec;
-    if (/^optimizer\//.test(spec.name)) return {...spec, group: 'optimizer'};
-    const v3 = /^(.*)\/vars\/(\d+)$/.exec(spec.name);
+  const out = specs.slice();
+  const owners = new Map<string, Array<{index: number, key: [number, number], short: string}>>();
+  const own = (layerName: string, index: number, key: [number, number], short: string) => {
+    const list = owners.get(layerName) ?? [];
+    list.push({index, key, short});
+    owners.set(layerName, list);
+  };
+  specs.forEach((spec, index) => {
+    if (spec.group === 'optimizer') return;
+    if (/^optimizer\//.test(spec.name)) {
+      out[index] = {...spec, group: 'optimizer'};
+      return;
+    }
+    const v3 = /^(layers\/.*)\/vars\/(\d+)$/.exec(spec.name);
     if (v3 != null) {
-      const layerName = paths.get(v3[1]);
-      const layer = layerName === undefined ? undefined : layers.get(layerName);
-      const w = layer == null ? undefined : layer.weights[Number(v3[2])];
-      if (w == null) {
-        throw new Error(`${WHO}: weight ${JSON.stringify(spec.name)} of the .keras weights file: ` +
-                        (layerName === undefined ? `no layer of the config is at '${v3[1]}'` :
-                         layer == null ? `layer name '${layerName}' is used twice or not in the model` :
-                         `layer '${layerName}' has ${layer.weights.length} weight(s), not ${Number(v3[2]) + 1}`) + '.');
+      // The longest prefix of the path that is a layer of the config; the rest is a sub-object (a cell, a wrapped layer).
+      const parts = v3[1].split('/');
+      for (let n = parts.length; n >= 2; n--) {
+        const layerName = paths.get(parts.slice(0, n).join('/'));
+        if (layerName === undefined) continue;
+        own(layerName, index, [subObjectRank(parts.slice(n).join('/')), Number(v3[2])], '');
+        return;
       }
-      return {...spec, name: w.originalName};
+      throw new Error(`${WHO}: weight ${JSON.stringify(spec.name)} of the .keras weights file: no layer of the config ` +
+                      `is at '${v3[1]}'.`);
     }
-    // A Keras 3 variable path: [model scopes/]layer/weight; the layer is the nearest component naming one that owns it.
+    // A Keras 3 variable path: [model scopes/]layer[/sub-object]/weight.
     const parts = spec.name.split('/');
-    const weight = parts[parts.length - 1];
-    for (let i = parts.length - 2; i >= 0; i--) {
+    for (let i = 0; i < parts.length - 1; i++) {
       const layer = layers.get(parts[i]);
-      const candidate = `${parts[i]}/${weight}`;
-      if (layer != null && layer.weights.some((w) => w.originalName === candidate)) return {...spec, name: candidate};
+      if (layer != null && !(layer instanceof tf.LayersModel)) {
+        own(parts[i], index, [0, index], parts[parts.length - 1]);
+        return;
+      }
     }
-    return spec;  // left as is: the strict check names it as owned by no layer
+    // Left as is: the strict check names it as owned by no layer.
   });
+  for (const [layerName, list] of owners) {
+    const layer = layers.get(layerName);
+    if (layer == null) {
+      throw new Error(`${WHO}: weight ${JSON.stringify(specs[list[0].index].name)}: layer name '${layerName}' is used ` +
+                      'twice in the model (nested models) or not at all; its weights cannot be placed.');
+    }
+    const targets = layer.weights.map((w) => w.originalName);
+    const shortOf = (name: string) => name.slice(name.lastIndexOf('/') + 1);
+    const byName = list.every((e) => targets.some((t) => shortOf(t) === e.short)) &&
+        new Set(list.map((e) => e.short)).size === list.length;
+    if (byName) {
+      for (const e of list) out[e.index] = {...specs[e.index], name: targets.find((t) => shortOf(t) === e.short) as string};
+      continue;
+    }
+    if (list.length !== targets.length) {
+      throw new Error(`${WHO}: ${layer.getClassName()} layer '${layerName}' has ${targets.length} weight(s) ` +
+                      `(${targets.join(', ')}), but the file has ${list.length} for it ` +
+                      `(${list.map((e) => specs[e.index].name).join(', ')}).`);
+    }
+    const beyond = list.find((e) => /\/vars\/\d+$/.test(specs[e.index].name) && e.key[1] >= targets.length);
+    if (beyond !== undefined) {
+      throw new Error(`${WHO}: weight ${JSON.stringify(specs[beyond.index].name)} of the .keras weights file: ` +
+                      `${layer.getClassName()} layer '${layerName}' has ${targets.length} weight(s) (${targets.join(', ')}).`);
+    }
+    list.sort((a, b) => a.key[0] - b.key[0] || a.key[1] - b.key[1]);
+    list.forEach((e, k) => { out[e.index] = {...specs[e.index], name: targets[k]}; });
+  }
+  return out;
 }
 
 /** Keras 3 artifacts translated: topology for tfjs, weights renamed (builds and disposes a scratch model). */
