@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 
 import {io, LayerNormalization} from '../src';
@@ -223,4 +224,32 @@ describe('LayerNormalization weight shapes for axis lists', () => {
         builtin.dispose();
         ours.dispose();
       });
+});
+
+test('a file this package wrote before (gamma/beta in increasing axis order) loads by a reshape, same outputs', async () => {
+  const model = tf.sequential({layers: [new LayerNormalization({axis: [3, 1], inputShape: [3, 4, 5]})]});
+  model.setWeights(model.getWeights().map((w, i) => tf.randomUniform(w.shape, 0.5, 1.5, 'float32', i + 3)));
+  const x = tf.randomNormal([2, 3, 4, 5], 0, 1, 'float32', 9);
+  const want = model.predict(x) as tf.Tensor;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ln-legacy-'));
+  try {
+    await model.save(io.fileSystem(dir));
+    const file = path.join(dir, 'model.json');
+    const json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const specs = json.weightsManifest[0].weights as Array<{name: string, shape: number[]}>;
+    expect(specs.map((w) => w.shape)).toEqual([[5, 3], [5, 3]]);
+    for (const w of specs) w.shape = [3, 5];  // the old convention: axes 1, 3 in increasing order
+    fs.writeFileSync(file, JSON.stringify(json));
+    const before = tf.memory().numTensors;
+    const loaded = await io.loadLayersModel(file);
+    const got = loaded.predict(x) as tf.Tensor;
+    expect(relErr(got.dataSync(), want.dataSync())).toBe(0);
+    got.dispose();
+    loaded.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  } finally {
+    fs.rmSync(dir, {recursive: true, force: true});
+    tf.dispose([x, want]);
+    model.dispose();
+  }
 });

@@ -58,8 +58,35 @@ function checkWeightData(artifacts: tf.io.ModelArtifacts): void {
   }
 }
 
-/** Checks the manifest against the model's weights (names and shapes), naming the layer on a mismatch. */
-function checkWeightSpecs(model: tf.LayersModel, specs: tf.io.WeightsManifestEntry[]): void {
+/**
+ * The shape this package gave a LayerNormalization/RMSNormalization weight
+ * before it followed tfjs's and Keras's convention: the normalized axes'
+ * sizes in increasing axis order (differs for an unsorted axis list). The
+ * bytes mean the same in both (the weight is reshaped, not transposed), so
+ * such files load by a reshape. Null for other layers or when it cannot tell.
+ */
+function legacyAxisOrderShape(layer: tf.layers.Layer, shape: readonly (number|null)[]): number[]|null {
+  const name = layer.getClassName();
+  const axis = (layer as unknown as {axis?: unknown}).axis;
+  if ((name !== 'LayerNormalization' && name !== 'RMSNormalization') || !Array.isArray(axis)) return null;
+  let rank: number;
+  try {
+    rank = (layer.input as tf.SymbolicTensor).shape.length;
+  } catch {
+    return null;
+  }
+  const resolved = (axis as number[]).map((a) => (a < 0 ? a + rank : a));
+  const order = resolved.map((a, i) => [a, i]).sort((p, q) => p[0] - q[0]).map(([, i]) => i);
+  return order.map((i) => shape[i] as number);
+}
+
+/**
+ * Checks the manifest against the model's weights (names and shapes), naming
+ * the layer on a mismatch. Returns the weights to reshape to the layer's
+ * shape (files this package wrote with the old axis-order shape).
+ */
+function checkWeightSpecs(model: tf.LayersModel, specs: tf.io.WeightsManifestEntry[]): Map<string, number[]> {
+  const reshape = new Map<string, number[]>();
   const byName = new Map(specs.filter((s) => s.group !== 'optimizer').map((s) => [s.name, s]));
   for (const layer of model.layers) {
     for (const w of layer.weights) {
@@ -69,7 +96,11 @@ function checkWeightSpecs(model: tf.LayersModel, specs: tf.io.WeightsManifestEnt
         throw new Error(`io.loadLayersModel: ${who}: weight ${JSON.stringify(w.originalName)} (shape ` +
                         `${JSON.stringify(w.shape)}) is missing from the weights manifest.`);
       }
-      if (spec.shape.length !== w.shape.length || spec.shape.some((d, i) => d !== w.shape[i])) {
+      const legacy = legacyAxisOrderShape(layer, w.shape);
+      const same = (shape: readonly (number|null)[]) => spec.shape.length === shape.length && spec.shape.every((d, i) => d === shape[i]);
+      if (!same(w.shape) && legacy != null && same(legacy)) {
+        reshape.set(spec.name, w.shape as number[]);
+      } else if (!same(w.shape)) {
         throw new Error(`io.loadLayersModel: ${who}: weight ${JSON.stringify(w.originalName)} has shape ` +
                         `${JSON.stringify(spec.shape)} in the weights manifest, but the layer's config gives shape ` +
                         `${JSON.stringify(w.shape)}.`);
@@ -81,6 +112,7 @@ function checkWeightSpecs(model: tf.LayersModel, specs: tf.io.WeightsManifestEnt
     throw new Error(`io.loadLayersModel: the weights manifest has weight(s) no layer of the model owns: ` +
                     `${JSON.stringify(Array.from(byName.keys()))}.`);
   }
+  return reshape;
 }
 
 /**
@@ -129,9 +161,14 @@ export async function loadLayersModel(source: string|tf.io.IOHandler): Promise<t
     if (artifacts.userDefinedMetadata != null) model.setUserDefinedMetadata(artifacts.userDefinedMetadata);
     const specs = keras3 ? renameKeras3Weights(artifacts.weightSpecs ?? [], topology as Record<string, tf.serialization.ConfigDictValue>, model) :
                            artifacts.weightSpecs ?? [];
-    checkWeightSpecs(model, specs);
+    const reshape = checkWeightSpecs(model, specs);
     if (artifacts.weightData != null) {
       decoded = tf.io.decodeWeights(artifacts.weightData, specs);
+      for (const [name, shape] of reshape) {
+        const old = decoded[name];
+        decoded[name] = tf.reshape(old, shape);
+        old.dispose();
+      }
       const modelWeights: tf.NamedTensorMap = {};
       const optimizerWeights: Array<{name: string, tensor: tf.Tensor}> = [];
       for (const spec of specs) {
