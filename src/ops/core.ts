@@ -196,6 +196,67 @@ function centered(xv: tf.Tensor, plan: NormPlan, set: SetOps) {
   return {m1, d, m2, inv: safeReciprocal(tf.add(std, plan.epsilon)), invStd: safeReciprocal(std)};
 }
 
+/** The highest rank TensorFlow's CPU broadcasting handles (tfjs-node's 'tensorflow' backend). */
+const TF_MAX_BROADCAST_RANK = 5;
+
+/**
+ * On the 'tensorflow' backend, a view above rank 5 (a LayerNormalization
+ * axis list that alternates with the kept axes of a rank-6 input) cannot be
+ * broadcast against its statistics: TensorFlow's CPU broadcasting stops at
+ * rank 5. There, and only there, x (and gamma, beta, mask) is transposed so
+ * the kept axes come first and the statistics axes last, runs of axes of
+ * the same kind are merged, normalize() runs on that view of rank <= 4 and
+ * the result is transposed back (autodiff carries the gradient through the
+ * transposes). Returns null where no lowering is needed or possible.
+ */
+function normalizeLowered(
+    x: tf.Tensor, plan: NormPlan, gamma: tf.Tensor|null|undefined, beta: tf.Tensor|null|undefined,
+    mask: tf.Tensor|null|undefined): tf.Tensor|null {
+  const {viewShape, reduceAxes, paramViewShape} = plan;
+  if (viewShape.length <= TF_MAX_BROADCAST_RANK || tf.getBackend() !== 'tensorflow') return null;
+  const R = [...reduceAxes].sort((a, b) => a - b);
+  const keep = viewShape.map((_, i) => i).filter((i) => !R.includes(i));
+  const perm = [...keep, ...R];
+  const tShape = perm.map((i) => viewShape[i]);
+  const tParam = perm.map((i) => paramViewShape[i]);
+  const view: number[] = [];
+  const param: number[] = [];
+  const reduce: boolean[] = [];
+  let lastKey = '';
+  perm.forEach((axis, j) => {
+    if (tShape[j] === 1) return;
+    const isReduce = R.includes(axis);
+    const key = `${isReduce}/${tParam[j] === 1}`;
+    if (key === lastKey) {
+      view[view.length - 1] *= tShape[j];
+      param[param.length - 1] *= tParam[j];
+    } else {
+      view.push(tShape[j]);
+      param.push(tParam[j]);
+      reduce.push(isReduce);
+      lastKey = key;
+    }
+  });
+  if (!reduce.includes(true)) {
+    view.push(1);
+    param.push(1);
+    reduce.push(true);
+  }
+  if (view.length > TF_MAX_BROADCAST_RANK) return null;
+  const lowered: NormPlan = {
+    ...plan, viewShape: view, paramViewShape: param,
+    reduceAxes: reduce.flatMap((r, i) => (r ? [i] : [])),
+  };
+  const inverse = perm.map((_, i) => perm.indexOf(i));
+  return tf.tidy(() => {
+    const toView = (t: tf.Tensor, from: number[], to: number[]) => tf.reshape(tf.transpose(tf.reshape(t, from), perm), to);
+    const y = normalize(
+        toView(x, viewShape, view), lowered, gamma != null ? toView(gamma, paramViewShape, param) : null,
+        beta != null ? toView(beta, paramViewShape, param) : null, mask != null ? toView(mask, viewShape, view) : null);
+    return tf.reshape(tf.transpose(tf.reshape(y, tShape), inverse), x.shape);
+  });
+}
+
 /**
  * Normalizes x according to plan, with optional gamma and beta (their own
  * shapes are kept; they are reshaped to plan.paramViewShape inside), and an
@@ -206,6 +267,8 @@ function centered(xv: tf.Tensor, plan: NormPlan, set: SetOps) {
 export function normalize(
     x: tf.Tensor, plan: NormPlan, gamma?: tf.Tensor|null, beta?: tf.Tensor|null,
     mask?: tf.Tensor|null): tf.Tensor {
+  const lowered = normalizeLowered(x, plan, gamma, beta, mask);
+  if (lowered != null) return lowered;
   const hasGamma = gamma != null;
   const hasBeta = beta != null;
   const hasMask = mask != null;
