@@ -120,3 +120,22 @@ export async function saveToMemory(model: tf.LayersModel): Promise<tf.io.ModelAr
   }));
   return artifacts as tf.io.ModelArtifacts;
 }
+
+/**
+ * The backend the backend-independent suites run on: TFJS_TEST_BACKEND
+ * (default 'cpu'). 'tensorflow' imports @tensorflow/tfjs-node first (the
+ * test lane of scripts/tfjs-node-test.sh sets it); a backend that cannot be
+ * set is an error, never a silent fallback to cpu.
+ */
+export async function useTestBackend(): Promise<string> {
+  const name = process.env.TFJS_TEST_BACKEND ?? 'cpu';
+  if (name === 'tensorflow') {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require('@tensorflow/tfjs-node');
+  }
+  const ok = await tf.setBackend(name);
+  if (!ok || tf.getBackend() !== name) {
+    throw new Error(`TFJS_TEST_BACKEND='${name}': backend cannot be set (active: '${tf.getBackend()}')`);
+  }
+  return name;
+}

@@ -11,11 +11,11 @@ import '@tensorflow/tfjs-backend-wasm';
 
 import {GroupNormalization, InstanceNormalization, LayerNormalization, layers, ops, RMSNormalization} from '../src';
 import {FUSED_FLAG, SIMD_FLAG} from '../src/kernels/index';
-import {expectClose, expectNoLeakSync, maxAbsDiff} from './helpers';
+import {expectClose, expectNoLeakSync, maxAbsDiff, useTestBackend} from './helpers';
 import {axesSpec, groupSpec, normals, refForward, refGradsFD, RefSpec, rng, unravel} from './reference';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useTestBackend();
 });
 
 /** A [N, T] mask with sequence lengths `lengths`, flattened to x's elements too. */

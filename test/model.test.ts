@@ -2,11 +2,11 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {layers} from '../src';
-import {maxAbsDiff, saveToMemory} from './helpers';
+import {maxAbsDiff, saveToMemory, useTestBackend} from './helpers';
 import {normals, rng} from './reference';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useTestBackend();
 });
 
 /** A learnable toy task: is the left half of the image brighter than the right half? */

@@ -21,13 +21,20 @@ import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
 
 import {GroupNormalization, InstanceNormalization, LayerNormalization, ops, RMSNormalization} from '../src';
-import {maxAbsDiff} from './helpers';
+import {maxAbsDiff, useTestBackend} from './helpers';
 import {axesSpec, groupSpec, normals, refForward, refGradsFD, RefSpec, rng} from './reference';
 
 const SEED = Number(process.env.PROPERTY_SEED ?? 20261130);
+/**
+ * PROPERTY_RUN_SCALE scales every property's run count (default 1; the
+ * tensorflow lane of scripts/tfjs-node-test.sh runs a quarter, since each
+ * op there is a round trip through the native addon).
+ */
+const RUN_SCALE = Number(process.env.PROPERTY_RUN_SCALE ?? 1);
+const runs = (n: number): number => Math.max(10, Math.round(n * RUN_SCALE));
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useTestBackend();
 });
 
 type DataKind = 'normal'|'offset1e4'|'scale1e-3'|'constant';
@@ -169,7 +176,7 @@ test('op and layer match the float64 reference', () => {
       check('layer forward', maxAbsDiff(ly.dataSync(), lref), 2e-4 * Math.max(1, ...Array.from(lref, Math.abs)));
       layer.dispose();
     });
-  }), {seed: SEED, numRuns: 400});
+  }), {seed: SEED, numRuns: runs(400)});
 });
 
 test('gradients for x, gamma and beta match finite differences of the float64 reference', () => {
@@ -196,7 +203,7 @@ test('gradients for x, gamma and beta match finite differences of the float64 re
       if (gamma) check('dgamma', maxAbsDiff(grads[1].dataSync(), fd.dgamma as Float64Array), rel(fd.dgamma as Float64Array));
       if (beta) check('dbeta', maxAbsDiff(grads[gamma ? 2 : 1].dataSync(), fd.dbeta as Float64Array), rel(fd.dbeta as Float64Array));
     });
-  }), {seed: SEED, numRuns: 150});
+  }), {seed: SEED, numRuns: runs(150)});
 });
 
 describe('invariants', () => {
@@ -210,7 +217,7 @@ describe('invariants', () => {
         const ln = ops.layerNorm(x, {axis: s.shape.slice(1).map((_, i) => i + 1), epsilon: s.epsilon});
         check('GN(1) vs LN', maxAbsDiff(gn.dataSync(), ln.dataSync()), 2e-4);
       });
-    }), {seed: SEED, numRuns: 200});
+    }), {seed: SEED, numRuns: runs(200)});
   });
 
   test('groupNorm with C groups equals instanceNorm', () => {
@@ -222,7 +229,7 @@ describe('invariants', () => {
         const inorm = ops.instanceNorm(x, {axis: s.axis, epsilon: s.epsilon});
         check('GN(C) vs IN', maxAbsDiff(gn.dataSync(), inorm.dataSync()), 2e-4);
       });
-    }), {seed: SEED, numRuns: 200});
+    }), {seed: SEED, numRuns: runs(200)});
   });
 
   test('the output is invariant to a per-group shift and a positive per-group scale (epsilon 0, variance > 0)', () => {
@@ -245,6 +252,6 @@ describe('invariants', () => {
         const b = ops.groupNorm(tf.tensor(moved, s.shape), {groups: s.groups, axis: s.axis, epsilon: 0});
         check('shift/scale invariance', maxAbsDiff(a.dataSync(), b.dataSync()), 2e-4);
       });
-    }), {seed: SEED, numRuns: 200});
+    }), {seed: SEED, numRuns: runs(200)});
   });
 });

@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import {InstanceNormalization, layers} from '../src';
-import {expectClose, maxAbsDiff, saveToMemory} from './helpers';
+import {expectClose, maxAbsDiff, saveToMemory, useTestBackend} from './helpers';
 
 interface Fixture {
   shape: number[];
@@ -23,7 +23,7 @@ interface Fixture {
 const fixture = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'instance-norm-running-stats.json'), 'utf8')) as Fixture;
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useTestBackend();
 });
 
 function makeLayer(): InstanceNormalization {
