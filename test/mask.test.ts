@@ -140,7 +140,7 @@ describe.each(CASES.map((c) => [c.name, c] as const))('masked %s', (_name, c) =>
       }
       tf.dispose([gamma, mask, ...(beta ? [beta] : [])]);
     } finally {
-      await tf.setBackend('cpu');
+      await useTestBackend();
     }
   });
 
