@@ -255,3 +255,87 @@ describe('invariants', () => {
     }), {seed: SEED, numRuns: runs(200)});
   });
 });
+
+/**
+ * Extreme magnitudes, epsilon 0 (issue 11, item 3): spreads of 1e-20, 1e-25
+ * and a denormal 1e-39 (squares underflow float32), values up to the
+ * float32 maximum (squares, sums and x - mean overflow it), 64 values of
+ * about 1e37 (their float32 sum overflows). The forward of the tf-op path
+ * (TFJS_NORMALIZATION_FUSED false) and of the JS loops
+ * (TFJS_NORMALIZATION_SIMD false) must match the float64 reference within
+ * the forward tolerance above, on cpu and wasm. The SIMD loops are not
+ * asserted here: their forward still overflows for denormal spreads and
+ * for values within a factor 2 of the float32 maximum (see
+ * docs/guarantees.md).
+ */
+describe('extreme magnitudes', () => {
+  const SCALES = [1e-20, 1e-25, 1e-39, 1e37, 1e38, 3.4e38];
+  const magnitudeArb = fc.record({
+    scale: fc.constantFrom(...SCALES),
+    n: fc.constantFrom(4, 7, 64),
+    mode: fc.constantFrom<'center'|'rms'|'rmsScaling'>('center', 'rms', 'rmsScaling'),
+    seed: fc.nat(),
+  });
+  test.each([['cpu'], ['wasm']])('%s: the tf-op path and the JS loops match float64', async (backend) => {
+    await import('@tensorflow/tfjs-backend-wasm');
+    expect(await tf.setBackend(backend)).toBe(true);
+    const {FUSED_FLAG, SIMD_FLAG} = await import('../src/kernels/index');
+    try {
+      fc.assert(fc.property(magnitudeArb, ({scale, n, mode, seed}) => {
+        const rand = rng(seed);
+        // Uniform in [-1, 1] times the scale (so |x| <= 3.4e38), rounded to float32.
+        const xs = Float32Array.from({length: n}, () => (2 * rand() - 1) * scale);
+        const ref = refForward(axesSpec([1, n], [1], 0, mode), xs, null, null);
+        const tol = 2e-4 * Math.max(1, ...Array.from(ref, Math.abs));
+        for (const flags of [{[FUSED_FLAG]: false}, {[FUSED_FLAG]: true, [SIMD_FLAG]: false}]) {
+          const prev = Object.keys(flags).map((k) => [k, tf.env().getBool(k)] as const);
+          Object.entries(flags).forEach(([k, v]) => tf.env().set(k, v));
+          try {
+            const y = tf.tidy(() => {
+              const x = tf.tensor2d(xs, [1, n]);
+              return (mode === 'rms' ? ops.rmsNorm(x, {epsilon: 0}) :
+                                       ops.layerNorm(x, {epsilon: 0, rmsScaling: mode === 'rmsScaling'})).dataSync();
+            });
+            const err = maxAbsDiff(y, ref);
+            if (!(err <= tol)) {
+              throw new Error(`${JSON.stringify(flags)} scale ${scale} n ${n} ${mode}: |y - ref| = ${err} > ${tol}; y[0..3] = ${Array.from(y.slice(0, 4))}`);
+            }
+          } finally {
+            prev.forEach(([k, v]) => tf.env().set(k, v));
+          }
+        }
+      }), {seed: SEED, numRuns: 60});
+    } finally {
+      await tf.setBackend('cpu');
+    }
+  });
+
+  test.each([['cpu'], ['wasm']])('%s: x = [1, -1, 2, -2] * s, epsilon 0: y = [0.632, -0.632, 1.265, -1.265] on the tf-op path, and dx where it is finite', async (backend) => {
+    await import('@tensorflow/tfjs-backend-wasm');
+    expect(await tf.setBackend(backend)).toBe(true);
+    const {FUSED_FLAG} = await import('../src/kernels/index');
+    tf.env().set(FUSED_FLAG, false);
+    try {
+      for (const s of [1e-20, 1e-25, 1e-39]) {
+        const xs = Float32Array.from([1, -1, 2, -2], (v) => v * s);
+        const dys = Float32Array.from([0.3, -1, 0.5, 0.7]);
+        const x = tf.tensor2d(xs, [1, 4]);
+        const dy = tf.tensor2d(dys, [1, 4]);
+        const y = ops.layerNorm(x, {epsilon: 0});
+        expect(maxAbsDiff(y.dataSync(), [0.6324555, -0.6324555, 1.2649111, -1.2649111])).toBeLessThan(1e-6);
+        if (s > 1e-38) {
+          // The saved 1 / std is a float32 (6e38 overflows it at s = 1e-39).
+          const dx = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(ops.layerNorm(a, {epsilon: 0}), dy)))(x);
+          const ref = refGradsFD(axesSpec([1, 4], [1], 0, 'center'), xs, dys, null, null, 1e-6).dx;
+          const scaleRef = Math.max(...Array.from(ref, Math.abs));
+          expect(maxAbsDiff(dx.dataSync(), ref) / scaleRef).toBeLessThan(1e-4);
+          dx.dispose();
+        }
+        tf.dispose([x, dy, y]);
+      }
+    } finally {
+      tf.env().set(FUSED_FLAG, true);
+      await tf.setBackend('cpu');
+    }
+  });
+});

@@ -146,19 +146,26 @@ function halfFloatStorage(): boolean {
 }
 
 /**
- * The per-set divisor the moments are taken after, so that no square
- * overflows: on float16 storage a = max(max|v|, 1) (squares above 65504
- * overflow); on float32 storage a power of two (an exact division) where
- * max|v| exceeds 2^32, and 1 elsewhere (squares above 3.4e38 overflow, at
- * |v| > 1.8e19: values near the float32 limit, 1e30, still give finite
- * outputs).
+ * The per-set divisor v is rescaled by before its moments are taken, so
+ * that no sum or square overflows or underflows: on float16 storage
+ * a = max(max|v|, 1) (squares above 65504 overflow); on float32 storage a
+ * power of two (an exact division) where max|v| is above 2^32 or below
+ * 2^-32 (squares overflow at |v| > 1.8e19 and underflow below 1e-19), its
+ * exponent capped at 127 (2^128 is Inf), and 1 elsewhere. `halfToo` false:
+ * 1 on float16 storage.
  */
-function rescale(v: tf.Tensor, axes: number[]): tf.Tensor {
+function rescale(v: tf.Tensor, axes: number[], halfToo = true): tf.Tensor {
   const divisor = (t: tf.Tensor) => {
     const maxAbs = tf.max(tf.abs(t), axes, true);
-    if (halfFloatStorage()) return tf.maximum(maxAbs, 1);
-    const pow2 = tf.pow(tf.scalar(2), tf.ceil(tf.div(tf.log(maxAbs), Math.LN2)));
-    return select(tf.greater(maxAbs, 2 ** 32), pow2, tf.onesLike(maxAbs));
+    if (halfFloatStorage()) return halfToo ? tf.maximum(maxAbs, 1) : tf.onesLike(maxAbs);
+    // Only ops docs/backends.md lists: min(e, 127) = -max(-e, -127);
+    // "above 2^32 or below 2^-32" = max(m, 1 / m) > 2^32 (Inf for m = 0,
+    // which keeps 1).
+    const exponent = tf.neg(tf.maximum(tf.neg(tf.ceil(tf.div(tf.log(maxAbs), Math.LN2))), -127));
+    const pow2 = tf.pow(tf.scalar(2), exponent);
+    const ones = tf.onesLike(maxAbs);
+    const extreme = tf.greater(tf.maximum(maxAbs, tf.reciprocal(maxAbs)), 2 ** 32);
+    return select(extreme, select(tf.greater(maxAbs, 0), pow2, ones), ones);
   };
   // The divisor cancels out of every result, so it is a constant to a tape
   // (the gradient of log(max|v|) would be NaN for an all-zero set).
@@ -166,34 +173,49 @@ function rescale(v: tf.Tensor, axes: number[]): tf.Tensor {
 }
 
 /**
- * rsqrt(ms * a^2 + eps) for the moment ms of v / a, without forming a^2:
- * rsqrt(ms + (sqrt(eps) / a)^2) / a; 0 where the sum is 0.
+ * k = a * rsqrt(ms * a^2 + eps) for the moment ms of v / a, without forming
+ * a^2 or 1 / a (either can overflow): rsqrt(ms + (sqrt(eps) / a)^2); 0
+ * where the sum is 0. What v / a is multiplied by; inv = k / a.
  */
-function rsqrtRescaled(ms: tf.Tensor, epsilon: number, a: tf.Tensor): tf.Tensor {
+function rsqrtScaled(ms: tf.Tensor, epsilon: number, a: tf.Tensor): tf.Tensor {
   const ve = tf.add(ms, tf.square(tf.div(Math.sqrt(epsilon), a)));
   const pos = positive(ve);
   // rsqrt of 1 where the sum is 0, so that the gradient there is 0, not NaN.
-  return select(pos, tf.div(tf.rsqrt(select(pos, ve, tf.onesLike(ve))), a), tf.zerosLike(ve));
+  return select(pos, tf.rsqrt(select(pos, ve, tf.onesLike(ve))), tf.zerosLike(ve));
 }
 
 /**
- * Centered statistics: d = x - m1, m2 = mean(d), and inv, the factor
- * (x - mean) is multiplied by: rsqrt(var + eps), or 1 / (std + eps) in
- * stdEps mode, where invStd = 1 / std is also returned for the gradient.
- * On float16 storage the moments are taken of d / a (see rescale).
+ * Centered statistics, taken of x scaled by two powers of two (exact): a0
+ * brings x into range, so that its sum and x - mean cannot overflow (64
+ * values of 1e37, [3.4e38, -3.4e38]); a1 the deviations, so that their
+ * squares neither overflow nor underflow (a spread of 1e-25 or a denormal
+ * one). With a = a0 * a1: ds = (x / a0 - m1s) / a1, m2s = mean(ds), the
+ * variance of ds, and k, what (ds - m2s) is multiplied by to give xhat
+ * (inv * a, finite where inv itself is not). Also the statistics the
+ * backward takes: m1 = m1s * a0, m2 = m2s * a, inv = rsqrt(var + eps), or
+ * 1 / (std + eps) in stdEps mode, where invStd = 1 / std is also returned.
  */
 function centered(xv: tf.Tensor, plan: NormPlan, set: SetOps) {
-  const m1 = set.avg(xv);
-  const d = tf.sub(xv, m1);
-  const a = rescale(set.valid(d), plan.reduceAxes);
-  const ds = tf.div(d, a);
+  const R = plan.reduceAxes;
+  const a0 = rescale(set.valid(xv), R, false);
+  const xs = tf.div(xv, a0);
+  const m1s = set.avg(xs);
+  const d = tf.sub(xs, m1s);
+  const a1 = rescale(set.valid(d), R);
+  const ds = tf.div(d, a1);
+  const a = tf.mul(a0, a1);
   const m2s = set.avg(ds);
+  const m1 = tf.mul(m1s, a0);
   const m2 = tf.mul(m2s, a);
   const variance = tf.relu(tf.sub(set.avg(tf.square(ds)), tf.square(m2s)));
-  if (plan.mode !== 'stdEps') return {m1, d, m2, inv: rsqrtRescaled(variance, plan.epsilon, a), invStd: null};
+  if (plan.mode !== 'stdEps') {
+    const k = rsqrtScaled(variance, plan.epsilon, a);
+    return {m1, m2, inv: tf.div(k, a), invStd: null, xs, a1, ds, m2s, k};
+  }
   const pos = positive(variance);
-  const std = tf.mul(select(pos, tf.sqrt(select(pos, variance, tf.onesLike(variance))), tf.zerosLike(variance)), a);
-  return {m1, d, m2, inv: safeReciprocal(tf.add(std, plan.epsilon)), invStd: safeReciprocal(std)};
+  const sds = select(pos, tf.sqrt(select(pos, variance, tf.onesLike(variance))), tf.zerosLike(variance));
+  const k = safeReciprocal(tf.add(sds, tf.div(plan.epsilon, a)));
+  return {m1, m2, inv: tf.div(k, a), invStd: safeReciprocal(tf.mul(sds, a)), xs, a1, ds, m2s, k};
 }
 
 /** The highest rank TensorFlow's CPU broadcasting handles (tfjs-node's 'tensorflow' backend). */
@@ -309,32 +331,37 @@ export function normalize(
     const bv = b ? tf.reshape(b, paramViewShape) : null;
     let y: tf.Tensor;
     if (mode === 'center' || mode === 'stdEps') {
-      const {m1, d, m2, inv, invStd} = centered(xv, plan, set);
+      // In scaled terms (see centered): xhat = (ds - m2s) * k.
+      const {m1, m2, inv, invStd, ds, m2s, k} = centered(xv, plan, set);
       if (fold) {
-        const scale = gv ? tf.mul(inv, gv) : inv;
-        const shiftNeg = tf.mul(m2, scale);
+        const scale = gv ? tf.mul(k, gv) : k;
+        const shiftNeg = tf.mul(m2s, scale);
         const shift = bv ? tf.sub(bv, shiftNeg) : tf.neg(shiftNeg);
-        y = tf.add(tf.mul(d, scale), shift);
+        y = tf.add(tf.mul(ds, scale), shift);
       } else {
-        const xhat = tf.mul(tf.sub(d, m2), inv);
+        const xhat = tf.mul(tf.sub(ds, m2s), k);
         const scaled = gv ? tf.mul(xhat, gv) : xhat;
         y = bv ? tf.add(scaled, bv) : scaled;
       }
       const stats = invStd ? [xin, m1, m2, inv, invStd] : [xin, m1, m2, inv];
       save([...stats, ...extras]);
     } else {
-      let s: tf.Tensor;
+      // y = x * s in scaled terms: (x / a) * k, with s = k / a.
+      let xsv: tf.Tensor;
+      let k: tf.Tensor;
       if (mode === 'rms') {
         const a = rescale(set.valid(xv), R);
-        s = rsqrtRescaled(set.avg(tf.square(tf.div(xv, a))), plan.epsilon, a);
-        save([xin, s, ...extras]);
+        xsv = tf.div(xv, a);
+        k = rsqrtScaled(set.avg(tf.square(xsv)), plan.epsilon, a);
+        save([xin, tf.div(k, a), ...extras]);
       } else {
-        const {m1, m2, inv} = centered(xv, plan, set);
-        s = inv;
-        save([xin, m1, m2, s, ...extras]);
+        const c = centered(xv, plan, set);
+        xsv = tf.div(c.xs, c.a1);
+        k = c.k;
+        save([xin, c.m1, c.m2, c.inv, ...extras]);
       }
-      const scale = gv && fold ? tf.mul(s, gv) : s;
-      y = tf.mul(xv, scale);
+      const scale = gv && fold ? tf.mul(k, gv) : k;
+      y = tf.mul(xsv, scale);
       if (gv && !fold) y = tf.mul(y, gv);
       if (bv) y = tf.add(y, bv);
     }
@@ -351,7 +378,7 @@ export function normalize(
 function statistics(xv: tf.Tensor, plan: NormPlan, set: SetOps): tf.Tensor[] {
   if (plan.mode === 'rms') {
     const a = rescale(set.valid(xv), plan.reduceAxes);
-    return [rsqrtRescaled(set.avg(tf.square(tf.div(xv, a))), plan.epsilon, a)];
+    return [tf.div(rsqrtScaled(set.avg(tf.square(tf.div(xv, a))), plan.epsilon, a), a)];
   }
   const {m1, m2, inv, invStd} = centered(xv, plan, set);
   return invStd ? [m1, m2, inv, invStd] : [m1, m2, inv];
