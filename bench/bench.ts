@@ -21,6 +21,7 @@
  *
  *   npm run bench                    # 7 rounds, cpu and wasm, PyTorch if present
  *   npm run bench -- --rounds 11 --backends wasm --no-torch
+ *   NODE_PATH=$(bash scripts/tfjs-node-local.sh):node_modules npm run bench -- --backends tensorflow
  *
  * Writes tmp/bench/node.json and tmp/bench/RESULTS.md (ignored by git);
  * with --write, the committed bench/results/node.json and RESULTS.md.
@@ -281,6 +282,10 @@ async function main() {
   const fidelity: Record<string, Record<string, number>> = {};
 
   for (const backend of opt.backends) {
+    // 'tensorflow': tfjs-node, from node_modules or NODE_PATH (the test
+    // lane's build: NODE_PATH=$(bash scripts/tfjs-node-local.sh):node_modules).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    if (backend === 'tensorflow') require('@tensorflow/tfjs-node');
     if (!(await tf.setBackend(backend)) || tf.getBackend() !== backend) throw new Error(`backend ${backend} unavailable`);
     console.log(`\n== ${backend} ==`);
     const setups = CASES.map((c) => {
