@@ -14,7 +14,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import {LayerNormalization, ops} from '../src';
 import {FUSED_FLAG, SIMD_FLAG} from '../src/kernels/index';
 import {NormPlan, normalizeMasked} from '../src/ops/core';
-import {expectNoLeakSync} from './helpers';
+import {expectNoLeakSync, useTestBackend} from './helpers';
 import {normals, rng} from './reference';
 
 function withFlags<T>(flags: Record<string, boolean>, fn: () => T): T {
@@ -86,7 +86,7 @@ describe.each([['cpu'], ['wasm']])('%s backend', (backend) => {
     expect(await tf.setBackend(backend)).toBe(true);
   });
   afterAll(async () => {
-    await tf.setBackend('cpu');
+    await useTestBackend();
   });
 
   const matrix = OPS.flatMap((c) => PATHS.flatMap(([path, flags]) =>

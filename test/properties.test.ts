@@ -306,7 +306,7 @@ describe('extreme magnitudes', () => {
         }
       }), {seed: SEED, numRuns: 60});
     } finally {
-      await tf.setBackend('cpu');
+      await useTestBackend();
     }
   });
 
@@ -335,7 +335,7 @@ describe('extreme magnitudes', () => {
       }
     } finally {
       tf.env().set(FUSED_FLAG, true);
-      await tf.setBackend('cpu');
+      await useTestBackend();
     }
   });
 });
