@@ -21,6 +21,7 @@ import * as tf from '@tensorflow/tfjs';
 import fc from 'fast-check';
 
 import {GroupNormalization, InstanceNormalization, LayerNormalization, ops, RMSNormalization} from '../src';
+import {FUSED_FLAG, SIMD_FLAG} from '../src/kernels/index';
 import {maxAbsDiff, useTestBackend} from './helpers';
 import {axesSpec, groupSpec, normals, refForward, refGradsFD, RefSpec, rng} from './reference';
 
@@ -260,15 +261,16 @@ describe('invariants', () => {
  * Extreme magnitudes, epsilon 0 (issue 11, item 3): spreads of 1e-20, 1e-25
  * and a denormal 1e-39 (squares underflow float32), values up to the
  * float32 maximum (squares, sums and x - mean overflow it), 64 values of
- * about 1e37 (their float32 sum overflows). The forward of the tf-op path
- * (TFJS_NORMALIZATION_FUSED false) and of the JS loops
- * (TFJS_NORMALIZATION_SIMD false) must match the float64 reference within
- * the forward tolerance above, on cpu and wasm. The SIMD loops are not
- * asserted here: their forward still overflows for denormal spreads and
- * for values within a factor 2 of the float32 maximum (see
- * docs/guarantees.md).
+ * about 1e37 (their float32 sum overflows). The forward of the SIMD
+ * loops, the JS loops (TFJS_NORMALIZATION_SIMD false) and the tf-op path
+ * (TFJS_NORMALIZATION_FUSED false) must each match the float64 reference
+ * within the forward tolerance above (so they agree with each other within
+ * twice it), on cpu and wasm; and dx too for x = [1, -1, 2, -2] * s.
  */
 describe('extreme magnitudes', () => {
+  const PATH_FLAGS: Array<Record<string, boolean>> = [
+    {[FUSED_FLAG]: true, [SIMD_FLAG]: true}, {[FUSED_FLAG]: true, [SIMD_FLAG]: false}, {[FUSED_FLAG]: false},
+  ];
   const SCALES = [1e-20, 1e-25, 1e-39, 1e37, 1e38, 3.4e38];
   const magnitudeArb = fc.record({
     scale: fc.constantFrom(...SCALES),
@@ -276,10 +278,9 @@ describe('extreme magnitudes', () => {
     mode: fc.constantFrom<'center'|'rms'|'rmsScaling'>('center', 'rms', 'rmsScaling'),
     seed: fc.nat(),
   });
-  test.each([['cpu'], ['wasm']])('%s: the tf-op path and the JS loops match float64', async (backend) => {
+  test.each([['cpu'], ['wasm']])('%s: the SIMD loops, the JS loops and the tf-op path match float64', async (backend) => {
     await import('@tensorflow/tfjs-backend-wasm');
     expect(await tf.setBackend(backend)).toBe(true);
-    const {FUSED_FLAG, SIMD_FLAG} = await import('../src/kernels/index');
     try {
       fc.assert(fc.property(magnitudeArb, ({scale, n, mode, seed}) => {
         const rand = rng(seed);
@@ -287,7 +288,7 @@ describe('extreme magnitudes', () => {
         const xs = Float32Array.from({length: n}, () => (2 * rand() - 1) * scale);
         const ref = refForward(axesSpec([1, n], [1], 0, mode), xs, null, null);
         const tol = 2e-4 * Math.max(1, ...Array.from(ref, Math.abs));
-        for (const flags of [{[FUSED_FLAG]: false}, {[FUSED_FLAG]: true, [SIMD_FLAG]: false}]) {
+        for (const flags of PATH_FLAGS) {
           const prev = Object.keys(flags).map((k) => [k, tf.env().getBool(k)] as const);
           Object.entries(flags).forEach(([k, v]) => tf.env().set(k, v));
           try {
@@ -310,11 +311,11 @@ describe('extreme magnitudes', () => {
     }
   });
 
-  test.each([['cpu'], ['wasm']])('%s: x = [1, -1, 2, -2] * s, epsilon 0: y = [0.632, -0.632, 1.265, -1.265] on the tf-op path, and dx where it is finite', async (backend) => {
+  test.each(['cpu', 'wasm'].flatMap((b) => PATH_FLAGS.map((f) => [b, JSON.stringify(f), f] as const)))(
+      '%s %s: x = [1, -1, 2, -2] * s, epsilon 0: y = [0.632, -0.632, 1.265, -1.265], and dx where 1 / std fits float32', async (backend, _name, flags) => {
     await import('@tensorflow/tfjs-backend-wasm');
     expect(await tf.setBackend(backend)).toBe(true);
-    const {FUSED_FLAG} = await import('../src/kernels/index');
-    tf.env().set(FUSED_FLAG, false);
+    Object.entries(flags).forEach(([k, v]) => tf.env().set(k, v));
     try {
       for (const s of [1e-20, 1e-25, 1e-39]) {
         const xs = Float32Array.from([1, -1, 2, -2], (v) => v * s);
@@ -335,6 +336,7 @@ describe('extreme magnitudes', () => {
       }
     } finally {
       tf.env().set(FUSED_FLAG, true);
+      tf.env().set(SIMD_FLAG, true);
       await useTestBackend();
     }
   });

@@ -27,7 +27,7 @@ import {webglAccepts, webglKernel} from './webgl';
 import {webgpuAccepts, webgpuKernel} from './webgpu';
 import {webgpuGradAccepts, webgpuGradKernel} from './webgpu_grad';
 import {simdEngineForWasm} from './simd/engine';
-import {simdBackwardCpu, simdBackwardWasm, simdForwardCpu, simdForwardWasm} from './simd/run';
+import {simdBackwardCpu, simdBackwardWasm, simdForwardCpu, simdForwardWasm, simdSafeStats} from './simd/run';
 
 /** The forward kernel's name in tfjs's registry. */
 export const FUSED_NORM_KERNEL = 'TfjsNormalizationFusedNorm';
@@ -102,7 +102,10 @@ const cpuKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
   const gv = a.hasGamma ? cpuValues(be, gamma) : null;
   const bv = a.hasBeta ? cpuValues(be, beta) : null;
   // The SIMD loops first (y comes back as a copy out of the module's memory).
-  const ySimd = simdEnabled() ? simdForwardCpu(L, a.mode, a.epsilon, xv, gv, bv, stats) : null;
+  // Statistics outside the range the SIMD loops' float32 arithmetic is
+  // safe for (simdSafeStats): the JS loops again, in float64.
+  let ySimd = simdEnabled() ? simdForwardCpu(L, a.mode, a.epsilon, xv, gv, bv, stats) : null;
+  if (ySimd && !simdSafeStats(a.mode, stats)) ySimd = null;
   const arr: FusedArrays = {x: xv, gamma: gv, beta: bv, y: ySimd ?? new Float32Array(L.size), stats};
   if (!ySimd) fusedForward(arr, L, a.mode, a.epsilon);
   const statsShape = statsShapeOf(a);
@@ -129,9 +132,10 @@ const wasmKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
     beta: a.hasBeta ? () => view(beta) : null,
     y: () => view(yInfo),
     stats: statInfos.map((t) => () => view(t)),
-  })) {
+  }) && simdSafeStats(a.mode, statInfos.map(view))) {
     return [yInfo, ...statInfos];
   }
+  // No SIMD loops, or statistics outside their safe range (simdSafeStats): the JS loops, in float64.
   const arr: FusedArrays = {
     x: view(x),
     gamma: a.hasGamma ? view(gamma) : null,

@@ -11,6 +11,26 @@ import {simdForward, simdPlanOf, simdScratchBytes} from './forward';
 
 const align16 = (n: number) => (n + 15) & ~15;
 
+/**
+ * Whether the float32 arithmetic of the SIMD loops is safe for these
+ * statistics (as the forward returns them: inv, or s in rms mode, and
+ * invStd in stdEps mode): every nonzero one in [2^-40, 2^40], i.e. a
+ * spread between about 1e-12 and 1e12. Outside it the loops' float32
+ * coefficients (inv, inv^2 * mean(g * xn)) and x - mean can overflow or
+ * underflow (a spread of 1e-20 gave dx = +-Inf, a denormal one y = +-Inf,
+ * [3.4e38, 3.4e38, 3.4e38, -3.4e38] y = -Inf), so the kernels run the
+ * float64 JS loops instead.
+ */
+export function simdSafeStats(mode: NormMode, stats: Float32Array[]): boolean {
+  const keys = mode === 'rms' ? [0] : mode === 'stdEps' ? [2, 3] : [2];
+  for (const k of keys) {
+    for (const v of stats[k]) {
+      if (v !== 0 && !(v >= 2 ** -40 && v <= 2 ** 40)) return false;
+    }
+  }
+  return true;
+}
+
 /** How many forwards each backend ran on the SIMD loops (for tests: which path ran). */
 export const simdRuns = {cpu: 0, wasm: 0};
 /** How many backwards each backend ran on the SIMD loops. */
@@ -91,7 +111,7 @@ export function simdForwardWasm(
 export function simdBackwardCpu(
     L: FusedLayout, mode: NormMode, x: Float32Array, dy: Float32Array, gamma: Float32Array|null,
     stats: Float32Array[], dgamma: Float32Array|null, dbeta: Float32Array|null): Float32Array|null {
-  if (!simdBackwardCovers(L)) return null;
+  if (!simdBackwardCovers(L) || !simdSafeStats(mode, stats)) return null;
   const eng = simdEngineForCpu();
   if (eng == null) return null;
   const dx = new Float32Array(L.size);
@@ -121,6 +141,8 @@ export function simdBackwardWasm(
     views: {x: HeapView, dy: HeapView, gamma: HeapView|null, dx: HeapView, stats: HeapView[],
       dgamma: HeapView|null, dbeta: HeapView|null}): boolean {
   if (!simdBackwardCovers(L)) return false;
+  const stats = views.stats.map((v) => v());
+  if (!simdSafeStats(mode, stats)) return false;
   const eng = simdEngineForWasm(backend);
   if (eng == null) return false;
   const scratch = eng.scratch(simdBackwardScratchBytes(L, views.gamma != null));
