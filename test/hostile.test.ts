@@ -71,6 +71,47 @@ describe('integer and bool inputs are a clear error (no silent cast)', () => {
   });
 });
 
+describe('options: unknown keys and wrong types are errors naming the key and the known ones', () => {
+  const x = tf.randomNormal([2, 3, 4], 0, 1, 'float32', 9);
+  const beta = tf.zeros([4]);
+  afterAll(() => tf.dispose([x, beta]));
+  const cases: Array<[string, () => unknown, RegExp]> = [
+    ['rmsNorm beta', () => ops.rmsNorm(x, {beta} as never),
+      /rmsNorm: unknown key 'beta' in 'opts'; known keys: axis, epsilon, gamma, mask\. RMS normalization has no offset/],
+    ['layerNorm rmsScaling "no"', () => ops.layerNorm(x, {rmsScaling: 'no' as never}), /layerNorm: argument 'rmsScaling' must be true or false; received "no"/],
+    ['layerNorm misspelled key', () => ops.layerNorm(x, {axes: [1, 2]} as never), /layerNorm: unknown key 'axes' in 'opts'; known keys: axis, epsilon, gamma, beta, rmsScaling, mask/],
+    ['groupNorm group', () => ops.groupNorm(x, {groups: 2, group: 4} as never), /groupNorm: unknown key 'group' in 'opts'; known keys: groups, axis, epsilon, gamma, beta, mask/],
+    ['instanceNorm groups', () => ops.instanceNorm(x, {groups: 4} as never), /instanceNorm: unknown key 'groups' in 'opts'; known keys: axis, epsilon, gamma, beta, mask\. instanceNorm always has one group per channel/],
+    ['instanceNorm opts not an object', () => ops.instanceNorm(x, 4 as never), /instanceNorm: argument 'opts' must be an object with the keys axis, epsilon, gamma, beta, mask; received 4/],
+    ['groupNormalization({group: 4})', () => layers.groupNormalization({group: 4} as never),
+      /GroupNormalization layer '.*': unknown key 'group' in 'args'; known keys: groups, axis, epsilon, center, scale, .*, name, trainable, dtype/],
+    ['instanceNormalization({groups: 4})', () => layers.instanceNormalization({groups: 4} as never),
+      /InstanceNormalization layer '.*': unknown key 'groups' in 'args'; known keys: axis, epsilon, .*trackRunningStats, momentum/],
+    ['layerNormalization({rmsScaling: "no"})', () => layers.layerNormalization({rmsScaling: 'no' as never}), /argument 'rmsScaling' must be true or false; received "no"/],
+    ['layerNormalization({centre: false})', () => layers.layerNormalization({centre: false} as never), /LayerNormalization layer '.*': unknown key 'centre' in 'args'/],
+    ['rmsNormalization({center: true})', () => layers.rmsNormalization({center: true} as never), /RMSNormalization layer '.*': unknown key 'center' in 'args'; known keys: axis, epsilon, name/],
+    ['Pix2PixInstanceNormalization({axis: 1})', () => new Pix2PixInstanceNormalization({axis: 1} as never), /unknown key 'axis' in 'args'; known keys: epsilon, name/],
+  ];
+  test.each(cases)('%s', (_name, run, message) => {
+    const before = tf.memory().numTensors;
+    expect(run).toThrow(message);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test('every valid key, and undefined values, are still accepted', () => {
+    const y = [
+      ops.layerNorm(x, {axis: -1, epsilon: 1e-3, gamma: undefined, beta: null, rmsScaling: undefined, mask: undefined}),
+      ops.rmsNorm(x, {axis: -1, epsilon: 1e-6, gamma: null, mask: null}),
+      ops.groupNorm(x, {groups: 2, axis: -1, epsilon: 1e-3, gamma: null, beta: null, mask: null}),
+      ops.instanceNorm(x, {axis: -1, epsilon: 1e-3, gamma: null, beta: null, mask: null}),
+    ];
+    expect(y.map((t) => t.shape)).toEqual([[2, 3, 4], [2, 3, 4], [2, 3, 4], [2, 3, 4]]);
+    tf.dispose(y);
+    const layer = layers.groupNormalization({groups: 2, axis: -1, name: 'gn_keys', trainable: true, dtype: 'float32', inputShape: [3, 4], ...{}});
+    expect(layer.name).toBe('gn_keys');
+  });
+});
+
 describe('degenerate shapes', () => {
   test('a batch of size 0 gives an empty output of the same shape', () => {
     const x = tf.zeros([0, 4, 4, 6]);

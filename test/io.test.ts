@@ -273,7 +273,19 @@ describe('malformed models fail with a named error and leave nothing allocated',
     }, /GroupNormalization layer 'gn': argument 'axis' must be an axis in \[-2, 1\].*received 3/],
     ['an unknown initializer', (s) => {
       gnConfig(s.topology).gamma_initializer = {class_name: 'NoSuchInit', config: {}};
-    }, /GroupNormalization layer 'gn': argument 'gammaInitializer' must be a known initializer; 'NoSuchInit' is not registered/],
+    }, /GroupNormalization layer 'gn': argument 'gamma_initializer' must be a known initializer; 'NoSuchInit' is not registered/],
+    ['a misspelled config key, named as model.json spells it', (s) => {
+      gnConfig(s.topology).gamma_initialiser = gnConfig(s.topology).gamma_initializer;
+    }, /GroupNormalization layer 'gn': unknown key 'gamma_initialiser' in 'config'; known keys: groups, axis, epsilon, center, scale, beta_initializer, gamma_initializer, .*batch_input_shape/],
+    ['an unknown layer class', (s) => {
+      (s.topology.config.layers[1] as {class_name?: string}).class_name = 'GroupNormalisation';
+    }, /unknown layer class "GroupNormalisation". This package registers the normalization classes GroupNormalization, InstanceNormalization, LayerNormalization, RMSNormalization, Addons>GroupNormalization, Addons>InstanceNormalization/],
+    ['an InstanceNormalization config of no known flavour, keys as model.json spells them', (s) => {
+      const layer = s.topology.config.layers[1] as {class_name?: string, config: Record<string, unknown>};
+      layer.class_name = 'InstanceNormalization';
+      delete layer.config.groups;
+      layer.config.track_running_stats = true;
+    }, /unrecognised config keys .*"track_running_stats"/],
     ['a weight of the wrong shape', (s) => {
       s.specs[3].shape = [5];
       s.data = s.data.slice(0, s.data.byteLength - 4);

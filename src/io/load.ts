@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+import {REGISTERED_CLASSES} from '../register';
 import {buildModel, disposeCreated} from './build';
 import {fileSystem, storedBytesPerElement, weightDataBytes} from './file_system';
 import {isKeras3Topology, renameKeras3Weights, translateKeras3Topology} from './keras3';
@@ -184,7 +185,14 @@ export async function loadLayersModel(source: string|tf.io.IOHandler): Promise<t
     // app made while this one was pending, are left alone.
     if (model != null) model.dispose();
     disposeCreated(created);
-    const message = (e as Error)?.message ?? String(e);
+    let message = (e as Error)?.message ?? String(e);
+    const unknownClass = /^Unknown layer: ([^\s.]+)/.exec(message);
+    if (unknownClass != null) {
+      message = `unknown layer class ${JSON.stringify(unknownClass[1])}. This package registers the normalization classes ` +
+                `${REGISTERED_CLASSES.map((c) => c.className).join(', ')} (InstanceNormalization also loads keras-contrib's ` +
+                'and pix2pix\'s configs); a custom layer must be registered with tf.serialization.registerClass before ' +
+                `loading. (tfjs: ${message.split('\n')[0]})`;
+    }
     // Errors from tfjs itself (an unknown layer class, a broken topology) get the loader's name.
     throw message.startsWith('io.') ? e : new Error(`io.loadLayersModel: cannot build the model: ${message}`);
   } finally {

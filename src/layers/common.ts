@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import {argError, checkBoolean, checkEpsilon, show} from '../ops/validate';
+import {argError, checkBoolean, checkEpsilon, checkOptionKeys, show, toSnakeCase} from '../ops/validate';
 
 /** A tfjs initializer instance (what `tf.initializers.*` returns). */
 export type Initializer = ReturnType<typeof tf.initializers.ones>;
@@ -221,9 +221,42 @@ function defaultName<T extends LayerArgs>(args: T, className: string): T {
   return {...args, name: `${snake}_${clean}${n}`};
 }
 
+/** The arguments every tfjs layer takes (tf.layers.Layer's), in a config as tfjs passes it to fromConfig. */
+export const LAYER_BASE_KEYS = ['name', 'trainable', 'dtype', 'inputShape', 'batchInputShape', 'batchSize', 'inputDType', 'weights'];
+
+/** The affine arguments of AffineNormalization, in Keras's order. */
+export const AFFINE_KEYS = [
+  'epsilon', 'center', 'scale', 'betaInitializer', 'gammaInitializer', 'betaRegularizer', 'gammaRegularizer',
+  'betaConstraint', 'gammaConstraint',
+];
+
+/** A layer class's own argument keys (its static `argKeys`), without the base ones. */
+function argKeysOf(cls: unknown): readonly string[]|null {
+  return (cls as {argKeys?: readonly string[]}).argKeys ?? null;
+}
+
 /**
- * fromConfig for this package's layers: the config must be an object, and
- * any error the constructor raises names the layer class.
+ * Checks a layer's arguments for keys it does not know (a misspelling, or an
+ * option of another layer), naming them and the known ones; `spell` spells
+ * keys as the caller wrote them (snake_case for a model.json config).
+ */
+export function checkLayerArgKeys(
+    who: string, cls: unknown, args: unknown, spell?: (k: string) => string): void {
+  const own = argKeysOf(cls);
+  if (own == null || args == null) return;
+  // tfjs adds customObjects to every config it passes to fromConfig.
+  checkOptionKeys(who, spell ? 'config' : 'args', args, [...own, ...LAYER_BASE_KEYS], {spell, ignored: ['customObjects']});
+}
+
+/** `argument 'gammaInitializer'` -> `argument 'gamma_initializer'`: an error message in model.json's spelling. */
+function inConfigSpelling(message: string): string {
+  return message.replace(/argument '([A-Za-z][A-Za-z0-9]*)'/g, (_, k: string) => `argument '${toSnakeCase(k)}'`);
+}
+
+/**
+ * fromConfig for this package's layers: the config must be an object with
+ * only the keys the class knows, and any error the constructor raises names
+ * the layer class and spells config keys as model.json does (snake_case).
  */
 export function constructFromConfig<T extends tf.serialization.Serializable>(
     cls: tf.serialization.SerializableConstructor<T>, config: unknown, className: string): T {
@@ -231,11 +264,12 @@ export function constructFromConfig<T extends tf.serialization.Serializable>(
     throw new Error(`${className}: the config must be an object; received ${show(config)}.`);
   }
   try {
+    const name = (config as {name?: unknown}).name;
+    checkLayerArgKeys(layerWho(className, typeof name === 'string' ? name : '?'), cls, config, toSnakeCase);
     return new cls(config as never);
   } catch (e) {
-    const message = (e as Error).message ?? String(e);
-    if (message.includes(className)) throw e;
-    throw new Error(`${className} (fromConfig): ${message}`);
+    const message = inConfigSpelling((e as Error).message ?? String(e));
+    throw new Error(message.includes(className) ? message : `${className} (fromConfig): ${message}`);
   }
 }
 
@@ -355,6 +389,7 @@ export abstract class AffineNormalization extends tf.layers.Layer {
   constructor(args: AffineArgs, defaultEpsilon: number) {
     super(normalizeBaseArgs(args, (new.target as unknown as {className: string}).className));
     const who = this.who;
+    checkLayerArgKeys(who, new.target, args);
     this.epsilon = checkEpsilon(who, args.epsilon ?? defaultEpsilon);
     this.center = checkBoolean(who, 'center', args.center ?? true);
     this.scale = checkBoolean(who, 'scale', args.scale ?? true);

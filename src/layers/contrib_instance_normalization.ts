@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import {NormPlan, normalizeMasked} from '../ops/core';
 import {groupNormPlan} from '../ops/group_norm';
 import {argError, checkFloatTensor, resolveAxis} from '../ops/validate';
-import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, maskOf, singleShape, singleTensor} from './common';
+import {AFFINE_KEYS, AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, maskOf, singleShape, singleTensor} from './common';
 
 /** Arguments of {@link ContribInstanceNormalization} (keras-contrib's, camelCase). */
 export interface ContribInstanceNormalizationArgs extends AffineArgs {
@@ -29,6 +29,8 @@ export interface ContribInstanceNormalizationArgs extends AffineArgs {
 export class ContribInstanceNormalization extends AffineNormalization {
   /** The serialization class name, `InstanceNormalization` (keras-contrib's). */
   static className = 'InstanceNormalization';
+  /** The keys of its arguments besides tf.layers.Layer's. */
+  static readonly argKeys: readonly string[] = ['axis', ...AFFINE_KEYS];
   /** The channel axis, or null (statistics over every non-batch axis). */
   readonly axis: number|null;
 

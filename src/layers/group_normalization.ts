@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {checkGroups, groupNormImpl, groupNormPlan} from '../ops/group_norm';
 import {checkIntegerAxis} from '../ops/validate';
-import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, maskOf, singleShape, singleTensor} from './common';
+import {AFFINE_KEYS, AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, maskOf, singleShape, singleTensor} from './common';
 
 /** Arguments of {@link GroupNormalization} (Keras 3's, camelCase). */
 export interface GroupNormalizationArgs extends AffineArgs {
@@ -57,6 +57,8 @@ export function buildChannelSpec(
 export class GroupNormalization extends AffineNormalization {
   /** The serialization class name, `GroupNormalization` (Keras's). */
   static className = 'GroupNormalization';
+  /** The keys of its arguments besides tf.layers.Layer's. */
+  static readonly argKeys: readonly string[] = ['groups', 'axis', ...AFFINE_KEYS];
   /** Number of groups as given (-1: one per channel). */
   readonly groups: number;
   /** The channel axis as given (negative counts from the end). */

@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 
 import {prepareMask} from '../ops/core';
 import {groupNormImpl, groupNormPlan} from '../ops/group_norm';
-import {argError, checkBoolean, checkFloatTensor, checkIntegerAxis, resolveAxis} from '../ops/validate';
-import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, constructFromConfig, Kwargs, maskOf, singleTensor} from './common';
+import {argError, checkBoolean, checkFloatTensor, checkIntegerAxis, resolveAxis, toSnakeCase} from '../ops/validate';
+import {AFFINE_KEYS, AffineArgs, AffineNormalization, baseConfig, ConfigDict, constructFromConfig, Kwargs, maskOf, singleTensor} from './common';
 import {ContribInstanceNormalization} from './contrib_instance_normalization';
 import {Pix2PixInstanceNormalization} from './pix2pix_instance_normalization';
 import {buildChannelSpec} from './group_normalization';
@@ -48,6 +48,8 @@ export interface InstanceNormalizationArgs extends AffineArgs {
 export class InstanceNormalization extends AffineNormalization {
   /** The serialization class name, `InstanceNormalization`. */
   static className = 'InstanceNormalization';
+  /** The keys of its arguments besides tf.layers.Layer's. */
+  static readonly argKeys: readonly string[] = ['axis', ...AFFINE_KEYS, 'trackRunningStats', 'momentum'];
   /** The channel axis as given. */
   readonly axis: number;
   /** Whether running statistics are kept and used in inference (PyTorch's `track_running_stats`). */
@@ -210,8 +212,8 @@ export function instanceNormalizationFlavour(config: ConfigDict): InstanceNormal
   const unknown = own.filter((k) => !CONTRIB_KEYS.has(k));
   if (own.includes('axis') && unknown.length === 0) return 'keras-contrib';
   throw new Error(
-      `${who}: unrecognised config keys ${JSON.stringify(own)}` +
-      (unknown.length ? ` (unexpected: ${JSON.stringify(unknown)})` : ' (no axis)') +
+      `${who}: unrecognised config keys ${JSON.stringify(own.map(toSnakeCase))}` +
+      (unknown.length ? ` (unexpected: ${JSON.stringify(unknown.map(toSnakeCase))})` : ' (no axis)') +
       '. Known flavours: this package\'s (groups: -1 with GroupNormalization\'s keys), keras-contrib (axis, epsilon, ' +
       'center, scale, initializers, regularizers, constraints) and pix2pix (epsilon only).');
 }

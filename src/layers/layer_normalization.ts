@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import {NormMode} from '../ops/core';
 import {axesNormImpl} from '../ops/layer_norm';
 import {argError, checkBoolean, checkIntegerAxis, resolveAxes} from '../ops/validate';
-import {AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, maskOf, singleShape, singleTensor} from './common';
+import {AFFINE_KEYS, AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, maskOf, singleShape, singleTensor} from './common';
 
 /** Arguments of {@link LayerNormalization} (Keras's, plus `rms`). */
 export interface LayerNormalizationArgs extends AffineArgs {
@@ -94,6 +94,8 @@ export function paramsInAxisOrder(x: tf.Tensor, axis: number|number[], ...params
 export class LayerNormalization extends AffineNormalization {
   /** The serialization class name, `LayerNormalization` (the built-in's, which this class replaces). */
   static className = 'LayerNormalization';
+  /** The keys of its arguments besides tf.layers.Layer's. */
+  static readonly argKeys: readonly string[] = ['axis', ...AFFINE_KEYS, 'rmsScaling', 'rms'];
   /** Axis or axes as given. */
   readonly axis: number|number[];
   /** Keras's legacy `rms_scaling` mode. */

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import {normalizeMasked} from '../ops/core';
 import {groupNormPlan} from '../ops/group_norm';
 import {checkEpsilon, checkFloatTensor} from '../ops/validate';
-import {baseConfig, ConfigDict, constructFromConfig, Kwargs, LayerArgs, layerWho, maskOf, normalizeBaseArgs, singleShape, singleTensor} from './common';
+import {baseConfig, checkLayerArgKeys, ConfigDict, constructFromConfig, Kwargs, LayerArgs, layerWho, maskOf, normalizeBaseArgs, singleShape, singleTensor} from './common';
 
 /** Arguments of {@link Pix2PixInstanceNormalization}. */
 export interface Pix2PixInstanceNormalizationArgs extends LayerArgs {
@@ -28,6 +28,8 @@ export interface Pix2PixInstanceNormalizationArgs extends LayerArgs {
 export class Pix2PixInstanceNormalization extends tf.layers.Layer {
   /** The serialization class name, `InstanceNormalization` (pix2pix's). */
   static className = 'InstanceNormalization';
+  /** The keys of its arguments besides tf.layers.Layer's. */
+  static readonly argKeys: readonly string[] = ['epsilon'];
   /** Added to the variance. */
   readonly epsilon: number;
   private scaleWeight: tf.LayerVariable|null = null;
@@ -35,6 +37,7 @@ export class Pix2PixInstanceNormalization extends tf.layers.Layer {
 
   constructor(args: Pix2PixInstanceNormalizationArgs = {}) {
     super(normalizeBaseArgs(args, (new.target as unknown as {className: string}).className));
+    checkLayerArgKeys(this.who, new.target, args);
     this.epsilon = checkEpsilon(this.who, args.epsilon ?? 1e-5);
     this.supportsMasking = true;
   }

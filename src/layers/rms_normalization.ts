@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {axesNormImpl} from '../ops/layer_norm';
 import {checkEpsilon} from '../ops/validate';
-import {baseConfig, ConfigDict, constructFromConfig, Kwargs, LayerArgs, layerWho, maskOf, normalizeBaseArgs, singleTensor} from './common';
+import {baseConfig, checkLayerArgKeys, ConfigDict, constructFromConfig, Kwargs, LayerArgs, layerWho, maskOf, normalizeBaseArgs, singleTensor} from './common';
 import {checkAxisArg, paramShapeFor, paramsInAxisOrder} from './layer_normalization';
 
 /** Arguments of {@link RMSNormalization} (Keras 3's). */
@@ -22,6 +22,8 @@ export interface RMSNormalizationArgs extends LayerArgs {
 export class RMSNormalization extends tf.layers.Layer {
   /** The serialization class name, `RMSNormalization` (Keras 3's). */
   static className = 'RMSNormalization';
+  /** The keys of its arguments besides tf.layers.Layer's. */
+  static readonly argKeys: readonly string[] = ['axis', 'epsilon'];
   /** Axis or axes as given. */
   readonly axis: number|number[];
   /** Added to mean(x^2). */
@@ -30,6 +32,7 @@ export class RMSNormalization extends tf.layers.Layer {
 
   constructor(args: RMSNormalizationArgs = {}) {
     super(normalizeBaseArgs(args, (new.target as unknown as {className: string}).className));
+    checkLayerArgKeys(this.who, new.target, args);
     this.axis = checkAxisArg(this.who, args.axis ?? -1);
     this.epsilon = checkEpsilon(this.who, args.epsilon ?? 1e-6);
     this.supportsMasking = true;

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {NormPlan, normalizeMasked} from './core';
-import {argError, checkEpsilon, checkFloatTensor, checkIntegerAxis, checkParam, resolveAxis} from './validate';
+import {argError, checkEpsilon, checkFloatTensor, checkIntegerAxis, checkOptionKeys, checkParam, resolveAxis} from './validate';
 
 /** Options of {@link groupNorm}. */
 export interface GroupNormOptions {
@@ -22,6 +22,9 @@ export interface GroupNormOptions {
    */
   mask?: tf.Tensor|null;
 }
+
+/** The keys of GroupNormOptions. */
+export const GROUP_NORM_KEYS = ['groups', 'axis', 'epsilon', 'gamma', 'beta', 'mask'] as const;
 
 /** Checks a `groups` value on its own (no shape known yet). */
 export function checkGroups(who: string, groups: unknown): number {
@@ -114,5 +117,6 @@ export function groupNormImpl(x: tf.Tensor, opts: GroupNormOptions, who: string)
  */
 export function groupNorm<R extends tf.Rank>(x: tf.Tensor<R>, opts: GroupNormOptions): tf.Tensor<R> {
   if (opts == null) throw argError('groupNorm', 'opts', opts, 'an object with at least {groups}');
+  checkOptionKeys('groupNorm', 'opts', opts, GROUP_NORM_KEYS);
   return groupNormImpl(x, opts, 'groupNorm') as tf.Tensor<R>;
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {groupNormImpl} from './group_norm';
+import {checkOptionKeys} from './validate';
 
 /** Options of {@link instanceNorm}. */
 export interface InstanceNormOptions {
@@ -18,5 +19,7 @@ export interface InstanceNormOptions {
 
 /** Instance normalization: {@link groupNorm} with one group per channel. */
 export function instanceNorm<R extends tf.Rank>(x: tf.Tensor<R>, opts: InstanceNormOptions = {}): tf.Tensor<R> {
+  checkOptionKeys('instanceNorm', 'opts', opts, ['axis', 'epsilon', 'gamma', 'beta', 'mask'],
+                  {hints: {groups: 'instanceNorm always has one group per channel: use groupNorm for groups.'}});
   return groupNormImpl(x, {...opts, groups: -1}, 'instanceNorm') as tf.Tensor<R>;
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {NormMode, NormPlan, normalizeMasked} from './core';
-import {argError, checkEpsilon, checkFloatTensor, checkParam, resolveAxes} from './validate';
+import {argError, checkBoolean, checkEpsilon, checkFloatTensor, checkOptionKeys, checkParam, resolveAxes} from './validate';
 
 /** Options of {@link layerNorm}. */
 export interface LayerNormOptions {
@@ -86,12 +86,15 @@ export function axesNormImpl(
  * `axis`. gamma and beta are shaped like those axes, in sorted axis order.
  */
 export function layerNorm<R extends tf.Rank>(x: tf.Tensor<R>, opts: LayerNormOptions = {}): tf.Tensor<R> {
-  const mode: NormMode = opts.rmsScaling ? 'rmsScaling' : 'center';
+  checkOptionKeys('layerNorm', 'opts', opts, ['axis', 'epsilon', 'gamma', 'beta', 'rmsScaling', 'mask']);
+  const mode: NormMode = checkBoolean('layerNorm', 'rmsScaling', opts.rmsScaling ?? false) ? 'rmsScaling' : 'center';
   return axesNormImpl(
       x, opts.axis ?? -1, opts.epsilon ?? 1e-3, mode, opts.gamma, opts.beta, 'layerNorm', opts.mask) as tf.Tensor<R>;
 }
 
 /** RMS normalization: `y = x * rsqrt(mean(x^2 over axis) + epsilon) * gamma`. */
 export function rmsNorm<R extends tf.Rank>(x: tf.Tensor<R>, opts: RmsNormOptions = {}): tf.Tensor<R> {
+  checkOptionKeys('rmsNorm', 'opts', opts, ['axis', 'epsilon', 'gamma', 'mask'],
+                  {hints: {beta: 'RMS normalization has no offset (beta).', rmsScaling: 'Use layerNorm for rmsScaling.'}});
   return axesNormImpl(x, opts.axis ?? -1, opts.epsilon ?? 1e-6, 'rms', opts.gamma, null, 'rmsNorm', opts.mask) as tf.Tensor<R>;
 }

@@ -93,3 +93,29 @@ export function checkParam(
 }
 
 export const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/** `gammaInitializer` -> `gamma_initializer`: how a model.json (Keras's config) spells a key. */
+export const toSnakeCase = (key: string): string => key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+
+/**
+ * Checks an options or arguments object: undefined, or a plain object whose
+ * keys are all among `known` (keys in `ignored` are allowed and not listed).
+ * An unknown key is an error naming it and the known ones, spelled by
+ * `spell` (snake_case while loading a model.json); `hints` add a reason for
+ * a key that is known to be misplaced.
+ */
+export function checkOptionKeys(
+    who: string, arg: string, opts: unknown, known: readonly string[],
+    {spell = (k: string) => k, ignored = [], hints = {}}:
+        {spell?: (k: string) => string, ignored?: readonly string[], hints?: Record<string, string>} = {}): void {
+  if (opts === undefined) return;
+  if (opts === null || typeof opts !== 'object' || Array.isArray(opts) || opts instanceof tf.Tensor) {
+    throw argError(who, arg, opts, `an object with the keys ${known.map(spell).join(', ')}`);
+  }
+  const unknown = Object.keys(opts).filter((k) => !known.includes(k) && !ignored.includes(k));
+  if (unknown.length === 0) return;
+  const why = unknown.filter((k) => hints[k] != null).map((k) => ` ${hints[k]}`).join('');
+  throw new Error(
+      `${who}: unknown key${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${spell(k)}'`).join(', ')} in '${arg}';` +
+      ` known keys: ${known.map(spell).join(', ')}.${why}`);
+}
