@@ -25,7 +25,30 @@ export function argError(who: string, arg: string, value: unknown, expected: str
   return new Error(`${who}: argument '${arg}' must be ${expected}; received ${show(value)}.`);
 }
 
+/**
+ * Whether a value is a symbolic tensor of another copy of @tensorflow/tfjs:
+ * tf.Tensor's instanceof accepts any copy's concrete tensors (they share one
+ * engine), but a SymbolicTensor of another copy is not this copy's, so that
+ * copy's model hands it to the layer's call() as if it were concrete.
+ */
+function isForeignSymbolicTensor(t: unknown): boolean {
+  return t != null && typeof t === 'object' && !(t instanceof tf.SymbolicTensor) && 'sourceLayer' in t &&
+      'nodeIndex' in t && Array.isArray((t as {shape?: unknown}).shape);
+}
+
+/** The error for a tensor of another copy of @tensorflow/tfjs: what happened and how to dedupe. */
+export function foreignTfjsError(who: string, arg: string): Error {
+  return new Error(
+      `${who}: argument '${arg}' is a symbolic tensor of another copy of @tensorflow/tfjs: two copies are loaded ` +
+      `(this package uses the one at version ${tf.version.tfjs}), and a model, layer or tensor of one is not ` +
+      'one of the other\'s (nor are their serialization registries shared, so the other copy\'s ' +
+      'tf.loadLayersModel does not know this package\'s layers). Make them one: `npm ls @tensorflow/tfjs` shows ' +
+      'the copies; `npm dedupe` (or one version satisfying the peer range ^4.22.0 in package.json) merges them; ' +
+      "bundlers: vite resolve.dedupe: ['@tensorflow/tfjs'], webpack resolve.alias to a single path.");
+}
+
 export function checkFloatTensor(who: string, arg: string, t: unknown): asserts t is tf.Tensor {
+  if (isForeignSymbolicTensor(t)) throw foreignTfjsError(who, arg);
   if (!(t instanceof tf.Tensor)) {
     throw argError(who, arg, t === null ? null : typeof t, 'a tf.Tensor');
   }
