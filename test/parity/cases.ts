@@ -106,7 +106,11 @@ export function referenceOf(c: Omit<ParityCase, 'ref'>): Quantities {
   const spec = specFor(c);
   const m = c.mask?.perElement ?? null;
   const y = refForward(spec, c.x, c.gamma, c.beta, m);
-  const g = refGradsFD(spec, c.x, c.dy, c.gamma, c.beta, 1e-6, m);
+  // Outputs at masked positions are don't-cares (see docs/guarantees.md):
+  // their dy is dropped, so the gradients are those of the loss over the
+  // valid outputs only.
+  const dy = m ? Float64Array.from(c.dy, (v, i) => v * m[i]) : c.dy;
+  const g = refGradsFD(spec, c.x, dy, c.gamma, c.beta, 1e-6, m);
   return {y, dx: g.dx, dgamma: g.dgamma, dbeta: g.dbeta};
 }
 
