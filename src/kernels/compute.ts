@@ -304,11 +304,34 @@ export function setStats(L: FusedLayout, mode: NormMode, stats: Float32Array[]) 
  * - rmsScaling: xn = x * s, xhat = (x - mean) * s; dx = s * (g - xhat * mean(g * xn)).
  * dgamma = sum(dy * xn), dbeta = sum(dy), over the axes they broadcast on.
  */
-export function fusedBackward(arr: FusedGradArrays, L: FusedLayout, mode: NormMode): void {
+export function fusedBackward(arr: FusedGradArrays, L: FusedLayout, mode: NormMode, epsilon?: number): void {
   const {x, dy, stats, dx, dgamma, dbeta} = arr;
   const {B, rows, rowSet, rowParam, colSet, colParam, numSets, setSize} = L;
   const g = arr.gamma ?? new Float32Array(L.paramSize).fill(1);
   const {mean, inv, off} = setStats(L, mode, stats);
+  let invStd: ArrayLike<number>|null = mode === 'stdEps' ? stats[3] : null;
+  // A saved 1 / std that overflowed float32 (a spread below ~1e-38 with
+  // epsilon 0): that set's statistics again, from x, in float64.
+  const lost = (s: number) => !Number.isFinite(inv[s]) || (invStd != null && !Number.isFinite(invStd[s]));
+  if (epsilon != null && Array.from({length: numSets}, (_, s) => s).some(lost)) {
+    const rms = mode === 'rms';
+    const mm = L.kind === 'row' ? momentsRow(x, L, rms) : momentsColumn(x, L, rms);
+    const is = Float64Array.from(invStd ?? []);
+    for (let s = 0; s < numSets; s++) {
+      if (!lost(s)) continue;
+      const v = mm.m2[s] / setSize;
+      if (mode === 'stdEps') {
+        const sd = Math.sqrt(v);
+        inv[s] = sd + epsilon > 0 ? 1 / (sd + epsilon) : 0;
+        is[s] = sd > 0 ? 1 / sd : 0;
+      } else {
+        inv[s] = v + epsilon > 0 ? 1 / Math.sqrt(v + epsilon) : 0;
+      }
+      // off is mean itself in the centered modes (see setStats).
+      if (!rms) mean[s] = mm.mean[s];
+    }
+    if (invStd) invStd = is;
+  }
   const sg = new Float64Array(numSets);
   const sgx = new Float64Array(numSets);
   const dg = new Float64Array(L.paramSize);
@@ -333,7 +356,6 @@ export function fusedBackward(arr: FusedGradArrays, L: FusedLayout, mode: NormMo
     sg[s] /= setSize;
     sgx[s] /= setSize;
   }
-  const invStd = mode === 'stdEps' ? stats[3] : null;
   for (let r = 0; r < rows; r++) {
     const o = r * B;
     const sb = rowSet[r];
@@ -347,7 +369,7 @@ export function fusedBackward(arr: FusedGradArrays, L: FusedLayout, mode: NormMo
       if (mode === 'center') {
         v = iv * (gd - sg[s] - (xv - mean[s]) * iv * sgx[s]);
       } else if (mode === 'stdEps') {
-        v = iv * (gd - sg[s]) - (xv - mean[s]) * iv * sgx[s] * (invStd as Float32Array)[s];
+        v = iv * (gd - sg[s]) - (xv - mean[s]) * iv * sgx[s] * (invStd as ArrayLike<number>)[s];
       } else if (mode === 'rms') {
         v = iv * (gd - xv * iv * sgx[s]);
       } else {

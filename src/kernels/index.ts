@@ -175,7 +175,7 @@ const cpuGradKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
     arr.dx = dxSimd;
   } else {
     arr.dx = new Float32Array(L.size);
-    fusedBackward(arr, L, a.mode);
+    fusedBackward(arr, L, a.mode, a.epsilon);
   }
   const out = [be.makeTensorInfo(ins.x.shape, 'float32', arr.dx)];
   if (arr.dgamma) out.push(be.makeTensorInfo(a.gammaShape, 'float32', arr.dgamma));
@@ -213,7 +213,7 @@ const wasmGradKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
     dgamma: dgInfo ? view(dgInfo) : null,
     dbeta: dbInfo ? view(dbInfo) : null,
   };
-  fusedBackward(arr, L, a.mode);
+  fusedBackward(arr, L, a.mode, a.epsilon);
   return outs;
 };
 
