@@ -305,10 +305,32 @@ def zoo_seq():
     return keras.Model(x, y, name='zoo_seq')
 
 
+def zoo_misc():
+    """More layers tfjs supports: activations as layers, merges. (Masking is left out: Keras 3 writes the mask as
+    NotEqual/Any op layers passed to the next layers as a `mask` tensor keyword, which tfjs cannot take.)"""
+    a = keras.Input((6, 4), name='seq')
+    b = keras.Input((4,), name='vec')
+    m = L.LayerNormalization(name='ln_seq_misc')(a)
+    m = L.GroupNormalization(groups=2, name='gn_seq_misc')(m)
+    m = L.LSTM(4)(m)
+    d = L.Dense(4)(b)
+    d = L.LeakyReLU(0.2)(d)
+    d = L.PReLU()(d)
+    e = L.ELU()(L.Dense(4)(b))
+    f = L.ReLU(max_value=2.0)(L.Dense(4)(b))
+    merged = [L.Multiply()([d, e]),  # tfjs has no Subtract layer
+              L.Maximum()([d, f]), L.Minimum()([e, f]), L.Average()([d, e, f]), m]
+    y = L.Concatenate()(merged)
+    y = L.RMSNormalization(name='rms_misc')(y)
+    y = L.Softmax()(L.Dense(3)(y))
+    z = L.Dot(axes=1)([d, e])
+    return keras.Model([a, b], [y, z], name='zoo_misc')
+
+
 def main():
     keras.utils.set_random_seed(20261201)
     builders = {'sequential': sequential, 'axes': axes, 'multi_io': multi_io, 'nested': nested,
-                'zoo_2d': zoo_2d, 'zoo_seq': zoo_seq}
+                'zoo_2d': zoo_2d, 'zoo_seq': zoo_seq, 'zoo_misc': zoo_misc}
     only = sys.argv[1:]
     for name, build in builders.items():
         if only and name not in only:

@@ -141,6 +141,27 @@ function translateTensorList(v: Json, key: string, where: string): Json {
                   `outputs have no tfjs counterpart); received ${JSON.stringify(v).slice(0, 200)}.`);
 }
 
+/**
+ * Keras 3 arguments tfjs reads under another name or not at all: LeakyReLU's
+ * `negative_slope` is tfjs's `alpha` (tfjs would silently use its default
+ * 0.3); ReLU's `negative_slope` and `threshold` have no tfjs counterpart
+ * (an error unless 0).
+ */
+function translateRenamedArgs(className: string, cfg: JsonDict, where: string): void {
+  if (className === 'LeakyReLU' && cfg.negative_slope !== undefined) {
+    cfg.alpha = cfg.negative_slope;
+    delete cfg.negative_slope;
+  }
+  if (className === 'ReLU') {
+    for (const k of ['negative_slope', 'threshold']) {
+      if (cfg[k] != null && cfg[k] !== 0) {
+        throw new Error(`${WHO}: ${where}: ${k} ${JSON.stringify(cfg[k])} has no tfjs counterpart (tfjs's ReLU takes only max_value).`);
+      }
+      delete cfg[k];
+    }
+  }
+}
+
 /** Translates one layer entry {class_name, config, name?, inbound_nodes?}; models recursively. */
 function translateLayer(entry: Json, where: string): JsonDict {
   if (!isDict(entry) || typeof entry.class_name !== 'string' || !isDict(entry.config)) {
@@ -165,6 +186,7 @@ function translateLayer(entry: Json, where: string): JsonDict {
       delete cfg.optional;
       delete cfg.ragged;
     }
+    translateRenamedArgs(className, cfg, here);
     out.config = cfg;
   }
   if (entry.inbound_nodes !== undefined) {
