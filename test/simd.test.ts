@@ -12,10 +12,12 @@ import {compileSimdWat, moduleSource, MODULE_PATH} from '../scripts/simd-wasm';
 import {ops} from '../src';
 import {FUSED_FLAG, FUSED_NORM_KERNEL, SIMD_FLAG} from '../src/kernels/index';
 import {layoutOf} from '../src/kernels/layout';
-import {simdAvailable, simdEngineForWasm, simdModule} from '../src/kernels/simd/engine';
+import {
+  SIMD_CPU_KEEP_BYTES, simdAvailable, simdCpuMemory, simdEngineForCpu, simdEngineForWasm, simdModule,
+} from '../src/kernels/simd/engine';
 import {simdPlanOf} from '../src/kernels/simd/forward';
 import {SIMD_WASM_BASE64} from '../src/kernels/simd/module';
-import {simdRuns} from '../src/kernels/simd/run';
+import {simdGradRuns, simdRuns} from '../src/kernels/simd/run';
 import {NormPlan, normalize} from '../src/ops/core';
 import {expectClose, expectNoLeakSync} from './helpers';
 import {normals, rng} from './reference';
@@ -125,4 +127,87 @@ describe.each([['cpu'], ['wasm']])('%s backend', (backend) => {
          expectClose(y, yRef.dataSync(), 1e-5 * 5, 'JS loops vs tf-op path');
          tf.dispose([x, g, b, y, yRef]);
        });
+});
+
+describe('cpu: the module\'s memory is bounded, and a call it cannot hold falls back to the JS loops', () => {
+  // The bound lowered to 4 MiB (the default is SIMD_CPU_KEEP_BYTES, 64 MiB) to keep the tensors small.
+  const KEEP = 4 * 2 ** 20;
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+    simdCpuMemory.keepBytes = KEEP;
+  });
+  afterAll(() => {
+    simdCpuMemory.keepBytes = SIMD_CPU_KEEP_BYTES;
+  });
+  /** y = layerNorm(x) and dx of sum(y * dy): two forwards (tf.grad reruns it) and one backward. */
+  const forwardBackward = (x: tf.Tensor, dy: tf.Tensor) => tf.tidy(() => {
+    const f = (t: tf.Tensor) => ops.layerNorm(t, {axis: -1});
+    const y = f(x);
+    const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(f(t), dy)))(x);
+    return [y.dataSync() as Float32Array, dx.dataSync() as Float32Array];
+  });
+  const maxDiff = (a: Float32Array, b: Float32Array) => {
+    let m = 0;
+    for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+    return m;
+  };
+
+  test('after a call larger than the bound the kept memory stays within it, with results equal to the JS loops', () => {
+    if (!simdAvailable()) {
+      console.warn('SKIPPED: WebAssembly SIMD unavailable');
+      if (process.env.REQUIRE_SIMD) throw new Error('REQUIRE_SIMD is set but WebAssembly SIMD is unavailable');
+      return;
+    }
+    // 2 MiB of x: the backward needs about 3 x 2 MiB, above the 4 MiB kept; the forward about 2 x 2 MiB plus scratch.
+    const shape = [32, 64, 256];
+    const x = tf.randomNormal(shape, 0, 1, 'float32', 21);
+    const dy = tf.randomNormal(shape, 0, 1, 'float32', 22);
+    const [runs, gradRuns, temporary] = [simdRuns.cpu, simdGradRuns.cpu, simdCpuMemory.temporary];
+    const keptBefore = simdEngineForCpu()?.memory.buffer.byteLength;  // earlier tests grew it under the default bound
+    const [ySimd, dxSimd] = forwardBackward(x, dy);
+    expect([simdRuns.cpu - runs, simdGradRuns.cpu - gradRuns]).toEqual([2, 1]);
+    expect(simdCpuMemory.temporary - temporary).toBe(3);
+    expect(simdEngineForCpu()?.memory.buffer.byteLength).toBe(keptBefore);
+    const [yJs, dxJs] = withFlags({[SIMD_FLAG]: false}, () => forwardBackward(x, dy));
+    expect(maxDiff(ySimd, yJs)).toBeLessThan(1e-5);
+    expect(maxDiff(dxSimd, dxJs)).toBeLessThan(1e-4);
+    tf.dispose([x, dy]);
+  });
+
+  test('when WebAssembly memory cannot grow (RangeError), forward and backward run the JS loops with equal results', () => {
+    if (!simdAvailable()) {
+      console.warn('SKIPPED: WebAssembly SIMD unavailable');
+      if (process.env.REQUIRE_SIMD) throw new Error('REQUIRE_SIMD is set but WebAssembly SIMD is unavailable');
+      return;
+    }
+    const kept = simdEngineForCpu();
+    const shape = [32, 64, 256];  // both above the bound (a fresh memory) and more than the kept memory holds
+    const x = tf.randomNormal(shape, 0, 1, 'float32', 23);
+    const dy = tf.randomNormal(shape, 0, 1, 'float32', 24);
+    const [yJs, dxJs] = withFlags({[SIMD_FLAG]: false}, () => forwardBackward(x, dy));
+    const grow = jest.spyOn(kept!.memory, 'grow').mockImplementation(() => {
+      throw new RangeError('WebAssembly.Memory.grow(): Unable to grow instance memory');
+    });
+    const memory = jest.spyOn(WebAssembly, 'Memory').mockImplementation(() => {
+      throw new RangeError('WebAssembly.Memory(): could not allocate memory');
+    });
+    try {
+      const [runs, gradRuns, fallbacks] = [simdRuns.cpu, simdGradRuns.cpu, simdCpuMemory.fallbacks];
+      const [y, dx] = forwardBackward(x, dy);
+      expect([simdRuns.cpu - runs, simdGradRuns.cpu - gradRuns]).toEqual([0, 0]);
+      expect(simdCpuMemory.fallbacks - fallbacks).toBe(3);
+      expect(maxDiff(y, yJs)).toBe(0);
+      expect(maxDiff(dx, dxJs)).toBe(0);
+      // Smaller calls would grow the kept memory, which cannot grow either: the JS loops too.
+      const small = tf.randomNormal([4, 1024, 64], 0, 1, 'float32', 25);
+      const [ySmall] = forwardBackward(small, small);
+      const [ySmallJs] = withFlags({[SIMD_FLAG]: false}, () => forwardBackward(small, small));
+      expect(maxDiff(ySmall, ySmallJs)).toBeLessThan(1e-5);
+      small.dispose();
+    } finally {
+      grow.mockRestore();
+      memory.mockRestore();
+      tf.dispose([x, dy]);
+    }
+  });
 });

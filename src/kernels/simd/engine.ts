@@ -114,6 +114,45 @@ export function simdEngineForCpu(): SimdEngine|null {
   return cpuEngine;
 }
 
+/**
+ * The most memory the cpu engine keeps between calls (64 MiB: enough for a
+ * forward and backward of a tensor up to about 21 MiB, e.g. [32, 64, 64, 40]).
+ * A WebAssembly.Memory cannot shrink, so a call that needs more runs on a
+ * memory of its own, dropped when the call returns.
+ */
+export const SIMD_CPU_KEEP_BYTES = 64 * 2 ** 20;
+
+/**
+ * The cpu engine's memory policy and counters: `keepBytes` (default
+ * SIMD_CPU_KEEP_BYTES; tests lower it), how many calls ran on a memory of
+ * their own (`temporary`) and how many fell back to the JS loops for want of
+ * memory (`fallbacks`).
+ */
+export const simdCpuMemory = {keepBytes: SIMD_CPU_KEEP_BYTES, temporary: 0, fallbacks: 0};
+
+/**
+ * A cpu engine with `bytes` of scratch at offset `base`: the kept engine
+ * (grown up to SIMD_CPU_KEEP_BYTES), or for a larger call a fresh memory and
+ * instance used once; null when WebAssembly memory cannot be had (a
+ * RangeError from grow or new Memory): the kernel then runs its JS loops.
+ */
+export function simdCpuScratch(bytes: number): {eng: SimdEngine, base: number}|null {
+  const kept = simdEngineForCpu();
+  if (kept == null) return null;
+  try {
+    if (bytes <= simdCpuMemory.keepBytes) return {eng: kept, base: kept.scratch(bytes)};
+    const memory = new WebAssembly.Memory({initial: Math.ceil(bytes / PAGE)});
+    const fns = instantiate(memory);
+    if (fns == null) return null;
+    simdCpuMemory.temporary++;
+    return {eng: {fns, memory, scratch: () => 0}, base: 0};
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    simdCpuMemory.fallbacks++;
+    return null;
+  }
+}
+
 /** What tfjs-backend-wasm's BackendWasm carries: its emscripten module. */
 interface WasmModuleLike {
   asm?: {memory?: unknown};

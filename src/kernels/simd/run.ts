@@ -6,7 +6,7 @@
 import type {NormMode} from '../../ops/core';
 import type {FusedLayout} from '../layout';
 import {simdBackward, simdBackwardCovers, simdBackwardScratchBytes} from './backward';
-import {simdEngineForCpu, simdEngineForWasm} from './engine';
+import {simdCpuScratch, simdEngineForWasm} from './engine';
 import {simdForward, simdPlanOf, simdScratchBytes} from './forward';
 
 const align16 = (n: number) => (n + 15) & ~15;
@@ -53,16 +53,16 @@ export function simdForwardCpu(
     beta: Float32Array|null, stats: Float32Array[]): Float32Array|null {
   const sp = simdPlanOf(L);
   if (sp == null) return null;
-  const eng = simdEngineForCpu();
-  if (eng == null) return null;
-  const y = new Float32Array(L.size);
   const n4 = align16(4 * L.size);
   const p4 = align16(4 * L.paramSize);
   const gOff = n4;
   const bOff = gOff + (gamma ? p4 : 0);
   const yOff = bOff + (beta ? p4 : 0);
   const sOff = yOff + n4;
-  const base = eng.scratch(sOff + simdScratchBytes(L, gamma != null, beta != null));
+  const got = simdCpuScratch(sOff + simdScratchBytes(L, gamma != null, beta != null));
+  if (got == null) return null;  // no WebAssembly memory to be had: the JS loops
+  const {eng, base} = got;
+  const y = new Float32Array(L.size);
   const buf = eng.memory.buffer;
   new Float32Array(buf, base, L.size).set(x);
   if (gamma) new Float32Array(buf, base + gOff, L.paramSize).set(gamma);
@@ -112,15 +112,15 @@ export function simdBackwardCpu(
     L: FusedLayout, mode: NormMode, x: Float32Array, dy: Float32Array, gamma: Float32Array|null,
     stats: Float32Array[], dgamma: Float32Array|null, dbeta: Float32Array|null): Float32Array|null {
   if (!simdBackwardCovers(L) || !simdSafeStats(mode, stats)) return null;
-  const eng = simdEngineForCpu();
-  if (eng == null) return null;
-  const dx = new Float32Array(L.size);
   const n4 = align16(4 * L.size);
   const dyOff = n4;
   const gOff = 2 * n4;
   const dxOff = gOff + (gamma ? align16(4 * L.paramSize) : 0);
   const sOff = dxOff + n4;
-  const base = eng.scratch(sOff + simdBackwardScratchBytes(L, gamma != null));
+  const got = simdCpuScratch(sOff + simdBackwardScratchBytes(L, gamma != null));
+  if (got == null) return null;  // no WebAssembly memory to be had: the JS loops
+  const {eng, base} = got;
+  const dx = new Float32Array(L.size);
   const buf = eng.memory.buffer;
   new Float32Array(buf, base, L.size).set(x);
   new Float32Array(buf, base + dyOff, L.size).set(dy);
