@@ -40,7 +40,7 @@ export function checkAxisArg(who: string, axis: unknown): number|number[] {
  * resolved, not sorted), as tfjs's built-in layerNormalization, tf.keras and
  * Keras 3 (whose config holds its sorted-as-written list, e.g. [-1, 1]) do.
  * The weight is reshaped, not transposed, onto the normalized axes in
- * increasing order (see `paramsInAxisOrder`), as all three do. Each axis must
+ * increasing order (inside the op: `axesNormImpl` with `paramsInListOrder`), as all three do. Each axis must
  * be defined when the layer has weights of that shape.
  */
 export function paramShapeFor(
@@ -58,19 +58,6 @@ export function paramShapeFor(
     }
     return d;
   });
-}
-
-/**
- * gamma/beta of `paramShapeFor`'s shape reshaped (not transposed) to the
- * normalized axes' sizes in increasing axis order, which the ops take; a
- * no-op when the axis list is already increasing.
- */
-export function paramsInAxisOrder(x: tf.Tensor, axis: number|number[], ...params: Array<tf.Tensor|null>): Array<tf.Tensor|null> {
-  const list = (Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + x.rank : a));
-  const sorted = list.slice().sort((a, b) => a - b);
-  if (list.every((a, i) => a === sorted[i])) return params;
-  const shape = sorted.map((a) => x.shape[a]);
-  return params.map((p) => (p == null ? null : tf.reshape(p, shape)));
 }
 
 /**
@@ -133,10 +120,11 @@ export class LayerNormalization extends AffineNormalization {
 
   override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const x = singleTensor(this.who, inputs);
-    return tf.tidy(() => {
-      const [gamma, beta] = paramsInAxisOrder(x, this.axis, this.readGamma(), this.readBeta());
-      return axesNormImpl(x, this.axis, this.epsilon, this.mode, gamma, beta, this.who, maskOf(kwargs));
-    });
+    // gamma/beta go in as held, in the axis list's order: the op reshapes
+    // them onto the axes inside its gradient (a reshaped view made here and
+    // disposed after the call gave wrong gradients on webgl).
+    return axesNormImpl(x, this.axis, this.epsilon, this.mode, this.readGamma(), this.readBeta(), this.who,
+                        maskOf(kwargs), true);
   }
 
   override getConfig(): ConfigDict {

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import {axesNormImpl} from '../ops/layer_norm';
 import {checkEpsilon} from '../ops/validate';
 import {baseConfig, checkLayerArgKeys, ConfigDict, constructFromConfig, Kwargs, LayerArgs, layerWho, maskOf, normalizeBaseArgs, singleTensor} from './common';
-import {checkAxisArg, paramShapeFor, paramsInAxisOrder} from './layer_normalization';
+import {checkAxisArg, paramShapeFor} from './layer_normalization';
 
 /** Arguments of {@link RMSNormalization} (Keras 3's). */
 export interface RMSNormalizationArgs extends LayerArgs {
@@ -56,10 +56,9 @@ export class RMSNormalization extends tf.layers.Layer {
 
   override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const x = singleTensor(this.who, inputs);
-    return tf.tidy(() => {
-      const [scale] = paramsInAxisOrder(x, this.axis, this.scaleWeight ? this.scaleWeight.read() : null);
-      return axesNormImpl(x, this.axis, this.epsilon, 'rms', scale, null, this.who, maskOf(kwargs));
-    });
+    // The scale goes in as held, in the axis list's order (see LayerNormalization.call).
+    return axesNormImpl(x, this.axis, this.epsilon, 'rms', this.scaleWeight ? this.scaleWeight.read() : null, null,
+                        this.who, maskOf(kwargs), true);
   }
 
   override computeOutputShape(inputShape: tf.Shape|tf.Shape[]): tf.Shape {

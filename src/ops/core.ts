@@ -327,8 +327,8 @@ export function normalize(
     // Saved after the statistics: the mask (if any), then gamma (if any).
     const extras = [...(mv ? [mv] : []), ...(g ? [g] : [])];
     const xv = tf.reshape(xin, viewShape);
-    const gv = g ? tf.reshape(g, paramViewShape) : null;
-    const bv = b ? tf.reshape(b, paramViewShape) : null;
+    const gv = g ? paramView(g, paramViewShape) : null;
+    const bv = b ? paramView(b, paramViewShape) : null;
     let y: tf.Tensor;
     if (mode === 'center' || mode === 'stdEps') {
       // In scaled terms (see centered): xhat = (ds - m2s) * k.
@@ -371,6 +371,22 @@ export function normalize(
 }
 
 /**
+ * gamma or beta reshaped to the plan's parameter view. When the parameter's
+ * own shape is not that view less its 1s (a LayerNormalization weight held
+ * in the axis list's order, e.g. [4, 2] for axis [2, 0], viewed as
+ * [2, 1, 4]), the view is materialized by a transpose of the flat values
+ * (same order, a new tensor): on webgl in tfjs 4.22 a reshaped view of such
+ * a weight, broadcast in a packed multiply, read the wrong values (dx off by
+ * 0.69 in the parity case 'random/layer [2,3,4] axis=[2,0] scale').
+ */
+function paramView(t: tf.Tensor, paramViewShape: number[]): tf.Tensor {
+  const squeezed = paramViewShape.filter((d) => d !== 1);
+  const own = t.shape.filter((d) => d !== 1);
+  if (own.length === squeezed.length && own.every((d, i) => d === squeezed[i])) return tf.reshape(t, paramViewShape);
+  return tf.reshape(tf.transpose(tf.reshape(t, [1, -1])), paramViewShape);
+}
+
+/**
  * The statistics the forward saves (after x), recomputed from the view xv
  * in tf ops: [m1, m2, inv] ('center', 'rmsScaling'), [m1, m2, inv, invStd]
  * ('stdEps'), [s] ('rms').
@@ -410,7 +426,7 @@ function backward(
   const dyv = set.valid(tf.reshape(dy, viewShape));
   const nStats = mode === 'rms' ? 1 : mode === 'stdEps' ? 4 : 3;
   const stats = recorded ? statistics(xv, plan, set) : saved.slice(1, 1 + nStats);
-  const gdy = g ? tf.mul(dyv, tf.reshape(g, paramViewShape)) : dyv;
+  const gdy = g ? tf.mul(dyv, paramView(g, paramViewShape)) : dyv;
   let dx: tf.Tensor;
   // xn is what gamma multiplies: dgamma = sum(dy * xn).
   let xn: tf.Tensor;

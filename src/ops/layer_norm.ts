@@ -64,7 +64,7 @@ export function axesPlan(
 /** Shared body of layerNorm / rmsNorm and the layers, with the caller's name for errors. */
 export function axesNormImpl(
     x: tf.Tensor, axis: number|number[], epsilon: number, mode: NormMode, gamma: tf.Tensor|null|undefined,
-    beta: tf.Tensor|null|undefined, who: string, mask?: tf.Tensor|null): tf.Tensor {
+    beta: tf.Tensor|null|undefined, who: string, mask?: tf.Tensor|null, paramsInListOrder = false): tf.Tensor {
   checkFloatTensor(who, 'x', x);
   if (x.rank < 1) {
     throw new Error(`${who}: input must have rank >= 1; received a scalar.`);
@@ -75,8 +75,13 @@ export function axesNormImpl(
     throw argError(who, 'beta', 'a tensor', `omitted in ${mode} mode (it has no offset)`);
   }
   const plan = axesPlan(x.shape, axes, eps, mode);
-  checkParam(who, 'gamma', gamma, plan.paramShape);
-  checkParam(who, 'beta', beta, plan.paramShape);
+  // The layers hold gamma/beta in the axis list's order (Keras's and tfjs's
+  // convention); the normalization reshapes (never transposes) them onto the
+  // axes in increasing order, so either shape holds the same values.
+  const listed = (Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + x.rank : a));
+  const paramShape = paramsInListOrder ? listed.map((a) => x.shape[a]) : plan.paramShape;
+  checkParam(who, 'gamma', gamma, paramShape);
+  checkParam(who, 'beta', beta, paramShape);
   return normalizeMasked(who, x, plan, gamma, beta, mask);
 }
 
