@@ -139,3 +139,17 @@ export async function useTestBackend(): Promise<string> {
   }
   return name;
 }
+
+/** Runs fn with the given tf flags set, then puts the previous values back. */
+export function withFlags<T>(flags: Record<string, boolean>, fn: () => T): T {
+  const prev: Record<string, boolean> = {};
+  for (const [k, v] of Object.entries(flags)) {
+    prev[k] = tf.env().getBool(k);
+    tf.env().set(k, v);
+  }
+  try {
+    return fn();
+  } finally {
+    for (const [k, v] of Object.entries(prev)) tf.env().set(k, v);
+  }
+}

@@ -14,21 +14,8 @@ import '@tensorflow/tfjs-backend-wasm';
 import {LayerNormalization, ops} from '../src';
 import {FUSED_FLAG, SIMD_FLAG} from '../src/kernels/index';
 import {NormPlan, normalizeMasked} from '../src/ops/core';
-import {expectNoLeakSync, useTestBackend} from './helpers';
+import {expectNoLeakSync, useTestBackend, withFlags} from './helpers';
 import {normals, rng} from './reference';
-
-function withFlags<T>(flags: Record<string, boolean>, fn: () => T): T {
-  const prev: Record<string, boolean> = {};
-  for (const [k, v] of Object.entries(flags)) {
-    prev[k] = tf.env().getBool(k);
-    tf.env().set(k, v);
-  }
-  try {
-    return fn();
-  } finally {
-    for (const [k, v] of Object.entries(prev)) tf.env().set(k, v);
-  }
-}
 
 type Run = (x: tf.Tensor, gamma: tf.Tensor|undefined, beta: tf.Tensor|undefined, mask: tf.Tensor|null) => tf.Tensor;
 

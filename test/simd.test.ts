@@ -19,23 +19,10 @@ import {simdPlanOf} from '../src/kernels/simd/forward';
 import {SIMD_WASM_BASE64} from '../src/kernels/simd/module';
 import {simdGradRuns, simdRuns} from '../src/kernels/simd/run';
 import {NormPlan, normalize} from '../src/ops/core';
-import {expectClose, expectNoLeakSync} from './helpers';
+import {expectClose, expectNoLeakSync, withFlags} from './helpers';
 import {normals, rng} from './reference';
 
 import {readFileSync} from 'node:fs';
-
-function withFlags<T>(flags: Record<string, boolean>, fn: () => T): T {
-  const prev: Record<string, boolean> = {};
-  for (const [k, v] of Object.entries(flags)) {
-    prev[k] = tf.env().getBool(k);
-    tf.env().set(k, v);
-  }
-  try {
-    return fn();
-  } finally {
-    for (const [k, v] of Object.entries(prev)) tf.env().set(k, v);
-  }
-}
 
 test('the committed module is what norm.wat compiles to', async () => {
   const bytes = await compileSimdWat();
