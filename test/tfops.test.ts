@@ -16,7 +16,7 @@ const KERNEL_OF: Record<string, string[]> = {
   abs: ['Abs'], add: ['Add'], cast: ['Cast'], ceil: ['Ceil'], div: ['RealDiv'], fill: ['Fill'], greater: ['Greater'],
   log: ['Log'], max: ['Max'], maximum: ['Maximum'], mean: ['Mean'], mul: ['Multiply'], neg: ['Neg'], notEqual: ['NotEqual'],
   ones: ['Fill'], onesLike: ['OnesLike'], pow: ['Pow'], reciprocal: ['Reciprocal'], relu: ['Relu'], reshape: ['Reshape'],
-  rsqrt: ['Rsqrt'], sqrt: ['Sqrt'], square: ['Square'], sub: ['Sub'], sum: ['Sum'], where: ['Select'], zerosLike: ['ZerosLike'],
+  rsqrt: ['Rsqrt'], sqrt: ['Sqrt'], square: ['Square'], sub: ['Sub'], sum: ['Sum'], transpose: ['Transpose'], where: ['Select'], zerosLike: ['ZerosLike'],
   // tf.customGrad: tf.profile names its forward "" or "forward"; it keeps saved tensors with tf.clone (Identity).
   customGrad: ['Identity', '', 'forward'],
 };
