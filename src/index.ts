@@ -28,5 +28,8 @@ export type {InstanceNormalizationFlavour} from './layers/instance_normalization
 export type {RMSNormalizationArgs} from './layers/rms_normalization';
 export type {GroupNormOptions, InstanceNormOptions, LayerNormOptions, RmsNormOptions} from './ops/index';
 export type {Constraint, ConstraintIdentifier, Initializer, InitializerIdentifier, Regularizer, RegularizerIdentifier, SerializedObject} from './layers/common';
+export {UnitNormalization} from './layers/unit_normalization';
+export type {UnitNormalizationArgs} from './layers/unit_normalization';
+export type {UnitNormOptions} from './ops/index';
 export {replaceBatchNormalization} from './convert';
 export type {ReplaceBatchNormalizationOptions} from './convert';

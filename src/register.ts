@@ -14,6 +14,7 @@ import {GroupNormalization} from './layers/group_normalization';
 import {InstanceNormalization} from './layers/instance_normalization';
 import {LayerNormalization} from './layers/layer_normalization';
 import {RMSNormalization} from './layers/rms_normalization';
+import {UnitNormalization} from './layers/unit_normalization';
 
 /**
  * 'InstanceNormalization' is registered once, with the class whose
@@ -23,6 +24,7 @@ import {RMSNormalization} from './layers/rms_normalization';
 export const REGISTERED_CLASSES = [
   GroupNormalization, InstanceNormalization, LayerNormalization, RMSNormalization, AddonsGroupNormalization,
   AddonsInstanceNormalization,
+  UnitNormalization,
 ];
 
 for (const cls of REGISTERED_CLASSES) {

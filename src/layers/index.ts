@@ -9,6 +9,7 @@ import {GroupNormalization, GroupNormalizationArgs} from './group_normalization'
 import {InstanceNormalization, InstanceNormalizationArgs} from './instance_normalization';
 import {LayerNormalization, LayerNormalizationArgs} from './layer_normalization';
 import {RMSNormalization, RMSNormalizationArgs} from './rms_normalization';
+import {UnitNormalization, UnitNormalizationArgs} from './unit_normalization';
 
 /** A new {@link GroupNormalization} layer (Keras 3 defaults: 32 groups, axis -1, epsilon 1e-3). */
 export function groupNormalization(args?: GroupNormalizationArgs): GroupNormalization {
@@ -28,4 +29,9 @@ export function layerNormalization(args?: LayerNormalizationArgs): LayerNormaliz
 /** A new {@link RMSNormalization} layer (axis -1, epsilon 1e-6). */
 export function rmsNormalization(args?: RMSNormalizationArgs): RMSNormalization {
   return new RMSNormalization(args);
+}
+
+/** A new {@link UnitNormalization} layer (Keras 3: axis -1, `x / max(||x||, 1e-6)`). */
+export function unitNormalization(args?: UnitNormalizationArgs): UnitNormalization {
+  return new UnitNormalization(args);
 }

@@ -11,3 +11,5 @@ export {instanceNorm} from './instance_norm';
 export type {InstanceNormOptions} from './instance_norm';
 export {layerNorm, rmsNorm} from './layer_norm';
 export type {LayerNormOptions, RmsNormOptions} from './layer_norm';
+export {unitNorm} from './unit_norm';
+export type {UnitNormOptions} from './unit_norm';

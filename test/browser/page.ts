@@ -17,9 +17,10 @@ import * as lib from 'tfjs-normalization';
 import fixtureFile from '../fixtures/reference-cases.json';
 import type {FixtureCase} from '../parity/cases';
 import {normals, rng} from '../reference';
-import {checkRunningStats, Lib, ParityOptions, ParityReport, runParity, RunningStatsFixture, TF, useBackend} from '../parity/suite';
+import {checkRunningStats, Lib, ParityOptions, ParityRecord, ParityReport, runParity, RunningStatsFixture, TF, useBackend} from '../parity/suite';
 import runningStatsFile from '../fixtures/instance-norm-running-stats.json';
 import {FusedRecord, runFusedGpuCheck} from '../parity/gpu_fused';
+import {runFamilyParity} from '../parity/family';
 import {BrowserBenchResult, runBrowserBench} from '../../bench/browser_page';
 
 const halfFloat = new URLSearchParams(location.search).get('half') === '1';
@@ -167,6 +168,8 @@ export interface PageApi {
   convTrainStep(backend: string): Promise<string>;
   /** InstanceNormalization running statistics against PyTorch on this backend. */
   runningStats(backend: string): Promise<{maxErr: number, leaked: number}>;
+  /** The family parity suite (test/parity/family.ts). */
+  runFamilyParity(backends: string[], tol?: Record<string, number>): Promise<{records: ParityRecord[], log: string[]}>;
 }
 
 declare global {
@@ -184,6 +187,11 @@ window.tfjsNormTest = {
   },
   train,
   saveLoadLayers,
+  runFamilyParity: async (backends, tol) => {
+    const log: string[] = [];
+    const records = await runFamilyParity(tfjs, pkg, {backends, tol, halfFloat, log: (l) => log.push(l)});
+    return {records, log};
+  },
   runningStats: async (backend) => {
     await useBackend(tfjs, backend);
     return checkRunningStats(tfjs, pkg, runningStatsFixture);

@@ -106,6 +106,20 @@ if (!exe) {
         }
       }, 240000);
 
+  test.each([['webgl', '?su=1'], ['webgpu', '?su=1'], ['wasm', '?su=1'], ['webgl', '?half=1&su=1']])(
+      'family (UnitNormalization, LocalResponseNormalization, FRN, TLU) on %s%s: y and gradients within tolerance of float64 and cpu, no leaks',
+      async (backend, query) => {
+        const page = await open(query);
+        const tol = query.includes('half') ? {webgl: HALF_FLOAT_TOL} : undefined;
+        const r = await page.evaluate(
+            ([b, t]) => (window as unknown as PageWindow).tfjsNormTest.runFamilyParity([b as string], t as Record<string, number>|undefined),
+            [backend, tol] as const);
+        process.stderr.write(`\n[chromium${query}]\n${r.log.filter((l) => l.startsWith('family parity')).join('\n')}\n`);
+        expect(r.records.filter((x) => x.backend === backend).length).toBeGreaterThanOrEqual(10);
+        expectAllPass(r.records, 'cpu');
+        expectAllPass(r.records, backend);
+      }, 240000);
+
   test('webgl with default flags (shapes compiled into the shaders): a subset within 1e-4', async () => {
     const report = await parity('', {
       backends: ['webgl'], only: ['fixture/gn[2, 4, 4, 8]g4', 'fixture/ln[2, 3, 4, 5]k2', 'random/group r4 first', 'large/rms', 'fixture/in[3, 7, 4]'],

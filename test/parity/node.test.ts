@@ -13,6 +13,7 @@ import * as lib from '../../src/index';
 import {loadReferenceCases} from '../fixtures';
 import {buildCases, FixtureCase, toHalf} from './cases';
 import {expectAllPass} from './expect';
+import {runFamilyParity} from './family';
 import {checkRunningStats, formatSummary, maxErr, ParityReport, runParity, RunningStatsFixture, useBackend} from './suite';
 import runningStatsFile from '../fixtures/instance-norm-running-stats.json';
 
@@ -105,6 +106,23 @@ describe('parity on cpu and wasm (Node)', () => {
   });
 });
 
+describe('family parity on cpu and wasm (Node): UnitNormalization, LocalResponseNormalization, FRN, TLU', () => {
+  test.each(['cpu', 'wasm'])('%s: y and the gradients of every op and layer within 1e-4 of float64 and cpu, no leaks', async (b) => {
+    setWasmPaths(wasmDist);
+    const records = await runFamilyParity(tf, lib, {backends: [b], log: (l) => process.stderr.write(`${l}\n`)});
+    expect(records.filter((r) => r.backend === b).length).toBeGreaterThanOrEqual(10);
+    expectAllPass(records, b);
+  }, 180000);
+
+  test('a wrong result fails it (sabotaged op: y + 2e-4), the layer path still passes', async () => {
+    await tf.setBackend('cpu');
+    const sabotaged = {...lib, ops: {...lib.ops, unitNorm: (x: tf.Tensor, o: lib.UnitNormOptions) => tf.tidy(() => tf.add(lib.ops.unitNorm(x, o), 2e-4))}} as typeof lib;
+    const records = await runFamilyParity(tf, sabotaged, {backends: ['cpu'], only: ['unit/[3,7]']});
+    expect(records.map((r) => [r.path, r.pass])).toEqual([['op', false], ['layer', true]]);
+    expect(records[0].maxErrVsRef).toBeGreaterThan(1.9e-4);
+  });
+});
+
 /** The tfjs-node module, or null when it cannot be imported. */
 function tryTfjsNode(): unknown {
   try {
@@ -131,6 +149,8 @@ if (!tfjsNode) {
       const report = await runParity(tf, lib, {backends: ['tensorflow'], fixtures});
       process.stderr.write(`\n${report.summary.map(formatSummary).join('\n')}\n`);
       expectAllPass(report.records, 'tensorflow');
+      const family = await runFamilyParity(tf, lib, {backends: ['tensorflow'], log: (l) => process.stderr.write(`${l}\n`)});
+      expectAllPass(family, 'tensorflow');
     }, 180000);
   });
 }

@@ -1,0 +1,120 @@
+/**
+ * Float64 references, as plain loops (no tfjs), for the rest of the
+ * normalization family: UnitNormalization, LocalResponseNormalization (the
+ * TensorFlow and the PyTorch conventions), FilterResponseNormalization and
+ * TLU; and central finite differences of any of them. Written from the
+ * reference frameworks' definitions (Keras 3's UnitNormalization,
+ * tf.nn.local_response_normalization, torch.nn.functional.local_response_norm,
+ * TensorFlow Addons' FilterResponseNormalization and TLU), not from this
+ * package's code.
+ */
+import {unravel} from './reference';
+
+const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+/** Flat index of idx in shape. */
+function ravel(idx: readonly number[], shape: readonly number[]): number {
+  return idx.reduce((acc, v, i) => acc * shape[i] + v, 0);
+}
+
+/** For each flat index, the id of its set when the axes `axes` are reduced; and the number of sets. */
+export function setsOver(shape: readonly number[], axes: readonly number[]): {setOf: Int32Array, numSets: number} {
+  const keep = shape.map((_, i) => i).filter((i) => !axes.includes(i));
+  const setOf = new Int32Array(size(shape));
+  for (let i = 0; i < setOf.length; i++) {
+    const idx = unravel(i, shape);
+    setOf[i] = keep.reduce((acc, ax) => acc * shape[ax] + idx[ax], 0);
+  }
+  return {setOf, numSets: size(keep.map((i) => shape[i]))};
+}
+
+/** Keras 3's UnitNormalization / ops.normalize: x / max(||x||₂, epsilon) over `axes` (resolved). */
+export function unitNormRef(x: ArrayLike<number>, shape: readonly number[], axes: readonly number[], epsilon: number): Float64Array {
+  const {setOf, numSets} = setsOver(shape, axes);
+  const sq = new Float64Array(numSets);
+  for (let i = 0; i < x.length; i++) sq[setOf[i]] += x[i] * x[i];
+  return Float64Array.from(x, (v, i) => v / Math.max(Math.sqrt(sq[setOf[i]]), epsilon));
+}
+
+/**
+ * Local response normalization along `axis` (resolved):
+ * y = x / (bias + alpha * sum over the window of x²)^beta, the window of
+ * channel c being [c - before, c + after] clipped to the channels (zeros
+ * outside). TensorFlow: before = after = depthRadius. PyTorch
+ * (LocalResponseNorm(size, alpha, beta, k)): before = floor(size / 2),
+ * after = floor((size - 1) / 2), alpha / size, bias k.
+ */
+export function lrnRef(
+    x: ArrayLike<number>, shape: readonly number[], axis: number, before: number, after: number, bias: number,
+    alpha: number, beta: number): Float64Array {
+  const C = shape[axis];
+  const y = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const idx = unravel(i, shape);
+    const c = idx[axis];
+    let s = 0;
+    for (let j = Math.max(0, c - before); j <= Math.min(C - 1, c + after); j++) {
+      idx[axis] = j;
+      const v = x[ravel(idx, shape)];
+      s += v * v;
+    }
+    y[i] = x[i] / Math.pow(bias + alpha * s, beta);
+  }
+  return y;
+}
+
+/**
+ * TensorFlow Addons' FilterResponseNormalization on [N, H, W, C]:
+ * nu2 = mean(x², axes [1, 2]); y = gamma * x * rsqrt(nu2 + |epsilon| (+ |learnedEpsilon|)) + beta,
+ * gamma and beta of C values.
+ */
+export function frnRef(
+    x: ArrayLike<number>, shape: readonly number[], epsilon: number, gamma: ArrayLike<number>, beta: ArrayLike<number>,
+    learnedEpsilon: number|null): Float64Array {
+  const {setOf, numSets} = setsOver(shape, [1, 2]);
+  const C = shape[3];
+  const count = shape[1] * shape[2];
+  const nu2 = new Float64Array(numSets);
+  for (let i = 0; i < x.length; i++) nu2[setOf[i]] += x[i] * x[i] / count;
+  const eps = Math.abs(epsilon) + (learnedEpsilon == null ? 0 : Math.abs(learnedEpsilon));
+  return Float64Array.from(x, (v, i) => gamma[i % C] * v / Math.sqrt(nu2[setOf[i]] + eps) + beta[i % C]);
+}
+
+/**
+ * TensorFlow Addons' TLU: max(x, tau) or, affine, max(x, alpha * x + tau);
+ * tau and alpha shaped like x without its batch axis.
+ */
+export function tluRef(x: ArrayLike<number>, shape: readonly number[], tau: ArrayLike<number>, alpha: ArrayLike<number>|null): Float64Array {
+  const per = size(shape.slice(1));
+  return Float64Array.from(x, (v, i) => Math.max(v, (alpha ? alpha[i % per] * v : 0) + tau[i % per]));
+}
+
+/**
+ * Gradients of sum(f(inputs) * dy) for every input, by central finite
+ * differences in float64 (step h * max(1, |v|)).
+ */
+export function gradsFD(
+    f: (inputs: Float64Array[]) => ArrayLike<number>, inputs: ReadonlyArray<ArrayLike<number>>, dy: ArrayLike<number>,
+    h = 1e-6): Float64Array[] {
+  const xs = inputs.map((a) => Float64Array.from(a));
+  const loss = () => {
+    const y = f(xs);
+    let s = 0;
+    for (let i = 0; i < y.length; i++) s += y[i] * dy[i];
+    return s;
+  };
+  return xs.map((a) => {
+    const out = new Float64Array(a.length);
+    for (let i = 0; i < a.length; i++) {
+      const keep = a[i];
+      const step = h * Math.max(1, Math.abs(keep));
+      a[i] = keep + step;
+      const up = loss();
+      a[i] = keep - step;
+      const down = loss();
+      a[i] = keep;
+      out[i] = (up - down) / (2 * step);
+    }
+    return out;
+  });
+}
