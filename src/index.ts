@@ -23,11 +23,11 @@ export {ContribInstanceNormalization} from './layers/contrib_instance_normalizat
 export type {ContribInstanceNormalizationArgs} from './layers/contrib_instance_normalization';
 export {Pix2PixInstanceNormalization} from './layers/pix2pix_instance_normalization';
 export type {Pix2PixInstanceNormalizationArgs} from './layers/pix2pix_instance_normalization';
-export {instanceNormalizationFlavour} from './layers/instance_normalization';
-export type {InstanceNormalizationFlavour} from './layers/instance_normalization';
+export {instanceNormalizationFlavour} from './layers/instance_flavours';
+export type {InstanceNormalizationFlavour} from './layers/instance_flavours';
 export type {RMSNormalizationArgs} from './layers/rms_normalization';
 export type {GroupNormOptions, InstanceNormOptions, LayerNormOptions, RmsNormOptions} from './ops/index';
-export type {Constraint, ConstraintIdentifier, Initializer, InitializerIdentifier, Regularizer, RegularizerIdentifier, SerializedObject} from './layers/common';
+export type {Constraint, ConstraintIdentifier, Initializer, InitializerIdentifier, Regularizer, RegularizerIdentifier, SerializedObject} from './layers/identifiers';
 export {UnitNormalization} from './layers/unit_normalization';
 export type {UnitNormalizationArgs} from './layers/unit_normalization';
 export type {UnitNormOptions} from './ops/index';

@@ -2,10 +2,11 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {
-  AddonsGroupNormalization, AddonsInstanceNormalization, GroupNormalization, InstanceNormalization, LayerNormalization, layers, ops,
-  RMSNormalization,
+  AddonsGroupNormalization, AddonsInstanceNormalization, ContribInstanceNormalization, GroupNormalization, InstanceNormalization,
+  LayerNormalization, layers, ops, Pix2PixInstanceNormalization, RMSNormalization,
 } from '../src';
-import {expectClose, maxAbsDiff, runLayerTest, saveToMemory} from './helpers';
+import {REGISTERED_CLASSES} from '../src/register';
+import {expectClose, LayerTestSpec, maxAbsDiff, runLayerTest, saveToMemory} from './helpers';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -16,16 +17,17 @@ const AFFINE_KEYS = [
   'betaConstraint', 'gammaConstraint',
 ];
 
-describe('shared layer test', () => {
-  test('GroupNormalization, channels-last', () => runLayerTest({
+/** The layer harness's cases: every registered class (and each flavour) has at least one. */
+const HARNESS_CASES: Array<[string, LayerTestSpec]> = [
+  ['GroupNormalization, channels-last', {
     cls: GroupNormalization, args: {groups: 4}, inputShape: [2, 5, 5, 8],
     weights: [['gamma', [8]], ['beta', [8]]], configKeys: ['groups', 'axis', ...AFFINE_KEYS],
-  }));
-  test('GroupNormalization, channels-first, groups -1, no center', () => runLayerTest({
+  }],
+  ['GroupNormalization, channels-first, groups -1, no center', {
     cls: GroupNormalization, args: {groups: -1, axis: 1, center: false}, inputShape: [2, 6, 3, 3],
     weights: [['gamma', [6]]], configKeys: ['groups', 'axis', ...AFFINE_KEYS],
-  }));
-  test('GroupNormalization with regularizers, constraints and initializers with arguments', () => runLayerTest({
+  }],
+  ['GroupNormalization with regularizers, constraints and initializers with arguments', {
     cls: GroupNormalization,
     args: {
       groups: 2, gammaRegularizer: 'l1l2', betaRegularizer: tf.regularizers.l2({l2: 0.05}),
@@ -34,38 +36,73 @@ describe('shared layer test', () => {
       betaInitializer: {className: 'Constant', config: {value: 0.25}},
     },
     inputShape: [3, 4, 6], weights: [['gamma', [6]], ['beta', [6]]], configKeys: ['groups', 'axis', ...AFFINE_KEYS],
-  }));
-  test('InstanceNormalization', () => runLayerTest({
+  }],
+  ['InstanceNormalization', {
     cls: InstanceNormalization, args: {}, inputShape: [2, 4, 4, 3],
     weights: [['gamma', [3]], ['beta', [3]]], configKeys: ['groups', 'axis', ...AFFINE_KEYS],
-  }));
-  test('InstanceNormalization channels-first, no scale', () => runLayerTest({
+  }],
+  ['InstanceNormalization channels-first, no scale', {
     cls: InstanceNormalization, args: {axis: 1, scale: false}, inputShape: [2, 3, 4, 4],
     weights: [['beta', [3]]], configKeys: ['groups', 'axis', ...AFFINE_KEYS],
-  }));
-  test('LayerNormalization, unsorted axes', () => runLayerTest({
+  }],
+  ['LayerNormalization, unsorted axes', {
     cls: LayerNormalization, args: {axis: [3, 1]}, inputShape: [2, 3, 4, 5],
     weights: [['gamma', [5, 3]], ['beta', [5, 3]]], configKeys: ['axis', 'rmsScaling', ...AFFINE_KEYS],
-  }));
-  test('LayerNormalization, rank 6, center and scale off', () => runLayerTest({
+  }],
+  ['LayerNormalization, rank 6, center and scale off', {
     cls: LayerNormalization, args: {axis: -1, center: false, scale: false}, inputShape: [1, 2, 2, 2, 2, 3],
     weights: [], configKeys: ['axis', 'rmsScaling', ...AFFINE_KEYS],
-  }));
-  test('LayerNormalization, rms', () => runLayerTest({
+  }],
+  ['LayerNormalization, rms', {
     cls: LayerNormalization, args: {rms: true}, inputShape: [2, 7, 6],
     weights: [['gamma', [6]]], configKeys: ['axis', 'rmsScaling', 'rms', ...AFFINE_KEYS],
-  }));
-  test('LayerNormalization, rmsScaling', () => runLayerTest({
+  }],
+  ['LayerNormalization, rmsScaling', {
     cls: LayerNormalization, args: {rmsScaling: true, scale: false}, inputShape: [2, 7, 6],
     weights: [['gamma', [6]]], configKeys: ['axis', 'rmsScaling', ...AFFINE_KEYS],
-  }));
-  test('RMSNormalization', () => runLayerTest({
+  }],
+  ['RMSNormalization', {
     cls: RMSNormalization, args: {}, inputShape: [2, 5, 8], weights: [['scale', [8]]], configKeys: ['axis', 'epsilon'],
-  }));
-  test('RMSNormalization over two axes', () => runLayerTest({
+  }],
+  ['RMSNormalization over two axes', {
     cls: RMSNormalization, args: {axis: [1, 2], epsilon: 1e-5}, inputShape: [2, 5, 8],
     weights: [['scale', [5, 8]]], configKeys: ['axis', 'epsilon'],
-  }));
+  }],
+  ['ContribInstanceNormalization, channels-last', {
+    cls: ContribInstanceNormalization, args: {axis: -1}, inputShape: [2, 4, 4, 3],
+    weights: [['gamma', [3]], ['beta', [3]]], configKeys: ['axis', ...AFFINE_KEYS],
+  }],
+  ['ContribInstanceNormalization, axis null, no center', {
+    cls: ContribInstanceNormalization, args: {center: false}, inputShape: [2, 5, 3],
+    weights: [['gamma', [1]]], configKeys: ['axis', ...AFFINE_KEYS],
+  }],
+  ['Pix2PixInstanceNormalization', {
+    cls: Pix2PixInstanceNormalization, args: {}, inputShape: [2, 4, 4, 3],
+    weights: [['scale', [3]], ['offset', [3]]], configKeys: ['epsilon'],
+  }],
+  ['AddonsGroupNormalization', {
+    cls: AddonsGroupNormalization, args: {groups: 2}, inputShape: [2, 3, 3, 4],
+    weights: [['gamma', [4]], ['beta', [4]]], configKeys: ['groups', 'axis', ...AFFINE_KEYS],
+  }],
+  ['AddonsInstanceNormalization', {
+    cls: AddonsInstanceNormalization, args: {}, inputShape: [2, 3, 3, 4],
+    weights: [['gamma', [4]], ['beta', [4]]], configKeys: ['groups', 'axis', ...AFFINE_KEYS],
+  }],
+  ['InstanceNormalization with trackRunningStats', {
+    cls: InstanceNormalization, args: {trackRunningStats: true, momentum: 0.2}, inputShape: [2, 4, 4, 3],
+    weights: [['gamma', [3]], ['beta', [3]], ['moving_mean', [3]], ['moving_variance', [3]]],
+    configKeys: ['groups', 'axis', ...AFFINE_KEYS, 'trackRunningStats', 'momentum'],
+  }],
+];
+
+describe('shared layer test', () => {
+  test.each(HARNESS_CASES)('%s', (_, spec) => runLayerTest(spec));
+
+  test('every registered class and every InstanceNormalization flavour has a harness case', () => {
+    const covered = new Set(HARNESS_CASES.map(([, spec]) => spec.cls));
+    const required = [...REGISTERED_CLASSES, ContribInstanceNormalization, Pix2PixInstanceNormalization];
+    expect(required.filter((cls) => !covered.has(cls)).map((cls) => cls.name)).toEqual([]);
+  });
 });
 
 describe('defaults are Keras\'s', () => {

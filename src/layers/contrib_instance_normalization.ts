@@ -3,7 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import {NormPlan, normalizeMasked} from '../ops/core';
 import {groupNormPlan} from '../ops/group_norm';
 import {argError, checkFloatTensor, resolveAxis} from '../ops/validate';
-import {AFFINE_KEYS, AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, maskOf, singleShape, singleTensor} from './common';
+import {AFFINE_KEYS, AffineArgs, AffineNormalization} from './base';
+import {ConfigDict} from './common';
 
 /** Arguments of {@link ContribInstanceNormalization} (keras-contrib's, camelCase). */
 export interface ContribInstanceNormalizationArgs extends AffineArgs {
@@ -30,7 +31,7 @@ export class ContribInstanceNormalization extends AffineNormalization {
   /** The serialization class name, `InstanceNormalization` (keras-contrib's). */
   static className = 'InstanceNormalization';
   /** The keys of its arguments besides tf.layers.Layer's. */
-  static readonly argKeys: readonly string[] = ['axis', ...AFFINE_KEYS];
+  static override readonly argKeys: readonly string[] = ['axis', ...AFFINE_KEYS];
   /** The channel axis, or null (statistics over every non-batch axis). */
   readonly axis: number|null;
 
@@ -58,8 +59,7 @@ export class ContribInstanceNormalization extends AffineNormalization {
     return {...groupNormPlan(who, shape, -1, this.axis, this.epsilon), mode: 'stdEps'};
   }
 
-  override build(inputShape: tf.Shape|tf.Shape[]): void {
-    const shape = singleShape(this.who, inputShape);
+  protected buildShape(shape: tf.Shape): void {
     let paramShape = [1];
     if (this.axis !== null) {
       const a = resolveAxis(this.who, 'axis', this.axis, shape.length);
@@ -73,16 +73,14 @@ export class ContribInstanceNormalization extends AffineNormalization {
     }
     this.inputSpec = [new tf.InputSpec({ndim: shape.length})];
     this.buildAffine(paramShape);
-    this.built = true;
   }
 
-  override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor {
-    const x = singleTensor(this.who, inputs);
+  protected forward(x: tf.Tensor, mask: tf.Tensor|null): tf.Tensor {
     checkFloatTensor(this.who, 'x', x);
-    return normalizeMasked(this.who, x, this.plan(x.shape), this.readGamma(), this.readBeta(), maskOf(kwargs));
+    return normalizeMasked(this.who, x, this.plan(x.shape), this.readGamma(), this.readBeta(), mask);
   }
 
-  override getConfig(): ConfigDict {
-    return {...baseConfig(super.getConfig()), axis: this.axis, ...this.affineConfig()};
+  protected argsConfig(): ConfigDict {
+    return {axis: this.axis, ...this.affineConfig()};
   }
 }

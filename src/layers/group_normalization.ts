@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 
 import {checkGroups, groupNormImpl, groupNormPlan} from '../ops/group_norm';
 import {checkIntegerAxis} from '../ops/validate';
-import {AFFINE_KEYS, AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, maskOf, singleShape, singleTensor} from './common';
+import {AFFINE_KEYS, AffineArgs, AffineNormalization} from './base';
+import {ConfigDict} from './common';
 
 /** Arguments of {@link GroupNormalization} (Keras 3's, camelCase). */
 export interface GroupNormalizationArgs extends AffineArgs {
@@ -23,8 +24,7 @@ export interface GroupNormalizationArgs extends AffineArgs {
  * InstanceNormalization.
  */
 export function buildChannelSpec(
-    layer: tf.layers.Layer, who: string, inputShape: tf.Shape|tf.Shape[], groups: number, axis: number): number {
-  const shape = singleShape(who, inputShape);
+    layer: tf.layers.Layer, who: string, shape: tf.Shape, groups: number, axis: number): number {
   const a = axis < 0 ? axis + shape.length : axis;
   if (shape.length >= 2 && a > 0 && a < shape.length && shape[a] == null) {
     throw new Error(
@@ -58,7 +58,7 @@ export class GroupNormalization extends AffineNormalization {
   /** The serialization class name, `GroupNormalization` (Keras's). */
   static className = 'GroupNormalization';
   /** The keys of its arguments besides tf.layers.Layer's. */
-  static readonly argKeys: readonly string[] = ['groups', 'axis', ...AFFINE_KEYS];
+  static override readonly argKeys: readonly string[] = ['groups', 'axis', ...AFFINE_KEYS];
   /** Number of groups as given (-1: one per channel). */
   readonly groups: number;
   /** The channel axis as given (negative counts from the end). */
@@ -70,21 +70,19 @@ export class GroupNormalization extends AffineNormalization {
     this.axis = checkIntegerAxis(this.who, 'axis', args.axis ?? -1);
   }
 
-  override build(inputShape: tf.Shape|tf.Shape[]): void {
-    const channels = buildChannelSpec(this, this.who, inputShape, this.groups, this.axis);
+  protected buildShape(shape: tf.Shape): void {
+    const channels = buildChannelSpec(this, this.who, shape, this.groups, this.axis);
     this.buildAffine([channels]);
-    this.built = true;
   }
 
-  override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor {
-    const x = singleTensor(this.who, inputs);
+  protected forward(x: tf.Tensor, mask: tf.Tensor|null): tf.Tensor {
     return groupNormImpl(
         x, {groups: this.groups, axis: this.axis, epsilon: this.epsilon, gamma: this.readGamma(), beta: this.readBeta(),
-          mask: maskOf(kwargs)},
+          mask},
         this.who);
   }
 
-  override getConfig(): ConfigDict {
-    return {...baseConfig(super.getConfig()), groups: this.groups, axis: this.axis, ...this.affineConfig()};
+  protected argsConfig(): ConfigDict {
+    return {groups: this.groups, axis: this.axis, ...this.affineConfig()};
   }
 }

@@ -2,11 +2,11 @@ import * as tf from '@tensorflow/tfjs';
 
 import {prepareMask} from '../ops/core';
 import {groupNormImpl, groupNormPlan} from '../ops/group_norm';
-import {argError, checkBoolean, checkFloatTensor, checkIntegerAxis, resolveAxis, toSnakeCase} from '../ops/validate';
-import {AFFINE_KEYS, AffineArgs, AffineNormalization, baseConfig, ConfigDict, constructFromConfig, Kwargs, maskOf, singleTensor} from './common';
-import {ContribInstanceNormalization} from './contrib_instance_normalization';
-import {Pix2PixInstanceNormalization} from './pix2pix_instance_normalization';
+import {argError, checkBoolean, checkFloatTensor, checkIntegerAxis, resolveAxis} from '../ops/validate';
+import {AFFINE_KEYS, AffineArgs, AffineNormalization} from './base';
+import {ConfigDict} from './common';
 import {buildChannelSpec} from './group_normalization';
+import {loadInstanceNormalization} from './instance_flavours';
 
 /** Arguments of {@link InstanceNormalization}. */
 export interface InstanceNormalizationArgs extends AffineArgs {
@@ -49,7 +49,7 @@ export class InstanceNormalization extends AffineNormalization {
   /** The serialization class name, `InstanceNormalization`. */
   static className = 'InstanceNormalization';
   /** The keys of its arguments besides tf.layers.Layer's. */
-  static readonly argKeys: readonly string[] = ['axis', ...AFFINE_KEYS, 'trackRunningStats', 'momentum'];
+  static override readonly argKeys: readonly string[] = ['axis', ...AFFINE_KEYS, 'trackRunningStats', 'momentum'];
   /** The channel axis as given. */
   readonly axis: number;
   /** Whether running statistics are kept and used in inference (PyTorch's `track_running_stats`). */
@@ -70,20 +70,17 @@ export class InstanceNormalization extends AffineNormalization {
     this.momentum = momentum;
   }
 
-  override build(inputShape: tf.Shape|tf.Shape[]): void {
-    const channels = buildChannelSpec(this, this.who, inputShape, -1, this.axis);
+  protected buildShape(shape: tf.Shape): void {
+    const channels = buildChannelSpec(this, this.who, shape, -1, this.axis);
     this.buildAffine([channels]);
     if (this.trackRunningStats) {
-      this.movingMean = this.addWeight('moving_mean', [channels], 'float32', tf.initializers.zeros(), undefined, false);
-      this.movingVariance = this.addWeight('moving_variance', [channels], 'float32', tf.initializers.ones(), undefined, false);
+      this.movingMean = this.addParam('moving_mean', [channels], tf.initializers.zeros(), {trainable: false});
+      this.movingVariance = this.addParam('moving_variance', [channels], tf.initializers.ones(), {trainable: false});
     }
-    this.built = true;
   }
 
-  override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor {
-    const x = singleTensor(this.who, inputs);
-    const mask = maskOf(kwargs);
-    if (this.movingMean && this.movingVariance && kwargs?.training !== true) {
+  protected forward(x: tf.Tensor, mask: tf.Tensor|null, training: boolean): tf.Tensor {
+    if (this.movingMean && this.movingVariance && !training) {
       return this.normalizeWithRunningStats(x, this.movingMean.read(), this.movingVariance.read());
     }
     const y = groupNormImpl(
@@ -144,10 +141,10 @@ export class InstanceNormalization extends AffineNormalization {
    * `custom_objects={'InstanceNormalization': keras.layers.GroupNormalization}`),
    * and it tells this flavour apart from keras-contrib's when loading.
    */
-  override getConfig(): ConfigDict {
+  protected argsConfig(): ConfigDict {
     // The running-statistics keys are this package's extension: written only when used.
     const running: ConfigDict = this.trackRunningStats ? {trackRunningStats: true, momentum: this.momentum} : {};
-    return {...baseConfig(super.getConfig()), groups: -1, axis: this.axis, ...this.affineConfig(), ...running};
+    return {groups: -1, axis: this.axis, ...this.affineConfig(), ...running};
   }
 
   /**
@@ -157,63 +154,6 @@ export class InstanceNormalization extends AffineNormalization {
    */
   static override fromConfig<T extends tf.serialization.Serializable>(
       cls: tf.serialization.SerializableConstructor<T>, config: ConfigDict): T {
-    if (config == null || typeof config !== 'object' || Array.isArray(config)) {
-      throw new Error(`InstanceNormalization: the config must be an object; received ${JSON.stringify(config)}.`);
-    }
-    const flavour = instanceNormalizationFlavour(config);
-    const build = (c: unknown, args: unknown) =>
-      constructFromConfig(c as tf.serialization.SerializableConstructor<T>, args, 'InstanceNormalization');
-    if (flavour === 'native') {
-      const {groups: _groups, ...rest} = config as Record<string, unknown>;
-      return build(InstanceNormalization, rest);
-    }
-    return build(flavour === 'keras-contrib' ? ContribInstanceNormalization : Pix2PixInstanceNormalization, config);
+    return loadInstanceNormalization(InstanceNormalization, config) as unknown as T;
   }
-}
-
-/** Keys every Keras/tfjs layer config may carry; they say nothing of the flavour. */
-const BASE_KEYS = new Set([
-  'name', 'trainable', 'dtype', 'batchInputShape', 'batchSize', 'inputShape', 'inputDType', 'weights', 'customObjects',
-]);
-const CONTRIB_KEYS = new Set([
-  'axis', 'epsilon', 'center', 'scale', 'betaInitializer', 'gammaInitializer', 'betaRegularizer', 'gammaRegularizer',
-  'betaConstraint', 'gammaConstraint',
-]);
-
-/**
- * Which InstanceNormalization a config describes: this package's ('native'),
- * keras-contrib's, or tensorflow/examples pix2pix's.
- */
-export type InstanceNormalizationFlavour = 'native'|'keras-contrib'|'pix2pix';
-
-/**
- * Tells apart the layers saved under the className 'InstanceNormalization':
- *
- * - with a `groups` key (it must be -1): this package's InstanceNormalization
- *   (epsilon added to the variance);
- * - no own key but `epsilon`: tensorflow/examples' pix2pix (weights
- *   `scale`/`offset`);
- * - `axis` and only keras-contrib's keys: keras-contrib (epsilon added to
- *   the standard deviation; `axis: null` allowed).
- *
- * Anything else is an error that lists the keys it did not expect.
- */
-export function instanceNormalizationFlavour(config: ConfigDict): InstanceNormalizationFlavour {
-  const name = typeof config.name === 'string' ? config.name : '?';
-  const who = `InstanceNormalization layer '${name}' (loading)`;
-  const own = Object.keys(config).filter((k) => !BASE_KEYS.has(k));
-  if (own.includes('groups')) {
-    if (config.groups !== -1) {
-      throw argError(who, 'groups', config.groups, '-1 in an InstanceNormalization config (use GroupNormalization for other group counts)');
-    }
-    return 'native';
-  }
-  if (own.every((k) => k === 'epsilon')) return 'pix2pix';
-  const unknown = own.filter((k) => !CONTRIB_KEYS.has(k));
-  if (own.includes('axis') && unknown.length === 0) return 'keras-contrib';
-  throw new Error(
-      `${who}: unrecognised config keys ${JSON.stringify(own.map(toSnakeCase))}` +
-      (unknown.length ? ` (unexpected: ${JSON.stringify(unknown.map(toSnakeCase))})` : ' (no axis)') +
-      '. Known flavours: this package\'s (groups: -1 with GroupNormalization\'s keys), keras-contrib (axis, epsilon, ' +
-      'center, scale, initializers, regularizers, constraints) and pix2pix (epsilon only).');
 }

@@ -3,7 +3,8 @@ import * as tf from '@tensorflow/tfjs';
 import {NormMode} from '../ops/core';
 import {axesNormImpl} from '../ops/layer_norm';
 import {argError, checkBoolean, checkIntegerAxis, resolveAxes} from '../ops/validate';
-import {AFFINE_KEYS, AffineArgs, AffineNormalization, baseConfig, ConfigDict, Kwargs, maskOf, singleShape, singleTensor} from './common';
+import {AFFINE_KEYS, AffineArgs, AffineNormalization} from './base';
+import {ConfigDict, singleShape} from './common';
 
 /** Arguments of {@link LayerNormalization} (Keras's, plus `rms`). */
 export interface LayerNormalizationArgs extends AffineArgs {
@@ -82,7 +83,7 @@ export class LayerNormalization extends AffineNormalization {
   /** The serialization class name, `LayerNormalization` (the built-in's, which this class replaces). */
   static className = 'LayerNormalization';
   /** The keys of its arguments besides tf.layers.Layer's. */
-  static readonly argKeys: readonly string[] = ['axis', ...AFFINE_KEYS, 'rmsScaling', 'rms'];
+  static override readonly argKeys: readonly string[] = ['axis', ...AFFINE_KEYS, 'rmsScaling', 'rms'];
   /** Axis or axes as given. */
   readonly axis: number|number[];
   /** Keras's legacy `rms_scaling` mode. */
@@ -105,35 +106,33 @@ export class LayerNormalization extends AffineNormalization {
     return this.rmsScaling ? 'rmsScaling' : this.rms ? 'rms' : 'center';
   }
 
-  override build(inputShape: tf.Shape|tf.Shape[]): void {
+  protected buildShape(shape: tf.Shape): void {
     const withGamma = this.rmsScaling || this.scale;
     const withBeta = this.center && !this.rms && !this.rmsScaling;
     // Without weights, the normalized axes may have any size (a variable-length time axis).
-    const paramShape = paramShapeFor(this.who, inputShape, this.axis, withGamma || withBeta);
+    const paramShape = paramShapeFor(this.who, shape, this.axis, withGamma || withBeta);
     if (this.rmsScaling) {
       this.buildAffine(paramShape, true, false);
     } else {
       this.buildAffine(paramShape, this.scale, this.center && !this.rms);
     }
-    this.built = true;
   }
 
-  override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor {
-    const x = singleTensor(this.who, inputs);
+  protected forward(x: tf.Tensor, mask: tf.Tensor|null): tf.Tensor {
     // gamma/beta go in as held, in the axis list's order: the op reshapes
     // them onto the axes inside its gradient (a reshaped view made here and
     // disposed after the call gave wrong gradients on webgl).
     return axesNormImpl(x, this.axis, this.epsilon, this.mode, this.readGamma(), this.readBeta(), this.who,
-                        maskOf(kwargs), true);
+                        mask, true);
   }
 
-  override getConfig(): ConfigDict {
+  protected argsConfig(): ConfigDict {
     const axis = Array.isArray(this.axis) ? this.axis.slice() : this.axis;
     const {epsilon, center, scale, ...rest} = this.affineConfig();
     // `rms` is this package's extension: written only when set, so that the
     // config of every other layer has exactly Keras's keys.
     return {
-      ...baseConfig(super.getConfig()), axis, epsilon, center, scale, rmsScaling: this.rmsScaling,
+      axis, epsilon, center, scale, rmsScaling: this.rmsScaling,
       ...(this.rms ? {rms: true} : {}), ...rest,
     };
   }

@@ -1,0 +1,216 @@
+/**
+ * The base classes of every layer of this package.
+ *
+ * {@link NormalizationLayer} is the shell: it checks the base layer
+ * arguments and the class's own argument keys, names the layer in errors
+ * (`who`), deserializes (`fromConfig`), takes one input tensor and its mask,
+ * keeps the output shape, writes `dtype` into every config, and creates
+ * weights whose constrained writes leak nothing. A subclass states its
+ * `className` and `argKeys`, parses its arguments in the constructor and
+ * implements three methods:
+ *
+ * - `buildShape(shape)`: check the input shape, set the InputSpec, create
+ *   the weights (`addParam`), resolve whatever depends on the shape;
+ * - `forward(x, mask, training)`: the output for one tensor;
+ * - `argsConfig()`: the layer's own config keys, in the order Keras writes
+ *   them (the base keys come first).
+ *
+ * {@link AffineNormalization} adds Keras's affine arguments (epsilon,
+ * center/scale, initializers, regularizers and constraints of gamma/beta).
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import {checkBoolean, checkEpsilon} from '../ops/validate';
+import {baseConfig, checkLayerArgKeys, ConfigDict, constructFromConfig, Kwargs, LayerArgs, layerWho, maskOf, normalizeBaseArgs, singleShape, singleTensor} from './common';
+import {Constraint, ConstraintIdentifier, getConstraint, getInitializer, getRegularizer, Initializer, InitializerIdentifier, Regularizer, RegularizerIdentifier, serialize} from './identifiers';
+
+/**
+ * tfjs 4.22's LayerVariable.write() leaks the tensor its constraint returns
+ * when a weight is written outside a tidy (as tf.loadLayersModel does):
+ * run every write of a constrained weight inside tf.tidy. The variable keeps
+ * its data alive through its own reference.
+ */
+function tidyWrites(v: tf.LayerVariable): tf.LayerVariable {
+  if (v.constraint == null) return v;
+  const write = v.write.bind(v);
+  v.write = (value: tf.Tensor) => {
+    tf.tidy(() => {
+      write(value);
+    });
+    return v;
+  };
+  return v;
+}
+
+/** How {@link NormalizationLayer.addParam} creates a weight. */
+export interface ParamOptions {
+  /** Default true; false for statistics the layer updates itself (moving mean/variance). */
+  trainable?: boolean;
+  regularizer?: Regularizer|null;
+  constraint?: Constraint|null;
+}
+
+/** The base of every layer of this package (see the file's header for what a subclass implements). */
+export abstract class NormalizationLayer extends tf.layers.Layer {
+  /** The keys of a class's arguments besides tf.layers.Layer's (unknown keys are errors). */
+  static readonly argKeys: readonly string[] = [];
+
+  constructor(args: LayerArgs|undefined) {
+    super(normalizeBaseArgs(args, (new.target as unknown as {className: string}).className));
+    checkLayerArgKeys(this.who, new.target, args);
+    this.supportsMasking = true;
+  }
+
+  /** fromConfig with checked keys and errors that name the class, in model.json's spelling. */
+  static override fromConfig<T extends tf.serialization.Serializable>(
+      cls: tf.serialization.SerializableConstructor<T>, config: ConfigDict): T {
+    return constructFromConfig(cls, config, (cls as unknown as {className: string}).className);
+  }
+
+  /** `ClassName layer 'name'`, the prefix of every error this layer raises. */
+  get who(): string {
+    return layerWho(this.getClassName(), this.name);
+  }
+
+  override build(inputShape: tf.Shape|tf.Shape[]): void {
+    this.buildShape(singleShape(this.who, inputShape));
+    this.built = true;
+  }
+
+  override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor {
+    return this.forward(singleTensor(this.who, inputs), maskOf(kwargs), kwargs?.training === true);
+  }
+
+  override computeOutputShape(inputShape: tf.Shape|tf.Shape[]): tf.Shape {
+    return singleShape(this.who, inputShape).slice();
+  }
+
+  override getConfig(): ConfigDict {
+    return {...baseConfig(super.getConfig()), ...this.argsConfig()};
+  }
+
+  /** Checks the input shape, sets the InputSpec and creates the weights. */
+  protected abstract buildShape(shape: tf.Shape): void;
+
+  /** The output for input x, with tfjs's mask (or null) and the training flag. */
+  protected abstract forward(x: tf.Tensor, mask: tf.Tensor|null, training: boolean): tf.Tensor;
+
+  /** The layer's own config keys (after the base ones), in Keras's order. */
+  protected abstract argsConfig(): ConfigDict;
+
+  /** A float32 weight; writes through a constraint run inside a tidy. */
+  protected addParam(name: string, shape: number[], initializer: Initializer, opts: ParamOptions = {}): tf.LayerVariable {
+    return tidyWrites(this.addWeight(
+        name, shape, 'float32', initializer, opts.regularizer ?? undefined, opts.trainable ?? true,
+        opts.constraint ?? undefined));
+  }
+}
+
+/** The affine arguments of AffineNormalization, in Keras's order. */
+export const AFFINE_KEYS = [
+  'epsilon', 'center', 'scale', 'betaInitializer', 'gammaInitializer', 'betaRegularizer', 'gammaRegularizer',
+  'betaConstraint', 'gammaConstraint',
+];
+
+/** Arguments shared by the layers with a gamma and a beta (Keras's names, camelCase). */
+export interface AffineArgs extends LayerArgs {
+  /**
+   * Added to the variance to avoid dividing by zero (to the standard
+   * deviation in ContribInstanceNormalization). Default 1e-3.
+   */
+  epsilon?: number;
+  /** If true, add the learned offset `beta`. Default true. */
+  center?: boolean;
+  /** If true, multiply by the learned scale `gamma`. Default true. */
+  scale?: boolean;
+  /** Initializer for beta. Default 'zeros'. */
+  betaInitializer?: InitializerIdentifier;
+  /** Initializer for gamma. Default 'ones'. */
+  gammaInitializer?: InitializerIdentifier;
+  /** Optional regularizer for beta. */
+  betaRegularizer?: RegularizerIdentifier|null;
+  /** Optional regularizer for gamma. */
+  gammaRegularizer?: RegularizerIdentifier|null;
+  /** Optional constraint for beta. */
+  betaConstraint?: ConstraintIdentifier|null;
+  /** Optional constraint for gamma. */
+  gammaConstraint?: ConstraintIdentifier|null;
+}
+
+/**
+ * Base of the layers with Keras's affine arguments (GroupNormalization,
+ * InstanceNormalization and its keras-contrib flavour, LayerNormalization):
+ * parses and serializes them and builds gamma before beta, as Keras orders
+ * them (Keras loads weights by position).
+ */
+export abstract class AffineNormalization extends NormalizationLayer {
+  /** Added to the variance (keras-contrib's flavour: to the standard deviation). */
+  readonly epsilon: number;
+  /** Whether the layer adds the learned offset `beta`. */
+  readonly center: boolean;
+  /** Whether the layer multiplies by the learned scale `gamma`. */
+  readonly scale: boolean;
+  /** Initializer of beta. */
+  readonly betaInitializer: Initializer;
+  /** Initializer of gamma. */
+  readonly gammaInitializer: Initializer;
+  /** Regularizer of beta, or null. */
+  readonly betaRegularizer: Regularizer|null;
+  /** Regularizer of gamma, or null. */
+  readonly gammaRegularizer: Regularizer|null;
+  /** Constraint on beta, or null. */
+  readonly betaConstraint: Constraint|null;
+  /** Constraint on gamma, or null. */
+  readonly gammaConstraint: Constraint|null;
+  protected gamma: tf.LayerVariable|null = null;
+  protected beta: tf.LayerVariable|null = null;
+
+  constructor(args: AffineArgs, defaultEpsilon: number) {
+    super(args);
+    const who = this.who;
+    this.epsilon = checkEpsilon(who, args.epsilon ?? defaultEpsilon);
+    this.center = checkBoolean(who, 'center', args.center ?? true);
+    this.scale = checkBoolean(who, 'scale', args.scale ?? true);
+    this.betaInitializer = getInitializer(who, 'betaInitializer', args.betaInitializer ?? 'zeros');
+    this.gammaInitializer = getInitializer(who, 'gammaInitializer', args.gammaInitializer ?? 'ones');
+    this.betaRegularizer = getRegularizer(who, 'betaRegularizer', args.betaRegularizer);
+    this.gammaRegularizer = getRegularizer(who, 'gammaRegularizer', args.gammaRegularizer);
+    this.betaConstraint = getConstraint(who, 'betaConstraint', args.betaConstraint);
+    this.gammaConstraint = getConstraint(who, 'gammaConstraint', args.gammaConstraint);
+  }
+
+  /** Creates gamma (if scale), then beta (if center), both of paramShape. */
+  protected buildAffine(paramShape: number[], withGamma = this.scale, withBeta = this.center): void {
+    this.gamma = withGamma ?
+        this.addParam('gamma', paramShape, this.gammaInitializer,
+                      {regularizer: this.gammaRegularizer, constraint: this.gammaConstraint}) :
+        null;
+    this.beta = withBeta ?
+        this.addParam('beta', paramShape, this.betaInitializer,
+                      {regularizer: this.betaRegularizer, constraint: this.betaConstraint}) :
+        null;
+  }
+
+  protected readGamma(): tf.Tensor|null {
+    return this.gamma ? this.gamma.read() : null;
+  }
+
+  protected readBeta(): tf.Tensor|null {
+    return this.beta ? this.beta.read() : null;
+  }
+
+  /** The affine keys of the config, in Keras's order after the layer's own. */
+  protected affineConfig(): ConfigDict {
+    return {
+      epsilon: this.epsilon,
+      center: this.center,
+      scale: this.scale,
+      betaInitializer: serialize(this.betaInitializer),
+      gammaInitializer: serialize(this.gammaInitializer),
+      betaRegularizer: serialize(this.betaRegularizer),
+      gammaRegularizer: serialize(this.gammaRegularizer),
+      betaConstraint: serialize(this.betaConstraint),
+      gammaConstraint: serialize(this.gammaConstraint),
+    } as unknown as ConfigDict;
+  }
+}
