@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {
   AddonsGroupNormalization, AddonsInstanceNormalization, ContribInstanceNormalization, GroupNormalization, InstanceNormalization,
-  LayerNormalization, layers, ops, Pix2PixInstanceNormalization, RMSNormalization,
+  LayerNormalization, layers, ops, Pix2PixInstanceNormalization, RMSNormalization, UnitNormalization,
 } from '../src';
 import {REGISTERED_CLASSES} from '../src/register';
 import {expectClose, LayerTestSpec, maxAbsDiff, runLayerTest, saveToMemory} from './helpers';
@@ -87,6 +87,9 @@ const HARNESS_CASES: Array<[string, LayerTestSpec]> = [
   ['AddonsInstanceNormalization', {
     cls: AddonsInstanceNormalization, args: {}, inputShape: [2, 3, 3, 4],
     weights: [['gamma', [4]], ['beta', [4]]], configKeys: ['groups', 'axis', ...AFFINE_KEYS],
+  }],
+  ['UnitNormalization over two axes', {
+    cls: UnitNormalization, args: {axis: [1, 2]}, inputShape: [2, 3, 4], weights: [], configKeys: ['axis'],
   }],
   ['InstanceNormalization with trackRunningStats', {
     cls: InstanceNormalization, args: {trackRunningStats: true, momentum: 0.2}, inputShape: [2, 4, 4, 3],
