@@ -31,5 +31,8 @@ export type {Constraint, ConstraintIdentifier, Initializer, InitializerIdentifie
 export {UnitNormalization} from './layers/unit_normalization';
 export type {UnitNormalizationArgs} from './layers/unit_normalization';
 export type {UnitNormOptions} from './ops/index';
+export {LocalResponseNormalization} from './layers/local_response_normalization';
+export type {LocalResponseNormalizationArgs} from './layers/local_response_normalization';
+export type {LocalResponseNormOptions, LrnConvention} from './ops/index';
 export {replaceBatchNormalization} from './convert';
 export type {ReplaceBatchNormalizationOptions} from './convert';

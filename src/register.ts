@@ -13,6 +13,7 @@ import {AddonsGroupNormalization, AddonsInstanceNormalization} from './layers/ad
 import {GroupNormalization} from './layers/group_normalization';
 import {InstanceNormalization} from './layers/instance_normalization';
 import {LayerNormalization} from './layers/layer_normalization';
+import {LocalResponseNormalization} from './layers/local_response_normalization';
 import {RMSNormalization} from './layers/rms_normalization';
 import {UnitNormalization} from './layers/unit_normalization';
 
@@ -24,7 +25,7 @@ import {UnitNormalization} from './layers/unit_normalization';
 export const REGISTERED_CLASSES = [
   GroupNormalization, InstanceNormalization, LayerNormalization, RMSNormalization, AddonsGroupNormalization,
   AddonsInstanceNormalization,
-  UnitNormalization,
+  UnitNormalization, LocalResponseNormalization,
 ];
 
 for (const cls of REGISTERED_CLASSES) {

@@ -8,6 +8,7 @@
 import {GroupNormalization, GroupNormalizationArgs} from './group_normalization';
 import {InstanceNormalization, InstanceNormalizationArgs} from './instance_normalization';
 import {LayerNormalization, LayerNormalizationArgs} from './layer_normalization';
+import {LocalResponseNormalization, LocalResponseNormalizationArgs} from './local_response_normalization';
 import {RMSNormalization, RMSNormalizationArgs} from './rms_normalization';
 import {UnitNormalization, UnitNormalizationArgs} from './unit_normalization';
 
@@ -34,4 +35,9 @@ export function rmsNormalization(args?: RMSNormalizationArgs): RMSNormalization 
 /** A new {@link UnitNormalization} layer (Keras 3: axis -1, `x / max(||x||, 1e-6)`). */
 export function unitNormalization(args?: UnitNormalizationArgs): UnitNormalization {
   return new UnitNormalization(args);
+}
+
+/** A new {@link LocalResponseNormalization} layer (tf.nn's arguments by default; `convention: 'pytorch'` for PyTorch's). */
+export function localResponseNormalization(args?: LocalResponseNormalizationArgs): LocalResponseNormalization {
+  return new LocalResponseNormalization(args);
 }

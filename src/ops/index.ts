@@ -13,3 +13,5 @@ export {layerNorm, rmsNorm} from './layer_norm';
 export type {LayerNormOptions, RmsNormOptions} from './layer_norm';
 export {unitNorm} from './unit_norm';
 export type {UnitNormOptions} from './unit_norm';
+export {localResponseNorm} from './local_response_norm';
+export type {LocalResponseNormOptions, LrnConvention} from './local_response_norm';

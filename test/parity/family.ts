@@ -14,7 +14,7 @@
  */
 import type * as TfModule from '@tensorflow/tfjs';
 
-import {gradsFD, unitNormRef} from '../family_reference';
+import {gradsFD, lrnRef, unitNormRef} from '../family_reference';
 import {normals, rng} from '../reference';
 import {toHalf} from './cases';
 import type {Lib, ParityRecord, TF} from './suite';
@@ -81,6 +81,19 @@ function drafts(): Draft[] {
     },
     fdStep: 1e-9,  // the norm of the small row stays below epsilon
   });
+  // LocalResponseNormalization: tfjs's LRN kernel (symmetric windows, channels moved last) and the banded
+  // product (PyTorch's even sizes).
+  const lrn = (name: string, shape: number[], opts: Record<string, unknown>, axis: number, before: number, after: number,
+               bias: number, alpha: number, beta: number) => out.push({
+    name: `lrn/${name}`, shape,
+    layer: (lib) => new lib.LocalResponseNormalization(opts),
+    op: (lib, x) => lib.ops.localResponseNorm(x, opts),
+    forward: (x) => lrnRef(x, shape, axis, before, after, bias, alpha, beta),
+  });
+  lrn('tf defaults [2,3,3,12]', [2, 3, 3, 12], {}, 3, 5, 5, 1, 1, 0.5);
+  lrn('tf r2 axis 1 [2,7,3]', [2, 7, 3], {axis: 1, depthRadius: 2, bias: 2, alpha: 0.3, beta: 0.75}, 1, 2, 2, 2, 0.3, 0.75);
+  lrn('torch size 3 [2,6,3,2]', [2, 6, 3, 2], {convention: 'pytorch', size: 3, alpha: 1.5}, 1, 1, 1, 1, 0.5, 0.75);
+  lrn('torch size 4 even [2,7,2,2]', [2, 7, 2, 2], {convention: 'pytorch', size: 4, alpha: 2, beta: 0.6, k: 0.5}, 1, 2, 1, 0.5, 0.5, 0.6);
   return out;
 }
 
