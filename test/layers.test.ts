@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {
   AddonsGroupNormalization, AddonsInstanceNormalization, ContribInstanceNormalization, GroupNormalization, InstanceNormalization,
-  LayerNormalization, layers, ops, Pix2PixInstanceNormalization, RMSNormalization, UnitNormalization,
+  LayerNormalization, layers, LocalResponseNormalization, ops, Pix2PixInstanceNormalization, RMSNormalization, UnitNormalization,
 } from '../src';
 import {REGISTERED_CLASSES} from '../src/register';
 import {expectClose, LayerTestSpec, maxAbsDiff, runLayerTest, saveToMemory} from './helpers';
@@ -90,6 +90,10 @@ const HARNESS_CASES: Array<[string, LayerTestSpec]> = [
   }],
   ['UnitNormalization over two axes', {
     cls: UnitNormalization, args: {axis: [1, 2]}, inputShape: [2, 3, 4], weights: [], configKeys: ['axis'],
+  }],
+  ['LocalResponseNormalization, PyTorch convention, even size', {
+    cls: LocalResponseNormalization, args: {convention: 'pytorch', size: 4, alpha: 0.3}, inputShape: [2, 6, 3, 3], weights: [],
+    configKeys: ['convention', 'axis', 'size', 'alpha', 'beta', 'k'],
   }],
   ['InstanceNormalization with trackRunningStats', {
     cls: InstanceNormalization, args: {trackRunningStats: true, momentum: 0.2}, inputShape: [2, 4, 4, 3],

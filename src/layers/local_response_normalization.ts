@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 
 import {LocalResponseNormOptions, localResponseNormImpl, LrnConvention, lrnConfigKeys, LrnParams, lrnParams} from '../ops/local_response_norm';
 import {resolveAxis} from '../ops/validate';
-import {baseConfig, ConfigDict, constructFromConfig, Kwargs, LAYER_BASE_KEYS, LayerArgs, layerWho, normalizeBaseArgs, singleShape, singleTensor} from './common';
+import {NormalizationLayer} from './base';
+import {ConfigDict, LAYER_BASE_KEYS, LayerArgs} from './common';
 
 /** Arguments of {@link LocalResponseNormalization}: `ops.localResponseNorm`'s options. */
 export interface LocalResponseNormalizationArgs extends LayerArgs, LocalResponseNormOptions {}
@@ -15,11 +16,11 @@ export interface LocalResponseNormalizationArgs extends LayerArgs, LocalResponse
  * beta, k)` (alpha divided by size, PyTorch's window for even sizes, channels
  * at axis 1). See `ops.localResponseNorm`. Masks pass through.
  */
-export class LocalResponseNormalization extends tf.layers.Layer {
+export class LocalResponseNormalization extends NormalizationLayer {
   /** The serialization class name, `LocalResponseNormalization`. */
   static className = 'LocalResponseNormalization';
   /** The keys of its arguments besides tf.layers.Layer's (both conventions'). */
-  static readonly argKeys: readonly string[] = ['convention', 'axis', 'depthRadius', 'bias', 'alpha', 'beta', 'size', 'k'];
+  static override readonly argKeys: readonly string[] = ['convention', 'axis', 'depthRadius', 'bias', 'alpha', 'beta', 'size', 'k'];
   /** The convention the arguments follow. */
   readonly convention: LrnConvention;
   /** The channel axis as given. */
@@ -29,7 +30,7 @@ export class LocalResponseNormalization extends tf.layers.Layer {
   private readonly params: LrnParams;
 
   constructor(args: LocalResponseNormalizationArgs = {}) {
-    super(normalizeBaseArgs(args, (new.target as unknown as {className: string}).className));
+    super(args);
     const opts: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(args ?? {})) if (!LAYER_BASE_KEYS.includes(k) && k !== 'customObjects') opts[k] = v;
     this.params = lrnParams(this.who, opts as LocalResponseNormOptions, 'args');
@@ -39,38 +40,19 @@ export class LocalResponseNormalization extends tf.layers.Layer {
     this.own = p.convention === 'tensorflow' ?
         {depthRadius: p.before, bias: p.bias, alpha: p.alpha, beta: p.beta} :
         {size: p.before + p.after + 1, alpha: (opts.alpha as number|undefined) ?? 1e-4, beta: p.beta, k: p.bias};
-    this.supportsMasking = true;
   }
 
-  static override fromConfig<T extends tf.serialization.Serializable>(
-      cls: tf.serialization.SerializableConstructor<T>, config: ConfigDict): T {
-    return constructFromConfig(cls, config, (cls as unknown as {className: string}).className);
+  protected buildShape(shape: tf.Shape): void {
+    resolveAxis(this.who, 'axis', this.axis, shape.length);
   }
 
-  /** `LocalResponseNormalization layer 'name'`, the prefix of every error this layer raises. */
-  get who(): string {
-    return layerWho(this.getClassName(), this.name);
-  }
-
-  override build(inputShape: tf.Shape|tf.Shape[]): void {
-    resolveAxis(this.who, 'axis', this.axis, singleShape(this.who, inputShape).length);
-    this.built = true;
-  }
-
-  override call(inputs: tf.Tensor|tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
-    return localResponseNormImpl(singleTensor(this.who, inputs), this.params, this.who);
-  }
-
-  override computeOutputShape(inputShape: tf.Shape|tf.Shape[]): tf.Shape {
-    return singleShape(this.who, inputShape).slice();
+  protected forward(x: tf.Tensor): tf.Tensor {
+    return localResponseNormImpl(x, this.params, this.who);
   }
 
   /** The convention, the axis and the convention's own arguments (nothing of the other's). */
-  override getConfig(): ConfigDict {
+  protected argsConfig(): ConfigDict {
     const keys = lrnConfigKeys(this.convention).filter((k) => k !== 'convention' && k !== 'axis');
-    return {
-      ...baseConfig(super.getConfig()), convention: this.convention, axis: this.axis,
-      ...Object.fromEntries(keys.map((k) => [k, this.own[k]])),
-    };
+    return {convention: this.convention, axis: this.axis, ...Object.fromEntries(keys.map((k) => [k, this.own[k]]))};
   }
 }
