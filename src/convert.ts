@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+import {standardizeConvsBeforeBatchNorm} from './convert_ws';
 import {GroupNormalization} from './layers/group_normalization';
 
 /** Options of {@link replaceBatchNormalization}. */
@@ -18,6 +19,12 @@ export interface ReplaceBatchNormalizationOptions {
   groups?: number;
   /** Epsilon of the new layers; default: each BatchNormalization layer's own. */
   epsilon?: number;
+  /**
+   * Also turn each Conv2D / Conv1D that feeds a BatchNormalization layer
+   * directly into a WSConv2D / WSConv1D (GN + WS; same config, its kernel
+   * carried over as the raw kernel). Default false.
+   */
+  weightStandardization?: boolean;
   /** Where warnings go (default console.warn). */
   warn?: (message: string) => void;
 }
@@ -89,6 +96,9 @@ export async function replaceBatchNormalization(
   if (options.epsilon !== undefined && !(typeof options.epsilon === 'number' && options.epsilon >= 0 && Number.isFinite(options.epsilon))) {
     throw new Error(`${WHO}: argument 'epsilon' must be a finite number >= 0; received ${JSON.stringify(options.epsilon)}.`);
   }
+  if (options.weightStandardization !== undefined && typeof options.weightStandardization !== 'boolean') {
+    throw new Error(`${WHO}: argument 'weightStandardization' must be true or false; received ${JSON.stringify(options.weightStandardization)}.`);
+  }
   const warn = options.warn ?? ((m: string) => console.warn(m));
   const oldLayers = flattenLayers(model);
 
@@ -144,6 +154,7 @@ export async function replaceBatchNormalization(
       rewrite(cfg.layers, inner && prefix + name !== '' && node !== topology ? `${prefix}${name}/` : prefix);
     }
   };
+  if (options.weightStandardization === true) standardizeConvsBeforeBatchNorm(topology, WHO, warn);
   rewrite(topology, '');
 
   const rebuilt = await tf.models.modelFromJSON(

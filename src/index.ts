@@ -34,5 +34,8 @@ export type {UnitNormOptions} from './ops/index';
 export {LocalResponseNormalization} from './layers/local_response_normalization';
 export type {LocalResponseNormalizationArgs} from './layers/local_response_normalization';
 export type {LocalResponseNormOptions, LrnConvention} from './ops/index';
+export {WSConv1D, WSConv2D} from './layers/weight_standardization';
+export type {WSConvArgs} from './layers/weight_standardization';
+export type {WeightStandardizationOptions} from './ops/index';
 export {replaceBatchNormalization} from './convert';
 export type {ReplaceBatchNormalizationOptions} from './convert';

@@ -16,6 +16,7 @@ import {LayerNormalization} from './layers/layer_normalization';
 import {LocalResponseNormalization} from './layers/local_response_normalization';
 import {RMSNormalization} from './layers/rms_normalization';
 import {UnitNormalization} from './layers/unit_normalization';
+import {WSConv1D, WSConv2D} from './layers/weight_standardization';
 
 /**
  * 'InstanceNormalization' is registered once, with the class whose
@@ -25,7 +26,7 @@ import {UnitNormalization} from './layers/unit_normalization';
 export const REGISTERED_CLASSES = [
   GroupNormalization, InstanceNormalization, LayerNormalization, RMSNormalization, AddonsGroupNormalization,
   AddonsInstanceNormalization,
-  UnitNormalization, LocalResponseNormalization,
+  UnitNormalization, LocalResponseNormalization, WSConv2D, WSConv1D,
 ];
 
 for (const cls of REGISTERED_CLASSES) {

@@ -11,6 +11,7 @@ import {LayerNormalization, LayerNormalizationArgs} from './layer_normalization'
 import {LocalResponseNormalization, LocalResponseNormalizationArgs} from './local_response_normalization';
 import {RMSNormalization, RMSNormalizationArgs} from './rms_normalization';
 import {UnitNormalization, UnitNormalizationArgs} from './unit_normalization';
+import {WSConv1D, WSConv2D, WSConvArgs} from './weight_standardization';
 
 /** A new {@link GroupNormalization} layer (Keras 3 defaults: 32 groups, axis -1, epsilon 1e-3). */
 export function groupNormalization(args?: GroupNormalizationArgs): GroupNormalization {
@@ -40,4 +41,14 @@ export function unitNormalization(args?: UnitNormalizationArgs): UnitNormalizati
 /** A new {@link LocalResponseNormalization} layer (tf.nn's arguments by default; `convention: 'pytorch'` for PyTorch's). */
 export function localResponseNormalization(args?: LocalResponseNormalizationArgs): LocalResponseNormalization {
   return new LocalResponseNormalization(args);
+}
+
+/** A new {@link WSConv2D} layer: tf.layers.conv2d with a weight-standardized kernel. */
+export function wsConv2d(args: WSConvArgs): WSConv2D {
+  return new WSConv2D(args);
+}
+
+/** A new {@link WSConv1D} layer: tf.layers.conv1d with a weight-standardized kernel. */
+export function wsConv1d(args: WSConvArgs): WSConv1D {
+  return new WSConv1D(args);
 }

@@ -15,3 +15,5 @@ export {unitNorm} from './unit_norm';
 export type {UnitNormOptions} from './unit_norm';
 export {localResponseNorm} from './local_response_norm';
 export type {LocalResponseNormOptions, LrnConvention} from './local_response_norm';
+export {weightStandardization} from './weight_standardization';
+export type {WeightStandardizationOptions} from './weight_standardization';

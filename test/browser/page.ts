@@ -18,6 +18,7 @@ import fixtureFile from '../fixtures/reference-cases.json';
 import type {FixtureCase} from '../parity/cases';
 import {normals, rng} from '../reference';
 import {checkRunningStats, Lib, ParityOptions, ParityRecord, ParityReport, runParity, RunningStatsFixture, TF, useBackend} from '../parity/suite';
+import {runWsParity, WsRecord} from '../parity/ws';
 import runningStatsFile from '../fixtures/instance-norm-running-stats.json';
 import {FusedRecord, runFusedGpuCheck} from '../parity/gpu_fused';
 import {runFamilyParity} from '../parity/family';
@@ -170,6 +171,8 @@ export interface PageApi {
   runningStats(backend: string): Promise<{maxErr: number, leaked: number}>;
   /** The family parity suite (test/parity/family.ts). */
   runFamilyParity(backends: string[], tol?: Record<string, number>): Promise<{records: ParityRecord[], log: string[]}>;
+  /** Weight standardization (op, WSConv2D, WSConv1D) against float64 on this backend (test/parity/ws.ts). */
+  wsParity(backend: string): Promise<WsRecord[]>;
 }
 
 declare global {
@@ -195,6 +198,10 @@ window.tfjsNormTest = {
   runningStats: async (backend) => {
     await useBackend(tfjs, backend);
     return checkRunningStats(tfjs, pkg, runningStatsFixture);
+  },
+  wsParity: async (backend) => {
+    await useBackend(tfjs, backend);
+    return runWsParity(tfjs, pkg);
   },
   fusedGpu: async (backend, only, webglRows) => {
     await useBackend(tfjs, backend);

@@ -175,6 +175,17 @@ if (!exe) {
     }
   }, 120000);
 
+  test.each(['webgl', 'webgpu', 'wasm'])('%s: weight standardization (op, WSConv2D, WSConv1D) within tolerance of float64, no leaks', async (backend) => {
+    const page = await open('?su=1');
+    const records = await page.evaluate((b) => (window as unknown as PageWindow).tfjsNormTest.wsParity(b), backend);
+    expect(records.length).toBe(9);
+    for (const r of records) {
+      expect([r.name, r.backend, r.error, r.maxErr <= r.tol, r.leaked]).toEqual([r.name, backend, undefined, true, 0]);
+      // tfjs 4.22's wasm backend has no Conv2DBackpropFilter: there the conv layers' outputs only.
+      expect([r.name, r.gradChecked]).toEqual([r.name, backend !== 'wasm' || r.name.startsWith('op ')]);
+    }
+  }, 60000);
+
   test.each(['webgl', 'webgpu', 'wasm'])('%s: InstanceNormalization running statistics match PyTorch, no leaks', async (backend) => {
     const page = await open('?su=1');
     const r = await page.evaluate((b) => (window as unknown as PageWindow).tfjsNormTest.runningStats(b), backend);

@@ -15,6 +15,7 @@ import {buildCases, FixtureCase, toHalf} from './cases';
 import {expectAllPass} from './expect';
 import {runFamilyParity} from './family';
 import {checkRunningStats, formatSummary, maxErr, ParityReport, runParity, RunningStatsFixture, useBackend} from './suite';
+import {runWsParity, WsRecord} from './ws';
 import runningStatsFile from '../fixtures/instance-norm-running-stats.json';
 
 const runningStatsFixture = runningStatsFile as unknown as RunningStatsFixture;
@@ -98,6 +99,11 @@ describe('parity on cpu and wasm (Node)', () => {
     expectAllPass(report.records, b);
   });
 
+  test.each(['cpu', 'wasm'])('%s: weight standardization (op, WSConv2D, WSConv1D; y and gradients) within 1e-4 of float64 (1e-3 at mean 1e3), no leaks', async (b) => {
+    await useBackend(tf, b);
+    expectWsPass(await runWsParity(tf, lib), b);
+  });
+
   test.each(['cpu', 'wasm'])('%s: InstanceNormalization running statistics match PyTorch, no leaks', async (b) => {
     await useBackend(tf, b);
     const {maxErr: err, leaked} = await checkRunningStats(tf, lib, runningStatsFixture);
@@ -122,6 +128,15 @@ describe('family parity on cpu and wasm (Node): UnitNormalization, LocalResponse
     expect(records[0].maxErrVsRef).toBeGreaterThan(1.9e-4);
   });
 });
+
+/** Every WS record passes; the conv layers' gradients are checked wherever tfjs can compute them (all but wasm). */
+function expectWsPass(records: WsRecord[], backend: string): void {
+  expect(records.length).toBe(9);
+  for (const r of records) {
+    expect([r.name, r.backend, r.error, r.maxErr <= r.tol, r.tol <= 1e-3, r.leaked]).toEqual([r.name, backend, undefined, true, true, 0]);
+    expect([r.name, r.gradChecked]).toEqual([r.name, backend !== 'wasm' || r.name.startsWith('op ')]);
+  }
+}
 
 /** The tfjs-node module, or null when it cannot be imported. */
 function tryTfjsNode(): unknown {
@@ -152,5 +167,10 @@ if (!tfjsNode) {
       const family = await runFamilyParity(tf, lib, {backends: ['tensorflow'], log: (l) => process.stderr.write(`${l}\n`)});
       expectAllPass(family, 'tensorflow');
     }, 180000);
+
+    test('tensorflow: weight standardization (op, WSConv2D, WSConv1D; y and gradients) within 1e-4 of float64 (1e-3 at mean 1e3), no leaks', async () => {
+      await useBackend(tf, 'tensorflow');
+      expectWsPass(await runWsParity(tf, lib), 'tensorflow');
+    });
   });
 }

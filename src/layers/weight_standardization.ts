@@ -1,0 +1,149 @@
+/**
+ * Weight-standardized convolutions (Qiao et al., 2019): WSConv2D and
+ * WSConv1D are tfjs's Conv2D and Conv1D whose kernel is standardized per
+ * output channel (ops.weightStandardization) every time the layer runs.
+ * The raw kernel is the layer's weight (saved, loaded, trained); the
+ * standardized one exists only inside call().
+ */
+import * as tf from '@tensorflow/tfjs';
+import type {Conv1D as TfConv1D, Conv2D as TfConv2D, ConvLayerArgs} from '@tensorflow/tfjs-layers/dist/layers/convolutional';
+
+import {checkEpsilon, show} from '../ops/validate';
+import {weightStandardization, WS_EPSILON} from '../ops/weight_standardization';
+import {ConfigDict, Kwargs, layerWho} from './common';
+
+/** Arguments of {@link WSConv2D} and {@link WSConv1D}: tf.layers.conv2d's / conv1d's and `standardizationEpsilon`. */
+export interface WSConvArgs extends ConvLayerArgs {
+  /** Added to the kernel's per-channel variance (default 1e-5). */
+  standardizationEpsilon?: number;
+}
+
+type ConvClass<T> = new (args: ConvLayerArgs) => T;
+
+/**
+ * tfjs does not export its conv classes; they are taken from its
+ * serialization registry (where tf.layers.conv2d's class is registered),
+ * so no layer is made (which would advance tfjs's default-name counters).
+ */
+function tfjsClass<T>(className: string): ConvClass<T> {
+  const entry = tf.serialization.SerializationMap.getMap().classNameMap[className];
+  if (entry == null) throw new Error(`tfjs-normalization: tfjs's '${className}' layer class is not registered`);
+  return entry[0] as unknown as ConvClass<T>;
+}
+
+interface KernelHolder {
+  kernel: tf.LayerVariable;
+}
+
+/**
+ * Runs the conv's own call with its kernel swapped for the standardized one
+ * (call is synchronous, so nothing else sees the swap); everything else
+ * (bias, activation, fused kernels, dataFormat, dilation) is tfjs's.
+ */
+function callStandardized(layer: tf.layers.Layer & KernelHolder, epsilon: number, run: () => tf.Tensor|tf.Tensor[]): tf.Tensor|tf.Tensor[] {
+  return tf.tidy(() => {
+    const raw = layer.kernel;
+    const w = weightStandardization(raw.read(), {axis: -1, epsilon});
+    layer.kernel = {read: () => w} as unknown as tf.LayerVariable;
+    try {
+      return run();
+    } finally {
+      layer.kernel = raw;
+    }
+  });
+}
+
+function standardizationEpsilon(className: string, args: WSConvArgs|undefined): number {
+  const name = typeof args?.name === 'string' ? args.name : '?';
+  return checkEpsilon(layerWho(className, name), args?.standardizationEpsilon ?? WS_EPSILON);
+}
+
+function convArgs(className: string, args: WSConvArgs): ConvLayerArgs {
+  if (args == null || typeof args !== 'object' || Array.isArray(args)) {
+    throw new Error(`${className}: the layer arguments must be an object; received ${show(args)}.`);
+  }
+  const rest: WSConvArgs = {...args};
+  delete rest.standardizationEpsilon;
+  return rest;
+}
+
+function fromConvConfig<T extends tf.serialization.Serializable>(
+    cls: tf.serialization.SerializableConstructor<T>, config: ConfigDict, className: string): T {
+  if (config == null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new Error(`${className}: the config must be an object; received ${show(config)}.`);
+  }
+  const rest: ConfigDict = {...config};
+  delete rest.customObjects;
+  return new cls(rest as never);
+}
+
+const Conv2DBase = tfjsClass<TfConv2D>('Conv2D');
+const Conv1DBase = tfjsClass<TfConv1D>('Conv1D');
+
+/**
+ * A weight-standardized 2-D convolution: tf.layers.conv2d with its kernel
+ * `[kh, kw, in, filters]` standardized over kh, kw and in for each filter
+ * (`(W - mean) / sqrt(var + standardizationEpsilon)`) in every call. Takes
+ * all of conv2d's arguments; serializes as `WSConv2D` with conv2d's config
+ * plus `standardization_epsilon`; its weights are conv2d's (the raw kernel).
+ * Pair it with GroupNormalization (GN + WS, as in BiT).
+ */
+export class WSConv2D extends Conv2DBase {
+  /** The serialization class name, `WSConv2D`. */
+  static className = 'WSConv2D';
+  /** Added to the kernel's per-channel variance. */
+  readonly standardizationEpsilon: number;
+
+  constructor(args: WSConvArgs) {
+    const epsilon = standardizationEpsilon('WSConv2D', args);
+    super(convArgs('WSConv2D', args));
+    this.standardizationEpsilon = epsilon;
+  }
+
+  override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor|tf.Tensor[] {
+    return callStandardized(this as unknown as tf.layers.Layer & KernelHolder, this.standardizationEpsilon,
+                            () => super.call(inputs, kwargs));
+  }
+
+  override getConfig(): ConfigDict {
+    return {...super.getConfig(), standardizationEpsilon: this.standardizationEpsilon};
+  }
+
+  /** Rebuilds the layer from its config (tfjs passes customObjects in it, which is dropped). */
+  static fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: ConfigDict): T {
+    return fromConvConfig(cls, config, 'WSConv2D');
+  }
+}
+
+/**
+ * A weight-standardized 1-D convolution: tf.layers.conv1d with its kernel
+ * `[k, in, filters]` standardized over k and in for each filter in every
+ * call; serializes as `WSConv1D` (conv1d's config plus
+ * `standardization_epsilon`).
+ */
+export class WSConv1D extends Conv1DBase {
+  /** The serialization class name, `WSConv1D`. */
+  static className = 'WSConv1D';
+  /** Added to the kernel's per-channel variance. */
+  readonly standardizationEpsilon: number;
+
+  constructor(args: WSConvArgs) {
+    const epsilon = standardizationEpsilon('WSConv1D', args);
+    super(convArgs('WSConv1D', args));
+    this.standardizationEpsilon = epsilon;
+  }
+
+  override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor|tf.Tensor[] {
+    return callStandardized(this as unknown as tf.layers.Layer & KernelHolder, this.standardizationEpsilon,
+                            () => super.call(inputs, kwargs));
+  }
+
+  override getConfig(): ConfigDict {
+    return {...super.getConfig(), standardizationEpsilon: this.standardizationEpsilon};
+  }
+
+  /** Rebuilds the layer from its config (tfjs passes customObjects in it, which is dropped). */
+  static fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: ConfigDict): T {
+    return fromConvConfig(cls, config, 'WSConv1D');
+  }
+}
