@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import {
   AddonsGroupNormalization, AddonsInstanceNormalization, ContribInstanceNormalization, GroupNormalization, InstanceNormalization,
   LayerNormalization, layers, LocalResponseNormalization, ops, Pix2PixInstanceNormalization, RMSNormalization, UnitNormalization,
+  WSConv1D, WSConv2D,
 } from '../src';
 import {REGISTERED_CLASSES} from '../src/register';
 import {expectClose, LayerTestSpec, maxAbsDiff, runLayerTest, saveToMemory} from './helpers';
@@ -15,6 +16,12 @@ beforeAll(async () => {
 const AFFINE_KEYS = [
   'epsilon', 'center', 'scale', 'betaInitializer', 'gammaInitializer', 'betaRegularizer', 'gammaRegularizer',
   'betaConstraint', 'gammaConstraint',
+];
+
+/** tfjs's conv config keys (Conv1D's; Conv2D adds dataFormat) and WSConv's own. */
+const WS_CONV_KEYS = [
+  'filters', 'kernelInitializer', 'kernelRegularizer', 'kernelConstraint', 'kernelSize', 'strides', 'padding', 'dilationRate',
+  'activation', 'useBias', 'biasInitializer', 'biasConstraint', 'biasRegularizer', 'activityRegularizer', 'standardizationEpsilon',
 ];
 
 /** The layer harness's cases: every registered class (and each flavour) has at least one. */
@@ -94,6 +101,14 @@ const HARNESS_CASES: Array<[string, LayerTestSpec]> = [
   ['LocalResponseNormalization, PyTorch convention, even size', {
     cls: LocalResponseNormalization, args: {convention: 'pytorch', size: 4, alpha: 0.3}, inputShape: [2, 6, 3, 3], weights: [],
     configKeys: ['convention', 'axis', 'size', 'alpha', 'beta', 'k'],
+  }],
+  ['WSConv2D (same padding, filters = channels)', {
+    cls: WSConv2D, args: {filters: 3, kernelSize: 3, padding: 'same', name: 'ws2'}, inputShape: [2, 5, 5, 3],
+    weights: [['kernel', [3, 3, 3, 3]], ['bias', [3]]], configKeys: [...WS_CONV_KEYS, 'dataFormat'],
+  }],
+  ['WSConv1D, no bias, standardizationEpsilon 1e-3', {
+    cls: WSConv1D, args: {filters: 4, kernelSize: 2, padding: 'same', useBias: false, standardizationEpsilon: 1e-3},
+    inputShape: [3, 6, 4], weights: [['kernel', [2, 4, 4]]], configKeys: WS_CONV_KEYS,  // tfjs's Conv1D config has no dataFormat
   }],
   ['InstanceNormalization with trackRunningStats', {
     cls: InstanceNormalization, args: {trackRunningStats: true, momentum: 0.2}, inputShape: [2, 4, 4, 3],

@@ -1,7 +1,7 @@
 /**
  * Weight Standardization: the op (float64 reference, finite-difference
  * gradients of first and second order, named errors, no leaks), WSConv2D /
- * WSConv1D (the shared layer test, parity with a float64 conv, training,
+ * WSConv1D (the shared layer test is in test/layers.test.ts; parity with a float64 conv, training,
  * save/load round trips comparing every weight, serialization names), and
  * replaceBatchNormalization({weightStandardization: true}).
  * The backend parity of the same cases runs in test/parity/node.test.ts
@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import * as lib from '../src';
 import {layers, ops, replaceBatchNormalization, WSConv1D, WSConv2D} from '../src';
-import {expectNoLeakSync, maxAbsDiff, runLayerTest, saveToMemory} from './helpers';
+import {expectNoLeakSync, maxAbsDiff, saveToMemory} from './helpers';
 import {runWsParity, refStandardize} from './parity/ws';
 import {normals, rng} from './reference';
 
@@ -136,20 +136,7 @@ describe('ops.weightStandardization', () => {
 });
 
 describe('WSConv2D and WSConv1D', () => {
-  const convKeys = ['filters', 'kernelInitializer', 'kernelRegularizer', 'kernelConstraint', 'kernelSize', 'strides', 'padding',
-    'dataFormat', 'dilationRate', 'activation', 'useBias', 'biasInitializer', 'biasConstraint', 'biasRegularizer',
-    'activityRegularizer', 'standardizationEpsilon'];
-
-  test('shared layer test: WSConv2D (same padding, filters = channels)', () => runLayerTest({
-    cls: WSConv2D, args: {filters: 3, kernelSize: 3, padding: 'same', name: 'ws2'}, inputShape: [2, 5, 5, 3],
-    weights: [['kernel', [3, 3, 3, 3]], ['bias', [3]]], configKeys: convKeys,
-  }));
-  test('shared layer test: WSConv1D, no bias, epsilon 1e-3', () => runLayerTest({
-    cls: WSConv1D, args: {filters: 4, kernelSize: 2, padding: 'same', useBias: false, standardizationEpsilon: 1e-3},
-    // tfjs's Conv1D config has no dataFormat.
-    inputShape: [3, 6, 4], weights: [['kernel', [2, 4, 4]]], configKeys: convKeys.filter((k) => k !== 'dataFormat'),
-  }));
-
+  // The shared layer test (runLayerTest) of both classes is in test/layers.test.ts's HARNESS_CASES.
   test('every WS case (op and layers) matches float64 on cpu, no leaks', async () => {
     const records = await runWsParity(tf, lib);
     expect(records.length).toBe(9);
