@@ -37,5 +37,8 @@ export type {LocalResponseNormOptions, LrnConvention} from './ops/index';
 export {WSConv1D, WSConv2D} from './layers/weight_standardization';
 export type {WSConvArgs} from './layers/weight_standardization';
 export type {WeightStandardizationOptions} from './ops/index';
+export {FilterResponseNormalization, TLU} from './layers/filter_response_normalization';
+export type {FilterResponseNormalizationArgs, TLUArgs} from './layers/filter_response_normalization';
+export type {FilterResponseNormOptions} from './ops/index';
 export {replaceBatchNormalization} from './convert';
 export type {ReplaceBatchNormalizationOptions} from './convert';

@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {AddonsGroupNormalization, AddonsInstanceNormalization} from './layers/addons';
+import {FilterResponseNormalization, TLU} from './layers/filter_response_normalization';
 import {GroupNormalization} from './layers/group_normalization';
 import {InstanceNormalization} from './layers/instance_normalization';
 import {LayerNormalization} from './layers/layer_normalization';
@@ -26,7 +27,7 @@ import {WSConv1D, WSConv2D} from './layers/weight_standardization';
 export const REGISTERED_CLASSES = [
   GroupNormalization, InstanceNormalization, LayerNormalization, RMSNormalization, AddonsGroupNormalization,
   AddonsInstanceNormalization,
-  UnitNormalization, LocalResponseNormalization, WSConv2D, WSConv1D,
+  UnitNormalization, LocalResponseNormalization, WSConv2D, WSConv1D, FilterResponseNormalization, TLU,
 ];
 
 for (const cls of REGISTERED_CLASSES) {

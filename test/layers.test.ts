@@ -2,7 +2,8 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {
-  AddonsGroupNormalization, AddonsInstanceNormalization, ContribInstanceNormalization, GroupNormalization, InstanceNormalization,
+  AddonsGroupNormalization, AddonsInstanceNormalization, ContribInstanceNormalization, FilterResponseNormalization, GroupNormalization,
+  InstanceNormalization, TLU,
   LayerNormalization, layers, LocalResponseNormalization, ops, Pix2PixInstanceNormalization, RMSNormalization, UnitNormalization,
   WSConv1D, WSConv2D,
 } from '../src';
@@ -109,6 +110,15 @@ const HARNESS_CASES: Array<[string, LayerTestSpec]> = [
   ['WSConv1D, no bias, standardizationEpsilon 1e-3', {
     cls: WSConv1D, args: {filters: 4, kernelSize: 2, padding: 'same', useBias: false, standardizationEpsilon: 1e-3},
     inputShape: [3, 6, 4], weights: [['kernel', [2, 4, 4]]], configKeys: WS_CONV_KEYS,  // tfjs's Conv1D config has no dataFormat
+  }],
+  ['FilterResponseNormalization (TFA) with learned epsilon', {
+    cls: FilterResponseNormalization, args: {learnedEpsilon: true}, inputShape: [2, 3, 3, 4],
+    weights: [['learned_epsilon', [1]], ['gamma', [1, 1, 1, 4]], ['beta', [1, 1, 1, 4]]],
+    configKeys: ['axis', 'epsilon', 'learnedEpsilon', 'betaInitializer', 'gammaInitializer', 'betaRegularizer', 'gammaRegularizer',
+      'betaConstraint', 'gammaConstraint', 'learnedEpsilonConstraint'],
+  }],
+  ['TLU (TFA)', {
+    cls: TLU, args: {}, inputShape: [2, 3, 4], weights: [['tau', [3, 4]]], configKeys: ['affine', 'tauInitializer', 'tauRegularizer', 'tauConstraint'],
   }],
   ['InstanceNormalization with trackRunningStats', {
     cls: InstanceNormalization, args: {trackRunningStats: true, momentum: 0.2}, inputShape: [2, 4, 4, 3],

@@ -5,6 +5,7 @@
  *
  * @module layers
  */
+import {FilterResponseNormalization, FilterResponseNormalizationArgs, TLU, TLUArgs} from './filter_response_normalization';
 import {GroupNormalization, GroupNormalizationArgs} from './group_normalization';
 import {InstanceNormalization, InstanceNormalizationArgs} from './instance_normalization';
 import {LayerNormalization, LayerNormalizationArgs} from './layer_normalization';
@@ -51,4 +52,14 @@ export function wsConv2d(args: WSConvArgs): WSConv2D {
 /** A new {@link WSConv1D} layer: tf.layers.conv1d with a weight-standardized kernel. */
 export function wsConv1d(args: WSConvArgs): WSConv1D {
   return new WSConv1D(args);
+}
+
+/** A new {@link FilterResponseNormalization} layer (TensorFlow Addons: epsilon 1e-6, axis [1, 2]). */
+export function filterResponseNormalization(args?: FilterResponseNormalizationArgs): FilterResponseNormalization {
+  return new FilterResponseNormalization(args);
+}
+
+/** A new {@link TLU} layer (TensorFlow Addons: `max(x, tau)`; `affine`: `max(x, alpha * x + tau)`). */
+export function tlu(args?: TLUArgs): TLU {
+  return new TLU(args);
 }

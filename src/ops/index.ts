@@ -17,3 +17,5 @@ export {localResponseNorm} from './local_response_norm';
 export type {LocalResponseNormOptions, LrnConvention} from './local_response_norm';
 export {weightStandardization} from './weight_standardization';
 export type {WeightStandardizationOptions} from './weight_standardization';
+export {filterResponseNorm} from './filter_response_norm';
+export type {FilterResponseNormOptions} from './filter_response_norm';

@@ -14,7 +14,7 @@
  */
 import type * as TfModule from '@tensorflow/tfjs';
 
-import {gradsFD, lrnRef, unitNormRef} from '../family_reference';
+import {frnRef, gradsFD, lrnRef, tluRef, unitNormRef} from '../family_reference';
 import {normals, rng} from '../reference';
 import {toHalf} from './cases';
 import type {Lib, ParityRecord, TF} from './suite';
@@ -94,6 +94,40 @@ function drafts(): Draft[] {
   lrn('tf r2 axis 1 [2,7,3]', [2, 7, 3], {axis: 1, depthRadius: 2, bias: 2, alpha: 0.3, beta: 0.75}, 1, 2, 2, 2, 0.3, 0.75);
   lrn('torch size 3 [2,6,3,2]', [2, 6, 3, 2], {convention: 'pytorch', size: 3, alpha: 1.5}, 1, 1, 1, 1, 0.5, 0.75);
   lrn('torch size 4 even [2,7,2,2]', [2, 7, 2, 2], {convention: 'pytorch', size: 4, alpha: 2, beta: 0.6, k: 0.5}, 1, 2, 1, 0.5, 0.5, 0.6);
+  // FilterResponseNormalization (TFA): weights [learned_epsilon,] gamma, beta of [1, 1, 1, C].
+  const frn = (name: string, shape: number[], learned: boolean, epsilon: number, mean = 0.3, std = 1.5) => {
+    const C = shape[3];
+    const p = [1, 1, 1, C];
+    out.push({
+      name: `frn/${name}`, shape, mean, std,
+      weights: [...(learned ? [{name: 'learned_epsilon', shape: [1], mean: 0.05, std: 0.01}] : []),
+        {name: 'gamma', shape: p, mean: 1, std: 0.4}, {name: 'beta', shape: p, mean: 0, std: 0.5}],
+      layer: (lib) => new lib.FilterResponseNormalization({epsilon, learnedEpsilon: learned}),
+      op: learned ? undefined : (lib, x, w) => lib.ops.filterResponseNorm(x as TfModule.Tensor4D, {epsilon, gamma: w[0], beta: w[1]}),
+      forward: (x, w) => (learned ? frnRef(x, shape, epsilon, w[1], w[2], w[0][0]) : frnRef(x, shape, epsilon, w[0], w[1], null)),
+    });
+  };
+  frn('[2,3,4,5]', [2, 3, 4, 5], false, 1e-6);
+  frn('[2,2,3,3] learned epsilon', [2, 2, 3, 3], true, 1e-6);
+  frn('[1,4,4,2] mean 1e3 std 300', [1, 4, 4, 2], false, 1e-6, 1e3, 300);
+  // TLU (TFA): tau (and alpha) shaped like x without the batch axis; inputs kept off the kink.
+  const tlu = (name: string, shape: number[], affine: boolean) => {
+    const per = shape.slice(1).reduce((a, b) => a * b, 1);
+    out.push({
+      name: `tlu/${name}`, shape,
+      weights: [{name: 'tau', shape: shape.slice(1), mean: 0, std: 0.7}, ...(affine ? [{name: 'alpha', shape: shape.slice(1), mean: 0.3, std: 0.4}] : [])],
+      layer: (lib) => new lib.TLU({affine}),
+      forward: (x, w) => tluRef(x, shape, w[0], affine ? w[1] : null),
+      adjust: (x, w) => {
+        for (let i = 0; i < x.length; i++) {
+          const t = (affine ? w[1][i % per] * x[i] : 0) + w[0][i % per];
+          if (Math.abs(x[i] - t) < 0.05) x[i] = t + 0.1;
+        }
+      },
+    });
+  };
+  tlu('[3,4,2]', [3, 4, 2], false);
+  tlu('[2,3,2,2] affine', [2, 3, 2, 2], true);
   return out;
 }
 

@@ -1,0 +1,241 @@
+import * as tf from '@tensorflow/tfjs';
+
+import {filterResponseNormImpl} from '../ops/filter_response_norm';
+import {argError, checkBoolean} from '../ops/validate';
+import {NormalizationLayer} from './base';
+import {ConfigDict, LayerArgs} from './common';
+import {
+  Constraint, ConstraintIdentifier, getConstraint, getInitializer, getRegularizer, Initializer, InitializerIdentifier, Regularizer,
+  RegularizerIdentifier, serialize,
+} from './identifiers';
+
+/** Arguments of {@link FilterResponseNormalization} (TensorFlow Addons', camelCase). */
+export interface FilterResponseNormalizationArgs extends LayerArgs {
+  /** Added to the mean square, as |epsilon|. Default 1e-6. */
+  epsilon?: number;
+  /** The spatial axes; TensorFlow Addons accepts only [1, 2]. Default [1, 2]. */
+  axis?: number[];
+  /** Initializer for beta. Default 'zeros'. */
+  betaInitializer?: InitializerIdentifier;
+  /** Initializer for gamma. Default 'ones'. */
+  gammaInitializer?: InitializerIdentifier;
+  /** Optional regularizer for beta. */
+  betaRegularizer?: RegularizerIdentifier|null;
+  /** Optional regularizer for gamma. */
+  gammaRegularizer?: RegularizerIdentifier|null;
+  /** Optional constraint for beta. */
+  betaConstraint?: ConstraintIdentifier|null;
+  /** Optional constraint for gamma. */
+  gammaConstraint?: ConstraintIdentifier|null;
+  /** Learn an extra epsilon (weight `learned_epsilon`, [1], initialized to 1e-4), added as its absolute value. Default false. */
+  learnedEpsilon?: boolean;
+  /** Optional constraint for the learned epsilon. */
+  learnedEpsilonConstraint?: ConstraintIdentifier|null;
+}
+
+/**
+ * TensorFlow Addons' `Addons>FilterResponseNormalization` (Singh & Krishnan,
+ * 2019) on [N, H, W, C]: `y = gamma * x * rsqrt(mean(x², [1, 2]) + |epsilon|) + beta`
+ * (`+ |learned_epsilon|` with `learnedEpsilon`). Weights as TFA creates them:
+ * `learned_epsilon` ([1], only with `learnedEpsilon`), then `gamma` and
+ * `beta`, both [1, 1, 1, C]. Usually followed by {@link TLU}.
+ */
+export class FilterResponseNormalization extends NormalizationLayer {
+  /** The serialization class name, TensorFlow Addons' `Addons>FilterResponseNormalization`. */
+  static className = 'Addons>FilterResponseNormalization';
+  /** The keys of its arguments besides tf.layers.Layer's. */
+  static override readonly argKeys: readonly string[] = [
+    'axis', 'epsilon', 'learnedEpsilon', 'betaInitializer', 'gammaInitializer', 'betaRegularizer', 'gammaRegularizer',
+    'betaConstraint', 'gammaConstraint', 'learnedEpsilonConstraint',
+  ];
+  /** |epsilon|, as TFA stores it. */
+  readonly epsilon: number;
+  /** Whether an extra epsilon is learned. */
+  readonly learnedEpsilon: boolean;
+  /** Initializer of beta. */
+  readonly betaInitializer: Initializer;
+  /** Initializer of gamma. */
+  readonly gammaInitializer: Initializer;
+  /** Regularizer of beta, or null. */
+  readonly betaRegularizer: Regularizer|null;
+  /** Regularizer of gamma, or null. */
+  readonly gammaRegularizer: Regularizer|null;
+  /** Constraint on beta, or null. */
+  readonly betaConstraint: Constraint|null;
+  /** Constraint on gamma, or null. */
+  readonly gammaConstraint: Constraint|null;
+  /** Constraint on the learned epsilon, or null. */
+  readonly learnedEpsilonConstraint: Constraint|null;
+  private gamma: tf.LayerVariable|null = null;
+  private beta: tf.LayerVariable|null = null;
+  private epsWeight: tf.LayerVariable|null = null;
+
+  constructor(args: FilterResponseNormalizationArgs = {}) {
+    super(args);
+    const who = this.who;
+    const eps = args.epsilon ?? 1e-6;
+    if (typeof eps !== 'number' || !Number.isFinite(eps)) throw argError(who, 'epsilon', eps, 'a finite number (used as its absolute value)');
+    this.epsilon = Math.abs(eps);
+    const axis = args.axis ?? [1, 2];
+    if (!Array.isArray(axis) || axis.length !== 2 || axis[0] !== 1 || axis[1] !== 2) {
+      throw argError(who, 'axis', axis, '[1, 2] (TensorFlow Addons normalizes each channel over the spatial axes of [N, H, W, C] only)');
+    }
+    this.learnedEpsilon = checkBoolean(who, 'learnedEpsilon', args.learnedEpsilon ?? false);
+    this.betaInitializer = getInitializer(who, 'betaInitializer', args.betaInitializer ?? 'zeros');
+    this.gammaInitializer = getInitializer(who, 'gammaInitializer', args.gammaInitializer ?? 'ones');
+    this.betaRegularizer = getRegularizer(who, 'betaRegularizer', args.betaRegularizer);
+    this.gammaRegularizer = getRegularizer(who, 'gammaRegularizer', args.gammaRegularizer);
+    this.betaConstraint = getConstraint(who, 'betaConstraint', args.betaConstraint);
+    this.gammaConstraint = getConstraint(who, 'gammaConstraint', args.gammaConstraint);
+    // TFA keeps the constraint only with learned_epsilon.
+    this.learnedEpsilonConstraint = this.learnedEpsilon ?
+        getConstraint(who, 'learnedEpsilonConstraint', args.learnedEpsilonConstraint) : null;
+  }
+
+  protected buildShape(shape: tf.Shape): void {
+    if (shape.length !== 4) {
+      throw new Error(`${this.who}: expects inputs of rank 4, [batch, height, width, channels] (as TensorFlow Addons); ` +
+                      `received input shape ${JSON.stringify(shape)}.`);
+    }
+    if (shape[1] == null || shape[2] == null || shape[3] == null) {
+      throw new Error(`${this.who}: axes 1, 2 and 3 of the input must be defined; received input shape ${JSON.stringify(shape)}.`);
+    }
+    const C = shape[3];
+    this.inputSpec = [new tf.InputSpec({ndim: 4, axes: {1: shape[1], 2: shape[2]}})];
+    if (this.learnedEpsilon) {
+      this.epsWeight = this.addParam('learned_epsilon', [1], tf.initializers.constant({value: 1e-4}),
+                                     {constraint: this.learnedEpsilonConstraint});
+    }
+    this.gamma = this.addParam('gamma', [1, 1, 1, C], this.gammaInitializer,
+                               {regularizer: this.gammaRegularizer, constraint: this.gammaConstraint});
+    this.beta = this.addParam('beta', [1, 1, 1, C], this.betaInitializer,
+                              {regularizer: this.betaRegularizer, constraint: this.betaConstraint});
+  }
+
+  protected forward(x: tf.Tensor): tf.Tensor {
+    const gamma = (this.gamma as tf.LayerVariable).read();
+    const beta = (this.beta as tf.LayerVariable).read();
+    if (!this.epsWeight) return filterResponseNormImpl(x, {epsilon: this.epsilon, gamma, beta}, this.who);
+    const w = this.epsWeight.read();
+    return tf.tidy(() => {
+      // epsilon + |learned|: |.| of a non-negative sum is the sum, so the op's abs passes the gradient through.
+      const eps = tf.add(tf.abs(w), this.epsilon);
+      return filterResponseNormImpl(x, {epsilon: eps, gamma, beta}, this.who);
+    });
+  }
+
+  protected argsConfig(): ConfigDict {
+    return {
+      axis: [1, 2],
+      epsilon: this.epsilon,
+      learnedEpsilon: this.learnedEpsilon,
+      betaInitializer: serialize(this.betaInitializer),
+      gammaInitializer: serialize(this.gammaInitializer),
+      betaRegularizer: serialize(this.betaRegularizer),
+      gammaRegularizer: serialize(this.gammaRegularizer),
+      betaConstraint: serialize(this.betaConstraint),
+      gammaConstraint: serialize(this.gammaConstraint),
+      learnedEpsilonConstraint: serialize(this.learnedEpsilonConstraint),
+    } as unknown as ConfigDict;
+  }
+}
+
+/** Arguments of {@link TLU} (TensorFlow Addons', camelCase). */
+export interface TLUArgs extends LayerArgs {
+  /** TLU-Affine: `max(x, alpha * x + tau)` instead of `max(x, tau)`. Default false. */
+  affine?: boolean;
+  /** Initializer for tau. Default 'zeros'. */
+  tauInitializer?: InitializerIdentifier;
+  /** Optional regularizer for tau. */
+  tauRegularizer?: RegularizerIdentifier|null;
+  /** Optional constraint for tau. */
+  tauConstraint?: ConstraintIdentifier|null;
+  /** Initializer for alpha (affine only). Default 'zeros'. */
+  alphaInitializer?: InitializerIdentifier;
+  /** Optional regularizer for alpha (affine only). */
+  alphaRegularizer?: RegularizerIdentifier|null;
+  /** Optional constraint for alpha (affine only). */
+  alphaConstraint?: ConstraintIdentifier|null;
+}
+
+/**
+ * TensorFlow Addons' `Addons>TLU`, the thresholded linear unit that goes
+ * with {@link FilterResponseNormalization}: `max(x, tau)`, or with `affine`
+ * `max(x, alpha * x + tau)`. Weights `tau` (then `alpha` if affine), shaped
+ * like the input without its batch axis, as TFA. The gradient is
+ * `tf.maximum`'s (to x where x >= the threshold), as TensorFlow's.
+ */
+export class TLU extends NormalizationLayer {
+  /** The serialization class name, TensorFlow Addons' `Addons>TLU`. */
+  static className = 'Addons>TLU';
+  /** The keys of its arguments besides tf.layers.Layer's. */
+  static override readonly argKeys: readonly string[] = [
+    'affine', 'tauInitializer', 'tauRegularizer', 'tauConstraint', 'alphaInitializer', 'alphaRegularizer', 'alphaConstraint',
+  ];
+  /** Whether the layer is TLU-Affine. */
+  readonly affine: boolean;
+  /** Initializer of tau. */
+  readonly tauInitializer: Initializer;
+  /** Regularizer of tau, or null. */
+  readonly tauRegularizer: Regularizer|null;
+  /** Constraint on tau, or null. */
+  readonly tauConstraint: Constraint|null;
+  /** Initializer of alpha (affine). */
+  readonly alphaInitializer: Initializer;
+  /** Regularizer of alpha, or null. */
+  readonly alphaRegularizer: Regularizer|null;
+  /** Constraint on alpha, or null. */
+  readonly alphaConstraint: Constraint|null;
+  private tau: tf.LayerVariable|null = null;
+  private alpha: tf.LayerVariable|null = null;
+
+  constructor(args: TLUArgs = {}) {
+    super(args);
+    const who = this.who;
+    this.affine = checkBoolean(who, 'affine', args.affine ?? false);
+    this.tauInitializer = getInitializer(who, 'tauInitializer', args.tauInitializer ?? 'zeros');
+    this.tauRegularizer = getRegularizer(who, 'tauRegularizer', args.tauRegularizer);
+    this.tauConstraint = getConstraint(who, 'tauConstraint', args.tauConstraint);
+    this.alphaInitializer = getInitializer(who, 'alphaInitializer', args.alphaInitializer ?? 'zeros');
+    this.alphaRegularizer = getRegularizer(who, 'alphaRegularizer', args.alphaRegularizer);
+    this.alphaConstraint = getConstraint(who, 'alphaConstraint', args.alphaConstraint);
+  }
+
+  protected buildShape(shape: tf.Shape): void {
+    const paramShape = shape.slice(1);
+    if (shape.length < 2 || paramShape.some((d) => d == null)) {
+      throw new Error(`${this.who}: every axis but the batch axis must be defined (tau has the input's shape without ` +
+                      `the batch axis); received input shape ${JSON.stringify(shape)}.`);
+    }
+    const dims = paramShape as number[];
+    this.inputSpec = [new tf.InputSpec({ndim: shape.length, axes: Object.fromEntries(dims.map((d, i) => [i + 1, d]))})];
+    this.tau = this.addParam('tau', dims, this.tauInitializer, {regularizer: this.tauRegularizer, constraint: this.tauConstraint});
+    this.alpha = this.affine ?
+        this.addParam('alpha', dims, this.alphaInitializer, {regularizer: this.alphaRegularizer, constraint: this.alphaConstraint}) :
+        null;
+  }
+
+  protected forward(x: tf.Tensor): tf.Tensor {
+    const tau = (this.tau as tf.LayerVariable).read();
+    const alpha = this.alpha ? this.alpha.read() : null;
+    // Both arguments of x's shape: tfjs 4.22's Maximum gradient does not sum over broadcast axes (it
+    // returns dy's shape for a smaller input, an error), so tau is broadcast first.
+    return tf.tidy(() => tf.maximum(x, alpha ? tf.add(tf.mul(alpha, x), tau) : tf.broadcastTo(tau, x.shape)));
+  }
+
+  /** TFA's keys: the alpha ones only when affine. */
+  protected argsConfig(): ConfigDict {
+    const config: Record<string, unknown> = {
+      tauInitializer: serialize(this.tauInitializer),
+      tauRegularizer: serialize(this.tauRegularizer),
+      tauConstraint: serialize(this.tauConstraint),
+      affine: this.affine,
+    };
+    if (this.affine) {
+      config.alphaInitializer = serialize(this.alphaInitializer);
+      config.alphaRegularizer = serialize(this.alphaRegularizer);
+      config.alphaConstraint = serialize(this.alphaConstraint);
+    }
+    return config as ConfigDict;
+  }
+}
