@@ -29,11 +29,12 @@ import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import {SingleBar} from 'cli-progress';
 
-import {renderSvg, SummaryRow, svgToPng, sweepChartSpec} from './lib/chart';
+import {renderSvg, svgToPng, sweepChartSpec} from './lib/chart';
 import {buildDigitsCnn, disposeOptimizer, fitEpochSeeded, NORM_LABELS, NormKind} from './lib/cnn';
 import {useFastConvFilterGrad} from './lib/conv-filter-grad';
 import {accuracy, Digits, subset, toTensors} from './lib/digits';
 import {loadDigitsSplit} from './lib/digits-node';
+import {markdownTable, RunResult, summarize} from './lib/sweep';
 
 const ROOT = path.resolve(__dirname, '..');
 const BASE_LR = 0.1;
@@ -93,17 +94,6 @@ function parseArgs(argv: string[]): Options {
   };
 }
 
-interface RunResult {
-  norm: string;
-  batchSize: number;
-  seed: number;
-  learningRate: number;
-  steps: number;
-  trainLoss: number;
-  validationError: number;
-  seconds: number;
-}
-
 async function trainOne(norm: NormKind, batchSize: number, seed: number, train: Digits, validation: Digits,
                         epochs: number): Promise<RunResult> {
   const t0 = Date.now();
@@ -123,33 +113,6 @@ async function trainOne(norm: NormKind, batchSize: number, seed: number, train: 
     norm: NORM_LABELS[norm], batchSize, seed, learningRate, steps: epochs * Math.ceil(train.count / batchSize), trainLoss,
     validationError, seconds: (Date.now() - t0) / 1000,
   };
-}
-
-function summarize(results: RunResult[]): SummaryRow[] {
-  const groups = new Map<string, RunResult[]>();
-  results.forEach((r) => {
-    const k = `${r.norm}|${r.batchSize}`;
-    groups.set(k, [...(groups.get(k) ?? []), r]);
-  });
-  return [...groups.values()].map((rs) => {
-    const e = rs.map((r) => r.validationError);
-    const mean = e.reduce((s, v) => s + v, 0) / e.length;
-    const std = e.length > 1 ? Math.sqrt(e.reduce((s, v) => s + (v - mean) ** 2, 0) / (e.length - 1)) : 0;
-    return {norm: rs[0].norm, batchSize: rs[0].batchSize, mean, std, runs: e.length};
-  });
-}
-
-function markdownTable(rows: SummaryRow[], norms: string[], batchSizes: number[]): string {
-  const cell = (norm: string, b: number) => {
-    const r = rows.find((x) => x.norm === norm && x.batchSize === b);
-    return r ? `${r.mean.toFixed(1)} ± ${r.std.toFixed(1)}` : '';
-  };
-  const lines = [
-    `| validation error (%) | ${batchSizes.map((b) => `batch ${b}`).join(' | ')} |`,
-    `|---|${batchSizes.map(() => '---:').join('|')}|`,
-    ...norms.map((n) => `| ${n} | ${batchSizes.map((b) => cell(n, b)).join(' | ')} |`),
-  ];
-  return lines.join('\n') + '\n';
 }
 
 async function main(): Promise<void> {

@@ -1,6 +1,6 @@
 /**
  * The batch-size sweep chart: validation error against batch size, one
- * line per normalization, mean with a ±1 std band, drawn with vega-lite
+ * line per normalization, mean with ±1 std error bars and band, drawn with vega-lite
  * and rendered to SVG (vega's headless renderer) and PNG (resvg).
  */
 /** A vega-lite spec (typed loosely: vega-lite's own types need moduleResolution node16). */
@@ -32,7 +32,7 @@ export function sweepChartSpec(rows: SummaryRow[], title: string, subtitle: stri
     scale: {type: 'log' as const, base: 2, domain: [Math.max(...batchSizes), Math.min(...batchSizes)]},
     axis: {values: batchSizes, format: 'd'},
   };
-  const color = {field: 'norm', type: 'nominal' as const, title: null, sort: ['BatchNorm', 'GroupNorm', 'LayerNorm', 'InstanceNorm']};
+  const color = {field: 'norm', type: 'nominal' as const, title: null, sort: ['BatchNorm', 'GroupNorm', 'GroupNorm+WS', 'LayerNorm', 'InstanceNorm']};
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
     title: {text: title, subtitle},
@@ -42,7 +42,9 @@ export function sweepChartSpec(rows: SummaryRow[], title: string, subtitle: stri
     data: {values},
     encoding: {x, color},
     layer: [
-      {mark: {type: 'area', opacity: 0.15}, encoding: {y: {field: 'lo', type: 'quantitative'}, y2: {field: 'hi'}}},
+      {mark: {type: 'area', opacity: 0.12}, encoding: {y: {field: 'lo', type: 'quantitative'}, y2: {field: 'hi'}}},
+      // Error bars: mean ± 1 std over seeds.
+      {mark: {type: 'rule', strokeWidth: 1.5}, encoding: {y: {field: 'lo', type: 'quantitative'}, y2: {field: 'hi'}}},
       {
         mark: {type: 'line', point: true, strokeWidth: 2},
         encoding: {
