@@ -1,7 +1,7 @@
 /**
  * The fused kernels (src/kernels) against the tf-op path of core.ts, on
  * every backend this package registers a kernel for that runs in Node
- * (cpu, wasm): forward values, the statistics they hand to the backward,
+ * (cpu, wasm; NODE_BACKENDS): forward values, the statistics they hand to the backward,
  * gradients through the fused forward, the float64 reference, the
  * fallback rules, and tensor leaks.
  */
@@ -15,7 +15,7 @@ import {
 import {layoutOf} from '../src/kernels/layout';
 import {simdAvailable} from '../src/kernels/simd/engine';
 import {simdPlanOf} from '../src/kernels/simd/forward';
-import {simdGradRuns, simdRuns} from '../src/kernels/simd/run';
+import {simdTrace} from '../src/kernels/simd/trace';
 import {NormMode, NormPlan, normalize} from '../src/ops/core';
 import {groupNormPlan} from '../src/ops/group_norm';
 import {axesPlan} from '../src/ops/layer_norm';
@@ -155,9 +155,14 @@ function forwardAndGrads(c: KernelCase, d: Data): {y: Float32Array, grads: Float
 
 const scaleOf = (a: ArrayLike<number>) => Math.max(1, ...Array.from(a, Math.abs));
 
+/** The backends with fused kernels that run in Node here. */
+const NODE_BACKENDS = ['cpu', 'wasm'] as const;
+/** Where each keeps its arrays for the SIMD loops (simdTrace's keys). */
+const PLACEMENT = {cpu: 'copy', wasm: 'view'} as const;
+
 test('kernels are registered for cpu and wasm, forward and backward', () => {
-  expect([...FUSED_BACKENDS]).toEqual(['cpu', 'wasm']);
-  for (const b of FUSED_BACKENDS) {
+  expect([...FUSED_BACKENDS]).toEqual(['cpu', 'wasm', 'webgl', 'webgpu']);
+  for (const b of NODE_BACKENDS) {
     expect(tf.getKernel(FUSED_NORM_KERNEL, b)).toBeDefined();
     expect(tf.getKernel(FUSED_NORM_GRAD_KERNEL, b)).toBeDefined();
   }
@@ -183,7 +188,7 @@ test('WebAssembly SIMD is available in this Node, and covers every case', () => 
 
 // Every backend with both forward loops: the WebAssembly SIMD module
 // (src/kernels/simd, the default) and the JS loops (compute.ts).
-describe.each(FUSED_BACKENDS.flatMap((b) => [[b, 'SIMD'], [b, 'JS']]))('%s backend, %s loops', (backend, loops) => {
+describe.each(NODE_BACKENDS.flatMap((b) => [[b, 'SIMD'], [b, 'JS']] as const))('%s backend, %s loops', (backend, loops) => {
   const simd = loops === 'SIMD';
   let prevSimd = true;
   beforeAll(async () => {
@@ -202,11 +207,12 @@ describe.each(FUSED_BACKENDS.flatMap((b) => [[b, 'SIMD'], [b, 'JS']]))('%s backe
     const d = makeData(c, 7);
     // The fused kernel runs with the flag on, and only then; on the SIMD
     // loops exactly when they are enabled.
-    const runs0 = simdRuns[backend];
+    const at = PLACEMENT[backend];
+    const runs0 = simdTrace.forward[at];
     const on = await kernelsRun(() => c.run(d.x, d.gamma, d.beta));
-    expect(simdRuns[backend] > runs0).toBe(simd);
+    expect(simdTrace.forward[at] > runs0).toBe(simd);
     // On wasm without the SIMD loops, RMS norm over whole rows keeps the
-    // tf-op forward (measured faster there; src/kernels/index.ts), and only that.
+    // tf-op forward (measured faster there; src/kernels/wasm.ts), and only that.
     const forwardFused = simd || !(backend === 'wasm' && c.plan.mode === 'rms' && c.kind === 'row');
     if (forwardFused) {
       expect(on).toContain(FUSED_NORM_KERNEL);
@@ -217,9 +223,9 @@ describe.each(FUSED_BACKENDS.flatMap((b) => [[b, 'SIMD'], [b, 'JS']]))('%s backe
     expect(off).not.toContain(FUSED_NORM_KERNEL);
     // Likewise the fused backward, on the SIMD loops exactly when they are
     // enabled (row and column layouts).
-    const gradRuns0 = simdGradRuns[backend];
+    const gradRuns0 = simdTrace.backward[at];
     expect(await kernelsRun(() => gradsOf(c, d))).toContain(FUSED_NORM_GRAD_KERNEL);
-    expect(simdGradRuns[backend] > gradRuns0).toBe(simd);
+    expect(simdTrace.backward[at] > gradRuns0).toBe(simd);
     expect(await withFlag(false, () => kernelsRun(() => gradsOf(c, d)))).not.toContain(FUSED_NORM_GRAD_KERNEL);
 
     const fused = forwardAndGrads(c, d);
@@ -317,11 +323,20 @@ describe.each(FUSED_BACKENDS.flatMap((b) => [[b, 'SIMD'], [b, 'JS']]))('%s backe
     const x = tf.tensor(normals(rng(9), 48), [2, 3, 8]);
     const plan = groupNormPlan('t', [2, 3, 8], 2, -1, 1e-3);
     expect(canFuse(plan, [x])).toBe(true);
-    // A plan extension (the masked statistics to come) and an unknown mode.
-    const masked = {...plan, mask: x};
-    expect(canFuse(masked, [x])).toBe(false);
+    // An unknown mode.
     expect(canFuse({...plan, mode: 'other' as NormMode}, [x])).toBe(false);
-    expect(await kernelsRun(() => normalize(x, masked))).not.toContain(FUSED_NORM_KERNEL);
+    expect(await kernelsRun(() => normalize(x, {...plan, mode: 'other' as NormMode}))).not.toContain(FUSED_NORM_KERNEL);
+    // A planner's extras (groupNormPlan's channels and groups, anything else a plan
+    // carries) never reach a kernel: its attributes are the plan's own fields.
+    const runKernel = jest.spyOn(tf.engine(), 'runKernel');
+    try {
+      tf.dispose(normalize(x, {...plan, mask: x} as NormPlan));
+      const attrs = runKernel.mock.calls.find((call) => call[0] === FUSED_NORM_KERNEL)?.[2] as tf.NamedAttrMap;
+      expect(Object.keys(attrs).sort())
+          .toEqual(['epsilon', 'hasBeta', 'hasGamma', 'mode', 'paramViewShape', 'reduceAxes', 'viewShape']);
+    } finally {
+      runKernel.mockRestore();
+    }
     // The flag.
     expect(withFlag(false, () => canFuse(plan, [x]))).toBe(false);
     // A non-float32 tensor.

@@ -17,7 +17,7 @@ import {
 } from '../src/kernels/simd/engine';
 import {simdPlanOf} from '../src/kernels/simd/forward';
 import {SIMD_WASM_BASE64} from '../src/kernels/simd/module';
-import {simdGradRuns, simdRuns} from '../src/kernels/simd/run';
+import {simdTrace} from '../src/kernels/simd/trace';
 import {NormPlan, normalize} from '../src/ops/core';
 import {expectClose, expectNoLeakSync, withFlags} from './helpers';
 import {normals, rng} from './reference';
@@ -55,7 +55,10 @@ test('engines: no wasm engine for a backend without an importable memory', () =>
   expect(simdEngineForWasm({wasm: {asm: {memory: shared}, _malloc: () => 64, _free: () => undefined}})).toBeNull();
 });
 
-describe.each([['cpu'], ['wasm']])('%s backend', (backend) => {
+/** Where each backend keeps its arrays for the SIMD loops (simdTrace's keys). */
+const PLACEMENT = {cpu: 'copy', wasm: 'view'} as const;
+
+describe.each([['cpu'], ['wasm']] as const)('%s backend', (backend) => {
   beforeAll(async () => {
     expect(await tf.setBackend(backend)).toBe(true);
   });
@@ -85,9 +88,9 @@ describe.each([['cpu'], ['wasm']])('%s backend', (backend) => {
       const x = tf.tensor(normals(rand, n, 3, 2), shape);
       const g = tf.tensor(normals(rand, C, 1, 0.5));
       const b = tf.tensor(normals(rand, C));
-      const runs0 = simdRuns[backend as 'cpu'|'wasm'];
+      const runs0 = simdTrace.forward[PLACEMENT[backend]];
       const y1 = expectNoLeakSync(() => f(x, g, b), 'SIMD forward');
-      expect(simdRuns[backend as 'cpu'|'wasm']).toBe(runs0 + 1);
+      expect(simdTrace.forward[PLACEMENT[backend]]).toBe(runs0 + 1);
       const y2 = withFlags({[SIMD_FLAG]: false}, () => f(x, g, b));
       expectClose(y1, y2.dataSync(), 2e-5, `${JSON.stringify(shape)}: SIMD vs JS loops`);
       tf.dispose([x, g, b, y1, y2]);
@@ -105,10 +108,10 @@ describe.each([['cpu'], ['wasm']])('%s backend', (backend) => {
          const x = tf.tensor(normals(rand, 120, 1, 2), [2, 4, 3, 5]);
          const g = tf.tensor(normals(rand, 20, 1, 0.5), [4, 1, 5]);
          const b = tf.tensor(normals(rand, 20), [4, 1, 5]);
-         const runs0 = simdRuns[backend as 'cpu'|'wasm'];
+         const runs0 = simdTrace.forward[PLACEMENT[backend]];
          const info = await tf.profile(() => normalize(x, plan, g, b));
          expect(info.kernels.map((k) => k.name)).toContain(FUSED_NORM_KERNEL);
-         expect(simdRuns[backend as 'cpu'|'wasm']).toBe(runs0);
+         expect(simdTrace.forward[PLACEMENT[backend]]).toBe(runs0);
          const y = info.result as tf.Tensor;
          const yRef = withFlags({[FUSED_FLAG]: false}, () => normalize(x, plan, g, b));
          expectClose(y, yRef.dataSync(), 1e-5 * 5, 'JS loops vs tf-op path');
@@ -149,10 +152,10 @@ describe('cpu: the module\'s memory is bounded, and a call it cannot hold falls 
     const shape = [32, 64, 256];
     const x = tf.randomNormal(shape, 0, 1, 'float32', 21);
     const dy = tf.randomNormal(shape, 0, 1, 'float32', 22);
-    const [runs, gradRuns, temporary] = [simdRuns.cpu, simdGradRuns.cpu, simdCpuMemory.temporary];
+    const [runs, gradRuns, temporary] = [simdTrace.forward.copy, simdTrace.backward.copy, simdCpuMemory.temporary];
     const keptBefore = simdEngineForCpu()?.memory.buffer.byteLength;  // earlier tests grew it under the default bound
     const [ySimd, dxSimd] = forwardBackward(x, dy);
-    expect([simdRuns.cpu - runs, simdGradRuns.cpu - gradRuns]).toEqual([2, 1]);
+    expect([simdTrace.forward.copy - runs, simdTrace.backward.copy - gradRuns]).toEqual([2, 1]);
     expect(simdCpuMemory.temporary - temporary).toBe(3);
     expect(simdEngineForCpu()?.memory.buffer.byteLength).toBe(keptBefore);
     const [yJs, dxJs] = withFlags({[SIMD_FLAG]: false}, () => forwardBackward(x, dy));
@@ -179,9 +182,9 @@ describe('cpu: the module\'s memory is bounded, and a call it cannot hold falls 
       throw new RangeError('WebAssembly.Memory(): could not allocate memory');
     });
     try {
-      const [runs, gradRuns, fallbacks] = [simdRuns.cpu, simdGradRuns.cpu, simdCpuMemory.fallbacks];
+      const [runs, gradRuns, fallbacks] = [simdTrace.forward.copy, simdTrace.backward.copy, simdCpuMemory.fallbacks];
       const [y, dx] = forwardBackward(x, dy);
-      expect([simdRuns.cpu - runs, simdGradRuns.cpu - gradRuns]).toEqual([0, 0]);
+      expect([simdTrace.forward.copy - runs, simdTrace.backward.copy - gradRuns]).toEqual([0, 0]);
       expect(simdCpuMemory.fallbacks - fallbacks).toBe(3);
       expect(maxDiff(y, yJs)).toBe(0);
       expect(maxDiff(dx, dxJs)).toBe(0);

@@ -16,20 +16,15 @@
  * and invStd = 1 / std in stdEps mode), 0 where the denominator is 0; in
  * rms mode only s = 1 / sqrt(mean(x^2) + eps).
  */
-import type {NormMode} from '../ops/core';
+import type {NormMode} from './contract';
 import type {FusedLayout} from './layout';
-
-/** The statistics outputs of a mode, in the order core.ts saves them. */
-export function numStatsOutputs(mode: NormMode): number {
-  return mode === 'rms' ? 1 : mode === 'stdEps' ? 4 : 3;
-}
 
 export interface FusedArrays {
   x: Float32Array;
   gamma: Float32Array|null;
   beta: Float32Array|null;
   y: Float32Array;
-  /** numStatsOutputs(mode) arrays of layout.numSets elements. */
+  /** MODES[mode].stats: one array of layout.numSets elements each. */
   stats: Float32Array[];
 }
 

@@ -15,16 +15,7 @@
  *   consecutive rows of the same sets, and is folded into its set when the
  *   rows move on to other sets.
  */
-import type {NormMode} from '../ops/core';
-
-/** The plan fields the fused kernels understand (a NormPlan without extensions). */
-export interface FusedPlan {
-  viewShape: number[];
-  reduceAxes: number[];
-  paramViewShape: number[];
-  epsilon: number;
-  mode: NormMode;
-}
+import {layoutKey, NormPlan, sizeOf, statsShapeOf} from './contract';
 
 export interface FusedLayout {
   kind: 'row'|'column';
@@ -78,8 +69,8 @@ export function strides(shape: readonly number[]): number[] {
 const layoutCache = new Map<string, FusedLayout>();
 
 /** The layout of a plan (cached: plans repeat, one per layer and shape). */
-export function layoutOf(plan: FusedPlan): FusedLayout {
-  const key = `${plan.viewShape}|${plan.reduceAxes}|${plan.paramViewShape}`;
+export function layoutOf(plan: NormPlan): FusedLayout {
+  const key = layoutKey(plan);
   let layout = layoutCache.get(key);
   if (layout == null) {
     layout = buildLayout(plan);
@@ -89,9 +80,9 @@ export function layoutOf(plan: FusedPlan): FusedLayout {
   return layout;
 }
 
-function buildLayout(plan: FusedPlan): FusedLayout {
+function buildLayout(plan: NormPlan): FusedLayout {
   const {viewShape, reduceAxes, paramViewShape} = plan;
-  const statsShape = viewShape.map((d, i) => (reduceAxes.includes(i) ? 1 : d));
+  const statsShape = statsShapeOf(plan);
   const sStr = strides(statsShape);
   const pStr = strides(paramViewShape);
   // Size-1 axes dropped; neighbours with the same role and contiguous
@@ -112,9 +103,9 @@ function buildLayout(plan: FusedPlan): FusedLayout {
       dims.push(d);
     }
   });
-  const size = viewShape.reduce((a, b) => a * b, 1);
-  const numSets = statsShape.reduce((a, b) => a * b, 1);
-  const paramSize = paramViewShape.reduce((a, b) => a * b, 1);
+  const size = sizeOf(viewShape);
+  const numSets = sizeOf(statsShape);
+  const paramSize = sizeOf(paramViewShape);
 
   // Trailing reduced axes: one row per stretch of a set?
   let nTrail = 0;

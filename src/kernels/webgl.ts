@@ -27,8 +27,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import {numStatsOutputs} from './compute';
-import type {FusedPlan} from './layout';
+import {attrsOf, ForwardAttrs, FusedBackend, NormPlan, numStats, statsShapeOf, WEBGL_ROWS_FLAG} from './contract';
+import {layoutOf} from './layout';
 import {CHUNK, gpuPlanOf, GpuPlan} from './webgpu_webgl_plan';
 
 type UniformType = 'float'|'int'|'ivec4';
@@ -48,13 +48,8 @@ interface WebGLBackendLike {
   disposeIntermediateTensorInfo(t: tf.TensorInfo): void;
 }
 
-export interface FusedKernelAttrs extends FusedPlan {
-  hasGamma: boolean;
-  hasBeta: boolean;
-}
-
 /** Whether the webgl kernel takes this plan in the current environment. */
-export function webglAccepts(plan: FusedPlan): boolean {
+export function webglAccepts(plan: NormPlan): boolean {
   const env = tf.env();
   if (!env.getBool('WEBGL_RENDER_FLOAT32_ENABLED')) return false;
   if (env.getNumber('WEBGL_VERSION') < 2) return false;
@@ -260,8 +255,8 @@ function applyProgram(p: GpuPlan, centered: boolean, hasGamma: boolean, hasBeta:
 }
 
 export const webglKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
-  const be = backend as unknown as WebGLBackendLike;
-  const a = attrs as unknown as FusedKernelAttrs;
+  const be = backend as WebGLBackendLike;
+  const a = attrsOf<ForwardAttrs>(attrs);
   const p = gpuPlanOf(a);
   if (p == null) throw new Error('TfjsNormalizationFusedNorm (webgl): plan not supported; canFuse should have declined it');
   const {x, gamma, beta} = inputs as Record<string, tf.TensorInfo>;
@@ -277,7 +272,7 @@ export const webglKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
   const xf = flat(x);
   const pv = planValues(p);
   const centered = a.mode !== 'rms';
-  const statsShape = a.viewShape.map((d, i) => (a.reduceAxes.includes(i) ? 1 : d));
+  const statsShape = statsShapeOf(a);
   const stats: tf.TensorInfo[] = [];
   try {
     let m1: tf.TensorInfo|null = null;
@@ -306,7 +301,7 @@ export const webglKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
     const applyInputs = applyCentered ? applyIns : applyIns.filter((t) => t !== m1 && t !== m2);
     const y = run(applyProgram(p, applyCentered, a.hasGamma, a.hasBeta), applyInputs,
                   [[p.nd], p.dSize, p.dSStride, p.dPStride]);
-    if (stats.length !== numStatsOutputs(a.mode)) throw new Error('webgl fused kernel: wrong number of statistics');
+    if (stats.length !== numStats(a.mode)) throw new Error('webgl fused kernel: wrong number of statistics');
     return [{...y, shape: x.shape}, ...stats.map((t) => ({...t, shape: statsShape}))];
   } catch (e) {
     stats.forEach((t) => be.disposeIntermediateTensorInfo(t));
@@ -314,4 +309,18 @@ export const webglKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
   } finally {
     temps.forEach((t) => be.disposeIntermediateTensorInfo(t));
   }
+};
+
+/**
+ * The webgl backend: the forward only (core.ts's tf-op backward follows
+ * it). Row layouts (layer/RMS norm over the last axes, channels-first
+ * group norm) are opt-in (TFJS_NORMALIZATION_WEBGL_ROWS): there the fused
+ * forward measured a tie or slower than tfjs's own webgl reductions
+ * (docs/performance.md, bench/results/BROWSER.md).
+ */
+export const webglBackend: FusedBackend = {
+  backend: 'webgl',
+  forward: webglKernel,
+  accepts: (plan, direction) => direction === 'forward' && webglAccepts(plan) &&
+      (layoutOf(plan).kind !== 'row' || tf.env().getBool(WEBGL_ROWS_FLAG)),
 };

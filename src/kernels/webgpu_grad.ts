@@ -17,21 +17,15 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import type {NormMode} from '../ops/core';
-import type {FusedKernelAttrs} from './webgl';
-import {
-  BASE_OF, i32u, PLAN_UNIFORMS, planUniforms, program, ProgramUniform, walk, WebGPUBackendLike, WebGPUProgramLike,
-} from './webgpu';
+import {attrsOf, BackwardAttrs, NormMode, NormPlan} from './contract';
 import {CHUNK, gpuPlanOf, GpuPlan} from './webgpu_webgl_plan';
-import type {FusedPlan} from './layout';
-
-interface GradAttrs extends FusedKernelAttrs {
-  gammaShape: number[];
-  betaShape: number[];
-}
+import {
+  BASE_OF, DIM_IDX, DIM_UNIFORMS, dimUniforms, flatView, i32u, PLAN_UNIFORMS, planUniforms, program, ProgramUniform, walk,
+  WebGPUBackendLike, WebGPUProgramLike,
+} from './wgsl';
 
 /** The plan whose sets are the gamma/beta entries: the axes they broadcast along reduced. */
-function paramPlanOf(plan: FusedPlan): GpuPlan|null {
+function paramPlanOf(plan: NormPlan): GpuPlan|null {
   const reduceAxes: number[] = [];
   plan.paramViewShape.forEach((d, i) => {
     if (d === 1) reduceAxes.push(i);
@@ -40,44 +34,9 @@ function paramPlanOf(plan: FusedPlan): GpuPlan|null {
 }
 
 /** Whether the webgpu backward takes this plan. */
-export function webgpuGradAccepts(plan: FusedPlan): boolean {
+export function webgpuGradAccepts(plan: NormPlan): boolean {
   return gpuPlanOf(plan) != null && paramPlanOf(plan) != null;
 }
-
-/** The normalize-pass axes (statistics and gamma offsets of a flat index), as in webgpu.ts's apply pass. */
-const DIM_UNIFORMS = 'nd : i32, dSizeA : vec4<i32>, dSizeB : vec4<i32>, dSA : vec4<i32>, dSB : vec4<i32>, dPA : vec4<i32>, dPB : vec4<i32>,';
-
-function dimUniforms(p: GpuPlan): ProgramUniform {
-  return [
-    i32u(p.nd), i32u(...p.dSize.slice(0, 4)), i32u(...p.dSize.slice(4)), i32u(...p.dSStride.slice(0, 4)),
-    i32u(...p.dSStride.slice(4)), i32u(...p.dPStride.slice(0, 4)), i32u(...p.dPStride.slice(4)),
-  ];
-}
-
-/** fn dimIdx(flat) -> (statistics index, gamma index), unrolled over the 8 axes (innermost first). */
-const DIM_IDX = (() => {
-  const comps = ['w', 'z', 'y', 'x'];
-  const steps: string[] = [];
-  for (let j = 0; j < 8; j++) {
-    const half = j < 4 ? 'B' : 'A';
-    const c = comps[j % 4];
-    steps.push(`if (uniforms.nd > ${j}) {
-      let sz = uniforms.dSize${half}.${c};
-      let cj = rem % sz;
-      rem = rem / sz;
-      si = si + cj * uniforms.dS${half}.${c};
-      pi = pi + cj * uniforms.dP${half}.${c};
-    }`);
-  }
-  return `
-  fn dimIdx(flat : i32) -> vec2<i32> {
-    var rem = flat;
-    var si = 0;
-    var pi = 0;
-    ${steps.join('\n    ')}
-    return vec2<i32>(si, pi);
-  }`;
-})();
 
 /** WGSL: xn (what gamma multiplies) of value v in set s. */
 function xnOf(mode: NormMode, s = 's', v = 'v'): string {
@@ -166,15 +125,15 @@ function paramPartialProgram(q: GpuPlan, mode: NormMode): WebGPUProgramLike {
 }
 
 export const webgpuGradKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
-  const be = backend as unknown as WebGPUBackendLike;
-  const a = attrs as unknown as GradAttrs;
+  const be = backend as WebGPUBackendLike;
+  const a = attrsOf<BackwardAttrs>(attrs);
   const p = gpuPlanOf(a);
   const q = paramPlanOf(a);
   if (p == null || q == null) {
     throw new Error('TfjsNormalizationFusedNormGrad (webgpu): plan not supported; canFuse should have declined it');
   }
   const ins = inputs as Record<string, tf.TensorInfo>;
-  const flat = (t: tf.TensorInfo): tf.TensorInfo => ({dataId: t.dataId, shape: [tf.util.sizeFromShape(t.shape)], dtype: t.dtype});
+  const flat = flatView;
   const run = (prog: WebGPUProgramLike, xs: tf.TensorInfo[], u: ProgramUniform) => be.runWebGPUProgram(prog, xs, 'float32', u);
   const temps: tf.TensorInfo[] = [];
   const outs: tf.TensorInfo[] = [];

@@ -16,7 +16,8 @@
  * Every set is cut into chunks of CHUNK elements: the reduction passes run
  * one invocation per (set, chunk), then one per set merges the chunks.
  */
-import {FusedPlan, strides} from './layout';
+import {layoutKey, NormPlan, sizeOf, statsShapeOf} from './contract';
+import {strides} from './layout';
 
 export const CHUNK = 256;
 const MAX_SPLIT = 4;
@@ -46,8 +47,8 @@ const pad = (v: number[], n: number, fill: number) => [...new Array<number>(n - 
 const cache = new Map<string, GpuPlan|null>();
 
 /** The plan's GPU description, or null when it has too many axes for the shaders. */
-export function gpuPlanOf(plan: FusedPlan): GpuPlan|null {
-  const key = `${plan.viewShape}|${plan.reduceAxes}|${plan.paramViewShape}`;
+export function gpuPlanOf(plan: NormPlan): GpuPlan|null {
+  const key = layoutKey(plan);
   if (cache.has(key)) return cache.get(key) as GpuPlan|null;
   const p = build(plan);
   if (cache.size > 256) cache.clear();
@@ -55,15 +56,15 @@ export function gpuPlanOf(plan: FusedPlan): GpuPlan|null {
   return p;
 }
 
-function build(plan: FusedPlan): GpuPlan|null {
+function build(plan: NormPlan): GpuPlan|null {
   const {viewShape, reduceAxes, paramViewShape} = plan;
-  const statsShape = viewShape.map((d, i) => (reduceAxes.includes(i) ? 1 : d));
+  const statsShape = statsShapeOf(plan);
   const xStr = strides(viewShape);
   const sStr = strides(statsShape);
   const pStr = strides(paramViewShape);
-  const size = viewShape.reduce((a, b) => a * b, 1);
-  const numSets = statsShape.reduce((a, b) => a * b, 1);
-  const paramSize = paramViewShape.reduce((a, b) => a * b, 1);
+  const size = sizeOf(viewShape);
+  const numSets = sizeOf(statsShape);
+  const paramSize = sizeOf(paramViewShape);
   if (size === 0 || size >= 2 ** 31) return null;
   const setSize = size / numSets;
 

@@ -21,30 +21,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
+import type {NormPlan} from '../kernels/contract';
 import {fusedNorm, fusedNormGrad} from '../kernels/index';
 
-/**
- * - `center`: y = (x - mean) / sqrt(var + eps) * gamma + beta (GN, IN, LN).
- * - `rms`: y = x / sqrt(mean(x^2) + eps) * gamma (RMSNorm; no beta).
- * - `rmsScaling`: y = x / sqrt(var + eps) * gamma, Keras's legacy
- *   `LayerNormalization(rms_scaling=True)`: centered variance, no mean
- *   subtraction, no beta.
- * - `stdEps`: y = (x - mean) / (sqrt(var) + eps) * gamma + beta, the
- *   keras-contrib InstanceNormalization: epsilon added to the standard
- *   deviation, not the variance.
- */
-export type NormMode = 'center'|'rms'|'rmsScaling'|'stdEps';
-
-export interface NormPlan {
-  /** Shape x is reshaped to (same size as x). */
-  viewShape: number[];
-  /** Axes of viewShape the statistics are taken over. */
-  reduceAxes: number[];
-  /** Shape gamma/beta are reshaped to: viewShape's rank, 1 where they broadcast. */
-  paramViewShape: number[];
-  epsilon: number;
-  mode: NormMode;
-}
+export type {NormMode, NormPlan} from '../kernels/contract';
 
 /** Broadcast shape of two shapes of equal rank. */
 function broadcast(a: readonly number[], b: readonly number[]): number[] {

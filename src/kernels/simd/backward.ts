@@ -26,13 +26,11 @@
  * Then applyGradRows: dx = dy * (gamma * inv) + (x - P) * V + W with the
  * per-row coefficients of the column pass.
  */
-import type {NormMode} from '../../ops/core';
+import {align16, NormMode} from '../contract';
 import type {FusedLayout} from '../layout';
 import type {SimdEngine} from './engine';
 import {setStats} from '../compute';
 import {simdPlanOf} from './forward';
-
-const align16 = (n: number) => (n + 15) & ~15;
 
 /** Whether {@link simdBackward} covers a layout. */
 export function simdBackwardCovers(L: FusedLayout): boolean {

@@ -16,7 +16,7 @@
  * A row layout whose gamma/beta index is not pb + j / R falls back to the
  * JS loops ({@link simdPlanOf} returns null).
  */
-import type {NormMode} from '../../ops/core';
+import {align16, NormMode} from '../contract';
 import {finalizeStats, merge} from '../compute';
 import type {FusedLayout} from '../layout';
 import type {SimdEngine} from './engine';
@@ -67,8 +67,6 @@ function buildPlan(L: FusedLayout): SimdPlan|null {
     applySegs: stretches(rows, (r) => rowSet[r] !== rowSet[r - 1] || rowParam[r] !== rowParam[r - 1]),
   };
 }
-
-const align16 = (n: number) => (n + 15) & ~15;
 
 /** Scratch bytes {@link simdForward} needs, given which of gamma and beta are missing. */
 export function simdScratchBytes(L: FusedLayout, hasGamma: boolean, hasBeta: boolean): number {

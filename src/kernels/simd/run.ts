@@ -1,15 +1,36 @@
 /**
- * The SIMD forward for each backend's kernel (src/kernels/index.ts):
- * returns false (or null) where the SIMD path does not apply, and the
- * kernel then runs compute.ts's JS loops.
+ * The two entry points of the SIMD loops for the cpu and wasm kernels
+ * (src/kernels/host.ts): {@link simdForward} and {@link simdBackward}
+ * take the same arrays as compute.ts's JS loops and return false where
+ * the SIMD path does not apply; the kernel then runs the JS loops.
+ *
+ * Where the arrays live is the {@link Placement}, not a separate entry
+ * point: plain arrays (the cpu backend) are copied into the module's own
+ * memory and the outputs copied out; views of the memory an engine runs on
+ * (the wasm backend's heap) are read and written in place.
  */
-import type {NormMode} from '../../ops/core';
-import type {FusedLayout} from '../layout';
-import {simdBackward, simdBackwardCovers, simdBackwardScratchBytes} from './backward';
-import {simdCpuScratch, simdEngineForWasm} from './engine';
-import {simdForward, simdPlanOf, simdScratchBytes} from './forward';
+import * as tf from '@tensorflow/tfjs';
 
-const align16 = (n: number) => (n + 15) & ~15;
+import type {FusedArrays, FusedGradArrays} from '../compute';
+import {align16, NormMode, SIMD_FLAG, statIndex} from '../contract';
+import type {FusedLayout} from '../layout';
+import {simdBackwardScratchBytes, simdBackward as simdBackwardLoops} from './backward';
+import {simdCpuScratch, SimdEngine} from './engine';
+import {simdForward as simdForwardLoops, simdPlanOf, simdScratchBytes} from './forward';
+import {simdTrace} from './trace';
+
+/** Whether the kernels may use the WebAssembly SIMD loops (the TFJS_NORMALIZATION_SIMD flag). */
+export function simdEnabled(): boolean {
+  return tf.env().getBool(SIMD_FLAG);
+}
+
+/**
+ * Where a kernel's arrays live, as the SIMD loops see them:
+ * - 'copy': plain JS arrays (the cpu backend's); the loops run on a copy in
+ *   the module's own memory (kept up to a bound, see engine.ts);
+ * - 'view': views of the memory `engine` runs on (the wasm backend's heap).
+ */
+export type Placement = {kind: 'copy'}|{kind: 'view', engine: SimdEngine};
 
 /**
  * Whether the float32 arithmetic of the SIMD loops is safe for these
@@ -22,7 +43,7 @@ const align16 = (n: number) => (n + 15) & ~15;
  * float64 JS loops instead.
  */
 export function simdSafeStats(mode: NormMode, stats: Float32Array[]): boolean {
-  const keys = mode === 'rms' ? [0] : mode === 'stdEps' ? [2, 3] : [2];
+  const keys = (['inv', 'invStd', 's'] as const).map((name) => statIndex(mode, name)).filter((k) => k >= 0);
   for (const k of keys) {
     for (const v of stats[k]) {
       if (v !== 0 && !(v >= 2 ** -40 && v <= 2 ** 40)) return false;
@@ -31,128 +52,117 @@ export function simdSafeStats(mode: NormMode, stats: Float32Array[]): boolean {
   return true;
 }
 
-/** How many forwards each backend ran on the SIMD loops (for tests: which path ran). */
-export const simdRuns = {cpu: 0, wasm: 0};
-/** How many backwards each backend ran on the SIMD loops. */
-export const simdGradRuns = {cpu: 0, wasm: 0};
-
-/**
- * cpu backend: copies x (and gamma, beta) into the module's memory, runs
- * the SIMD forward, fills `stats` and returns a copy of y; null where the
- * SIMD path does not apply.
- *
- * The output array is allocated before the work, not sliced out after it:
- * most of the cpu path's cost is the first touch of that fresh array's
- * pages (a 4 MiB array is about 1000 page faults, 10-13 ms on the 2-core
- * bench machine against about 1.2 ms for the copy in, the loops and the
- * copy out into memory already mapped); allocated first, the allocator
- * hands back recently freed memory far more often (see docs/performance.md).
- */
-export function simdForwardCpu(
-    L: FusedLayout, mode: NormMode, epsilon: number, x: Float32Array, gamma: Float32Array|null,
-    beta: Float32Array|null, stats: Float32Array[]): Float32Array|null {
-  const sp = simdPlanOf(L);
-  if (sp == null) return null;
-  const n4 = align16(4 * L.size);
-  const p4 = align16(4 * L.paramSize);
-  const gOff = n4;
-  const bOff = gOff + (gamma ? p4 : 0);
-  const yOff = bOff + (beta ? p4 : 0);
-  const sOff = yOff + n4;
-  const got = simdCpuScratch(sOff + simdScratchBytes(L, gamma != null, beta != null));
-  if (got == null) return null;  // no WebAssembly memory to be had: the JS loops
-  const {eng, base} = got;
-  const y = new Float32Array(L.size);
-  const buf = eng.memory.buffer;
-  new Float32Array(buf, base, L.size).set(x);
-  if (gamma) new Float32Array(buf, base + gOff, L.paramSize).set(gamma);
-  if (beta) new Float32Array(buf, base + bOff, L.paramSize).set(beta);
-  simdForward(eng, L, sp, {
-    x: base, y: base + yOff, g: gamma ? base + gOff : null, b: beta ? base + bOff : null, scratch: base + sOff,
-  }, mode, epsilon, stats);
-  simdRuns.cpu++;
-  y.set(new Float32Array(buf, base + yOff, L.size));
-  return y;
+/** One call's arrays placed in an engine's memory. */
+interface Placed {
+  eng: SimdEngine;
+  /** Byte offsets of the arrays the loops read (null for a null array). */
+  ins: Array<number|null>;
+  /** Byte offsets of the arrays the loops write. */
+  outs: number[];
+  /** The scratch block. */
+  scratch: number;
+  /** An array JS itself reads or writes (statistics, dgamma, dbeta), valid until the next allocation. */
+  host(a: Float32Array): Float32Array;
+  /** After the loops: the outputs where the caller's arrays are. */
+  finish(): void;
 }
 
-/** A tensor of the wasm backend, as the kernel sees it. */
-type HeapView = () => Float32Array;
+/**
+ * Places `ins` (read) and `outs` (written) by the loops in the memory of an
+ * engine with `scratchBytes` of scratch, or null when no SIMD memory can be
+ * had; `host` are the arrays JS itself reads or writes (see Placed.host).
+ *
+ * 'copy': the arrays, then the scratch, at the start of a cpu engine's
+ * memory; the caller allocated the outputs before the call (most of the cpu
+ * path's cost is the first touch of a fresh array's pages; allocated
+ * first, the allocator hands back recently freed memory far more often:
+ * docs/performance.md). 'view': the arrays' own offsets, taken before the
+ * scratch allocation (which can grow the memory and detach every view).
+ */
+function place(
+    at: Placement, ins: Array<Float32Array|null>, outs: Float32Array[], host: Array<Float32Array|null>,
+    scratchBytes: number): Placed|null {
+  if (at.kind === 'view') {
+    const eng = at.engine;
+    const offsets = new Map<Float32Array, number>();
+    const offset = (a: Float32Array) => {
+      offsets.set(a, a.byteOffset);
+      return a.byteOffset;
+    };
+    const placed = {ins: ins.map((a) => (a ? offset(a) : null)), outs: outs.map(offset)};
+    host.forEach((a) => a && offset(a));
+    const scratch = eng.scratch(scratchBytes);
+    return {
+      eng, ...placed, scratch,
+      host: (a) => {
+        const off = offsets.get(a);
+        return off == null ? a : new Float32Array(eng.memory.buffer, off, a.length);
+      },
+      finish: () => undefined,
+    };
+  }
+  let end = 0;
+  const next = (a: Float32Array) => {
+    const off = end;
+    end += align16(4 * a.length);
+    return off;
+  };
+  const inOffsets = ins.map((a) => (a ? next(a) : null));
+  const outOffsets = outs.map(next);
+  const got = simdCpuScratch(end + scratchBytes);
+  if (got == null) return null;  // no WebAssembly memory to be had: the JS loops
+  const {eng, base} = got;
+  const buf = eng.memory.buffer;
+  ins.forEach((a, i) => {
+    if (a) new Float32Array(buf, base + (inOffsets[i] as number), a.length).set(a);
+  });
+  return {
+    eng,
+    ins: inOffsets.map((o) => (o == null ? null : base + o)),
+    outs: outOffsets.map((o) => base + o),
+    scratch: base + end,
+    host: (a) => a,
+    finish: () => outs.forEach((a, i) => a.set(new Float32Array(buf, base + outOffsets[i], a.length))),
+  };
+}
 
 /**
- * wasm backend: runs the SIMD forward in the backend's own heap (x, gamma,
- * beta read in place, y and the statistics written in place). `views`
- * return fresh heap views (taken after the scratch allocation, which can
- * grow the heap). Returns false where the SIMD path does not apply.
+ * The fused forward on the SIMD loops: fills arr.y and arr.stats (as
+ * compute.ts's fusedForward does). False where the SIMD loops do not cover
+ * the layout, no memory can be had, or the statistics are outside the
+ * range their float32 arithmetic is safe for ({@link simdSafeStats}): the
+ * caller then runs the JS loops on fresh arrays.
  */
-export function simdForwardWasm(
-    backend: unknown, L: FusedLayout, mode: NormMode, epsilon: number,
-    views: {x: HeapView, gamma: HeapView|null, beta: HeapView|null, y: HeapView, stats: HeapView[]}): boolean {
+export function simdForward(at: Placement, L: FusedLayout, mode: NormMode, epsilon: number, arr: FusedArrays): boolean {
   const sp = simdPlanOf(L);
   if (sp == null) return false;
-  const eng = simdEngineForWasm(backend);
-  if (eng == null) return false;
-  const scratch = eng.scratch(simdScratchBytes(L, views.gamma != null, views.beta != null));
-  simdForward(eng, L, sp, {
-    x: views.x().byteOffset,
-    y: views.y().byteOffset,
-    g: views.gamma ? views.gamma().byteOffset : null,
-    b: views.beta ? views.beta().byteOffset : null,
-    scratch,
-  }, mode, epsilon, views.stats.map((v) => v()));
-  simdRuns.wasm++;
-  return true;
+  const p = place(
+      at, [arr.x, arr.gamma, arr.beta], [arr.y], arr.stats, simdScratchBytes(L, arr.gamma != null, arr.beta != null));
+  if (p == null) return false;
+  const [x, g, b] = p.ins;
+  const stats = arr.stats.map(p.host);
+  simdForwardLoops(p.eng, L, sp, {x: x as number, y: p.outs[0], g, b, scratch: p.scratch}, mode, epsilon, stats);
+  p.finish();
+  simdTrace.forward[at.kind]++;
+  return simdSafeStats(mode, stats);
 }
 
 /**
- * cpu backend, backward: copies x, dy (and gamma) in, runs the SIMD
- * backward, fills dgamma/dbeta and returns a copy of dx; null where the
- * SIMD backward does not cover the layout.
+ * The fused backward on the SIMD loops: fills arr.dx, arr.dgamma and
+ * arr.dbeta. False where the SIMD loops do not cover the layout, the
+ * saved statistics are outside their safe range, or no memory can be had.
  */
-export function simdBackwardCpu(
-    L: FusedLayout, mode: NormMode, x: Float32Array, dy: Float32Array, gamma: Float32Array|null,
-    stats: Float32Array[], dgamma: Float32Array|null, dbeta: Float32Array|null): Float32Array|null {
-  if (!simdBackwardCovers(L) || !simdSafeStats(mode, stats)) return null;
-  const n4 = align16(4 * L.size);
-  const dyOff = n4;
-  const gOff = 2 * n4;
-  const dxOff = gOff + (gamma ? align16(4 * L.paramSize) : 0);
-  const sOff = dxOff + n4;
-  const got = simdCpuScratch(sOff + simdBackwardScratchBytes(L, gamma != null));
-  if (got == null) return null;  // no WebAssembly memory to be had: the JS loops
-  const {eng, base} = got;
-  const dx = new Float32Array(L.size);
-  const buf = eng.memory.buffer;
-  new Float32Array(buf, base, L.size).set(x);
-  new Float32Array(buf, base + dyOff, L.size).set(dy);
-  if (gamma) new Float32Array(buf, base + gOff, L.paramSize).set(gamma);
-  simdBackward(eng, L, {x: base, dy: base + dyOff, dx: base + dxOff, g: gamma ? base + gOff : null,
-    scratch: base + sOff}, mode, stats, dgamma, dbeta);
-  simdGradRuns.cpu++;
-  dx.set(new Float32Array(buf, base + dxOff, L.size));
-  return dx;
-}
-
-/**
- * wasm backend, backward, in the backend's own heap. Returns false where
- * the SIMD backward does not apply.
- */
-export function simdBackwardWasm(
-    backend: unknown, L: FusedLayout, mode: NormMode,
-    views: {x: HeapView, dy: HeapView, gamma: HeapView|null, dx: HeapView, stats: HeapView[],
-      dgamma: HeapView|null, dbeta: HeapView|null}): boolean {
-  if (!simdBackwardCovers(L)) return false;
-  const stats = views.stats.map((v) => v());
-  if (!simdSafeStats(mode, stats)) return false;
-  const eng = simdEngineForWasm(backend);
-  if (eng == null) return false;
-  const scratch = eng.scratch(simdBackwardScratchBytes(L, views.gamma != null));
-  simdBackward(eng, L, {
-    x: views.x().byteOffset,
-    dy: views.dy().byteOffset,
-    dx: views.dx().byteOffset,
-    g: views.gamma ? views.gamma().byteOffset : null,
-    scratch,
-  }, mode, views.stats.map((v) => v()), views.dgamma ? views.dgamma() : null, views.dbeta ? views.dbeta() : null);
-  simdGradRuns.wasm++;
+export function simdBackward(at: Placement, L: FusedLayout, mode: NormMode, arr: FusedGradArrays): boolean {
+  if (simdPlanOf(L) == null || !simdSafeStats(mode, arr.stats)) return false;
+  const p = place(
+      at, [arr.x, arr.dy, arr.gamma], [arr.dx], [...arr.stats, arr.dgamma, arr.dbeta],
+      simdBackwardScratchBytes(L, arr.gamma != null));
+  if (p == null) return false;
+  const [x, dy, g] = p.ins;
+  simdBackwardLoops(
+      p.eng, L, {x: x as number, dy: dy as number, dx: p.outs[0], g, scratch: p.scratch}, mode,
+      arr.stats.map(p.host), arr.dgamma && p.host(arr.dgamma), arr.dbeta && p.host(arr.dbeta));
+  p.finish();
+  simdTrace.backward[at.kind]++;
   return true;
 }
