@@ -39,7 +39,32 @@ def unit_norm():
     return keras.Model(x, y, name='unit_norm')
 
 
-BUILDERS = {'unit_norm': unit_norm}
+def spectral():
+    x = keras.Input((6, 6, 2))
+    y = L.SpectralNormalization(L.Conv2D(3, 3, name='conv'), name='sn_conv')(x)
+    y = L.SpectralNormalization(L.Conv2DTranspose(2, 3, strides=2, name='deconv'), power_iterations=2, name='sn_deconv')(y)
+    y = L.Reshape((81, 2))(y)
+    y = L.SpectralNormalization(L.Conv1D(4, 3, name='conv1d'), name='sn_conv1d')(y)
+    y = L.Flatten()(y)
+    y = L.SpectralNormalization(L.Dense(3, name='dense'), name='sn_dense')(y)
+    return keras.Model(x, y, name='spectral')
+
+
+def training_step(model, exp):
+    """One call with training=True (power iteration, kernel / sigma assigned): the output on the recorded
+    input and every SpectralNormalization layer's vector_u and kernel after it."""
+    x = tf.constant(np.array(exp['inputs'][0]['data'], dtype='float32').reshape(exp['inputs'][0]['shape']))
+    y = model(x, training=True)
+    layers = {}
+    for layer in model.layers:
+        if layer.__class__.__name__ == 'SpectralNormalization':
+            layers[layer.name] = {'vector_u': np.asarray(layer.vector_u.value).ravel().tolist(),
+                                  'kernel': np.asarray(layer.kernel.value).ravel().tolist()}
+    y2 = model(x, training=False)
+    return {'output': np.asarray(y).ravel().tolist(), 'layers': layers, 'output_after': np.asarray(y2).ravel().tolist()}
+
+
+BUILDERS = {'unit_norm': unit_norm, 'spectral': spectral}
 
 
 def main():
@@ -50,13 +75,20 @@ def main():
             continue
         model = build()
         k3.randomize(model)
+        for layer in model.layers:
+            if layer.__class__.__name__ == 'SpectralNormalization':
+                # A unit-norm-ish vector_u, as after training (randomize draws it like any weight).
+                layer.vector_u.assign(k3.rng.normal(0, 1, tuple(layer.vector_u.shape)).astype('float32'))
         d = os.path.join(OUT, name)
         if os.path.isdir(d):
             shutil.rmtree(d)
         k3.convert_keras_h5(model, os.path.join(d, 'keras'))
         k3.convert_keras_keras(model, os.path.join(d, 'keras_keras'))
+        exp = k3.reference(model, name)
+        if name == 'spectral':
+            exp['training'] = training_step(model, exp)
         with open(os.path.join(d, 'expected.json'), 'w') as f:
-            json.dump(k3.reference(model, name), f)
+            json.dump(exp, f)
         print('wrote', d)
 
 

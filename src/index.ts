@@ -40,5 +40,8 @@ export type {WeightStandardizationOptions} from './ops/index';
 export {FilterResponseNormalization, TLU} from './layers/filter_response_normalization';
 export type {FilterResponseNormalizationArgs, TLUArgs} from './layers/filter_response_normalization';
 export type {FilterResponseNormOptions} from './ops/index';
+export {SpectralNormalization} from './layers/spectral_normalization';
+export type {SpectralNormalizationArgs} from './layers/spectral_normalization';
+export type {WrapperArgs} from './layers/wrapper';
 export {replaceBatchNormalization} from './convert';
 export type {ReplaceBatchNormalizationOptions} from './convert';

@@ -16,6 +16,7 @@ import {InstanceNormalization} from './layers/instance_normalization';
 import {LayerNormalization} from './layers/layer_normalization';
 import {LocalResponseNormalization} from './layers/local_response_normalization';
 import {RMSNormalization} from './layers/rms_normalization';
+import {SpectralNormalization} from './layers/spectral_normalization';
 import {UnitNormalization} from './layers/unit_normalization';
 import {WSConv1D, WSConv2D} from './layers/weight_standardization';
 
@@ -28,6 +29,7 @@ export const REGISTERED_CLASSES = [
   GroupNormalization, InstanceNormalization, LayerNormalization, RMSNormalization, AddonsGroupNormalization,
   AddonsInstanceNormalization,
   UnitNormalization, LocalResponseNormalization, WSConv2D, WSConv1D, FilterResponseNormalization, TLU,
+  SpectralNormalization,
 ];
 
 for (const cls of REGISTERED_CLASSES) {

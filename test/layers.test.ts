@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {
   AddonsGroupNormalization, AddonsInstanceNormalization, ContribInstanceNormalization, FilterResponseNormalization, GroupNormalization,
-  InstanceNormalization, TLU,
+  InstanceNormalization, SpectralNormalization, TLU,
   LayerNormalization, layers, LocalResponseNormalization, ops, Pix2PixInstanceNormalization, RMSNormalization, UnitNormalization,
   WSConv1D, WSConv2D,
 } from '../src';
@@ -116,6 +116,10 @@ const HARNESS_CASES: Array<[string, LayerTestSpec]> = [
     weights: [['learned_epsilon', [1]], ['gamma', [1, 1, 1, 4]], ['beta', [1, 1, 1, 4]]],
     configKeys: ['axis', 'epsilon', 'learnedEpsilon', 'betaInitializer', 'gammaInitializer', 'betaRegularizer', 'gammaRegularizer',
       'betaConstraint', 'gammaConstraint', 'learnedEpsilonConstraint'],
+  }],
+  ['SpectralNormalization of a Dense', {
+    cls: SpectralNormalization as never, args: {layer: {className: 'Dense', config: {units: 4}}, powerIterations: 2}, inputShape: [2, 4],
+    weights: [['kernel', [4, 4]], ['bias', [4]], ['vector_u', [1, 4]]], configKeys: ['layer', 'powerIterations'],
   }],
   ['TLU (TFA)', {
     cls: TLU, args: {}, inputShape: [2, 3, 4], weights: [['tau', [3, 4]]], configKeys: ['affine', 'tauInitializer', 'tauRegularizer', 'tauConstraint'],

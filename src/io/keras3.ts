@@ -17,6 +17,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {buildModel, disposeCreated} from './build';
+import {storedBytesPerElement} from './file_system';
 
 type Json = tf.serialization.ConfigDictValue;
 type JsonDict = {[key: string]: Json};
@@ -270,6 +271,59 @@ function subObjectRank(sub: string): number {
   return 3;
 }
 
+/** Manifest entries renamed to this prefix are aliases of another entry: translateKeras3Artifacts drops them. */
+const ALIAS = '__keras3_alias__/';
+
+/**
+ * A `.keras` file stores a SpectralNormalization layer's kernel twice: as the
+ * wrapper's own `vars/0` (Keras tracks `self.kernel = self.layer.kernel`) and
+ * as the wrapped layer's `layer/vars/0`; then `vars/1` is vector_u. The
+ * wrapped layer's vars go to its weights in order, vector_u to the wrapper's,
+ * and the alias is dropped. Returns false for any other layer or file.
+ */
+function placeSpectralNormalization(
+    layer: tf.layers.Layer, list: Array<{index: number, key: [number, number], short: string}>,
+    specs: tf.io.WeightsManifestEntry[], out: tf.io.WeightsManifestEntry[]): boolean {
+  if (layer.getClassName() !== 'SpectralNormalization' || !list.every((e) => /\/vars\/\d+$/.test(specs[e.index].name))) return false;
+  const inner = (layer as unknown as {layer: tf.layers.Layer}).layer.weights.map((w) => w.originalName);
+  const own = layer.weights.map((w) => w.originalName).filter((n) => !inner.includes(n));
+  const sub = list.filter((e) => e.key[0] !== 0).sort((a, b) => a.key[1] - b.key[1]);
+  const mine = list.filter((e) => e.key[0] === 0).sort((a, b) => a.key[1] - b.key[1]);
+  if (sub.length !== inner.length || mine.length !== own.length + 1) {
+    throw new Error(`${WHO}: SpectralNormalization layer '${layer.name}': the .keras file has ${sub.length} weight(s) for the ` +
+                    `wrapped layer and ${mine.length} of its own (${list.map((e) => specs[e.index].name).join(', ')}); ` +
+                    `expected ${inner.length} and ${own.length + 1} (the kernel alias, then ${own.join(', ')}).`);
+  }
+  sub.forEach((e, k) => { out[e.index] = {...specs[e.index], name: inner[k]}; });
+  out[mine[0].index] = {...specs[mine[0].index], name: `${ALIAS}${specs[mine[0].index].name}`};
+  mine.slice(1).forEach((e, k) => { out[e.index] = {...specs[e.index], name: own[k]}; });
+  return true;
+}
+
+/** The manifest and weights data without the alias entries (and their bytes). */
+export function dropAliases(artifacts: tf.io.ModelArtifacts, specs: tf.io.WeightsManifestEntry[]): tf.io.ModelArtifacts {
+  if (!specs.some((s) => s.name.startsWith(ALIAS)) || artifacts.weightData == null) return {...artifacts, weightSpecs: specs};
+  const data = new Uint8Array(tf.io.CompositeArrayBuffer.join(artifacts.weightData));
+  const kept: tf.io.WeightsManifestEntry[] = [];
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  for (const spec of specs) {
+    const bytes = spec.shape.reduce((a, b) => a * b, 1) * storedBytesPerElement(spec);
+    if (!spec.name.startsWith(ALIAS)) {
+      kept.push(spec);
+      chunks.push(data.subarray(offset, offset + bytes));
+    }
+    offset += bytes;
+  }
+  const joined = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    joined.set(c, at);
+    at += c.length;
+  }
+  return {...artifacts, weightSpecs: kept, weightData: joined.buffer};
+}
+
 /**
  * Renames the weights of a Keras 3 manifest to the tfjs model's weight names
  * (`<layer>/<weight>`), for either converter route. `translated` is the
@@ -335,6 +389,7 @@ export function renameKeras3Weights(
       throw new Error(`${WHO}: weight ${JSON.stringify(specs[list[0].index].name)}: layer name '${layerName}' is used ` +
                       'twice in the model (nested models) or not at all; its weights cannot be placed.');
     }
+    if (placeSpectralNormalization(layer, list, specs, out)) continue;
     const targets = layer.weights.map((w) => w.originalName);
     const shortOf = (name: string) => name.slice(name.lastIndexOf('/') + 1);
     const byName = list.every((e) => targets.some((t) => shortOf(t) === e.short)) &&
@@ -369,7 +424,7 @@ export async function translateKeras3Artifacts(artifacts: tf.io.ModelArtifacts):
   try {
     scratch = await built.model;
     const weightSpecs = renameKeras3Weights(artifacts.weightSpecs ?? [], translated, scratch);
-    return {...artifacts, modelTopology: translated, weightSpecs};
+    return dropAliases({...artifacts, modelTopology: translated}, weightSpecs);
   } finally {
     // Only the scratch model's variables: not those of a concurrent load or of the app.
     if (scratch != null) scratch.dispose();

@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs';
 import {REGISTERED_CLASSES} from '../register';
 import {buildModel, disposeCreated} from './build';
 import {fileSystem, storedBytesPerElement, weightDataBytes} from './file_system';
-import {isKeras3Topology, renameKeras3Weights, translateKeras3Topology} from './keras3';
+import {dropAliases, isKeras3Topology, renameKeras3Weights, translateKeras3Topology} from './keras3';
 
 /** A load handler for a URL or path: http(s):// via tf.io.http, file:// or a plain path via io.fileSystem. */
 function handlerFor(source: string): tf.io.IOHandler {
@@ -160,11 +160,14 @@ export async function loadLayersModel(source: string|tf.io.IOHandler): Promise<t
     model = await built.model;
     if (artifacts.trainingConfig != null) model.loadTrainingConfig(artifacts.trainingConfig as Parameters<tf.LayersModel['loadTrainingConfig']>[0]);
     if (artifacts.userDefinedMetadata != null) model.setUserDefinedMetadata(artifacts.userDefinedMetadata);
-    const specs = keras3 ? renameKeras3Weights(artifacts.weightSpecs ?? [], topology as Record<string, tf.serialization.ConfigDictValue>, model) :
-                           artifacts.weightSpecs ?? [];
+    const renamed = keras3 ? renameKeras3Weights(artifacts.weightSpecs ?? [], topology as Record<string, tf.serialization.ConfigDictValue>, model) :
+                             artifacts.weightSpecs ?? [];
+    // A .keras file's aliases of a weight stored twice (SpectralNormalization's kernel) are dropped.
+    const {weightSpecs, weightData} = keras3 ? dropAliases(artifacts, renamed) : {weightSpecs: renamed, weightData: artifacts.weightData};
+    const specs = weightSpecs ?? [];
     const reshape = checkWeightSpecs(model, specs);
-    if (artifacts.weightData != null) {
-      decoded = tf.io.decodeWeights(artifacts.weightData, specs);
+    if (weightData != null) {
+      decoded = tf.io.decodeWeights(weightData, specs);
       for (const [name, shape] of reshape) {
         const old = decoded[name];
         decoded[name] = tf.reshape(old, shape);

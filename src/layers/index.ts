@@ -11,6 +11,7 @@ import {InstanceNormalization, InstanceNormalizationArgs} from './instance_norma
 import {LayerNormalization, LayerNormalizationArgs} from './layer_normalization';
 import {LocalResponseNormalization, LocalResponseNormalizationArgs} from './local_response_normalization';
 import {RMSNormalization, RMSNormalizationArgs} from './rms_normalization';
+import {SpectralNormalization, SpectralNormalizationArgs} from './spectral_normalization';
 import {UnitNormalization, UnitNormalizationArgs} from './unit_normalization';
 import {WSConv1D, WSConv2D, WSConvArgs} from './weight_standardization';
 
@@ -62,4 +63,9 @@ export function filterResponseNormalization(args?: FilterResponseNormalizationAr
 /** A new {@link TLU} layer (TensorFlow Addons: `max(x, tau)`; `affine`: `max(x, alpha * x + tau)`). */
 export function tlu(args?: TLUArgs): TLU {
   return new TLU(args);
+}
+
+/** A new {@link SpectralNormalization} wrapper (Keras 3: power iterations 1) of a layer with a kernel. */
+export function spectralNormalization(args: SpectralNormalizationArgs): SpectralNormalization {
+  return new SpectralNormalization(args);
 }

@@ -1,0 +1,106 @@
+/**
+ * The base of this package's wrapper layers (SpectralNormalization,
+ * WeightNormalization): a {@link NormalizationLayer} that holds another layer
+ * (`layer`, an instance or a serialized `{className, config}`), builds it
+ * with its own input shape, computes the wrapped layer's output shape, and
+ * serializes as Keras wrappers do: the config holds the wrapped layer as
+ * `{className, config}`. Its weights are the wrapped layer's, then its own
+ * (both trainable lists, then both non-trainable ones); disposing it disposes
+ * them all (tfjs's dispose goes through `weights`).
+ */
+import * as tf from '@tensorflow/tfjs';
+
+import {argError} from '../ops/validate';
+import {NormalizationLayer} from './base';
+import {ConfigDict, LayerArgs} from './common';
+import {SerializedObject} from './identifiers';
+
+/** Arguments of a wrapper: the layer it wraps. */
+export interface WrapperArgs extends LayerArgs {
+  /** The wrapped layer: an instance, or a serialized `{className, config}` (as a config holds it). */
+  layer: tf.layers.Layer|SerializedObject;
+}
+
+/** The wrapped layer from an instance or a `{className, config}` (through tf.serialization's registry). */
+function toLayer(who: string, value: unknown): tf.layers.Layer {
+  if (value instanceof tf.layers.Layer) return value;
+  const v = value as {className?: unknown, config?: unknown}|null;
+  if (v != null && typeof v === 'object' && typeof v.className === 'string') {
+    const entry = tf.serialization.SerializationMap.getMap().classNameMap[v.className];
+    if (entry === undefined) throw argError(who, 'layer', v.className, 'a layer class tfjs knows');
+    const config = (v.config ?? {}) as ConfigDict;
+    const obj = entry[1](entry[0], config);
+    if (obj instanceof tf.layers.Layer) return obj;
+    throw argError(who, 'layer', v.className, 'a layer class');
+  }
+  throw argError(who, 'layer', value === undefined ? 'undefined' : typeof value, 'a tf.layers.Layer or a serialized {className, config}');
+}
+
+/** A layer that wraps another (see the file header). */
+export abstract class NormalizationWrapper extends NormalizationLayer {
+  /** The wrapped layer. */
+  readonly layer: tf.layers.Layer;
+
+  constructor(args: WrapperArgs) {
+    super(args);
+    this.layer = toLayer(this.who, (args as {layer?: unknown}|undefined)?.layer);
+  }
+
+  /** Builds the wrapped layer (if it is not) with this layer's input shape. */
+  protected buildWrapped(shape: tf.Shape): void {
+    if (!this.layer.built) {
+      this.layer.build(shape);
+      this.layer.built = true;
+    }
+  }
+
+  /** The wrapped layer's weight `name` ('kernel', 'bias', 'embeddings'), or null. */
+  protected wrappedWeight(name: string): tf.LayerVariable|null {
+    const own = (this.layer as unknown as Record<string, unknown>)[name];
+    if (own instanceof tf.LayerVariable) return own;
+    return this.layer.weights.find((w) => w.originalName.split('/').pop() === name) ?? null;
+  }
+
+  /** The wrapped layer's output shape. */
+  override computeOutputShape(inputShape: tf.Shape|tf.Shape[]): tf.Shape {
+    return this.layer.computeOutputShape(inputShape) as tf.Shape;
+  }
+
+  /** The wrapped layer's trainable weights, then this layer's (none when not trainable). */
+  override get trainableWeights(): tf.LayerVariable[] {
+    if (!this.trainable) return [];
+    return [...this.layer.trainableWeights, ...super.trainableWeights];
+  }
+
+  /** As tf.layers.Layer's setter (this layer's own list). */
+  override set trainableWeights(weights: tf.LayerVariable[]) {
+    super.trainableWeights = weights;
+  }
+
+  /** The wrapped layer's non-trainable weights, then this layer's (every weight when not trainable). */
+  override get nonTrainableWeights(): tf.LayerVariable[] {
+    if (!this.trainable) return [...this.layer.weights, ...super.trainableWeights, ...super.nonTrainableWeights];
+    return [...this.layer.nonTrainableWeights, ...super.nonTrainableWeights];
+  }
+
+  /** As tf.layers.Layer's setter (this layer's own list). */
+  override set nonTrainableWeights(weights: tf.LayerVariable[]) {
+    super.nonTrainableWeights = weights;
+  }
+
+  /** Whether the layer (and so the wrapped layer) is trainable. */
+  override get trainable(): boolean {
+    return super.trainable;
+  }
+
+  /** Sets trainable on this layer and the wrapped one. */
+  override set trainable(value: boolean) {
+    super.trainable = value;
+    if (this.layer != null) this.layer.trainable = value;
+  }
+
+  /** The wrapped layer as `{className, config}`. */
+  protected layerConfig(): ConfigDict {
+    return {className: this.layer.getClassName(), config: this.layer.getConfig()} as unknown as ConfigDict;
+  }
+}
