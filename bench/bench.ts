@@ -1,46 +1,65 @@
 /**
- * `npm run bench`: this package's normalizations against the alternatives a
- * user could pick, in Node on the cpu and wasm backends, and against
- * PyTorch (single thread) when Debian's python3-torch is installed.
+ * `npm run bench`: this package's normalizations against the strongest
+ * peers a user could pick, in Node, in one run with every variant of a
+ * case interleaved round by round (the PyTorch worker and ONNX Runtime
+ * included, and every tfjs backend: the bench switches backend per call).
  *
- * Variants, interleaved round by round (every variant of every case runs
- * once per round, the PyTorch worker included):
- * - fused: this package (the fused kernel of the backend, src/kernels, on
- *   its WebAssembly SIMD loops where they cover the case);
- * - fusedJS: the same kernel on its JS loops (TFJS_NORMALIZATION_SIMD off);
- * - tfop: this package with the fused kernels off (the tf-op fallback);
- * - naive: the composite a user writes (5-D reshape, tf.moments, broadcast);
- * - bn: the built-in tf.layers.batchNormalization, training mode;
- * - builtinLN: the built-in tf.layers.layerNormalization;
- * - torch: torch.nn.functional.group_norm / layer_norm (NCHW for GN/IN).
+ * Variants:
+ * - per tfjs backend (cpu, wasm, tensorflow where tfjs-node loads):
+ *   fused: this package (the backend's fused kernel, src/kernels, on its
+ *   WebAssembly SIMD loops where they cover the case); read: the same plus
+ *   reading every output into a JS array (dataSync); fusedJS: the fused
+ *   kernel on its JS loops (TFJS_NORMALIZATION_SIMD off); tfop: the fused
+ *   kernels off (the tf-op fallback); naive: the composite a user writes
+ *   (5-D reshape, tf.moments, broadcast); bn: the built-in BatchNormalization
+ *   training step; builtinLN: the built-in tf.layers.layerNormalization.
+ * - torch1 / torchN: PyTorch 2.x (torch.nn.functional group_norm,
+ *   layer_norm, rms_norm; NCHW for GN/IN) on 1 thread, and on its default
+ *   thread count for reference. From $TORCH_PYTHON, else the venv that
+ *   `sh scripts/torch-venv.sh` makes (~/.cache/tfjs-normalization/venv-torch,
+ *   torch 2.13 CPU), else Debian's python3-torch (1.13), else skipped loudly.
+ * - ortNode / ortWeb: onnxruntime-node (CPU EP) and onnxruntime-web (wasm
+ *   EP, SIMD build) on 1 thread, forward only, on one-node ONNX models
+ *   built at bench time (bench/onnx_models.ts). Their output always comes
+ *   back as a JS array: compare them with the `read` variants.
  *
- * Reports median, p25, p75 (ms) and ratios from the same run, the peak
- * bytes of a forward (tf.profile), fidelity on an input with mean 1e3 and
- * std 1e-2, and the memory-bandwidth floor of one fused pass (read x twice,
- * write y once) at the copy bandwidth measured in the same run.
+ * Every variant's output (y; forward + backward: dx, dgamma, dbeta) is
+ * checked against float64 (test/reference.ts) on the same data before it is
+ * timed; a variant that fails the check is not timed and is reported (the
+ * bench exits nonzero if one of this package's variants fails). A sample is
+ * the mean of several calls (about 5 ms of work; 1 ms with --quick); the
+ * tables give median (p25–p75) over the rounds and ratios from this run.
+ * Also: the peak bytes of a forward (tf.profile), fidelity on an input with
+ * mean 1e3 and std 1e-2 for every variant that has it, and the
+ * memory-bandwidth floor of one fused pass at the copy bandwidth measured in
+ * the same run.
  *
- *   npm run bench                    # 7 rounds, cpu and wasm, PyTorch if present
- *   npm run bench -- --rounds 11 --backends wasm --no-torch
+ *   npm run bench                    # 9 rounds, cpu, wasm (+ tensorflow where it loads), every peer
+ *   npm run bench -- --quick         # CI: 2 short rounds, wasm only; never writes bench/results/
+ *   npm run bench -- --rounds 11 --backends wasm --no-torch --no-ort
  *   NODE_PATH=$(bash scripts/tfjs-node-local.sh):node_modules npm run bench -- --backends tensorflow
  *
- * Writes tmp/bench/node.json and tmp/bench/RESULTS.md (ignored by git);
- * with --write, the committed bench/results/node.json and RESULTS.md.
+ * Writes tmp/bench/node.json and tmp/bench/RESULTS.md (tmp/bench/quick/ with
+ * --quick; ignored by git); with --write, the committed bench/results/node.json
+ * and RESULTS.md.
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 
 import {ChildProcessWithoutNullStreams, spawn} from 'node:child_process';
-import {existsSync, mkdirSync, writeFileSync} from 'node:fs';
-import {cpus} from 'node:os';
+import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
+import {cpus, homedir} from 'node:os';
 import {join} from 'node:path';
 import {createInterface} from 'node:readline';
 
 import {ops} from '../src';
 import {FUSED_FLAG, SIMD_FLAG} from '../src/kernels/index';
-import {axesSpec, groupSpec, normals, refForward, rng} from '../test/reference';
+import {RefSpec, axesSpec, groupSpec, normals, refForward, refGrads64, rng} from '../test/reference';
+import {OnnxKind, buildModel} from './onnx_models';
 
 type Op = 'gn'|'in'|'ln'|'rms';
-type Variant = 'fused'|'fusedJS'|'tfop'|'naive'|'bn'|'builtinLN'|'torch';
+type TfVariant = 'fused'|'read'|'fusedJS'|'tfop'|'naive'|'bn'|'builtinLN';
+type Peer = 'torch1'|'torchN'|'ortNode'|'ortWeb';
 
 interface Case {
   id: string;
@@ -63,79 +82,136 @@ const CASES: Case[] = [
   {id: 'rms', label: 'RMSNorm [8,128,768], forward', op: 'rms', shape: [8, 128, 768], groups: 0, grad: false},
 ];
 
+/** Max error against float64, relative to the largest |reference| (at least 1), for a variant to be timed. */
+const CHECK_TOL = 1e-3;
+
 function args() {
   const a = process.argv.slice(2);
   const get = (k: string) => {
     const i = a.indexOf(k);
     return i >= 0 ? a[i + 1] : undefined;
   };
-  return {
-    rounds: Number(get('--rounds') ?? 7),
-    backends: (get('--backends') ?? 'cpu,wasm').split(','),
+  const quick = a.includes('--quick');
+  const o = {
+    quick,
+    rounds: Number(get('--rounds') ?? (quick ? 2 : 9)),
+    sampleMs: quick ? 1 : 5,
+    backends: (get('--backends') ?? (quick ? 'wasm' : 'cpu,wasm,tensorflow')).split(','),
     torch: !a.includes('--no-torch'),
+    ort: !a.includes('--no-ort'),
     write: a.includes('--write'),
   };
+  if (o.quick && o.write) throw new Error('bench: --quick never writes bench/results/ (drop --write)');
+  return o;
 }
 
-// ---------------------------------------------------------------- PyTorch worker
+const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
-interface Torch {
-  version: string;
-  call(req: object): Promise<Record<string, unknown>>;
-  close(): void;
+// ---------------------------------------------------------------- data and float64 references
+
+interface Data {
+  x: Float32Array;
+  gamma: Float32Array;
+  beta: Float32Array;
+  dy: Float32Array;
 }
 
-async function startTorch(): Promise<Torch|string> {
-  const py = '/usr/bin/python3';
-  if (!existsSync(py)) return `${py} not found`;
-  // glibc returns big blocks to the OS on free by default; in this
-  // sandbox every fresh 2 MB output then costs ~10 ms of page faults.
-  // Keeping freed memory in the heap gives PyTorch's usual steady state.
-  const env = {...process.env, MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296',
-    MALLOC_TOP_PAD_: '536870912', OMP_NUM_THREADS: '1'};
-  const child: ChildProcessWithoutNullStreams = spawn(py, [join(__dirname, 'torch_worker.py')], {env});
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += String(d)));
-  const lines = createInterface({input: child.stdout});
-  const queue: Array<(l: string) => void> = [];
-  lines.on('line', (l) => queue.shift()?.(l));
-  let dead: string|null = null;
-  const exited = new Promise<void>((res) => child.on('exit', () => {
-    dead = stderr.trim().split('\n').pop() ?? 'exited';
-    queue.splice(0).forEach((f) => f(JSON.stringify({error: dead})));
-    res();
-  }));
-  const call = (req: object) => new Promise<Record<string, unknown>>((res) => {
-    if (dead) return res({error: dead});
-    queue.push((l) => res(JSON.parse(l) as Record<string, unknown>));
-    child.stdin.write(JSON.stringify(req) + '\n');
-  });
-  const info: Record<string, unknown> =
-      await Promise.race([call({cmd: 'info'}), exited.then(() => ({error: dead}))]);
-  if (info.error != null || info.torch == null) {
-    child.kill();
-    return `python3-torch not importable (${String(info.error)})`;
+/** The same float32 data for every variant: x ~ N(0.5, 2), gamma ~ N(1, 0.3), beta ~ N(0, 1), dy ~ N(0, 1). */
+function makeData(c: Case, seed: number): Data {
+  const C = c.shape[c.shape.length - 1];
+  const r = rng(seed);
+  return {x: normals(r, size(c.shape), 0.5, 2), gamma: normals(r, C, 1, 0.3), beta: normals(r, C, 0, 1),
+    dy: normals(r, size(c.shape), 0, 1)};
+}
+
+function specOf(c: Case): RefSpec {
+  switch (c.op) {
+    case 'gn': return groupSpec(c.shape, c.groups, c.shape.length - 1, EPS);
+    case 'in': return groupSpec(c.shape, c.shape[c.shape.length - 1], c.shape.length - 1, EPS);
+    case 'ln': return axesSpec(c.shape, [c.shape.length - 1], EPS, 'center');
+    case 'rms': return axesSpec(c.shape, [c.shape.length - 1], EPS, 'rms');
   }
-  return {version: String(info.torch), call, close: () => child.stdin.end()};
+}
+
+/** Batch norm's statistics (per channel, over every other axis), for the BatchNormalization variant. */
+function bnSpec(c: Case): RefSpec {
+  const C = c.shape[c.shape.length - 1];
+  return {shape: c.shape, epsilon: EPS, mode: 'center', numSets: C, setOf: (i) => i % C, paramOf: (i) => i % C};
+}
+
+/** Float64 answers: [y] for a forward, [dx, dgamma, dbeta] (RMS: [dx, dgamma]) for forward + backward. */
+function reference(spec: RefSpec, c: Case, d: Data, affine = true): Float64Array[] {
+  const beta = c.op === 'rms' ? null : d.beta;
+  if (!c.grad) return [refForward(spec, d.x, affine ? d.gamma : null, affine ? beta : null)];
+  const g = refGrads64(spec, d.x, d.dy, d.gamma);
+  return c.op === 'rms' ? [g.dx, g.dgamma] : [g.dx, g.dgamma, g.dbeta];
+}
+
+/** Max |a - ref| over every output, relative to max(1, max |ref|) of that output. */
+function checkErr(got: ArrayLike<number>[], ref: Float64Array[]): number {
+  if (got.length !== ref.length) return Infinity;
+  let worst = 0;
+  for (let k = 0; k < ref.length; k++) {
+    if (got[k].length !== ref[k].length) return Infinity;
+    let scale = 1;
+    for (let i = 0; i < ref[k].length; i++) scale = Math.max(scale, Math.abs(ref[k][i]));
+    let e = 0;
+    for (let i = 0; i < ref[k].length; i++) {
+      const d = Math.abs(got[k][i] - ref[k][i]);
+      if (!(d <= e)) e = Number.isNaN(d) ? Infinity : d;
+    }
+    worst = Math.max(worst, e / scale);
+  }
+  return worst;
+}
+
+/** NHWC <-> NCHW for the channels-first peers. */
+function toNCHW(x: Float32Array, shape: number[]): Float32Array {
+  const N = shape[0];
+  const C = shape[shape.length - 1];
+  const S = size(shape) / N / C;
+  const out = new Float32Array(x.length);
+  for (let n = 0; n < N; n++) {
+    for (let s = 0; s < S; s++) {
+      for (let c = 0; c < C; c++) out[(n * C + c) * S + s] = x[(n * S + s) * C + c];
+    }
+  }
+  return out;
+}
+
+function toNHWC(x: ArrayLike<number>, shape: number[]): Float32Array {
+  const N = shape[0];
+  const C = shape[shape.length - 1];
+  const S = size(shape) / N / C;
+  const out = new Float32Array(x.length);
+  for (let n = 0; n < N; n++) {
+    for (let s = 0; s < S; s++) {
+      for (let c = 0; c < C; c++) out[(n * S + s) * C + c] = x[(n * C + c) * S + s];
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- a variant: one thing that is timed
+
+/** One variant on one case: `time(reps)` is the mean ms of `reps` calls; `outputs()` what one call returns. */
+interface Runner {
+  time(reps: number): Promise<number>;
+  outputs(): Promise<ArrayLike<number>[]>;
+}
+
+interface VariantInfo {
+  key: string;
+  /** tfjs backend the variant runs on (switched to before each sample), or null. */
+  backend: string|null;
+  make(c: Case, d: Data): Promise<Runner|null>;
+  /** Float64 spec the output is checked against, when not the case's own (BatchNorm). */
+  spec?: (c: Case) => RefSpec;
+  /** The reference has no gamma/beta (the built-in layers, freshly built). */
+  plain?: (c: Case) => boolean;
 }
 
 // ---------------------------------------------------------------- tfjs variants
-
-interface Inputs {
-  x: tf.Tensor;
-  gamma: tf.Tensor;
-  beta: tf.Tensor;
-  dy: tf.Tensor;
-}
-
-function makeInputs(c: Case): Inputs {
-  const C = c.shape[c.shape.length - 1];
-  const x = tf.randomNormal(c.shape, 0.5, 2, 'float32', 1);
-  const gamma = tf.randomNormal([C], 1, 0.3, 'float32', 2);
-  const beta = tf.randomNormal([C], 0, 1, 'float32', 3);
-  const dy = tf.randomNormal(c.shape, 0, 1, 'float32', 4);
-  return {x, gamma, beta, dy};
-}
 
 /** The composite a user would write: 5-D reshape, tf.moments, broadcasting. */
 function naiveGroupNorm(x: tf.Tensor, groups: number, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {
@@ -149,15 +225,18 @@ function naiveGroupNorm(x: tf.Tensor, groups: number, gamma: tf.Tensor, beta: tf
 }
 
 type Fn = () => tf.Tensor|tf.Tensor[];
+type F3 = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
 
-/**
- * The variants of a case. Forward + backward: tf.grads with dy given, with
- * respect to x, gamma and beta (the built-in BatchNormalization as its
- * training step computes it: tf.moments, then tf.batchNorm).
- */
-function variantFns(c: Case, inp: Inputs): Partial<Record<Variant, Fn>> {
-  const C = c.shape[c.shape.length - 1];
-  const ours = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor): tf.Tensor => {
+interface TfInputs {
+  x: tf.Tensor;
+  gamma: tf.Tensor;
+  beta: tf.Tensor;
+  dy: tf.Tensor;
+}
+
+/** This package's op for the case. */
+function ours(c: Case): F3 {
+  return (x, g, b) => {
     switch (c.op) {
       case 'gn': return ops.groupNorm(x, {groups: c.groups, epsilon: EPS, gamma: g, beta: b});
       case 'in': return ops.instanceNorm(x, {epsilon: EPS, gamma: g, beta: b});
@@ -165,13 +244,19 @@ function variantFns(c: Case, inp: Inputs): Partial<Record<Variant, Fn>> {
       case 'rms': return ops.rmsNorm(x, {epsilon: EPS, gamma: g});
     }
   };
-  type F3 = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+}
+
+/** Forward, or tf.grads with dy given with respect to x, gamma and beta (RMS: x, gamma). */
+function call(c: Case, inp: TfInputs, f: F3): Fn {
   const args = c.op === 'rms' ? [inp.x, inp.gamma] : [inp.x, inp.gamma, inp.beta];
-  const run = (f: F3): Fn => (c.grad ?
+  return c.grad ?
     () => tf.grads((...a: tf.Tensor[]) => f(a[0], a[1], a[2] ?? inp.beta))(args, inp.dy) :
-    () => f(inp.x, inp.gamma, inp.beta));
-  const withFlag = (on: boolean, f: Fn, simd = true): Fn => () => {
-    tf.env().set(FUSED_FLAG, on);
+    () => f(inp.x, inp.gamma, inp.beta);
+}
+
+function withFlags(fused: boolean, simd: boolean, f: Fn): Fn {
+  return () => {
+    tf.env().set(FUSED_FLAG, fused);
     tf.env().set(SIMD_FLAG, simd);
     try {
       return f();
@@ -180,41 +265,303 @@ function variantFns(c: Case, inp: Inputs): Partial<Record<Variant, Fn>> {
       tf.env().set(SIMD_FLAG, true);
     }
   };
-  const fns: Partial<Record<Variant, Fn>> = {};
-  fns.fused = withFlag(true, run(ours));
-  fns.fusedJS = withFlag(true, run(ours), false);
-  fns.tfop = withFlag(false, run(ours));
-  if (c.op === 'gn' || c.op === 'in') {
-    const G = c.op === 'in' ? C : c.groups;
-    fns.naive = run((x, g, b) => naiveGroupNorm(x, G, g, b));
-  }
-  if (c.grad) {
-    const axes = c.shape.slice(0, -1).map((_, i) => i);
-    fns.bn = run((x, g, b) => {
-      const {mean, variance} = tf.moments(x, axes);
-      return tf.batchNorm(x, mean, variance, b, g, EPS);
-    });
-  } else {
-    const bn = tf.layers.batchNormalization({axis: -1, epsilon: EPS});
-    bn.build(c.shape);
-    fns.bn = () => bn.apply(inp.x, {training: true}) as tf.Tensor;
-  }
-  // The built-in LayerNormalization's backward takes about 30 s on this
-  // shape (it tiles everything to the input size): forward only.
-  if (c.op === 'ln' && !c.grad) {
-    const ln = tf.layers.layerNormalization({axis: -1, epsilon: EPS});
-    ln.build(c.shape);
-    fns.builtinLN = () => ln.apply(inp.x) as tf.Tensor;
-  }
-  return fns;
 }
 
-function timeOnce(f: Fn): number {
-  const t0 = performance.now();
-  const out = f();
-  const t = performance.now() - t0;
-  tf.dispose(out);
-  return t;
+/** The tfjs-side function of variant `v` on case `c`, or null where it does not apply. */
+function tfFn(v: TfVariant, c: Case, inp: TfInputs): Fn|null {
+  const C = c.shape[c.shape.length - 1];
+  switch (v) {
+    case 'fused':
+    case 'read': return withFlags(true, true, call(c, inp, ours(c)));
+    case 'fusedJS': return withFlags(true, false, call(c, inp, ours(c)));
+    case 'tfop': return withFlags(false, true, call(c, inp, ours(c)));
+    case 'naive':
+      if (c.op !== 'gn' && c.op !== 'in') return null;
+      return call(c, inp, (x, g, b) => naiveGroupNorm(x, c.op === 'in' ? C : c.groups, g, b));
+    case 'bn': {
+      if (c.op === 'rms') return null;
+      if (c.grad) {
+        const axes = c.shape.slice(0, -1).map((_, i) => i);
+        return call(c, inp, (x, g, b) => {
+          const {mean, variance} = tf.moments(x, axes);
+          return tf.batchNorm(x, mean, variance, b, g, EPS);
+        });
+      }
+      const bn = tf.layers.batchNormalization({axis: -1, epsilon: EPS});
+      bn.build(c.shape);
+      return () => bn.apply(inp.x, {training: true}) as tf.Tensor;
+    }
+    case 'builtinLN': {
+      // Its backward takes about 30 s on this shape (it tiles everything to the input size): forward only.
+      if (c.op !== 'ln' || c.grad) return null;
+      const ln = tf.layers.layerNormalization({axis: -1, epsilon: EPS});
+      ln.build(c.shape);
+      return () => ln.apply(inp.x) as tf.Tensor;
+    }
+  }
+}
+
+const tfInputs = new Map<string, TfInputs>();
+
+async function useBackend(b: string) {
+  if (tf.getBackend() !== b && !(await tf.setBackend(b))) throw new Error(`backend ${b} unavailable`);
+}
+
+function tfVariant(backend: string, v: TfVariant): VariantInfo {
+  return {
+    key: `${backend}:${v}`,
+    backend,
+    spec: v === 'bn' ? bnSpec : undefined,
+    plain: (c) => (v === 'bn' && !c.grad) || v === 'builtinLN',
+    async make(c, d) {
+      await useBackend(backend);
+      const k = `${backend}:${c.id}`;
+      let inp = tfInputs.get(k);
+      if (!inp) {
+        const C = c.shape[c.shape.length - 1];
+        inp = {x: tf.tensor(d.x, c.shape), gamma: tf.tensor(d.gamma, [C]), beta: tf.tensor(d.beta, [C]),
+          dy: tf.tensor(d.dy, c.shape)};
+        tfInputs.set(k, inp);
+      }
+      const f = tfFn(v, c, inp);
+      if (!f) return null;
+      const read = v === 'read';
+      const one = () => {
+        const out = f();
+        if (read) for (const t of Array.isArray(out) ? out : [out]) t.dataSync();
+        tf.dispose(out);
+      };
+      return {
+        async time(reps) {
+          await useBackend(backend);
+          const t0 = performance.now();
+          for (let i = 0; i < reps; i++) one();
+          return (performance.now() - t0) / reps;
+        },
+        async outputs() {
+          await useBackend(backend);
+          const out = f();
+          const list = Array.isArray(out) ? out : [out];
+          const arrays = list.map((t) => t.dataSync() as Float32Array);
+          tf.dispose(out);
+          return arrays;
+        },
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------- PyTorch worker
+
+interface Torch {
+  version: string;
+  python: string;
+  threads: number;
+  rms: string;
+  call(req: object): Promise<Record<string, unknown>>;
+  close(): void;
+}
+
+function torchPythons(): string[] {
+  const list: string[] = [];
+  if (process.env.TORCH_PYTHON) list.push(process.env.TORCH_PYTHON);
+  list.push(join(process.env.TORCH_VENV ?? join(homedir(), '.cache', 'tfjs-normalization', 'venv-torch'), 'bin', 'python'));
+  list.push('/usr/bin/python3');
+  return list;
+}
+
+async function startTorchWith(py: string): Promise<Torch|string> {
+  if (!existsSync(py)) return `${py} not found`;
+  // glibc returns big blocks to the OS on free by default; in this
+  // sandbox every fresh 2 MB output then costs ~10 ms of page faults.
+  // Keeping freed memory in the heap gives PyTorch's usual steady state.
+  const env = {...process.env, MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296',
+    MALLOC_TOP_PAD_: '536870912',
+    // OpenMP threads spin after a parallel region by default, taking a core
+    // from whatever variant runs next on a 2-core machine: let them sleep.
+    OMP_WAIT_POLICY: 'PASSIVE'};
+  const child: ChildProcessWithoutNullStreams = spawn(py, [join(__dirname, 'torch_worker.py')], {env});
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += String(d)));
+  const lines = createInterface({input: child.stdout});
+  const queue: Array<(l: string) => void> = [];
+  lines.on('line', (l) => queue.shift()?.(l));
+  let dead: string|null = null;
+  const exited = new Promise<void>((res) => child.on('exit', () => {
+    dead = stderr.trim().split('\n').pop() ?? 'exited';
+    queue.splice(0).forEach((f) => f(JSON.stringify({error: dead})));
+    res();
+  }));
+  child.on('error', (e) => {
+    dead = String(e);
+  });
+  const call = (req: object) => new Promise<Record<string, unknown>>((res) => {
+    if (dead) return res({error: dead});
+    queue.push((l) => res(JSON.parse(l) as Record<string, unknown>));
+    child.stdin.write(JSON.stringify(req) + '\n');
+  });
+  const info: Record<string, unknown> =
+      await Promise.race([call({cmd: 'info'}), exited.then(() => ({error: dead}))]);
+  if (info.error != null || info.torch == null) {
+    child.kill();
+    return `${py}: torch not importable (${String(info.error)})`;
+  }
+  return {version: String(info.torch), python: py, threads: Number(info.threads), rms: String(info.rms), call,
+    close: () => child.stdin.end()};
+}
+
+async function startTorch(): Promise<{torch: Torch|null, notes: string[]}> {
+  const notes: string[] = [];
+  for (const py of torchPythons()) {
+    const t = await startTorchWith(py);
+    if (typeof t !== 'string') {
+      if (Number(t.version.split('.')[0]) < 2) {
+        notes.push(`PyTorch 2.x NOT found (make it with: sh scripts/torch-venv.sh); measured PyTorch ${t.version} from ${py} instead`);
+      }
+      return {torch: t, notes};
+    }
+    notes.push(t);
+  }
+  return {torch: null, notes: [`PyTorch NOT measured: ${notes.join('; ')}. Make it with: sh scripts/torch-venv.sh`]};
+}
+
+const DATA_DIR = join(__dirname, '..', 'tmp', 'bench', 'data');
+
+function torchVariant(torch: Torch, threads: number, sampleMs: number): VariantInfo {
+  return {
+    key: threads === 1 ? 'torch1' : 'torchN',
+    backend: null,
+    async make(c, d) {
+      const dir = join(DATA_DIR, c.id);
+      const id = `${c.id}:${threads}`;
+      mkdirSync(dir, {recursive: true});
+      for (const [k, v] of Object.entries(d)) writeFileSync(join(dir, `${k}.f32`), v as Float32Array);
+      const r = await torch.call({cmd: 'case', id, op: c.op, shape: c.shape, groups: c.groups, grad: c.grad, eps: EPS,
+        dir, sample_ms: sampleMs});
+      if (r.error) throw new Error(`torch worker: ${String(r.error)}`);
+      const buf = readFileSync(join(dir, 'torch_out.f32'));
+      const all = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+      const n = size(c.shape);
+      const C = c.shape[c.shape.length - 1];
+      const outs = c.grad ? [all.subarray(0, n), ...(c.op === 'rms' ? [1] : [1, 2]).map((k) => all.subarray(n + (k - 1) * C, n + k * C))] :
+                            [all.subarray(0, n)];
+      return {
+        // The worker times its own loop of calls (about sampleMs of work); reps is its.
+        async time() {
+          const t = await torch.call({cmd: 'run', id, threads});
+          if (t.error) throw new Error(`torch worker: ${String(t.error)}`);
+          return Number(t.ms);
+        },
+        async outputs() {
+          return outs;
+        },
+      };
+    },
+  };
+}
+
+// ---------------------------------------------------------------- ONNX Runtime
+
+// onnxruntime-common's types, shared by both packages.
+type OrtModule = typeof import('onnxruntime-node');
+type OrtSession = Awaited<ReturnType<OrtModule['InferenceSession']['create']>>;
+
+interface OrtPeer {
+  ort: OrtModule;
+  name: string;
+  providers: string[];
+  version: string;
+}
+
+function loadOrt(which: 'node'|'web'): OrtPeer|string {
+  try {
+    if (which === 'node') {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const ort = require('onnxruntime-node') as OrtModule;
+      return {ort, name: 'onnxruntime-node', providers: ['cpu'], version: ort.env.versions.node ?? '?'};
+    }
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const ort = require('onnxruntime-web') as OrtModule;
+    ort.env.wasm.numThreads = 1;
+    return {ort, name: 'onnxruntime-web', providers: ['wasm'], version: ort.env.versions.web ?? '?'};
+  } catch (e) {
+    return `onnxruntime-${which} does not load (${String(e).split('\n')[0]})`;
+  }
+}
+
+async function ortSession(p: OrtPeer, model: Uint8Array): Promise<OrtSession> {
+  return p.ort.InferenceSession.create(model, {
+    executionProviders: p.providers, intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential',
+    graphOptimizationLevel: 'all',
+  });
+}
+
+const ONNX_DIR = join(__dirname, '..', 'tmp', 'bench', 'onnx');
+const ortNotes: string[] = [];
+
+/** The model and session for a case (RMS: RMSNormalization opset 23, else SimplifiedLayerNormalization). */
+async function ortModel(p: OrtPeer, op: Op, shape: number[], groups: number): Promise<{s: OrtSession, kind: OnnxKind}> {
+  const C = shape[shape.length - 1];
+  const onnxShape = op === 'gn' || op === 'in' ? [shape[0], C, ...shape.slice(1, -1)] : shape;
+  const kinds: OnnxKind[] = op === 'rms' ? ['rms', 'rmsSimplified'] : [op];
+  let err: unknown;
+  for (const kind of kinds) {
+    const model = buildModel(kind, onnxShape, EPS, op === 'in' ? 0 : groups);
+    mkdirSync(ONNX_DIR, {recursive: true});
+    writeFileSync(join(ONNX_DIR, `${kind}_${onnxShape.join('x')}${groups ? `_g${groups}` : ''}.onnx`), model);
+    try {
+      return {s: await ortSession(p, model), kind};
+    } catch (e) {
+      err = e;
+      ortNotes.push(`${p.name}: ${kind} model not taken (${String(e).split('\n')[0].slice(0, 160)})`);
+    }
+  }
+  throw err;
+}
+
+function ortFeeds(p: OrtPeer, op: Op, shape: number[], x: Float32Array, gamma: Float32Array, beta: Float32Array|null) {
+  const C = shape[shape.length - 1];
+  const channelsFirst = op === 'gn' || op === 'in';
+  const onnxShape = channelsFirst ? [shape[0], C, ...shape.slice(1, -1)] : shape;
+  const ps = op === 'gn' ? [C, 1, 1] : [C];
+  const T = p.ort.Tensor;
+  const feeds: Record<string, InstanceType<typeof T>> = {
+    X: new T('float32', channelsFirst ? toNCHW(x, shape) : x, onnxShape),
+    scale: new T('float32', gamma, ps),
+  };
+  if (op !== 'rms') feeds.B = new T('float32', beta ?? new Float32Array(C), ps);
+  return feeds;
+}
+
+const ortKinds: Record<string, string> = {};
+
+function ortVariant(p: OrtPeer, key: Peer): VariantInfo {
+  return {
+    key,
+    backend: null,
+    async make(c, d) {
+      if (c.grad) return null;
+      const {s, kind} = await ortModel(p, c.op, c.shape, c.op === 'gn' ? c.groups : 0);
+      ortKinds[`${key}:${c.op}`] = kind;
+      const feeds = ortFeeds(p, c.op, c.shape, d.x, d.gamma, d.beta);
+      const channelsFirst = c.op === 'gn' || c.op === 'in';
+      return {
+        async time(reps) {
+          const t0 = performance.now();
+          for (let i = 0; i < reps; i++) {
+            const out = await s.run(feeds);
+            // Already a JS array (the EP's output is copied out by run).
+            if ((out.Y.data as Float32Array).length !== d.x.length) throw new Error(`${p.name}: wrong output size`);
+          }
+          return (performance.now() - t0) / reps;
+        },
+        async outputs() {
+          const y = (await s.run(feeds)).Y.data as Float32Array;
+          return [channelsFirst ? toNHWC(y, c.shape) : y];
+        },
+      };
+    },
+  };
 }
 
 // ---------------------------------------------------------------- statistics
@@ -257,114 +604,204 @@ function copyBandwidth(): number {
 interface CaseResult {
   id: string;
   label: string;
-  backend: string;
-  ms: Partial<Record<Variant, Stat>>;
+  op: Op;
+  grad: boolean;
+  ms: Record<string, Stat>;
+  /** Max error of each variant's output against float64, relative to max(1, max |reference|). */
+  checkErr: Record<string, number>;
+  /** Calls per sample (PyTorch: the worker's own count). */
+  reps: Record<string, number>;
   floorMs: number;
-  peakExtraBytes?: {fused: number, tfop: number, outputBytes: number, statsBytes: number};
+  peakExtraBytes?: Record<string, {fused: number, tfop: number, outputBytes: number, statsBytes: number}>;
 }
+
+const TF_VARIANTS: TfVariant[] = ['fused', 'read', 'fusedJS', 'tfop', 'naive', 'bn', 'builtinLN'];
 
 async function main() {
   const opt = args();
-  const torch = opt.torch ? await startTorch() : 'disabled with --no-torch';
-  if (typeof torch === 'string') {
-    console.log(`\n*** PyTorch NOT measured: ${torch}. Install it with: apt-get install -y python3-torch ***\n`);
-  } else {
-    console.log(`PyTorch ${torch.version}, 1 thread`);
-    for (const c of CASES) {
-      const r = await torch.call({cmd: 'case', id: c.id, op: c.op, shape: c.shape, groups: c.groups, grad: c.grad, eps: EPS});
-      if (r.error) throw new Error(`torch worker: ${String(r.error)}`);
+  const notes: string[] = [];
+  const loud = (s: string) => {
+    notes.push(s);
+    console.log(`\n*** ${s} ***\n`);
+  };
+  // Backends: 'tensorflow' is tfjs-node, from node_modules or NODE_PATH (the
+  // test lane's build: NODE_PATH=$(bash scripts/tfjs-node-local.sh):node_modules).
+  const backends: string[] = [];
+  for (const b of opt.backends) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      if (b === 'tensorflow') require('@tensorflow/tfjs-node');
+      if (!(await tf.setBackend(b)) || tf.getBackend() !== b) throw new Error('setBackend failed');
+      backends.push(b);
+    } catch (e) {
+      loud(`backend ${b} NOT measured: ${String(e).split('\n')[0]}`);
     }
   }
+  const variants: VariantInfo[] = [];
+  for (const b of backends) for (const v of TF_VARIANTS) variants.push(tfVariant(b, v));
+
+  let torch: Torch|null = null;
+  if (opt.torch) {
+    const t = await startTorch();
+    torch = t.torch;
+    t.notes.forEach(loud);
+    if (torch) {
+      console.log(`PyTorch ${torch.version} (${torch.python}), 1 thread and ${torch.threads} threads (its default); RMS: ${torch.rms}`);
+      variants.push(torchVariant(torch, 1, opt.sampleMs));
+      if (torch.threads > 1) variants.push(torchVariant(torch, torch.threads, opt.sampleMs));
+    }
+  } else {
+    loud('PyTorch NOT measured: --no-torch');
+  }
+  const orts: Partial<Record<'ortNode'|'ortWeb', OrtPeer>> = {};
+  if (opt.ort) {
+    for (const [key, which] of [['ortNode', 'node'], ['ortWeb', 'web']] as const) {
+      const p = loadOrt(which);
+      if (typeof p === 'string') {
+        loud(`${p}: NOT measured`);
+      } else {
+        orts[key] = p;
+        variants.push(ortVariant(p, key));
+        console.log(`${p.name} ${p.version}, ${p.providers[0]} execution provider, 1 thread`);
+      }
+    }
+  } else {
+    loud('ONNX Runtime NOT measured: --no-ort');
+  }
+
   const bw = copyBandwidth();
   console.log(`copy bandwidth ${(bw / 1e9).toFixed(1)} GB/s (read + write)`);
-  const torchSamples = new Map<string, number[]>();
-  const results: CaseResult[] = [];
-  const fidelity: Record<string, Record<string, number>> = {};
 
-  for (const backend of opt.backends) {
-    // 'tensorflow': tfjs-node, from node_modules or NODE_PATH (the test
-    // lane's build: NODE_PATH=$(bash scripts/tfjs-node-local.sh):node_modules).
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    if (backend === 'tensorflow') require('@tensorflow/tfjs-node');
-    if (!(await tf.setBackend(backend)) || tf.getBackend() !== backend) throw new Error(`backend ${backend} unavailable`);
-    console.log(`\n== ${backend} ==`);
-    const setups = CASES.map((c) => {
-      const inp = makeInputs(c);
-      return {c, inp, fns: variantFns(c, inp), samples: new Map<Variant, number[]>()};
-    });
+  // Setup: data, float64 answers, every variant checked, then warmed and its reps per sample chosen.
+  interface Setup {
+    c: Case;
+    runners: Array<{v: VariantInfo, r: Runner, reps: number}>;
+    samples: Map<string, number[]>;
+    res: CaseResult;
+  }
+  const setups: Setup[] = [];
+  const badOurs: string[] = [];
+  for (const [ci, c] of CASES.entries()) {
+    process.stdout.write(`setting up ${c.label}\n`);
+    const d = makeData(c, 100 + ci);
+    const refs = new Map<string, Float64Array[]>();
+    const refFor = (v: VariantInfo) => {
+      const spec = v.spec ? v.spec(c) : specOf(c);
+      const plain = v.plain?.(c) ?? false;
+      const k = `${v.spec ? 'bn' : 'own'}:${plain}`;
+      if (!refs.has(k)) refs.set(k, reference(spec, c, d, !plain));
+      return refs.get(k) as Float64Array[];
+    };
+    const bytes = size(c.shape) * 4;
+    const res: CaseResult = {id: c.id, label: c.label, op: c.op, grad: c.grad, ms: {}, checkErr: {}, reps: {},
+      floorMs: (3 * bytes) / bw * 1000};
+    const s: Setup = {c, runners: [], samples: new Map(), res};
+    for (const v of variants) {
+      let r: Runner|null;
+      try {
+        r = await v.make(c, d);
+      } catch (e) {
+        loud(`${v.key} on ${c.id} NOT measured: ${String(e).split('\n')[0].slice(0, 200)}`);
+        continue;
+      }
+      if (!r) continue;
+      const err = checkErr(await r.outputs(), refFor(v));
+      res.checkErr[v.key] = err;
+      if (!(err <= CHECK_TOL)) {
+        loud(`${v.key} on ${c.id}: output off float64 by ${err.toExponential(2)} (relative), over ${CHECK_TOL}: NOT timed`);
+        if (v.backend) badOurs.push(`${v.key} on ${c.id}`);
+        continue;
+      }
+      const one = await r.time(1);
+      const reps = v.backend || v.key.startsWith('ort') ? Math.max(1, Math.min(50, Math.round(opt.sampleMs / Math.max(one, 1e-3)))) : 1;
+      await r.time(reps);
+      res.reps[v.key] = reps;
+      s.runners.push({v, r, reps});
+    }
+    setups.push(s);
+  }
+
+  for (let round = 0; round < opt.rounds; round++) {
     for (const s of setups) {
-      for (const f of Object.values(s.fns)) {
-        timeOnce(f as Fn);
-        timeOnce(f as Fn);
+      // Rotate the order each round.
+      const n = s.runners.length;
+      for (let i = 0; i < n; i++) {
+        const {v, r, reps} = s.runners[(i + round) % n];
+        const list = s.samples.get(v.key) ?? [];
+        list.push(await r.time(reps));
+        s.samples.set(v.key, list);
       }
     }
-    for (let r = 0; r < opt.rounds; r++) {
-      for (const s of setups) {
-        const names = Object.keys(s.fns) as Variant[];
-        // Rotate the order each round.
-        const order = names.map((_, i) => names[(i + r) % names.length]);
-        for (const v of order) {
-          const list = s.samples.get(v) ?? [];
-          list.push(timeOnce(s.fns[v] as Fn));
-          s.samples.set(v, list);
-        }
-        if (typeof torch !== 'string') {
-          const t = await torch.call({cmd: 'run', id: s.c.id});
-          const list = torchSamples.get(s.c.id) ?? [];
-          list.push(Number(t.ms));
-          torchSamples.set(s.c.id, list);
-        }
-      }
-      process.stdout.write(`round ${r + 1}/${opt.rounds}\r`);
-    }
-    for (const s of setups) {
-      const ms: Partial<Record<Variant, Stat>> = {};
-      for (const [v, list] of s.samples) ms[v] = stat(list);
-      const bytes = s.c.shape.reduce((a, b) => a * b, 1) * 4;
-      const res: CaseResult = {id: s.c.id, label: s.c.label, backend, ms, floorMs: (3 * bytes) / bw * 1000};
-      if (!s.c.grad) {
-        const peak = async (on: boolean) => {
+    process.stdout.write(`round ${round + 1}/${opt.rounds}\r`);
+  }
+
+  const results: CaseResult[] = [];
+  for (const s of setups) {
+    for (const [k, list] of s.samples) s.res.ms[k] = stat(list);
+    if (!s.c.grad) {
+      s.res.peakExtraBytes = {};
+      for (const b of backends) {
+        const inp = tfInputs.get(`${b}:${s.c.id}`);
+        if (!inp) continue;
+        await useBackend(b);
+        const peak = async (fused: boolean) => {
           const start = tf.memory().numBytes;
-          const info = await tf.profile(() => (s.fns[on ? 'fused' : 'tfop'] as () => tf.Tensor)());
+          const f = withFlags(fused, true, call(s.c, inp, ours(s.c)));
+          const info = await tf.profile(() => f() as tf.Tensor);
           tf.dispose(info.result as tf.Tensor);
           return info.peakBytes - start;
         };
-        const sets = s.c.op === 'ln' || s.c.op === 'rms' ? bytes / 4 / s.c.shape[2] :
-                                                           s.c.shape[0] * (s.c.op === 'in' ? s.c.shape[3] : s.c.groups);
-        res.peakExtraBytes = {fused: await peak(true), tfop: await peak(false), outputBytes: bytes,
-          statsBytes: sets * 4 * (s.c.op === 'rms' ? 1 : 3)};
+        const c = s.c;
+        const sets = c.op === 'ln' || c.op === 'rms' ? size(c.shape) / c.shape[2] :
+                                                       c.shape[0] * (c.op === 'in' ? c.shape[3] : c.groups);
+        s.res.peakExtraBytes[b] = {fused: await peak(true), tfop: await peak(false), outputBytes: size(c.shape) * 4,
+          statsBytes: sets * 4 * (c.op === 'rms' ? 1 : 3)};
       }
-      results.push(res);
-      tf.dispose([s.inp.x, s.inp.gamma, s.inp.beta, s.inp.dy]);
     }
-    fidelity[backend] = fidelityOf();
+    results.push(s.res);
   }
-  if (typeof torch !== 'string') {
-    for (const r of results) {
-      const t = torchSamples.get(r.id);
-      if (t) r.ms.torch = stat(t);
-    }
+  for (const [k, inp] of tfInputs) {
+    await useBackend(k.split(':')[0]);
+    tf.dispose([inp.x, inp.gamma, inp.beta, inp.dy]);
+  }
+
+  const fidelity: Record<string, Record<string, number>> = {};
+  for (const b of backends) {
+    await useBackend(b);
+    fidelity[b] = fidelityOf();
+  }
+  if (torch) {
     fidelity.torch = await torchFidelity(torch);
     torch.close();
   }
-  const out = {
+  for (const [key, p] of Object.entries(orts)) fidelity[key] = await ortFidelity(p);
+
+  const out: Out = {
     date: new Date().toISOString(),
-    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim().replace(/ --$/, ''),
     machine: {cpus: cpus().length, model: cpus()[0]?.model, node: process.version, tfjs: tf.version.tfjs},
-    torch: typeof torch === 'string' ? null : torch.version,
-    torchMissing: typeof torch === 'string' ? torch : null,
+    backends,
+    torch: torch ? {version: torch.version, python: torch.python, threads: torch.threads, rms: torch.rms} : null,
+    ort: Object.fromEntries(Object.entries(orts).map(([k, p]) => [k, `${p.name} ${p.version}`])),
+    ortKinds,
+    notes: [...notes, ...ortNotes],
+    quick: opt.quick,
     rounds: opt.rounds,
     copyBandwidthGBs: bw / 1e9,
     results,
     fidelity,
   };
-  const dir = opt.write ? join(__dirname, 'results') : join(__dirname, '..', 'tmp', 'bench');
+  const dir = opt.write ? join(__dirname, 'results') : join(__dirname, '..', 'tmp', 'bench', ...(opt.quick ? ['quick'] : []));
   mkdirSync(dir, {recursive: true});
   writeFileSync(join(dir, 'node.json'), JSON.stringify(out, null, 1) + '\n');
   const md = markdown(out);
   writeFileSync(join(dir, 'RESULTS.md'), md);
   console.log('\n' + md);
   console.log(`wrote ${join(dir, 'node.json')} and RESULTS.md${opt.write ? '' : ' (add --write to update bench/results/)'}`);
+  if (badOurs.length) {
+    console.error(`bench: this package's output was off float64 in: ${badOurs.join(', ')}`);
+    process.exit(1);
+  }
 }
 
 // ---------------------------------------------------------------- fidelity
@@ -373,16 +810,20 @@ const FID_SHAPE = [2, 16, 16, 64];
 const FID_LN_SHAPE = [64, 768];
 
 function fidelityInput(shape: number[]): Float32Array {
-  return normals(rng(42), shape.reduce((a, b) => a * b, 1), 1e3, 1e-2);
+  return normals(rng(42), size(shape), 1e3, 1e-2);
+}
+
+function fidRefs() {
+  const gx = fidelityInput(FID_SHAPE);
+  const lx = fidelityInput(FID_LN_SHAPE);
+  return {gx, lx, gref: refForward(groupSpec(FID_SHAPE, 32, 3, EPS), gx),
+    lref: refForward(axesSpec(FID_LN_SHAPE, [1], EPS, 'center'), lx)};
 }
 
 /** Max |y - float64 answer| for mean 1e3, std 1e-2 input: GN (column loop) and LN (row loop). */
 function fidelityOf(): Record<string, number> {
   const out: Record<string, number> = {};
-  const gx = fidelityInput(FID_SHAPE);
-  const lx = fidelityInput(FID_LN_SHAPE);
-  const gref = refForward(groupSpec(FID_SHAPE, 32, 3, EPS), gx);
-  const lref = refForward(axesSpec(FID_LN_SHAPE, [1], EPS, 'center'), lx);
+  const {gx, lx, gref, lref} = fidRefs();
   for (const [name, on, simd] of [['fused', true, true], ['fusedJS', true, false], ['tfop', false, true]] as const) {
     tf.env().set(FUSED_FLAG, on);
     tf.env().set(SIMD_FLAG, simd);
@@ -399,14 +840,20 @@ function fidelityOf(): Record<string, number> {
 }
 
 async function torchFidelity(torch: Torch): Promise<Record<string, number>> {
-  const gx = fidelityInput(FID_SHAPE);
-  const lx = fidelityInput(FID_LN_SHAPE);
+  const {gx, lx, gref, lref} = fidRefs();
   const g = await torch.call({cmd: 'fidelity', op: 'gn', shape: FID_SHAPE, groups: 32, eps: EPS, x: Array.from(gx)});
   const l = await torch.call({cmd: 'fidelity', op: 'ln', shape: FID_LN_SHAPE, eps: EPS, x: Array.from(lx)});
-  return {
-    gn: maxErr(g.y as number[], refForward(groupSpec(FID_SHAPE, 32, 3, EPS), gx)),
-    ln: maxErr(l.y as number[], refForward(axesSpec(FID_LN_SHAPE, [1], EPS, 'center'), lx)),
-  };
+  return {gn: maxErr(g.y as number[], gref), ln: maxErr(l.y as number[], lref)};
+}
+
+async function ortFidelity(p: OrtPeer): Promise<Record<string, number>> {
+  const {gx, lx, gref, lref} = fidRefs();
+  const one = (n: number) => new Float32Array(n).fill(1);
+  const gs = await ortModel(p, 'gn', FID_SHAPE, 32);
+  const gy = (await gs.s.run(ortFeeds(p, 'gn', FID_SHAPE, gx, one(64), null))).Y.data as Float32Array;
+  const ls = await ortModel(p, 'ln', FID_LN_SHAPE, 0);
+  const ly = (await ls.s.run(ortFeeds(p, 'ln', FID_LN_SHAPE, lx, one(768), null))).Y.data as Float32Array;
+  return {gn: maxErr(toNHWC(gy, FID_SHAPE), gref), ln: maxErr(ly, lref)};
 }
 
 function maxErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -421,18 +868,22 @@ interface Out {
   date: string;
   command: string;
   machine: {cpus: number, model?: string, node: string, tfjs: string};
-  torch: string|null;
-  torchMissing: string|null;
+  backends: string[];
+  torch: {version: string, python: string, threads: number, rms: string}|null;
+  ort: Record<string, string>;
+  ortKinds: Record<string, string>;
+  notes: string[];
+  quick: boolean;
   rounds: number;
   copyBandwidthGBs: number;
   results: CaseResult[];
   fidelity: Record<string, Record<string, number>>;
 }
 
-const VARIANTS: Array<[Variant, string]> = [
-  ['fused', 'this package, fused (SIMD)'], ['fusedJS', 'fused, JS loops'], ['tfop', 'this package, tf-op path'], ['naive', 'naive composite'],
-  ['bn', 'built-in BatchNorm (training)'], ['builtinLN', 'built-in LayerNorm'], ['torch', 'PyTorch, 1 thread'],
-];
+const TF_LABELS: Record<TfVariant, string> = {
+  fused: 'fused', read: 'fused + read', fusedJS: 'fused, JS loops', tfop: 'tf-op path', naive: 'naive composite',
+  bn: 'BatchNorm (training)', builtinLN: 'built-in LayerNorm',
+};
 
 function fmt(s?: Stat): string {
   if (!s) return '–';
@@ -440,46 +891,113 @@ function fmt(s?: Stat): string {
   return `${d(s.median)} (${d(s.p25)}–${d(s.p75)})`;
 }
 
+function ratioOf(a?: Stat, b?: Stat): number|null {
+  return a && b ? a.median / b.median : null;
+}
+
 function ratio(a?: Stat, b?: Stat): string {
-  return a && b ? `${(a.median / b.median).toFixed(2)}×` : '–';
+  const r = ratioOf(a, b);
+  return r == null ? '–' : `${r.toFixed(2)}×`;
+}
+
+/** The targets of issue #16 on this run: [target, case, ratio, limit]. */
+function targets(o: Out): string[] {
+  const L: string[] = [];
+  const row = (what: string, r: CaseResult, num: string, den: string, limit: number) => {
+    const q = ratioOf(r.ms[num], r.ms[den]);
+    const verdict = q == null ? 'not measured' : q <= limit ? '**met**' : '**not met**';
+    L.push(`| ${what} | ${r.label} | ${q == null ? '–' : `${q.toFixed(2)}×`} | ≤ ${limit}× | ${verdict} |`);
+  };
+  L.push('| target | case | ratio | limit | this run |', '|---|---|---|---|---|');
+  for (const b of o.backends.filter((x) => x === 'wasm' || x === 'cpu')) {
+    const fwd = b === 'wasm' ? 1.5 : 3;
+    const grad = b === 'wasm' ? 2 : 4;
+    for (const r of o.results) {
+      if (r.grad && r.op !== 'gn' && r.op !== 'ln') continue;
+      row(`${b} fused / PyTorch 1 thread`, r, `${b}:fused`, 'torch1', r.grad ? grad : fwd);
+    }
+    if (b === 'wasm') {
+      for (const r of o.results.filter((x) => !x.grad)) row('wasm fused + read / onnxruntime-node', r, 'wasm:read', 'ortNode', 1);
+    }
+  }
+  return L;
 }
 
 function markdown(o: Out): string {
   const L: string[] = [];
   L.push('# Benchmark results', '');
+  const torch = o.torch ? `PyTorch ${o.torch.version} (${o.torch.python.includes('venv-torch') ? 'venv of scripts/torch-venv.sh' : o.torch.python}; ` +
+      `RMS: ${o.torch.rms === 'rms_norm' ? 'F.rms_norm' : 'composite'}) on 1 thread and on ${o.torch.threads} (its default)` :
+    '**PyTorch not measured**';
+  const ort = Object.values(o.ort).join(', ') || '**ONNX Runtime not measured**';
   L.push(`Generated by \`${o.command}\` on ${o.date}: ${o.machine.cpus} CPUs (${o.machine.model}), ` +
-      `Node ${o.machine.node}, tfjs ${o.machine.tfjs}, ${o.rounds} interleaved rounds. ` +
-      (o.torch ? `PyTorch ${o.torch} (Debian python3-torch), 1 thread.` : `**PyTorch not measured**: ${o.torchMissing}.`));
-  L.push('', 'Milliseconds: median (p25–p75). Channels-last (NHWC) inputs; PyTorch normalizes the NCHW ' +
-      'tensor of the same size. Floor: one pass reading x twice and writing y once at the copy bandwidth ' +
-      `measured in the same run (${o.copyBandwidthGBs.toFixed(1)} GB/s, read + write).`, '');
-  for (const backend of [...new Set(o.results.map((r) => r.backend))]) {
-    L.push(`## ${backend} backend`, '');
-    L.push(`| case | ${VARIANTS.map((v) => v[1]).join(' | ')} | floor | fused / PyTorch | fused / BatchNorm | ` +
+      `Node ${o.machine.node}, tfjs ${o.machine.tfjs} (backends: ${o.backends.join(', ') || 'none'}), ${torch}; ${ort} ` +
+      `on 1 thread; ${o.rounds} interleaved rounds${o.quick ? ' (quick run: short samples, not for comparisons)' : ''}.`);
+  if (o.notes.length) L.push('', 'Not measured or fallen back:', '', ...o.notes.map((n) => `- ${n}`));
+  L.push('', 'Milliseconds: median (p25–p75) over the rounds of the mean of a sample of calls. Channels-last (NHWC) ' +
+      'inputs; PyTorch and ONNX Runtime normalize the NCHW tensor of the same data for GroupNorm and InstanceNorm. ' +
+      '"fused + read" reads every output into a JS array (`dataSync`), as ONNX Runtime always returns it. Every variant ' +
+      `was checked against float64 on the same data before it was timed (max error relative to the largest |answer| ≤ ${CHECK_TOL}; ` +
+      'per variant in node.json, `checkErr`). ONNX models: LayerNormalization (opset 17), InstanceNormalization, ' +
+      `RMS: ${Object.entries(o.ortKinds).filter(([k]) => k.endsWith(':rms')).map(([k, v]) => `${k.split(':')[0]} ${v === 'rms' ? 'RMSNormalization (opset 23)' : 'SimplifiedLayerNormalization'}`).join(', ') || '–'}, ` +
+      'GroupNorm as PyTorch exports it (Reshape → InstanceNormalization → Reshape → Mul → Add); forward only.', '');
+
+  const peerCols: Array<[string, string]> = [];
+  if (o.torch) {
+    peerCols.push(['torch1', 'PyTorch, 1 thread']);
+    if (o.torch.threads > 1) peerCols.push(['torchN', `PyTorch, ${o.torch.threads} threads`]);
+  }
+  if (o.ort.ortNode) peerCols.push(['ortNode', 'onnxruntime-node, 1 thread']);
+  if (o.ort.ortWeb) peerCols.push(['ortWeb', 'onnxruntime-web (wasm SIMD), 1 thread']);
+  const ourCols: Array<[string, string]> = [];
+  for (const b of o.backends) ourCols.push([`${b}:fused`, `${b} fused`], [`${b}:read`, `${b} fused + read`]);
+  const ratios: Array<[string, string, string]> = [];
+  for (const b of o.backends) {
+    if (o.torch) ratios.push([`${b}:fused`, 'torch1', `${b} / PyTorch 1 thread`]);
+    if (o.ort.ortNode) ratios.push([`${b}:read`, 'ortNode', `${b} + read / onnxruntime-node`]);
+  }
+  L.push('## Against the peers', '');
+  L.push(`| case | ${[...peerCols, ...ourCols].map((c) => c[1]).join(' | ')} | ${ratios.map((r) => r[2]).join(' | ')} |`);
+  L.push(`|---|${[...peerCols, ...ourCols, ...ratios].map(() => '---').join('|')}|`);
+  for (const r of o.results) {
+    L.push(`| ${r.label} | ${[...peerCols, ...ourCols].map(([k]) => fmt(r.ms[k])).join(' | ')} | ` +
+        `${ratios.map(([a, b]) => ratio(r.ms[a], r.ms[b])).join(' | ')} |`);
+  }
+  L.push('', '## Targets (issue #16) in this run', '', ...targets(o), '');
+
+  for (const backend of o.backends) {
+    L.push(`## ${backend} backend, every variant`, '');
+    L.push(`| case | ${TF_VARIANTS.map((v) => TF_LABELS[v]).join(' | ')} | floor | fused / BatchNorm | ` +
         'built-in LN / fused | fused / tf-op path | JS loops / SIMD |');
-    L.push(`|---|${VARIANTS.map(() => '---').join('|')}|---|---|---|---|---|---|`);
-    for (const r of o.results.filter((x) => x.backend === backend)) {
-      L.push(`| ${r.label} | ${VARIANTS.map(([v]) => fmt(r.ms[v])).join(' | ')} | ${r.floorMs.toFixed(2)} | ` +
-          `${ratio(r.ms.fused, r.ms.torch)} | ${ratio(r.ms.fused, r.ms.bn)} | ${ratio(r.ms.builtinLN, r.ms.fused)} | ` +
-          `${ratio(r.ms.fused, r.ms.tfop)} | ${ratio(r.ms.fusedJS, r.ms.fused)} |`);
+    L.push(`|---|${TF_VARIANTS.map(() => '---').join('|')}|---|---|---|---|---|`);
+    const m = (r: CaseResult, v: TfVariant) => r.ms[`${backend}:${v}`];
+    for (const r of o.results) {
+      L.push(`| ${r.label} | ${TF_VARIANTS.map((v) => fmt(m(r, v))).join(' | ')} | ${r.floorMs.toFixed(2)} | ` +
+          `${ratio(m(r, 'fused'), m(r, 'bn'))} | ${ratio(m(r, 'builtinLN'), m(r, 'fused'))} | ` +
+          `${ratio(m(r, 'fused'), m(r, 'tfop'))} | ${ratio(m(r, 'fusedJS'), m(r, 'fused'))} |`);
     }
     L.push('');
     L.push('Peak bytes allocated by one forward beyond its input (`tf.profile`), against the output size:', '');
     L.push('| case | fused | tf-op path | output | statistics (m1, m2, inv) |');
     L.push('|---|---|---|---|---|');
-    for (const r of o.results.filter((x) => x.backend === backend && x.peakExtraBytes)) {
-      const p = r.peakExtraBytes as NonNullable<CaseResult['peakExtraBytes']>;
+    for (const r of o.results) {
+      const p = r.peakExtraBytes?.[backend];
+      if (!p) continue;
       const kb = (b: number) => `${(b / 1024).toFixed(0)} KiB`;
       L.push(`| ${r.label} | ${kb(p.fused)} | ${kb(p.tfop)} | ${kb(p.outputBytes)} | ${kb(p.statsBytes)} |`);
     }
     L.push('');
   }
+  L.push(`Floor: one pass reading x twice and writing y once at the copy bandwidth measured in the same run ` +
+      `(${o.copyBandwidthGBs.toFixed(1)} GB/s, read + write).`, '');
   L.push('## Fidelity', '', 'Max |y − float64 answer| for an input with mean 1e3 and std 1e-2 ' +
       `(GroupNorm ${JSON.stringify(FID_SHAPE)} G=32, LayerNorm ${JSON.stringify(FID_LN_SHAPE)}, eps ${EPS}, no affine):`, '');
   L.push('| | GroupNorm | LayerNorm |', '|---|---|---|');
+  const peerName: Record<string, string> = {torch: `PyTorch ${o.torch?.version ?? ''} float32`, ortNode: 'onnxruntime-node',
+    ortWeb: 'onnxruntime-web'};
   for (const [k, v] of Object.entries(o.fidelity)) {
-    if (k === 'torch') {
-      L.push(`| PyTorch float32 | ${v.gn.toExponential(1)} | ${v.ln.toExponential(1)} |`);
+    if (peerName[k]) {
+      L.push(`| ${peerName[k]} | ${v.gn.toExponential(1)} | ${v.ln.toExponential(1)} |`);
     } else {
       L.push(`| ${k}, fused (SIMD) | ${v['gn-fused'].toExponential(1)} | ${v['ln-fused'].toExponential(1)} |`);
       L.push(`| ${k}, fused, JS loops | ${v['gn-fusedJS'].toExponential(1)} | ${v['ln-fusedJS'].toExponential(1)} |`);

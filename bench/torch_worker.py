@@ -1,59 +1,88 @@
 """PyTorch side of `npm run bench`: a worker that times one case per request.
 
 Protocol (one JSON object per line, on stdin and stdout):
-  {"cmd": "info"}                               -> {"torch": version, "threads": n}
-  {"cmd": "case", "id", "op", "shape", "groups", "grad", "eps"}  -> {"ok": true, "reps": r}
-  {"cmd": "run", "id"}                          -> {"ms": mean ms per call over r calls}
-  {"cmd": "fidelity", "op", "shape", "groups", "eps", "x": [...]}  -> {"y": [...]}
-Shapes are channels-last like the tfjs side; group/instance norm run on
-the contiguous NCHW tensor of the same size (PyTorch's native layout).
-Single thread (torch.set_num_threads(1)).
+  {"cmd": "info"} -> {"torch": version, "threads": default thread count, "rms": "rms_norm"|"composite"}
+  {"cmd": "case", "id", "op", "shape", "groups", "grad", "eps", "dir"}
+      loads the case's data written by bench.ts (dir/x.f32, gamma.f32,
+      beta.f32, dy.f32: float32, channels-last like the tfjs side) and
+      writes what one call returns to dir/torch_out.f32 (y, or dx, dgamma
+      and dbeta one after the other, channels-last) for bench.ts to check
+      against float64; -> {"ok": true, "reps": r}
+  {"cmd": "run", "id", "threads"} -> {"ms": mean ms per call over r calls}
+  {"cmd": "fidelity", "op", "shape", "groups", "eps", "x": [...]} -> {"y": [...]}
+Group/instance norm run on the contiguous NCHW tensor of the same data
+(PyTorch's native layout). RMS norm: F.rms_norm where PyTorch has it (2.4+),
+else the usual composite. Thread count per run request (torch.set_num_threads).
 """
 import json
+import os
 import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
-torch.set_num_threads(1)
+DEFAULT_THREADS = torch.get_num_threads()
+HAS_RMS = hasattr(F, 'rms_norm')
 cases = {}
 
 
-def make(op, shape, groups, eps, grad):
-    n, c = shape[0], shape[-1]
-    if op in ('gn', 'in'):
-        # NHWC shape -> the NCHW tensor PyTorch normalizes natively.
-        nchw = [n, c] + list(shape[1:-1])
-        x = torch.randn(*nchw, requires_grad=grad)
-        w = torch.randn(c, requires_grad=grad)
-        b = torch.randn(c, requires_grad=grad)
+def load(path, shape):
+    data = bytearray(open(path, 'rb').read())
+    return torch.frombuffer(data, dtype=torch.float32).reshape(*shape).clone()
+
+
+def to_nchw(t):
+    return t.permute(0, t.dim() - 1, *range(1, t.dim() - 1)).contiguous()
+
+
+def to_nhwc(t):
+    return t.permute(0, *range(2, t.dim()), 1).contiguous()
+
+
+def make(op, shape, groups, eps, grad, d):
+    c = shape[-1]
+    x = load(os.path.join(d, 'x.f32'), shape)
+    w = load(os.path.join(d, 'gamma.f32'), [c])
+    b = load(os.path.join(d, 'beta.f32'), [c])
+    dy = load(os.path.join(d, 'dy.f32'), shape)
+    channels_first = op in ('gn', 'in')
+    if channels_first:
+        x, dy = to_nchw(x), to_nchw(dy)
+    for t in (x, w, b):
+        t.requires_grad_(grad)
+    if channels_first:
         g = c if op == 'in' else groups
         f = lambda: F.group_norm(x, g, w, b, eps)
     elif op == 'ln':
-        x = torch.randn(*shape, requires_grad=grad)
-        w = torch.randn(c, requires_grad=grad)
-        b = torch.randn(c, requires_grad=grad)
         f = lambda: F.layer_norm(x, (c,), w, b, eps)
     elif op == 'rms':
-        # PyTorch 1.13 has no rms_norm: the usual composite.
-        x = torch.randn(*shape, requires_grad=grad)
-        w = torch.randn(c, requires_grad=grad)
-        f = lambda: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
+        if HAS_RMS:
+            f = lambda: F.rms_norm(x, (c,), w, eps)
+        else:
+            f = lambda: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps) * w
     else:
         raise ValueError(op)
-    if not grad:
-        def run():
-            with torch.no_grad():
-                return f()
-        return run
-    dy = torch.randn(*x.shape)
     params = [x, w] + ([b] if op != 'rms' else [])
+
+    def run():
+        with torch.no_grad():
+            return f()
 
     def run_grad():
         y = f()
         return torch.autograd.grad(y, params, dy)
-    return run_grad
+
+    def outputs():
+        if not grad:
+            y = run()
+            return [to_nhwc(y) if channels_first else y]
+        gs = list(run_grad())
+        if channels_first:
+            gs[0] = to_nhwc(gs[0])
+        return gs
+
+    return (run_grad if grad else run), outputs
 
 
 def timed(fn, reps):
@@ -64,30 +93,44 @@ def timed(fn, reps):
 
 
 def main():
+    torch.set_num_threads(1)
+    threads = 1
     for line in sys.stdin:
         req = json.loads(line)
         cmd = req['cmd']
         if cmd == 'info':
-            out = {'torch': torch.__version__, 'threads': torch.get_num_threads()}
+            out = {'torch': torch.__version__, 'threads': DEFAULT_THREADS,
+                   'rms': 'rms_norm' if HAS_RMS else 'composite'}
         elif cmd == 'case':
-            fn = make(req['op'], req['shape'], req.get('groups'), req['eps'], req['grad'])
+            if threads != 1:
+                torch.set_num_threads(1)
+                threads = 1
+            fn, outputs = make(req['op'], req['shape'], req.get('groups'), req['eps'], req['grad'], req['dir'])
+            with open(os.path.join(req['dir'], 'torch_out.f32'), 'wb') as fh:
+                for t in outputs():
+                    fh.write(t.detach().contiguous().reshape(-1).numpy().astype('<f4').tobytes())
             for _ in range(10):  # warm the allocator (see bench.ts: MALLOC_* settings)
                 fn()
             one = timed(fn, 3)
-            reps = max(1, min(200, int(5 / max(one, 1e-3))))  # about 5 ms a sample
+            reps = max(1, min(200, int(req.get('sample_ms', 5) / max(one, 1e-3))))
             cases[req['id']] = (fn, reps)
             out = {'ok': True, 'reps': reps}
         elif cmd == 'run':
+            want = int(req.get('threads', 1))
+            if want != threads:
+                torch.set_num_threads(want)
+                threads = want
             fn, reps = cases[req['id']]
             out = {'ms': timed(fn, reps)}
         elif cmd == 'fidelity':
+            if threads != 1:
+                torch.set_num_threads(1)
+                threads = 1
             shape = req['shape']
             x = torch.tensor(req['x'], dtype=torch.float32).reshape(*shape)
             c = shape[-1]
             if req['op'] == 'gn':
-                xc = x.permute(0, len(shape) - 1, *range(1, len(shape) - 1)).contiguous()
-                y = F.group_norm(xc, req['groups'], eps=req['eps'])
-                y = y.permute(0, *range(2, len(shape)), 1).contiguous()
+                y = to_nhwc(F.group_norm(to_nchw(x), req['groups'], eps=req['eps']))
             else:
                 y = F.layer_norm(x, (c,), eps=req['eps'])
             out = {'y': y.reshape(-1).tolist()}
