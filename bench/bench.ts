@@ -27,8 +27,12 @@
  * checked against float64 (test/reference.ts) on the same data before it is
  * timed; a variant that fails the check is not timed and is reported (the
  * bench exits nonzero if one of this package's variants fails). A sample is
- * the mean of several calls (about 5 ms of work; 1 ms with --quick); the
- * tables give median (p25–p75) over the rounds and ratios from this run.
+ * the mean of several calls (about 5 ms of work; 1 ms with --quick), timed
+ * both in wall clock and in CPU time of the process that ran it; the
+ * tables give the median (p25–p75) over the rounds of CPU time (default;
+ * on a machine shared with other jobs the wall clock also counts the time
+ * they held the core) or of wall clock (--clock wall), and ratios from this
+ * run; node.json has both.
  * Also: the peak bytes of a forward (tf.profile), fidelity on an input with
  * mean 1e3 and std 1e-2 for every variant that has it, and the
  * memory-bandwidth floor of one fused pass at the copy bandwidth measured in
@@ -37,6 +41,8 @@
  *   npm run bench                    # 9 rounds, cpu, wasm (+ tensorflow where it loads), every peer
  *   npm run bench -- --quick         # CI: 2 short rounds, wasm only; never writes bench/results/
  *   npm run bench -- --rounds 11 --backends wasm --no-torch --no-ort
+ *   npm run bench -- --backends wasm --lean   # this package's fused op and op + read only, against the peers
+ *   npm run bench -- --clock wall    # report wall-clock medians (default: CPU time, see below)
  *   NODE_PATH=$(bash scripts/tfjs-node-local.sh):node_modules npm run bench -- --backends tensorflow
  *
  * Writes tmp/bench/node.json and tmp/bench/RESULTS.md (tmp/bench/quick/ with
@@ -52,10 +58,31 @@ import {cpus, homedir} from 'node:os';
 import {join} from 'node:path';
 import {createInterface} from 'node:readline';
 
-import {ops} from '../src';
-import {FUSED_FLAG, SIMD_FLAG} from '../src/kernels/index';
+import {buildSync} from 'esbuild';
+
+import type * as Pkg from '../src';
 import {RefSpec, axesSpec, groupSpec, normals, refForward, refGrads64, rng} from '../test/reference';
 import {OnnxKind, buildModel} from './onnx_models';
+
+/**
+ * This package as users get it: src/index.ts bundled by esbuild as
+ * `npm run build` bundles dist/index.cjs (tsx's per-module transpile of src/
+ * adds a getter call to every cross-module call, about 8% of a GroupNorm
+ * forward in a profile). @tensorflow/* stay external, so the bundle uses
+ * the same tfjs as this file.
+ */
+function loadPackage(): typeof Pkg {
+  const out = join(__dirname, '..', 'tmp', 'bench', 'package.cjs');
+  buildSync({entryPoints: [join(__dirname, '..', 'src', 'index.ts')], bundle: true, external: ['@tensorflow/*', 'node:*'],
+    target: 'es2020', keepNames: true, logLevel: 'warning', format: 'cjs', platform: 'node', outfile: out});
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(out) as typeof Pkg;
+}
+
+const {ops} = loadPackage();
+/** The package's documented flags (docs/performance.md): fused kernels, and their WebAssembly SIMD loops. */
+const FUSED_FLAG = 'TFJS_NORMALIZATION_FUSED';
+const SIMD_FLAG = 'TFJS_NORMALIZATION_SIMD';
 
 type Op = 'gn'|'in'|'ln'|'rms';
 type TfVariant = 'fused'|'read'|'fusedJS'|'tfop'|'naive'|'bn'|'builtinLN';
@@ -100,7 +127,10 @@ function args() {
     torch: !a.includes('--no-torch'),
     ort: !a.includes('--no-ort'),
     write: a.includes('--write'),
+    clock: (get('--clock') ?? 'cpu') as 'cpu'|'wall',
+    lean: a.includes('--lean'),
   };
+  if (o.clock !== 'cpu' && o.clock !== 'wall') throw new Error(`bench: --clock must be cpu or wall, not ${o.clock}`);
   if (o.quick && o.write) throw new Error('bench: --quick never writes bench/results/ (drop --write)');
   return o;
 }
@@ -194,9 +224,15 @@ function toNHWC(x: ArrayLike<number>, shape: number[]): Float32Array {
 
 // ---------------------------------------------------------------- a variant: one thing that is timed
 
-/** One variant on one case: `time(reps)` is the mean ms of `reps` calls; `outputs()` what one call returns. */
+/** Milliseconds per call: wall clock, and CPU time of the process that ran it. */
+interface Sample {
+  wall: number;
+  cpu: number;
+}
+
+/** One variant on one case: `time(reps)` the mean per call of `reps` calls; `outputs()` what one call returns. */
 interface Runner {
-  time(reps: number): Promise<number>;
+  time(reps: number): Promise<Sample>;
   outputs(): Promise<ArrayLike<number>[]>;
 }
 
@@ -334,9 +370,7 @@ function tfVariant(backend: string, v: TfVariant): VariantInfo {
       return {
         async time(reps) {
           await useBackend(backend);
-          const t0 = performance.now();
-          for (let i = 0; i < reps; i++) one();
-          return (performance.now() - t0) / reps;
+          return clocked(reps, async () => one());
         },
         async outputs() {
           await useBackend(backend);
@@ -450,7 +484,7 @@ function torchVariant(torch: Torch, threads: number, sampleMs: number): VariantI
         async time() {
           const t = await torch.call({cmd: 'run', id, threads});
           if (t.error) throw new Error(`torch worker: ${String(t.error)}`);
-          return Number(t.ms);
+          return {wall: Number(t.ms), cpu: Number(t.cpu_ms)};
         },
         async outputs() {
           return outs;
@@ -547,13 +581,11 @@ function ortVariant(p: OrtPeer, key: Peer): VariantInfo {
       const channelsFirst = c.op === 'gn' || c.op === 'in';
       return {
         async time(reps) {
-          const t0 = performance.now();
-          for (let i = 0; i < reps; i++) {
+          return clocked(reps, async () => {
             const out = await s.run(feeds);
             // Already a JS array (the EP's output is copied out by run).
             if ((out.Y.data as Float32Array).length !== d.x.length) throw new Error(`${p.name}: wrong output size`);
-          }
-          return (performance.now() - t0) / reps;
+          });
         },
         async outputs() {
           const y = (await s.run(feeds)).Y.data as Float32Array;
@@ -565,6 +597,16 @@ function ortVariant(p: OrtPeer, key: Peer): VariantInfo {
 }
 
 // ---------------------------------------------------------------- statistics
+
+/** Mean wall and process CPU ms per call of `reps` calls of f. */
+async function clocked(reps: number, f: () => Promise<void>): Promise<Sample> {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) await f();
+  const wall = (performance.now() - t0) / reps;
+  const c = process.cpuUsage(c0);
+  return {wall, cpu: (c.user + c.system) / 1000 / reps};
+}
 
 interface Stat {
   median: number;
@@ -606,7 +648,10 @@ interface CaseResult {
   label: string;
   op: Op;
   grad: boolean;
+  /** The reported clock (--clock; PyTorch on several threads: wall clock). */
   ms: Record<string, Stat>;
+  msWall: Record<string, Stat>;
+  msCpu: Record<string, Stat>;
   /** Max error of each variant's output against float64, relative to max(1, max |reference|). */
   checkErr: Record<string, number>;
   /** Calls per sample (PyTorch: the worker's own count). */
@@ -616,6 +661,8 @@ interface CaseResult {
 }
 
 const TF_VARIANTS: TfVariant[] = ['fused', 'read', 'fusedJS', 'tfop', 'naive', 'bn', 'builtinLN'];
+/** --lean: this package's fused op and op + read only (the slow tfjs composites left out). */
+const LEAN_VARIANTS: TfVariant[] = ['fused', 'read'];
 
 async function main() {
   const opt = args();
@@ -638,7 +685,7 @@ async function main() {
     }
   }
   const variants: VariantInfo[] = [];
-  for (const b of backends) for (const v of TF_VARIANTS) variants.push(tfVariant(b, v));
+  for (const b of backends) for (const v of opt.lean ? LEAN_VARIANTS : TF_VARIANTS) variants.push(tfVariant(b, v));
 
   let torch: Torch|null = null;
   if (opt.torch) {
@@ -676,7 +723,7 @@ async function main() {
   interface Setup {
     c: Case;
     runners: Array<{v: VariantInfo, r: Runner, reps: number}>;
-    samples: Map<string, number[]>;
+    samples: Map<string, Sample[]>;
     res: CaseResult;
   }
   const setups: Setup[] = [];
@@ -693,7 +740,7 @@ async function main() {
       return refs.get(k) as Float64Array[];
     };
     const bytes = size(c.shape) * 4;
-    const res: CaseResult = {id: c.id, label: c.label, op: c.op, grad: c.grad, ms: {}, checkErr: {}, reps: {},
+    const res: CaseResult = {id: c.id, label: c.label, op: c.op, grad: c.grad, ms: {}, msWall: {}, msCpu: {}, checkErr: {}, reps: {},
       floorMs: (3 * bytes) / bw * 1000};
     const s: Setup = {c, runners: [], samples: new Map(), res};
     for (const v of variants) {
@@ -712,7 +759,7 @@ async function main() {
         if (v.backend) badOurs.push(`${v.key} on ${c.id}`);
         continue;
       }
-      const one = await r.time(1);
+      const one = (await r.time(1)).wall;
       const reps = v.backend || v.key.startsWith('ort') ? Math.max(1, Math.min(50, Math.round(opt.sampleMs / Math.max(one, 1e-3)))) : 1;
       await r.time(reps);
       res.reps[v.key] = reps;
@@ -737,7 +784,12 @@ async function main() {
 
   const results: CaseResult[] = [];
   for (const s of setups) {
-    for (const [k, list] of s.samples) s.res.ms[k] = stat(list);
+    for (const [k, list] of s.samples) {
+      s.res.msWall[k] = stat(list.map((x) => x.wall));
+      s.res.msCpu[k] = stat(list.map((x) => x.cpu));
+      // PyTorch on several threads: its CPU time is the threads' total, not a speed; wall clock always.
+      s.res.ms[k] = opt.clock === 'wall' || k === 'torchN' ? s.res.msWall[k] : s.res.msCpu[k];
+    }
     if (!s.c.grad) {
       s.res.peakExtraBytes = {};
       for (const b of backends) {
@@ -786,6 +838,7 @@ async function main() {
     ortKinds,
     notes: [...notes, ...ortNotes],
     quick: opt.quick,
+    clock: opt.clock,
     rounds: opt.rounds,
     copyBandwidthGBs: bw / 1e9,
     results,
@@ -874,6 +927,7 @@ interface Out {
   ortKinds: Record<string, string>;
   notes: string[];
   quick: boolean;
+  clock: 'cpu'|'wall';
   rounds: number;
   copyBandwidthGBs: number;
   results: CaseResult[];
@@ -934,7 +988,11 @@ function markdown(o: Out): string {
       `Node ${o.machine.node}, tfjs ${o.machine.tfjs} (backends: ${o.backends.join(', ') || 'none'}), ${torch}; ${ort} ` +
       `on 1 thread; ${o.rounds} interleaved rounds${o.quick ? ' (quick run: short samples, not for comparisons)' : ''}.`);
   if (o.notes.length) L.push('', 'Not measured or fallen back:', '', ...o.notes.map((n) => `- ${n}`));
-  L.push('', 'Milliseconds: median (p25–p75) over the rounds of the mean of a sample of calls. Channels-last (NHWC) ' +
+  L.push('', `Milliseconds per call: median (p25–p75) over the rounds of the mean of a sample of calls, ` +
+      (o.clock === 'cpu' ? '**CPU time** of the process that ran the call (Node\'s `process.cpuUsage`, the PyTorch worker\'s ' +
+        '`time.process_time`): on this shared machine a wall-clock sample also counts the time other jobs held the core ' +
+        '(wall-clock medians are in node.json, `msWall`); PyTorch on several threads is wall clock. ' :
+        '**wall clock** (CPU-time medians are in node.json, `msCpu`). ') + 'Channels-last (NHWC) ' +
       'inputs; PyTorch and ONNX Runtime normalize the NCHW tensor of the same data for GroupNorm and InstanceNorm. ' +
       '"fused + read" reads every output into a JS array (`dataSync`), as ONNX Runtime always returns it. Every variant ' +
       `was checked against float64 on the same data before it was timed (max error relative to the largest |answer| ≤ ${CHECK_TOL}; ` +

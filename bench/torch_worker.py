@@ -8,7 +8,7 @@ Protocol (one JSON object per line, on stdin and stdout):
       writes what one call returns to dir/torch_out.f32 (y, or dx, dgamma
       and dbeta one after the other, channels-last) for bench.ts to check
       against float64; -> {"ok": true, "reps": r}
-  {"cmd": "run", "id", "threads"} -> {"ms": mean ms per call over r calls}
+  {"cmd": "run", "id", "threads"} -> {"ms": mean wall ms per call over r calls, "cpu_ms": process CPU ms}
   {"cmd": "fidelity", "op", "shape", "groups", "eps", "x": [...]} -> {"y": [...]}
 Group/instance norm run on the contiguous NCHW tensor of the same data
 (PyTorch's native layout). RMS norm: F.rms_norm where PyTorch has it (2.4+),
@@ -92,6 +92,16 @@ def timed(fn, reps):
     return (time.perf_counter() - t0) * 1000 / reps
 
 
+def clocked(fn, reps):
+    """Mean wall and process CPU ms per call (CPU: every thread of the process)."""
+    c0 = time.process_time()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    wall = (time.perf_counter() - t0) * 1000 / reps
+    return wall, (time.process_time() - c0) * 1000 / reps
+
+
 def main():
     torch.set_num_threads(1)
     threads = 1
@@ -121,7 +131,8 @@ def main():
                 torch.set_num_threads(want)
                 threads = want
             fn, reps = cases[req['id']]
-            out = {'ms': timed(fn, reps)}
+            wall, cpu = clocked(fn, reps)
+            out = {'ms': wall, 'cpu_ms': cpu}
         elif cmd == 'fidelity':
             if threads != 1:
                 torch.set_num_threads(1)
