@@ -161,7 +161,7 @@ const NODE_BACKENDS = ['cpu', 'wasm'] as const;
 const PLACEMENT = {cpu: 'copy', wasm: 'view'} as const;
 
 test('kernels are registered for cpu and wasm, forward and backward', () => {
-  expect([...FUSED_BACKENDS]).toEqual(['cpu', 'wasm', 'webgl', 'webgpu']);
+  expect([...FUSED_BACKENDS]).toEqual(['cpu', 'wasm', 'webgl', 'webgpu', 'tensorflow']);
   for (const b of NODE_BACKENDS) {
     expect(tf.getKernel(FUSED_NORM_KERNEL, b)).toBeDefined();
     expect(tf.getKernel(FUSED_NORM_GRAD_KERNEL, b)).toBeDefined();

@@ -156,6 +156,19 @@ export const align16 = (n: number): number => (n + 15) & ~15;
 export type Direction = 'forward'|'backward';
 
 /**
+ * Thrown by a kernel whose arithmetic is not safe for the data it was
+ * given (the 'tensorflow' kernels check their float32 statistics, which
+ * `accepts` cannot see); the dispatch catches it and returns null, so
+ * core.ts runs its tf-op path.
+ */
+export class FusedKernelDeclined extends Error {
+  constructor(why: string) {
+    super(`fused kernel declined: ${why}`);
+    this.name = 'FusedKernelDeclined';
+  }
+}
+
+/**
  * What a backend file exports: its kernels and its own rules for which
  * plans they take. `accepts` may decline a plan (too many axes for a
  * shader, a layout measured slower than the tf-op path, an environment

@@ -7,8 +7,8 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {
-  BackwardAttrs, Direction, FUSED_FLAG, FUSED_NORM_GRAD_KERNEL, FUSED_NORM_KERNEL, FusedBackend, ForwardAttrs,
-  isNormMode, NormPlan, numStats, planOf,
+  BackwardAttrs, Direction, FUSED_FLAG, FUSED_NORM_GRAD_KERNEL, FUSED_NORM_KERNEL, FusedBackend, FusedKernelDeclined,
+  ForwardAttrs, isNormMode, NormPlan, numStats, planOf,
 } from './contract';
 
 const records = new Map<string, FusedBackend>();
@@ -58,8 +58,8 @@ export function fusedNorm(
   if (gamma != null) inputs.gamma = gamma;
   if (beta != null) inputs.beta = beta;
   const attrs: ForwardAttrs = {...planOf(plan), hasGamma: gamma != null, hasBeta: beta != null};
-  const out = tf.engine().runKernel(FUSED_NORM_KERNEL, inputs, attrs) as tf.Tensor[];
-  return {y: out[0], stats: out.slice(1)};
+  const out = runDeclinable(FUSED_NORM_KERNEL, inputs, attrs);
+  return out && {y: out[0], stats: out.slice(1)};
 }
 
 /**
@@ -82,5 +82,15 @@ export function fusedNormGrad(
   const attrs: BackwardAttrs = {
     ...planOf(plan), hasGamma, hasBeta, gammaShape: gammaShape ?? [], betaShape: betaShape ?? [],
   };
-  return tf.engine().runKernel(FUSED_NORM_GRAD_KERNEL, inputs, attrs) as tf.Tensor[];
+  return runDeclinable(FUSED_NORM_GRAD_KERNEL, inputs, attrs);
+}
+
+/** Runs a kernel; null where it declined for its data ({@link FusedKernelDeclined}). */
+function runDeclinable(kernelName: string, inputs: tf.NamedTensorMap, attrs: ForwardAttrs|BackwardAttrs): tf.Tensor[]|null {
+  try {
+    return tf.engine().runKernel(kernelName, inputs, attrs) as tf.Tensor[];
+  } catch (e) {
+    if (e instanceof FusedKernelDeclined) return null;
+    throw e;
+  }
 }

@@ -12,6 +12,9 @@
  *   tf-op one;
  * - webgpu (./webgpu.ts, ./webgpu_grad.ts): forward and backward, as WGSL
  *   shaders;
+ * - tensorflow, tfjs-node (./tensorflow.ts): forward and backward as short
+ *   chains of native TensorFlow ops; they decline (FusedKernelDeclined: the
+ *   tf-op path runs) where their float32 arithmetic is not safe for the data;
  * - every other backend: no record, so core.ts keeps its tf-op path.
  *
  * A new backend: a file exporting one FusedBackend record
@@ -25,6 +28,7 @@ import * as tf from '@tensorflow/tfjs';
 import {FUSED_FLAG, FUSED_NORM_GRAD_KERNEL, FUSED_NORM_KERNEL, FusedBackend, SIMD_FLAG, WEBGL_ROWS_FLAG} from './contract';
 import {cpuBackend} from './cpu';
 import {useFusedBackend} from './dispatch';
+import {tensorflowBackend} from './tensorflow';
 import {wasmBackend} from './wasm';
 import {webglBackend} from './webgl';
 import {webgpuBackend} from './webgpu';
@@ -34,7 +38,8 @@ export {canFuse, fusedEnabled, fusedNorm, fusedNormGrad} from './dispatch';
 export {simdEnabled} from './simd/run';
 
 /** The backends this package has fused kernels for, one record each. */
-export const FUSED_BACKEND_RECORDS: readonly FusedBackend[] = [cpuBackend, wasmBackend, webglBackend, webgpuBackend];
+export const FUSED_BACKEND_RECORDS: readonly FusedBackend[] =
+    [cpuBackend, wasmBackend, webglBackend, webgpuBackend, tensorflowBackend];
 
 /** Their names. */
 export const FUSED_BACKENDS: readonly string[] = FUSED_BACKEND_RECORDS.map((r) => r.backend);

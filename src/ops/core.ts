@@ -71,7 +71,9 @@ function untaped(t: tf.Tensor, fn: (t: tf.Tensor) => tf.Tensor): tf.Tensor {
   if (!taping()) return fn(t);
   const constant = tf.customGrad((...args: Array<tf.Tensor|tf.GradSaveFunc>) => {
     const a = args[0] as tf.Tensor;
-    return {value: fn(a), gradFunc: () => tf.zerosLike(a)};
+    // zeros of a's shape, not zerosLike(a): a may be disposed by the time a
+    // second-order backward runs, and tfjs-node's ZerosLike reads its input.
+    return {value: fn(a), gradFunc: () => tf.zeros(a.shape, a.dtype)};
   });
   return constant(t);
 }
