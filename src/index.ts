@@ -43,5 +43,7 @@ export type {FilterResponseNormOptions} from './ops/index';
 export {SpectralNormalization} from './layers/spectral_normalization';
 export type {SpectralNormalizationArgs} from './layers/spectral_normalization';
 export type {WrapperArgs} from './layers/wrapper';
+export {WeightNormalization} from './layers/weight_normalization';
+export type {WeightNormalizationArgs} from './layers/weight_normalization';
 export {replaceBatchNormalization} from './convert';
 export type {ReplaceBatchNormalizationOptions} from './convert';

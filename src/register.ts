@@ -18,6 +18,7 @@ import {LocalResponseNormalization} from './layers/local_response_normalization'
 import {RMSNormalization} from './layers/rms_normalization';
 import {SpectralNormalization} from './layers/spectral_normalization';
 import {UnitNormalization} from './layers/unit_normalization';
+import {WeightNormalization} from './layers/weight_normalization';
 import {WSConv1D, WSConv2D} from './layers/weight_standardization';
 
 /**
@@ -29,7 +30,7 @@ export const REGISTERED_CLASSES = [
   GroupNormalization, InstanceNormalization, LayerNormalization, RMSNormalization, AddonsGroupNormalization,
   AddonsInstanceNormalization,
   UnitNormalization, LocalResponseNormalization, WSConv2D, WSConv1D, FilterResponseNormalization, TLU,
-  SpectralNormalization,
+  SpectralNormalization, WeightNormalization,
 ];
 
 for (const cls of REGISTERED_CLASSES) {

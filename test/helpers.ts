@@ -63,8 +63,8 @@ export interface LayerTestSpec {
   args: Record<string, unknown>;
   /** A concrete input shape (with batch). */
   inputShape: number[];
-  /** Expected weights, in order: [name, shape]. */
-  weights: Array<[string, number[]]>;
+  /** Expected weights, in order: [name, shape] or [name, shape, dtype] (default 'float32'). */
+  weights: Array<[string, number[]]|[string, number[], string]>;
   /** Keys getConfig() must return (besides the base keys), in any order. */
   configKeys: string[];
 }
@@ -85,8 +85,9 @@ export async function runLayerTest(spec: LayerTestSpec): Promise<void> {
   // Weights: count, order, names, shapes, dtype; make them non-trivial.
   expect(layer.weights.map((w) => w.name.split('/').pop())).toEqual(spec.weights.map((w) => w[0]));
   expect(layer.weights.map((w) => w.shape)).toEqual(spec.weights.map((w) => w[1]));
-  layer.weights.forEach((w) => expect(w.dtype).toBe('float32'));
-  layer.setWeights(layer.weights.map((w, i) => tf.randomUniform(w.shape as number[], 0.5, 1.5, 'float32', 11 + i)));
+  layer.weights.forEach((w, i) => expect(w.dtype).toBe(spec.weights[i][2] ?? 'float32'));
+  // Float weights get random values; others (a bool flag) keep theirs.
+  layer.setWeights(layer.weights.map((w, i) => (w.dtype === 'float32' ? tf.randomUniform(w.shape as number[], 0.5, 1.5, 'float32', 11 + i) : w.read().clone())));
   // A second call leaks nothing.
   const y1 = await expectNoLeak(() => layer.apply(x) as tf.Tensor, `${cls.className}.apply`);
   // Config: the expected keys, and a faithful round trip.

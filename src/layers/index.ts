@@ -13,6 +13,7 @@ import {LocalResponseNormalization, LocalResponseNormalizationArgs} from './loca
 import {RMSNormalization, RMSNormalizationArgs} from './rms_normalization';
 import {SpectralNormalization, SpectralNormalizationArgs} from './spectral_normalization';
 import {UnitNormalization, UnitNormalizationArgs} from './unit_normalization';
+import {WeightNormalization, WeightNormalizationArgs} from './weight_normalization';
 import {WSConv1D, WSConv2D, WSConvArgs} from './weight_standardization';
 
 /** A new {@link GroupNormalization} layer (Keras 3 defaults: 32 groups, axis -1, epsilon 1e-3). */
@@ -68,4 +69,9 @@ export function tlu(args?: TLUArgs): TLU {
 /** A new {@link SpectralNormalization} wrapper (Keras 3: power iterations 1) of a layer with a kernel. */
 export function spectralNormalization(args: SpectralNormalizationArgs): SpectralNormalization {
   return new SpectralNormalization(args);
+}
+
+/** A new {@link WeightNormalization} wrapper (TensorFlow Addons: data-dependent init by default). */
+export function weightNormalization(args: WeightNormalizationArgs): WeightNormalization {
+  return new WeightNormalization(args);
 }

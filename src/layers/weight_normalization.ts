@@ -1,0 +1,128 @@
+import * as tf from '@tensorflow/tfjs';
+
+import {unitNormImpl} from '../ops/unit_norm';
+import {checkBoolean} from '../ops/validate';
+import {ConfigDict, Kwargs} from './common';
+import {NormalizationWrapper, WrapperArgs} from './wrapper';
+
+/** Arguments of {@link WeightNormalization} (TensorFlow Addons'). */
+export interface WeightNormalizationArgs extends WrapperArgs {
+  /** Data-dependent initialization of g and the bias from the first batch. Default true. */
+  dataInit?: boolean;
+}
+
+/** A linear activation, to run the wrapped layer without its activation (TFA's naked clone). */
+const LINEAR = {getClassName: () => 'linear', apply: (x: tf.Tensor) => x};
+
+/**
+ * TensorFlow Addons' `Addons>WeightNormalization` (Salimans & Kingma, 2016):
+ * wraps a layer with a `kernel` (Dense, Conv1D/2D/3D, ...) and computes it
+ * with `kernel = l2_normalize(v, every axis but the last) * g`, where `v` is
+ * the wrapped layer's own kernel variable (still named `kernel`, as TFA's
+ * files name it) and `g` a trainable [units] weight (ones). A non-trainable
+ * bool `initialized` records whether g was initialized; on the first call
+ * with data (not on a loaded model, whose `initialized` is true):
+ *
+ * - `dataInit: true` (default): as TFA's `_data_dep_init`, the wrapped layer
+ *   without activation runs on the batch with the raw kernel v, its moments
+ *   over every axis but the last give `scale = 1 / sqrt(var + 1e-10)`, then
+ *   `g := g * scale` and `bias := -mean * scale`;
+ * - `dataInit: false`: `g := ||v||` per output unit (TFA's `_init_norm`).
+ *
+ * Weights: the wrapped layer's (`kernel` = v, `bias`), `g`, then `initialized`.
+ */
+export class WeightNormalization extends NormalizationWrapper {
+  /** The serialization class name, TensorFlow Addons' `Addons>WeightNormalization`. */
+  static className = 'Addons>WeightNormalization';
+  /** The keys of its arguments besides tf.layers.Layer's. */
+  static override readonly argKeys: readonly string[] = ['layer', 'dataInit'];
+  /** Whether g and the bias are initialized from the first batch. */
+  readonly dataInit: boolean;
+  private vWeight: tf.LayerVariable|null = null;
+  private gWeight: tf.LayerVariable|null = null;
+  private initializedWeight: tf.LayerVariable|null = null;
+  private normAxes: number[] = [];
+  /** Set once `initialized` has been read as true (it is never reset). */
+  private knownInitialized = false;
+
+  constructor(args: WeightNormalizationArgs) {
+    super(args);
+    this.dataInit = checkBoolean(this.who, 'dataInit', args.dataInit ?? true);
+  }
+
+  /** The wrapped layer's kernel variable (TFA's `v`). */
+  get v(): tf.LayerVariable|null {
+    return this.vWeight;
+  }
+
+  protected buildShape(shape: tf.Shape): void {
+    this.buildWrapped(shape);
+    const kernel = this.wrappedWeight('kernel');
+    if (kernel == null) {
+      throw new Error(`${this.who}: the wrapped ${this.layer.getClassName()} layer '${this.layer.name}' has no 'kernel' ` +
+                      'weight; WeightNormalization wraps a layer with a kernel (Dense, Conv1D/2D/3D, ...).');
+    }
+    this.vWeight = kernel;
+    const rank = kernel.shape.length;
+    this.normAxes = Array.from({length: rank - 1}, (_, i) => i);
+    this.inputSpec = [new tf.InputSpec({shape: [null, ...shape.slice(1)]})];
+    this.gWeight = this.addParam('g', [kernel.shape[rank - 1] as number], tf.initializers.ones());
+    this.initializedWeight = this.addWeight('initialized', [], 'bool', tf.initializers.zeros(), undefined, false);
+  }
+
+  /** The wrapped layer's call with its kernel replaced by `kernel` (and, if `linear`, without its activation). */
+  private callWith(x: tf.Tensor, kernel: tf.Tensor, linear: boolean): tf.Tensor {
+    const inner = this.layer as unknown as {kernel: unknown, activation: unknown};
+    const savedKernel = inner.kernel;
+    const savedActivation = inner.activation;
+    inner.kernel = {read: () => kernel};
+    if (linear) inner.activation = LINEAR;
+    try {
+      return this.layer.call(x, {} as Kwargs) as tf.Tensor;
+    } finally {
+      inner.kernel = savedKernel;
+      inner.activation = savedActivation;
+    }
+  }
+
+  private initializeIfNeeded(x: tf.Tensor): void {
+    if (this.knownInitialized) return;
+    const flag = (this.initializedWeight as tf.LayerVariable).read();
+    if (flag.dataSync()[0] !== 0) {
+      this.knownInitialized = true;
+      return;
+    }
+    const v = (this.vWeight as tf.LayerVariable).read();
+    const g = (this.gWeight as tf.LayerVariable).read() as tf.Variable;
+    const bias = this.wrappedWeight('bias');
+    const [newG, newBias] = tf.tidy(() => {
+      if (!this.dataInit) {
+        const depth = v.shape[v.shape.length - 1];
+        return [tf.norm(tf.reshape(v, [-1, depth]), 'euclidean', 0), null];
+      }
+      const xInit = this.callWith(x, v, true);
+      const axes = Array.from({length: xInit.rank - 1}, (_, i) => i);
+      const {mean, variance} = tf.moments(xInit, axes);
+      const scale = tf.div(1, tf.sqrt(tf.add(variance, 1e-10)));
+      return [tf.mul(g, scale), bias != null ? tf.neg(tf.mul(mean, scale)) : null];
+    });
+    g.assign(newG);
+    if (newBias != null && bias != null) (bias.read() as tf.Variable).assign(newBias);
+    const yes = tf.scalar(true, 'bool');
+    (flag as tf.Variable).assign(yes);
+    tf.dispose([newG, newBias, yes]);
+    this.knownInitialized = true;
+  }
+
+  protected forward(x: tf.Tensor): tf.Tensor {
+    this.initializeIfNeeded(x);
+    const v = (this.vWeight as tf.LayerVariable).read();
+    const g = (this.gWeight as tf.LayerVariable).read();
+    // TF's l2_normalize: v * rsqrt(max(sum(v²), 1e-12)), i.e. v / max(||v||, 1e-6).
+    return tf.tidy(() => this.callWith(x, tf.mul(unitNormImpl(v, {axis: this.normAxes, epsilon: 1e-6}, this.who), g), false));
+  }
+
+  protected argsConfig(): ConfigDict {
+    return {layer: this.layerConfig(), dataInit: this.dataInit};
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * WeightNormalization (TensorFlow Addons): the float64 reference of TFA's
+ * math (kernel = l2_normalize(v) * g; data-dependent init of g and the bias
+ * from the first batch through the wrapped layer without activation and with
+ * the raw kernel; `_init_norm` without it), gradients against finite
+ * differences, Conv2D, the converter's format (`Addons>WeightNormalization`),
+ * save/load (a loaded model is not initialized again), harness, errors,
+ * leaks. TFA cannot be installed here: no TFA-generated numbers.
+ */
+import * as tf from '@tensorflow/tfjs';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+import {io, layers, WeightNormalization} from '../src';
+import {gradsFD} from './family_reference';
+import {expectExactRoundTrip, relErr} from './family_helpers';
+import {expectClose, expectNoLeakSync, runLayerTest} from './helpers';
+import {normals, rng} from './reference';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+/** y = act(x · (v / ||v||_cols) * g + b) for a Dense of n inputs and u units, in float64. */
+function denseWN64(x: ArrayLike<number>, rows: number, n: number, u: number, v: ArrayLike<number>, g: ArrayLike<number>,
+                   b: ArrayLike<number>, relu: boolean): Float64Array {
+  const norms = Array.from({length: u}, (_, j) => {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += v[i * u + j] ** 2;
+    return Math.max(Math.sqrt(s), 1e-6);
+  });
+  const y = new Float64Array(rows * u);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < u; j++) {
+      let s = b[j];
+      for (let i = 0; i < n; i++) s += x[r * n + i] * v[i * u + j] / norms[j] * g[j];
+      y[r * u + j] = relu ? Math.max(s, 0) : s;
+    }
+  }
+  return y;
+}
+
+/** TFA's _data_dep_init in float64: x_init = x · v + b0 (raw kernel, no activation); moments per unit. */
+function dataInit64(x: ArrayLike<number>, rows: number, n: number, u: number, v: ArrayLike<number>, b0: ArrayLike<number>) {
+  const g = new Float64Array(u);
+  const b = new Float64Array(u);
+  for (let j = 0; j < u; j++) {
+    const col = Array.from({length: rows}, (_, r) => {
+      let s = b0[j];
+      for (let i = 0; i < n; i++) s += x[r * n + i] * v[i * u + j];
+      return s;
+    });
+    const m = col.reduce((a, c) => a + c, 0) / rows;
+    const variance = col.reduce((a, c) => a + (c - m) ** 2, 0) / rows;
+    const scale = 1 / Math.sqrt(variance + 1e-10);
+    g[j] = scale;  // g starts at ones
+    b[j] = -m * scale;
+  }
+  return {g, b};
+}
+
+describe('WeightNormalization', () => {
+  const [rows, n, u] = [6, 5, 3];
+  const x = normals(rng(1), rows * n, 0.3, 1.2);
+  const v = normals(rng(2), n * u, 0, 0.7);
+  const b0 = normals(rng(3), u, 0, 0.3);
+
+  function built(dataInit: boolean, activation: 'relu'|'linear' = 'relu'): WeightNormalization {
+    const wn = new WeightNormalization({layer: tf.layers.dense({units: u, activation}), dataInit});
+    wn.build([null, n]);
+    (wn.v as tf.LayerVariable).write(tf.tensor(v, [n, u]));
+    wn.layer.weights[1].write(tf.tensor(b0, [u]));
+    return wn;
+  }
+
+  test('data init (TFA\'s default): g and the bias from the first batch as TFA computes them, then the output with them', () => {
+    const wn = built(true);
+    const xt = tf.tensor(x, [rows, n]);
+    const y = expectNoLeakSync(() => wn.apply(xt) as tf.Tensor, 'first call');
+    const {g, b} = dataInit64(x, rows, n, u, v, b0);
+    const [, bias, gw, init] = wn.getWeights();
+    expect(relErr(gw.dataSync(), g)).toBeLessThan(1e-5);
+    expect(relErr(bias.dataSync(), b)).toBeLessThan(1e-5);
+    expect(Array.from(init.dataSync())).toEqual([1]);
+    expect(relErr(y.dataSync(), denseWN64(x, rows, n, u, v, g, b, true))).toBeLessThan(1e-5);
+    // The second call does not initialize again.
+    const x2 = tf.tensor(normals(rng(9), rows * n, 5, 3), [rows, n]);
+    tf.dispose(wn.apply(x2) as tf.Tensor);
+    expect(Array.from(wn.getWeights()[2].dataSync())).toEqual(Array.from(gw.dataSync()));
+    tf.dispose([xt, x2, y]);
+  });
+
+  test('dataInit false: g := ||v|| per unit (TFA\'s _init_norm), so the first output is the wrapped layer\'s own', () => {
+    const wn = built(false, 'linear');
+    const xt = tf.tensor(x, [rows, n]);
+    const y = wn.apply(xt) as tf.Tensor;
+    const norms = Array.from({length: u}, (_, j) => Math.sqrt(Array.from({length: n}, (_, i) => v[i * u + j] ** 2).reduce((a, c) => a + c, 0)));
+    expect(relErr(wn.getWeights()[2].dataSync(), norms)).toBeLessThan(1e-6);
+    const plain = tf.add(tf.matMul(xt, tf.tensor(v, [n, u])), tf.tensor(b0));
+    expect(relErr(y.dataSync(), plain.dataSync())).toBeLessThan(1e-5);
+    tf.dispose([xt, y, plain]);
+  });
+
+  test('gradients for x, v, bias and g match float64 finite differences', () => {
+    const wn = built(true, 'linear');
+    const xt = tf.tensor(x, [rows, n]);
+    tf.dispose(wn.apply(xt) as tf.Tensor);  // initializes
+    const g = Array.from(wn.getWeights()[2].dataSync());
+    const b = Array.from(wn.getWeights()[1].dataSync());
+    const dy = normals(rng(4), rows * u);
+    const dyt = tf.tensor(dy, [rows, u]);
+    const xv = tf.variable(xt);
+    const vars = wn.trainableWeights.map((w) => w.read() as tf.Variable);
+    const {value, grads} = tf.variableGrads(() => tf.sum(tf.mul(wn.apply(xv) as tf.Tensor, dyt)) as tf.Scalar, [xv, ...vars]);
+    const f = (a: Float64Array[]) => denseWN64(a[0], rows, n, u, a[1], a[3], a[2], false);
+    const ref = gradsFD(f, [x, v, b, g], dy);
+    expect(wn.trainableWeights.map((w) => w.originalName.split('/').pop())).toEqual(['kernel', 'bias', 'g']);
+    [xv, ...vars].forEach((t, i) => expectClose(grads[t.name], ref[i], 1e-4, `grad ${i}`));
+    tf.dispose([xt, dyt, xv, value, ...Object.values(grads)]);
+  });
+
+  test('Conv2D: kernel = l2_normalize(v, [0, 1, 2]) * g, data init over every axis but the channels', () => {
+    const wn = layers.weightNormalization({layer: tf.layers.conv2d({filters: 4, kernelSize: 3, padding: 'same'})});
+    const xt = tf.randomNormal([2, 5, 5, 3], 0.2, 1.5, 'float32', 5);
+    wn.build([null, 5, 5, 3]);
+    const v4 = wn.getWeights()[0].clone();
+    const b4 = wn.getWeights()[1].clone();
+    const y = wn.apply(xt) as tf.Tensor;
+    const xInit = tf.add(tf.conv2d(xt as tf.Tensor4D, v4 as tf.Tensor4D, 1, 'same'), b4);
+    const {mean, variance} = tf.moments(xInit, [0, 1, 2]);
+    const scale = tf.div(1, tf.sqrt(tf.add(variance, 1e-10)));
+    expect(relErr(wn.getWeights()[2].dataSync(), scale.dataSync())).toBeLessThan(1e-5);
+    expect(relErr(wn.getWeights()[1].dataSync(), tf.neg(tf.mul(mean, scale)).dataSync())).toBeLessThan(1e-5);
+    const k = tf.mul(tf.div(v4, tf.sqrt(tf.sum(tf.square(v4), [0, 1, 2], true))), scale);
+    const want = tf.add(tf.conv2d(xt as tf.Tensor4D, k as tf.Tensor4D, 1, 'same'), wn.getWeights()[1]);
+    expect(relErr(y.dataSync(), want.dataSync())).toBeLessThan(1e-5);
+    // After data init, the pre-activation of the init batch is standardized only when ||v|| = 1 (TFA inits
+    // through the raw kernel): here its per-channel std is 1 / ||v||.
+    tf.dispose([xt, y, xInit, mean, variance, scale, k, want, v4, b4]);
+  });
+
+  test('save/load: every weight (initialized included) and predictions exact; the loaded model is not initialized again', async () => {
+    const model = tf.sequential({layers: [
+      layers.weightNormalization({layer: tf.layers.dense({units: 4, activation: 'tanh'}), inputShape: [3]}),
+      layers.weightNormalization({layer: tf.layers.dense({units: 2}), dataInit: false}),
+    ]});
+    const x = tf.randomNormal([5, 3], 0, 1, 'float32', 8);
+    tf.dispose(model.predict(x) as tf.Tensor);  // initializes both
+    const classes = await expectExactRoundTrip(model, tf.randomNormal([5, 3], 4, 2, 'float32', 9));
+    expect(classes).toEqual(['Addons>WeightNormalization', 'Addons>WeightNormalization']);
+    expect(model.layers[0].weights.map((w) => [w.originalName.split('/').pop(), w.dtype])).toEqual(
+        [['kernel', 'float32'], ['bias', 'float32'], ['g', 'float32'], ['initialized', 'bool']]);
+    tf.dispose(x);
+    model.dispose();
+  });
+
+  test('model.fit trains through it', async () => {
+    const model = tf.sequential({layers: [layers.weightNormalization({layer: tf.layers.dense({units: 1}), inputShape: [4]})]});
+    model.compile({optimizer: tf.train.sgd(0.1), loss: 'meanSquaredError'});
+    const x = tf.randomNormal([16, 4], 0, 1, 'float32', 10);
+    const t = tf.sum(x, 1, true);
+    const h = await model.fit(x, t, {epochs: 10, batchSize: 16, verbose: 0});
+    const loss = h.history.loss as number[];
+    expect(loss[loss.length - 1]).toBeLessThan(loss[0]);
+    tf.dispose([x, t]);
+    model.dispose();
+  });
+
+  test('a converted TensorFlow Addons model (test/fixtures/converted/tfa-weight-normalization.json) loads and computes TFA\'s math', async () => {
+    const json = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'converted', 'tfa-weight-normalization.json'), 'utf8'));
+    const specs = json.weightsManifest[0].weights as tf.io.WeightsManifestEntry[];
+    const rand = rng(31);
+    const w: Record<string, Float32Array|Uint8Array> = {};
+    for (const s of specs) {
+      w[s.name] = s.dtype === 'bool' ? Uint8Array.of(1) : normals(rand, s.shape.reduce((a, b) => a * b, 1), s.name.endsWith('/g') ? 1 : 0, 0.5);
+    }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-norm-wn-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
+      fs.writeFileSync(path.join(dir, 'group1-shard1of1.bin'), Buffer.concat(specs.map((s) => Buffer.from(w[s.name].buffer))));
+      const model = await io.loadLayersModel(path.join(dir, 'model.json'));
+      expect(model.layers.slice(1).map((l) => l.getClassName())).toEqual(['Addons>WeightNormalization']);
+      const xs = normals(rng(5), 4 * 6, 0, 1);
+      const y = model.predict(tf.tensor(xs, [4, 6])) as tf.Tensor;
+      const ref = denseWN64(xs, 4, 6, 3, w['weight_normalization/kernel'], w['weight_normalization/g'], w['weight_normalization/bias'], true);
+      // initialized is true in the file: no data init, the stored g and bias are used.
+      expect(relErr(y.dataSync(), ref)).toBeLessThan(1e-5);
+      tf.dispose(y);
+      model.dispose();
+    } finally {
+      fs.rmSync(dir, {recursive: true, force: true});
+    }
+  });
+
+  test('shared layer test', () => runLayerTest({
+    cls: WeightNormalization as never, args: {layer: {className: 'Dense', config: {units: 4}}}, inputShape: [2, 4],
+    weights: [['kernel', [4, 4]], ['bias', [4]], ['g', [4]], ['initialized', [], 'bool']], configKeys: ['layer', 'dataInit'],
+  }));
+
+  test('errors name the layer, the argument, the value and what was expected', () => {
+    expect(() => new WeightNormalization({layer: tf.layers.dense({units: 2}), dataInit: 'yes'} as never)).toThrow(
+        /Addons>WeightNormalization layer '.*': argument 'dataInit' must be true or false; received "yes"\./);
+    const wn = new WeightNormalization({layer: tf.layers.flatten(), name: 'wn_flat'});
+    expect(() => wn.apply(tf.input({shape: [3, 2]}))).toThrow("Addons>WeightNormalization layer 'wn_flat': the wrapped Flatten layer");
+  });
+});
