@@ -7,6 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 
 import {standardizeConvsBeforeBatchNorm} from './convert_ws';
 import {GroupNormalization} from './layers/group_normalization';
+import {checkGroups} from './ops/group_norm';
+import {checkBoolean, checkEpsilon} from './ops/validate';
 
 /** Options of {@link replaceBatchNormalization}. */
 export interface ReplaceBatchNormalizationOptions {
@@ -89,16 +91,10 @@ export async function replaceBatchNormalization(
   if (!(model instanceof tf.LayersModel)) {
     throw new Error(`${WHO}: argument 'model' must be a tf.LayersModel (tf.sequential or tf.model); received ${String(model)}.`);
   }
-  const groups = options.groups ?? 32;
-  if (!Number.isInteger(groups) || (groups < 1 && groups !== -1)) {
-    throw new Error(`${WHO}: argument 'groups' must be a positive integer or -1 (one group per channel); received ${JSON.stringify(groups)}.`);
-  }
-  if (options.epsilon !== undefined && !(typeof options.epsilon === 'number' && options.epsilon >= 0 && Number.isFinite(options.epsilon))) {
-    throw new Error(`${WHO}: argument 'epsilon' must be a finite number >= 0; received ${JSON.stringify(options.epsilon)}.`);
-  }
-  if (options.weightStandardization !== undefined && typeof options.weightStandardization !== 'boolean') {
-    throw new Error(`${WHO}: argument 'weightStandardization' must be true or false; received ${JSON.stringify(options.weightStandardization)}.`);
-  }
+  // Any positive groups is fine here: a layer whose channels it does not divide gets the largest divisor below it.
+  const groups = checkGroups(WHO, options.groups ?? 32, 'a positive integer or -1 (one group per channel)');
+  if (options.epsilon !== undefined) checkEpsilon(WHO, options.epsilon);
+  if (options.weightStandardization !== undefined) checkBoolean(WHO, 'weightStandardization', options.weightStandardization);
   const warn = options.warn ?? ((m: string) => console.warn(m));
   const oldLayers = flattenLayers(model);
 

@@ -11,6 +11,7 @@ import '@tensorflow/tfjs-backend-wasm';
 
 import {GroupNormalization, InstanceNormalization, LayerNormalization, layers, ops, RMSNormalization} from '../src';
 import {FUSED_FLAG, SIMD_FLAG} from '../src/kernels/index';
+import {maskView, prepareMask, setOps} from '../src/ops/mask';
 import {expectClose, expectNoLeakSync, maxAbsDiff, useTestBackend} from './helpers';
 import {axesSpec, groupSpec, normals, refForward, refGradsFD, RefSpec, rng, unravel} from './reference';
 
@@ -227,5 +228,48 @@ describe('masks in layers', () => {
     expect(() => ops.groupNorm(x, {groups: 2, mask: tf.ones([4, 2])})).toThrow(
         /groupNorm: argument 'mask' must have a shape that is a prefix of the input's shape \[2,4,6\].*received shape \[4,2\]/);
     expect(() => ops.layerNorm(x, {mask: tf.tensor([['a', 'b', 'c', 'd'], ['a', 'b', 'c', 'd']])})).toThrow(/layerNorm: argument 'mask' must have dtype bool, float32 or int32/);
+  });
+});
+
+describe('the prepared mask (src/ops/mask.ts)', () => {
+  // [x shape, mask shape, view shape]: views of group (GN/IN) and axes (LN) plans,
+  // including views whose first axis merges masked and unmasked axes.
+  const VIEWS: Array<[number[], number[], number[]]> = [
+    [[3, 5, 4], [3, 5], [3, 5, 2, 2]],  // GN groups 2 over [N, T, C]
+    [[3, 5, 4], [3, 5], [15, 4]],  // LN over the last axis
+    [[3, 5, 4], [3], [3, 20]],  // LN over [1, 2], a batch mask
+    [[3, 5, 4], [3], [15, 4]],  // a batch mask in a view that merges batch and time
+    [[2, 3, 4, 6], [2, 3], [2, 12, 3, 2]],  // GN on [N, H, W, C]: mask over N, H; view merges H, W
+    [[2, 3, 4, 6], [2, 3, 4], [2, 3, 4, 6]],  // IN channels-first-like view, mask over N, H, W
+    [[2, 3, 4, 6], [2, 3, 4, 6], [6, 4, 6]],  // a full-size mask
+    [[2, 1, 4], [2, 1], [2, 4]],  // size-1 axes
+  ];
+  test.each(VIEWS)('x %j, mask %j, view %j: broadcast it equals the full-size mask in the view, and it is no larger than it must be',
+                   (shape, maskShape, viewShape) => {
+                     const r = rng(shape.length * 7 + maskShape.length);
+                     const raw = tf.tensor(Array.from({length: maskShape.reduce((p, d) => p * d, 1)}, () => (r() < 0.5 ? 0 : 3)),
+                                          maskShape, 'int32');
+                     const prepared = prepareMask('t', raw, shape) as tf.Tensor;
+                     expect(prepared.shape).toEqual([...maskShape, ...new Array<number>(shape.length - maskShape.length).fill(1)]);
+                     const view = maskView(prepared, shape, viewShape);
+                     const full = tf.reshape(tf.mul(tf.cast(tf.notEqual(tf.reshape(raw, prepared.shape), 0), 'float32'),
+                                                    tf.ones(shape)), viewShape);
+                     expect(Array.from(tf.broadcastTo(view, viewShape).dataSync())).toEqual(Array.from(full.dataSync()));
+                     // Only the view's leading axes that the mask reaches keep their size.
+                     expect(view.size).toBeLessThanOrEqual(full.size);
+                     if (maskShape.length < shape.length && maskShape.reduce((p, d) => p * d, 1) > 1) {
+                       expect(view.size).toBeLessThan(full.size);
+                     }
+                     tf.dispose([raw, prepared, view, full]);
+                   });
+
+  test('setOps count: valid positions per set, counting the axes the mask broadcasts along', () => {
+    const mask = tf.tensor([1, 0, 1, 1, 0, 0], [2, 3, 1]);
+    const set = setOps([1, 2], [2, 3, 4], mask);
+    expect(Array.from(set.count().dataSync())).toEqual([8, 4]);
+    const x = tf.tensor(Array.from({length: 24}, (_, i) => i), [2, 3, 4]);
+    // Set 0: valid rows 0 and 1 of [[0..3], [4..7], [8..11]]: mean 5.5. Set 1: row 0 of [[12..15], ...]: mean 13.5.
+    expect(Array.from(set.avg(x).dataSync())).toEqual([5.5, 13.5]);
+    tf.dispose([mask, x]);
   });
 });

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {NormPlan, normalizeMasked} from '../ops/core';
-import {groupNormPlan} from '../ops/group_norm';
+import {GroupLayout, groupNormView, resolveGroupLayout} from '../ops/group_norm';
 import {argError, checkFloatTensor, resolveAxis} from '../ops/validate';
 import {AFFINE_KEYS, AffineArgs, AffineNormalization} from './base';
 import {ConfigDict} from './common';
@@ -34,6 +34,7 @@ export class ContribInstanceNormalization extends AffineNormalization {
   static override readonly argKeys: readonly string[] = ['axis', ...AFFINE_KEYS];
   /** The channel axis, or null (statistics over every non-batch axis). */
   readonly axis: number|null;
+  private layout: GroupLayout|null = null;
 
   constructor(args: ContribInstanceNormalizationArgs = {}) {
     super(args, 1e-3);
@@ -45,18 +46,22 @@ export class ContribInstanceNormalization extends AffineNormalization {
     this.axis = axis;
   }
 
+  /** The channel layout for an input of this shape (axis not null): resolved at build. */
+  private resolveLayout(shape: readonly number[], axis: number): GroupLayout {
+    if (shape.length === 2) {
+      throw argError(this.who, 'axis', axis, 'null for a rank-2 input (keras-contrib: cannot specify axis for rank 1 tensor)');
+    }
+    return resolveGroupLayout(this.who, shape, -1, axis);
+  }
+
   /** The statistics plan for an input of this shape. */
   private plan(shape: readonly number[]): NormPlan {
-    const who = this.who;
     if (this.axis === null) {
-      if (shape.length < 2) throw new Error(`${who}: input must have rank >= 2; received shape ${JSON.stringify(shape)}.`);
+      if (shape.length < 2) throw new Error(`${this.who}: input must have rank >= 2; received shape ${JSON.stringify(shape)}.`);
       const rest = shape.slice(1).reduce((a, b) => a * b, 1);
       return {viewShape: [shape[0], rest], reduceAxes: [1], paramViewShape: [1, 1], epsilon: this.epsilon, mode: 'stdEps'};
     }
-    if (shape.length === 2) {
-      throw argError(who, 'axis', this.axis, 'null for a rank-2 input (keras-contrib: cannot specify axis for rank 1 tensor)');
-    }
-    return {...groupNormPlan(who, shape, -1, this.axis, this.epsilon), mode: 'stdEps'};
+    return {...groupNormView(shape, this.layout ?? this.resolveLayout(shape, this.axis), this.epsilon), mode: 'stdEps'};
   }
 
   protected buildShape(shape: tf.Shape): void {
@@ -68,10 +73,12 @@ export class ContribInstanceNormalization extends AffineNormalization {
         throw new Error(`${this.who}: argument 'axis' (${this.axis}) points at a dimension that is undefined in ` +
                         `input shape ${JSON.stringify(shape)}.`);
       }
-      this.plan(shape.map((d) => d ?? 1));
+      this.layout = this.resolveLayout(shape.map((d) => d ?? 1), this.axis);
       paramShape = [C];
     }
-    this.inputSpec = [new tf.InputSpec({ndim: shape.length})];
+    // The channel count too: the plan's layout is resolved here, once.
+    this.inputSpec = [new tf.InputSpec(
+        {ndim: shape.length, ...(this.layout ? {axes: {[this.layout.axis]: this.layout.channels}} : {})})];
     this.buildAffine(paramShape);
   }
 

@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 
-import {checkGroups, groupNormImpl, groupNormPlan} from '../ops/group_norm';
-import {checkIntegerAxis} from '../ops/validate';
+import {normalizeMasked} from '../ops/core';
+import {OP_DEFAULTS} from '../ops/defaults';
+import {checkGroups, GroupLayout, groupNormView, resolveGroupLayout} from '../ops/group_norm';
+import {checkFloatTensor, checkIntegerAxis} from '../ops/validate';
 import {AFFINE_KEYS, AffineArgs, AffineNormalization} from './base';
 import {ConfigDict} from './common';
 
@@ -19,12 +21,12 @@ export interface GroupNormalizationArgs extends AffineArgs {
 
 /**
  * Validates a channel-axis layer's input shape (rank, axis, a defined
- * channel dimension, groups dividing it), sets the layer's InputSpec and
- * returns the channel count. Shared by GroupNormalization and
- * InstanceNormalization.
+ * channel dimension, groups dividing it), sets the layer's InputSpec (rank
+ * and channel count, which tfjs then checks on every call) and returns the
+ * resolved layout. Shared by GroupNormalization and InstanceNormalization.
  */
 export function buildChannelSpec(
-    layer: tf.layers.Layer, who: string, shape: tf.Shape, groups: number, axis: number): number {
+    layer: tf.layers.Layer, who: string, shape: tf.Shape, groups: number, axis: number): GroupLayout {
   const a = axis < 0 ? axis + shape.length : axis;
   if (shape.length >= 2 && a > 0 && a < shape.length && shape[a] == null) {
     throw new Error(
@@ -32,9 +34,21 @@ export function buildChannelSpec(
         `input shape ${JSON.stringify(shape)}; the channel dimension must be known when the layer is built.`);
   }
   // The batch and other free dimensions do not matter for validation.
-  const plan = groupNormPlan(who, shape.map((d) => d ?? 1), groups, axis, 0);
-  layer.inputSpec = [new tf.InputSpec({ndim: shape.length, axes: {[a]: plan.channels}})];
-  return plan.channels;
+  const layout = resolveGroupLayout(who, shape.map((d) => d ?? 1), groups, axis);
+  layer.inputSpec = [new tf.InputSpec({ndim: shape.length, axes: {[a]: layout.channels}})];
+  return layout;
+}
+
+/**
+ * Group normalization of x with a layout resolved at build (the InputSpec
+ * holds x to it); direct call() use without build resolves it from x.
+ */
+export function groupNormLayer(
+    who: string, x: tf.Tensor, layout: GroupLayout|null, groups: number, axis: number, epsilon: number,
+    gamma: tf.Tensor|null, beta: tf.Tensor|null, mask: tf.Tensor|null): tf.Tensor {
+  checkFloatTensor(who, 'x', x);
+  const plan = groupNormView(x.shape, layout ?? resolveGroupLayout(who, x.shape, groups, axis), epsilon);
+  return normalizeMasked(who, x, plan, gamma, beta, mask);
 }
 
 /**
@@ -63,23 +77,22 @@ export class GroupNormalization extends AffineNormalization {
   readonly groups: number;
   /** The channel axis as given (negative counts from the end). */
   readonly axis: number;
+  private layout: GroupLayout|null = null;
 
   constructor(args: GroupNormalizationArgs = {}) {
-    super(args, 1e-3);
+    super(args, OP_DEFAULTS.groupNorm.epsilon);
     this.groups = checkGroups(this.who, args.groups ?? 32);
-    this.axis = checkIntegerAxis(this.who, 'axis', args.axis ?? -1);
+    this.axis = checkIntegerAxis(this.who, 'axis', args.axis ?? OP_DEFAULTS.groupNorm.axis);
   }
 
   protected buildShape(shape: tf.Shape): void {
-    const channels = buildChannelSpec(this, this.who, shape, this.groups, this.axis);
-    this.buildAffine([channels]);
+    this.layout = buildChannelSpec(this, this.who, shape, this.groups, this.axis);
+    this.buildAffine([this.layout.channels]);
   }
 
   protected forward(x: tf.Tensor, mask: tf.Tensor|null): tf.Tensor {
-    return groupNormImpl(
-        x, {groups: this.groups, axis: this.axis, epsilon: this.epsilon, gamma: this.readGamma(), beta: this.readBeta(),
-          mask},
-        this.who);
+    return groupNormLayer(
+        this.who, x, this.layout, this.groups, this.axis, this.epsilon, this.readGamma(), this.readBeta(), mask);
   }
 
   protected argsConfig(): ConfigDict {

@@ -1,11 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 
-import {prepareMask} from '../ops/core';
-import {groupNormImpl, groupNormPlan} from '../ops/group_norm';
-import {argError, checkBoolean, checkFloatTensor, checkIntegerAxis, resolveAxis} from '../ops/validate';
+import {OP_DEFAULTS} from '../ops/defaults';
+import {GroupLayout, groupNormView, resolveGroupLayout} from '../ops/group_norm';
+import {maskView, prepareMask, setOps} from '../ops/mask';
+import {argError, checkBoolean, checkFloatTensor, checkIntegerAxis} from '../ops/validate';
 import {AFFINE_KEYS, AffineArgs, AffineNormalization} from './base';
 import {ConfigDict} from './common';
-import {buildChannelSpec} from './group_normalization';
+import {buildChannelSpec, groupNormLayer} from './group_normalization';
 import {loadInstanceNormalization} from './instance_flavours';
 
 /** Arguments of {@link InstanceNormalization}. */
@@ -59,9 +60,11 @@ export class InstanceNormalization extends AffineNormalization {
   private movingMean: tf.LayerVariable|null = null;
   private movingVariance: tf.LayerVariable|null = null;
 
+  private layout: GroupLayout|null = null;
+
   constructor(args: InstanceNormalizationArgs = {}) {
-    super(args, 1e-3);
-    this.axis = checkIntegerAxis(this.who, 'axis', args.axis ?? -1);
+    super(args, OP_DEFAULTS.instanceNorm.epsilon);
+    this.axis = checkIntegerAxis(this.who, 'axis', args.axis ?? OP_DEFAULTS.instanceNorm.axis);
     this.trackRunningStats = checkBoolean(this.who, 'trackRunningStats', args.trackRunningStats ?? false);
     const momentum = args.momentum ?? 0.1;
     if (typeof momentum !== 'number' || !(momentum >= 0 && momentum <= 1)) {
@@ -71,7 +74,8 @@ export class InstanceNormalization extends AffineNormalization {
   }
 
   protected buildShape(shape: tf.Shape): void {
-    const channels = buildChannelSpec(this, this.who, shape, -1, this.axis);
+    this.layout = buildChannelSpec(this, this.who, shape, -1, this.axis);
+    const channels = this.layout.channels;
     this.buildAffine([channels]);
     if (this.trackRunningStats) {
       this.movingMean = this.addParam('moving_mean', [channels], tf.initializers.zeros(), {trainable: false});
@@ -83,17 +87,21 @@ export class InstanceNormalization extends AffineNormalization {
     if (this.movingMean && this.movingVariance && !training) {
       return this.normalizeWithRunningStats(x, this.movingMean.read(), this.movingVariance.read());
     }
-    const y = groupNormImpl(
-        x, {groups: -1, axis: this.axis, epsilon: this.epsilon, gamma: this.readGamma(), beta: this.readBeta(), mask},
-        this.who);
+    const y = groupNormLayer(
+        this.who, x, this.layout, -1, this.axis, this.epsilon, this.readGamma(), this.readBeta(), mask);
     if (this.movingMean && this.movingVariance) this.updateRunningStats(x, mask, this.movingMean, this.movingVariance);
     return y;
+  }
+
+  /** The layout resolved at build, or (direct call() use) from x. */
+  private layoutFor(x: tf.Tensor): GroupLayout {
+    return this.layout ?? resolveGroupLayout(this.who, x.shape, -1, this.axis);
   }
 
   /** Inference with running statistics: a per-channel affine map. */
   private normalizeWithRunningStats(x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor): tf.Tensor {
     checkFloatTensor(this.who, 'x', x);
-    const a = resolveAxis(this.who, 'axis', this.axis, x.rank);
+    const a = this.layoutFor(x).axis;
     return tf.tidy(() => {
       const gamma = this.readGamma();
       const beta = this.readBeta();
@@ -107,23 +115,19 @@ export class InstanceNormalization extends AffineNormalization {
 
   /**
    * running = (1 - momentum) * running + momentum * (batch mean of the
-   * instance means / unbiased instance variances), valid positions only.
+   * instance means / unbiased instance variances), valid positions only:
+   * the masked moments of mask.ts's set reductions, which normalize() takes too.
    */
   private updateRunningStats(x: tf.Tensor, mask: tf.Tensor|null, mean: tf.LayerVariable, variance: tf.LayerVariable): void {
-    const plan = groupNormPlan(this.who, x.shape, -1, this.axis, this.epsilon);
+    const plan = groupNormView(x.shape, this.layoutFor(x), this.epsilon);
     const m = prepareMask(this.who, mask, x.shape);
     tf.tidy(() => {
       const R = plan.reduceAxes;
       const xv = tf.reshape(x, plan.viewShape);
-      const valid = m ? tf.greater(tf.reshape(m, plan.viewShape), 0) : null;
-      const zero = tf.zerosLike(xv);
-      const only = (t: tf.Tensor) => (valid ? tf.where(valid, t, zero) : t);
-      const statsShape = plan.viewShape.map((d, i) => (R.includes(i) ? 1 : d));
-      const perSet = plan.viewShape.reduce((p, d, i) => (R.includes(i) ? p * d : p), 1);
-      const count = valid ? tf.sum(tf.cast(valid, 'float32'), R, true) : tf.fill(statsShape, perSet);
-      const n = tf.maximum(count, 1);
-      const instMean = tf.div(tf.sum(only(xv), R, true), n);
-      const biased = tf.div(tf.sum(only(tf.square(tf.sub(xv, instMean))), R, true), n);
+      const set = setOps(R, plan.viewShape, m ? maskView(m, x.shape, plan.viewShape) : null);
+      const count = set.count();
+      const instMean = set.avg(xv);
+      const biased = set.avg(tf.square(tf.sub(xv, instMean)));
       const unbiased = tf.where(tf.greater(count, 1), tf.div(tf.mul(biased, count), tf.sub(count, 1)), biased);
       const C = plan.channels;
       const batchMean = tf.mean(tf.reshape(instMean, [-1, C]), 0);

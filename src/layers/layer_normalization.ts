@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 
 import {NormMode} from '../ops/core';
 import {axesNormImpl} from '../ops/layer_norm';
-import {argError, checkBoolean, checkIntegerAxis, resolveAxes} from '../ops/validate';
+import {OP_DEFAULTS} from '../ops/defaults';
+import {argError, checkBoolean, checkFloatTensor, checkIntegerAxis, resolveAxes} from '../ops/validate';
 import {AFFINE_KEYS, AffineArgs, AffineNormalization} from './base';
 import {ConfigDict, singleShape} from './common';
 
@@ -92,8 +93,8 @@ export class LayerNormalization extends AffineNormalization {
   readonly rms: boolean;
 
   constructor(args: LayerNormalizationArgs = {}) {
-    super(args, 1e-3);
-    this.axis = checkAxisArg(this.who, args.axis ?? -1);
+    super(args, OP_DEFAULTS.layerNorm.epsilon);
+    this.axis = checkAxisArg(this.who, args.axis ?? OP_DEFAULTS.layerNorm.axis);
     this.rmsScaling = checkBoolean(this.who, 'rmsScaling', args.rmsScaling ?? false);
     this.rms = checkBoolean(this.who, 'rms', args.rms ?? false);
     if (this.rms && this.rmsScaling) {
@@ -119,6 +120,7 @@ export class LayerNormalization extends AffineNormalization {
   }
 
   protected forward(x: tf.Tensor, mask: tf.Tensor|null): tf.Tensor {
+    checkFloatTensor(this.who, 'x', x);
     // gamma/beta go in as held, in the axis list's order: the op reshapes
     // them onto the axes inside its gradient (a reshaped view made here and
     // disposed after the call gave wrong gradients on webgl).

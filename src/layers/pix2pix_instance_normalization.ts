@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {normalizeMasked} from '../ops/core';
-import {groupNormPlan} from '../ops/group_norm';
+import {GroupLayout, groupNormView, resolveGroupLayout} from '../ops/group_norm';
 import {checkEpsilon, checkFloatTensor} from '../ops/validate';
 import {NormalizationLayer} from './base';
 import {ConfigDict, LayerArgs, layerWho} from './common';
@@ -35,6 +35,7 @@ export class Pix2PixInstanceNormalization extends NormalizationLayer {
   readonly epsilon: number;
   private scaleWeight: tf.LayerVariable|null = null;
   private offsetWeight: tf.LayerVariable|null = null;
+  private layout: GroupLayout|null = null;
 
   constructor(args: Pix2PixInstanceNormalizationArgs = {}) {
     super(args);
@@ -55,6 +56,7 @@ export class Pix2PixInstanceNormalization extends NormalizationLayer {
     if (C == null) {
       throw new Error(`${this.who}: the channel dimension (axis 3) is undefined in input shape ${JSON.stringify(shape)}.`);
     }
+    this.layout = resolveGroupLayout(this.who, shape.map((d) => d ?? 1), -1, 3);
     this.inputSpec = [new tf.InputSpec({ndim: 4, axes: {3: C}})];
     this.scaleWeight = this.addParam('scale', [C], tf.initializers.randomNormal({mean: 1, stddev: 0.02}));
     this.offsetWeight = this.addParam('offset', [C], tf.initializers.zeros());
@@ -65,7 +67,7 @@ export class Pix2PixInstanceNormalization extends NormalizationLayer {
     if (x.rank !== 4) {
       throw new Error(`${this.who}: input must have rank 4; received shape ${JSON.stringify(x.shape)}.`);
     }
-    const plan = groupNormPlan(this.who, x.shape, -1, -1, this.epsilon);
+    const plan = groupNormView(x.shape, this.layout ?? resolveGroupLayout(this.who, x.shape, -1, 3), this.epsilon);
     return normalizeMasked(this.who, x, plan, this.scaleWeight?.read(), this.offsetWeight?.read(), mask);
   }
 

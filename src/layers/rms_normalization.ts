@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {axesNormImpl} from '../ops/layer_norm';
-import {checkEpsilon} from '../ops/validate';
+import {OP_DEFAULTS} from '../ops/defaults';
+import {checkEpsilon, checkFloatTensor} from '../ops/validate';
 import {NormalizationLayer} from './base';
 import {ConfigDict, LayerArgs} from './common';
 import {checkAxisArg, paramShapeFor} from './layer_normalization';
@@ -33,8 +34,8 @@ export class RMSNormalization extends NormalizationLayer {
 
   constructor(args: RMSNormalizationArgs = {}) {
     super(args);
-    this.axis = checkAxisArg(this.who, args.axis ?? -1);
-    this.epsilon = checkEpsilon(this.who, args.epsilon ?? 1e-6);
+    this.axis = checkAxisArg(this.who, args.axis ?? OP_DEFAULTS.rmsNorm.axis);
+    this.epsilon = checkEpsilon(this.who, args.epsilon ?? OP_DEFAULTS.rmsNorm.epsilon);
   }
 
   protected buildShape(shape: tf.Shape): void {
@@ -43,6 +44,7 @@ export class RMSNormalization extends NormalizationLayer {
   }
 
   protected forward(x: tf.Tensor, mask: tf.Tensor|null): tf.Tensor {
+    checkFloatTensor(this.who, 'x', x);
     // The scale goes in as held, in the axis list's order (see LayerNormalization.call).
     return axesNormImpl(x, this.axis, this.epsilon, 'rms', this.scaleWeight ? this.scaleWeight.read() : null, null,
                         this.who, mask, true);

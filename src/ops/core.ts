@@ -24,6 +24,8 @@ import * as tf from '@tensorflow/tfjs';
 import type {NormPlan} from '../kernels/contract';
 import {fusedNorm, fusedNormGrad} from '../kernels/index';
 
+import {maskView, prepareMask, SetOps, setOps} from './mask';
+
 export type {NormMode, NormPlan} from '../kernels/contract';
 
 /** Broadcast shape of two shapes of equal rank. */
@@ -81,40 +83,6 @@ function untaped(t: tf.Tensor, fn: (t: tf.Tensor) => tf.Tensor): tf.Tensor {
 /** t > 0, as a constant to the tape (a comparison has no gradient). */
 function positive(t: tf.Tensor): tf.Tensor {
   return untaped(t, (a) => tf.greater(a, 0));
-}
-
-/**
- * The three reductions over a statistics set, with or without a mask:
- * - avg(t): the mean of t over the set's valid positions;
- * - valid(t): t with masked positions replaced by 0 (so garbage in padding,
- *   even Inf or NaN, never reaches a statistic);
- * - spread(t): what the gradient subtracts at each position: mean(t) over
- *   the set without a mask; (m / count) * sum(t) over the whole set with one
- *   (masked positions' outputs depend on the statistics too, but only valid
- *   positions move them).
- * Without a mask they are exactly tf.mean, the identity and tf.mean, so the
- * unmasked path is unchanged.
- */
-interface SetOps {
-  avg(t: tf.Tensor): tf.Tensor;
-  valid(t: tf.Tensor): tf.Tensor;
-  spread(t: tf.Tensor): tf.Tensor;
-}
-
-function setOps(R: number[], mask: tf.Tensor|null): SetOps {
-  if (mask == null) {
-    return {avg: (t) => tf.mean(t, R, true), valid: (t) => t, spread: (t) => tf.mean(t, R, true)};
-  }
-  const cond = tf.greater(mask, 0);
-  const zeros = tf.zerosLike(mask);
-  const ones = tf.cast(cond, 'float32');
-  const count = tf.maximum(tf.sum(ones, R, true), 1);
-  const coef = tf.div(ones, count);
-  return {
-    avg: (t) => tf.div(tf.sum(select(cond, t, zeros), R, true), count),
-    valid: (t) => select(cond, t, zeros),
-    spread: (t) => tf.mul(coef, tf.sum(t, R, true)),
-  };
 }
 
 /**
@@ -256,7 +224,8 @@ function normalizeLowered(
     const toView = (t: tf.Tensor, from: number[], to: number[]) => tf.reshape(tf.transpose(tf.reshape(t, from), perm), to);
     const y = normalize(
         toView(x, viewShape, view), lowered, gamma != null ? toView(gamma, paramViewShape, param) : null,
-        beta != null ? toView(beta, paramViewShape, param) : null, mask != null ? toView(mask, viewShape, view) : null);
+        beta != null ? toView(beta, paramViewShape, param) : null,
+        mask != null ? toView(tf.broadcastTo(mask, x.shape), viewShape, view) : null);
     return tf.reshape(tf.transpose(tf.reshape(y, tShape), inverse), x.shape);
   });
 }
@@ -264,7 +233,8 @@ function normalizeLowered(
 /**
  * Normalizes x according to plan, with optional gamma and beta (their own
  * shapes are kept; they are reshaped to plan.paramViewShape inside), and an
- * optional mask (float32, x's shape, nonzero = valid; see prepareMask):
+ * optional mask (float32, x's rank, broadcasting against x, nonzero = valid;
+ * see prepareMask in mask.ts):
  * masked positions are left out of the statistics and are normalized with
  * the statistics of the valid ones.
  */
@@ -304,8 +274,8 @@ export function normalize(
       save(g ? [xin, ...fused.stats, g] : [xin, ...fused.stats]);
       return {value: fused.y, gradFunc};
     }
-    const mv = hasMask ? tf.reshape(mask, viewShape) : null;
-    const set = setOps(R, mv);
+    const mv = hasMask ? maskView(mask, xin.shape, viewShape) : null;
+    const set = setOps(R, viewShape, mv);
     // Saved after the statistics: the mask (if any), then gamma (if any).
     const extras = [...(mv ? [mv] : []), ...(g ? [g] : [])];
     const xv = tf.reshape(xin, viewShape);
@@ -399,7 +369,7 @@ function backward(
   const {viewShape, reduceAxes: R, paramViewShape, mode} = plan;
   const xin = saved[0];
   const g = hasGamma ? saved[saved.length - 1] : null;
-  const set = setOps(R, hasMask ? saved[saved.length - (hasGamma ? 2 : 1)] : null);
+  const set = setOps(R, viewShape, hasMask ? saved[saved.length - (hasGamma ? 2 : 1)] : null);
   // With a mask, x and dy at masked positions are replaced by 0 before any
   // arithmetic: the outputs there are don't-cares (as Keras treats masked
   // steps), so no masked value, even NaN or Inf, reaches dx of a valid
@@ -441,33 +411,6 @@ function backward(
   if (hasGamma) grads.push(toParam(tf.mul(dyv, xn), gammaShape as number[]));
   if (hasBeta) grads.push(toParam(dyv, betaShape as number[]));
   return grads;
-}
-
-/**
- * Turns a mask into what normalize() takes: float32, x's full shape, 1 where
- * valid. The mask's shape must be a prefix of x's shape (as tfjs propagates
- * them: [batch, time] for [batch, time, features]) or x's shape; its dtype
- * bool, float32 or int32; nonzero means valid. Returns null for no mask.
- */
-export function prepareMask(who: string, mask: tf.Tensor|null|undefined, shape: readonly number[]): tf.Tensor|null {
-  if (mask == null) return null;
-  if (!(mask instanceof tf.Tensor)) {
-    throw new Error(`${who}: argument 'mask' must be a tf.Tensor (bool or float32); received ${typeof mask}.`);
-  }
-  if (!['bool', 'float32', 'int32'].includes(mask.dtype)) {
-    throw new Error(`${who}: argument 'mask' must have dtype bool, float32 or int32; received '${mask.dtype}'.`);
-  }
-  const prefix = shape.slice(0, mask.rank);
-  if (mask.rank < 1 || mask.rank > shape.length || mask.shape.some((d, i) => d !== prefix[i])) {
-    throw new Error(
-        `${who}: argument 'mask' must have a shape that is a prefix of the input's shape ${JSON.stringify(shape)} ` +
-        `(e.g. [batch, time]); received shape ${JSON.stringify(mask.shape)}.`);
-  }
-  return tf.tidy(() => {
-    const m = tf.cast(tf.notEqual(mask, 0), 'float32');
-    const expanded = tf.reshape(m, [...mask.shape, ...new Array<number>(shape.length - mask.rank).fill(1)]);
-    return mask.rank === shape.length ? expanded : tf.mul(expanded, tf.ones(shape as number[]));
-  });
 }
 
 /** normalize() with a caller's mask (any accepted form), disposing the prepared mask afterwards. */

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {NormPlan, normalizeMasked} from './core';
+import {OP_DEFAULTS} from './defaults';
 import {argError, checkEpsilon, checkFloatTensor, checkIntegerAxis, checkOptionKeys, checkParam, resolveAxis} from './validate';
 
 /** Options of {@link groupNorm}. */
@@ -9,7 +10,7 @@ export interface GroupNormOptions {
   groups: number;
   /** The channel axis (default -1, channels-last). Negative counts from the end; not 0 (batch). */
   axis?: number;
-  /** Added to the variance (default 1e-3, as Keras). */
+  /** Added to the variance (default 1e-3, as Keras; OP_DEFAULTS). */
   epsilon?: number;
   /** Per-channel scale, shape [C]. */
   gamma?: tf.Tensor|null;
@@ -26,12 +27,15 @@ export interface GroupNormOptions {
 /** The keys of GroupNormOptions. */
 export const GROUP_NORM_KEYS = ['groups', 'axis', 'epsilon', 'gamma', 'beta', 'mask'] as const;
 
-/** Checks a `groups` value on its own (no shape known yet). */
-export function checkGroups(who: string, groups: unknown): number {
+/**
+ * Checks a `groups` value on its own (no shape known yet): a positive
+ * integer or -1. `expected` says what the caller wants of it.
+ */
+export function checkGroups(
+    who: string, groups: unknown,
+    expected = 'a positive integer that divides the number of channels, or -1 for one group per channel'): number {
   if (typeof groups !== 'number' || !Number.isInteger(groups) || (groups < 1 && groups !== -1)) {
-    throw argError(
-        who, 'groups', groups,
-        'a positive integer that divides the number of channels, or -1 for one group per channel');
+    throw argError(who, 'groups', groups, expected);
   }
   return groups;
 }
@@ -55,15 +59,38 @@ export function resolveGroups(who: string, groups: number, channels: number): nu
   return g;
 }
 
+/** groupNorm's scalar options, checked and defaulted (see {@link checkGroupNormOptions}). */
+export interface GroupNormArgs {
+  groups: number;
+  axis: number;
+  epsilon: number;
+}
+
+/** Checks groups, axis and epsilon of a groupNorm call (no shape known yet), with the defaults of OP_DEFAULTS. */
+export function checkGroupNormOptions(
+    who: string, opts: {groups?: unknown, axis?: unknown, epsilon?: unknown},
+    defaults: {axis: number, epsilon: number} = OP_DEFAULTS.groupNorm): GroupNormArgs {
+  return {
+    groups: checkGroups(who, opts.groups),
+    axis: checkIntegerAxis(who, 'axis', opts.axis ?? defaults.axis),
+    epsilon: checkEpsilon(who, opts.epsilon ?? defaults.epsilon),
+  };
+}
+
+/** `groups` and `axis` resolved against an input shape: the channel axis (non-negative), C and G. */
+export interface GroupLayout {
+  axis: number;
+  channels: number;
+  groups: number;
+}
+
 /**
- * The plan for group normalization of an input of this shape: x viewed as
- * [N, P, G, C/G, Q] (P = product of the axes between batch and channel,
- * Q = product of the axes after the channel; size-1 P and Q are dropped),
- * statistics over every axis but N and G.
+ * Resolves `groups` (checked) and `axis` (an integer) against an input
+ * shape: rank >= 2, the axis in range and not the batch axis, a defined
+ * channel count, groups dividing it. Every shape-dependent error of group
+ * normalization is raised here.
  */
-export function groupNormPlan(
-    who: string, shape: readonly number[], groups: number, axis: number,
-    epsilon: number): NormPlan&{channels: number, groups: number} {
+export function resolveGroupLayout(who: string, shape: readonly number[], groups: number, axis: number): GroupLayout {
   const rank = shape.length;
   if (rank < 2) {
     throw new Error(
@@ -78,11 +105,23 @@ export function groupNormPlan(
   if (C == null || C < 1) {
     throw argError(who, 'axis', axis, `an axis with a defined channel dimension (shape ${JSON.stringify(shape)})`);
   }
-  const G = resolveGroups(who, groups, C);
+  return {axis: a, channels: C, groups: resolveGroups(who, groups, C)};
+}
+
+/**
+ * The plan for group normalization of an input of this shape, for a layout
+ * that {@link resolveGroupLayout} resolved (trusted, not checked again): x
+ * viewed as [N, P, G, C/G, Q] (P = product of the axes between batch and
+ * channel, Q = product of the axes after the channel; size-1 P and Q are
+ * dropped), statistics over every axis but N and G.
+ */
+export function groupNormView(
+    shape: readonly number[], layout: GroupLayout, epsilon: number): NormPlan&{channels: number, groups: number} {
+  const {axis: a, channels: C, groups: G} = layout;
   let P = 1;
   let Q = 1;
   for (let i = 1; i < a; i++) P *= shape[i];
-  for (let i = a + 1; i < rank; i++) Q *= shape[i];
+  for (let i = a + 1; i < shape.length; i++) Q *= shape[i];
   const viewShape = [shape[0]];
   if (P !== 1) viewShape.push(P);  // kept when 0: an empty axis gives an empty output
   const gAxis = viewShape.length;
@@ -93,16 +132,25 @@ export function groupNormPlan(
   return {viewShape, reduceAxes, paramViewShape, epsilon, mode: 'center', channels: C, groups: G};
 }
 
-/** Shared body of groupNorm and instanceNorm, with the caller's name for errors. */
-export function groupNormImpl(x: tf.Tensor, opts: GroupNormOptions, who: string): tf.Tensor {
-  checkFloatTensor(who, 'x', x);
-  const groups = checkGroups(who, opts.groups);
-  const axis = checkIntegerAxis(who, 'axis', opts.axis ?? -1);
-  const epsilon = checkEpsilon(who, opts.epsilon ?? 1e-3);
-  const plan = groupNormPlan(who, x.shape, groups, axis, epsilon);
-  checkParam(who, 'gamma', opts.gamma, [plan.channels]);
-  checkParam(who, 'beta', opts.beta, [plan.channels]);
-  return normalizeMasked(who, x, plan, opts.gamma, opts.beta, opts.mask);
+/** The plan for checked `groups`/`axis` against a shape that is not: {@link resolveGroupLayout}, then {@link groupNormView}. */
+export function groupNormPlan(
+    who: string, shape: readonly number[], groups: number, axis: number,
+    epsilon: number): NormPlan&{channels: number, groups: number} {
+  return groupNormView(shape, resolveGroupLayout(who, shape, groups, axis), epsilon);
+}
+
+/**
+ * The body of groupNorm and instanceNorm once x (a float32 tensor) and
+ * their options are checked: the layout resolved against x's shape,
+ * gamma/beta checked against it, then the planned normalization.
+ */
+export function groupNormImpl(
+    who: string, x: tf.Tensor, args: GroupNormArgs, gamma: tf.Tensor|null|undefined, beta: tf.Tensor|null|undefined,
+    mask: tf.Tensor|null|undefined): tf.Tensor {
+  const plan = groupNormPlan(who, x.shape, args.groups, args.axis, args.epsilon);
+  checkParam(who, 'gamma', gamma, [plan.channels]);
+  checkParam(who, 'beta', beta, [plan.channels]);
+  return normalizeMasked(who, x, plan, gamma, beta, mask);
 }
 
 /**
@@ -118,5 +166,7 @@ export function groupNormImpl(x: tf.Tensor, opts: GroupNormOptions, who: string)
 export function groupNorm<R extends tf.Rank>(x: tf.Tensor<R>, opts: GroupNormOptions): tf.Tensor<R> {
   if (opts == null) throw argError('groupNorm', 'opts', opts, 'an object with at least {groups}');
   checkOptionKeys('groupNorm', 'opts', opts, GROUP_NORM_KEYS);
-  return groupNormImpl(x, opts, 'groupNorm') as tf.Tensor<R>;
+  checkFloatTensor('groupNorm', 'x', x);
+  return groupNormImpl('groupNorm', x, checkGroupNormOptions('groupNorm', opts), opts.gamma, opts.beta, opts.mask) as
+      tf.Tensor<R>;
 }

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 
-import {groupNormImpl} from './group_norm';
-import {checkOptionKeys} from './validate';
+import {OP_DEFAULTS} from './defaults';
+import {checkGroupNormOptions, groupNormImpl} from './group_norm';
+import {checkFloatTensor, checkOptionKeys} from './validate';
 
 /** Options of {@link instanceNorm}. */
 export interface InstanceNormOptions {
@@ -21,5 +22,7 @@ export interface InstanceNormOptions {
 export function instanceNorm<R extends tf.Rank>(x: tf.Tensor<R>, opts: InstanceNormOptions = {}): tf.Tensor<R> {
   checkOptionKeys('instanceNorm', 'opts', opts, ['axis', 'epsilon', 'gamma', 'beta', 'mask'],
                   {hints: {groups: 'instanceNorm always has one group per channel: use groupNorm for groups.'}});
-  return groupNormImpl(x, {...opts, groups: -1}, 'instanceNorm') as tf.Tensor<R>;
+  checkFloatTensor('instanceNorm', 'x', x);
+  const args = checkGroupNormOptions('instanceNorm', {...opts, groups: -1}, OP_DEFAULTS.instanceNorm);
+  return groupNormImpl('instanceNorm', x, args, opts.gamma, opts.beta, opts.mask) as tf.Tensor<R>;
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {NormMode, NormPlan, normalizeMasked} from './core';
+import {OP_DEFAULTS} from './defaults';
 import {argError, checkBoolean, checkEpsilon, checkFloatTensor, checkOptionKeys, checkParam, resolveAxes} from './validate';
 
 /** Options of {@link layerNorm}. */
@@ -61,20 +62,20 @@ export function axesPlan(
   return {viewShape, reduceAxes, paramViewShape, epsilon, mode, paramShape: axes.map((a) => shape[a])};
 }
 
-/** Shared body of layerNorm / rmsNorm and the layers, with the caller's name for errors. */
+/**
+ * Shared body of layerNorm / rmsNorm and the layers once x (a float32
+ * tensor), epsilon and the mode's beta are checked: the axes resolved
+ * against x's rank, gamma/beta checked against their shape, then the
+ * planned normalization. `who` names the caller in errors.
+ */
 export function axesNormImpl(
     x: tf.Tensor, axis: number|number[], epsilon: number, mode: NormMode, gamma: tf.Tensor|null|undefined,
     beta: tf.Tensor|null|undefined, who: string, mask?: tf.Tensor|null, paramsInListOrder = false): tf.Tensor {
-  checkFloatTensor(who, 'x', x);
   if (x.rank < 1) {
     throw new Error(`${who}: input must have rank >= 1; received a scalar.`);
   }
   const axes = resolveAxes(who, 'axis', axis, x.rank);
-  const eps = checkEpsilon(who, epsilon);
-  if (beta != null && mode !== 'center') {
-    throw argError(who, 'beta', 'a tensor', `omitted in ${mode} mode (it has no offset)`);
-  }
-  const plan = axesPlan(x.shape, axes, eps, mode);
+  const plan = axesPlan(x.shape, axes, epsilon, mode);
   // The layers hold gamma/beta in the axis list's order (Keras's and tfjs's
   // convention); the normalization reshapes (never transposes) them onto the
   // axes in increasing order, so either shape holds the same values.
@@ -91,15 +92,24 @@ export function axesNormImpl(
  * `axis`. gamma and beta are shaped like those axes, in sorted axis order.
  */
 export function layerNorm<R extends tf.Rank>(x: tf.Tensor<R>, opts: LayerNormOptions = {}): tf.Tensor<R> {
-  checkOptionKeys('layerNorm', 'opts', opts, ['axis', 'epsilon', 'gamma', 'beta', 'rmsScaling', 'mask']);
-  const mode: NormMode = checkBoolean('layerNorm', 'rmsScaling', opts.rmsScaling ?? false) ? 'rmsScaling' : 'center';
-  return axesNormImpl(
-      x, opts.axis ?? -1, opts.epsilon ?? 1e-3, mode, opts.gamma, opts.beta, 'layerNorm', opts.mask) as tf.Tensor<R>;
+  const who = 'layerNorm';
+  const defaults = OP_DEFAULTS.layerNorm;
+  checkOptionKeys(who, 'opts', opts, ['axis', 'epsilon', 'gamma', 'beta', 'rmsScaling', 'mask']);
+  const mode: NormMode = checkBoolean(who, 'rmsScaling', opts.rmsScaling ?? defaults.rmsScaling) ? 'rmsScaling' : 'center';
+  checkFloatTensor(who, 'x', x);
+  const epsilon = checkEpsilon(who, opts.epsilon ?? defaults.epsilon);
+  if (opts.beta != null && mode !== 'center') {
+    throw argError(who, 'beta', 'a tensor', `omitted in ${mode} mode (it has no offset)`);
+  }
+  return axesNormImpl(x, opts.axis ?? defaults.axis, epsilon, mode, opts.gamma, opts.beta, who, opts.mask) as tf.Tensor<R>;
 }
 
 /** RMS normalization: `y = x * rsqrt(mean(x^2 over axis) + epsilon) * gamma`. */
 export function rmsNorm<R extends tf.Rank>(x: tf.Tensor<R>, opts: RmsNormOptions = {}): tf.Tensor<R> {
   checkOptionKeys('rmsNorm', 'opts', opts, ['axis', 'epsilon', 'gamma', 'mask'],
                   {hints: {beta: 'RMS normalization has no offset (beta).', rmsScaling: 'Use layerNorm for rmsScaling.'}});
-  return axesNormImpl(x, opts.axis ?? -1, opts.epsilon ?? 1e-6, 'rms', opts.gamma, null, 'rmsNorm', opts.mask) as tf.Tensor<R>;
+  checkFloatTensor('rmsNorm', 'x', x);
+  const epsilon = checkEpsilon('rmsNorm', opts.epsilon ?? OP_DEFAULTS.rmsNorm.epsilon);
+  return axesNormImpl(x, opts.axis ?? OP_DEFAULTS.rmsNorm.axis, epsilon, 'rms', opts.gamma, null, 'rmsNorm', opts.mask) as
+      tf.Tensor<R>;
 }
