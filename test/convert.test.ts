@@ -3,10 +3,10 @@ import * as tf from '@tensorflow/tfjs';
 
 import {GroupNormalization, layers, ops, replaceBatchNormalization} from '../src';
 import {largestDivisorAtMost} from '../src/convert';
-import {maxAbsDiff} from './helpers';
+import {maxAbsDiff, useTestBackend} from './helpers';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useTestBackend();
 });
 
 async function roundTrip(model: tf.LayersModel): Promise<tf.LayersModel> {

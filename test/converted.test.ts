@@ -15,7 +15,7 @@ import {
   AddonsGroupNormalization, AddonsInstanceNormalization, ContribInstanceNormalization, GroupNormalization,
   InstanceNormalization, io, LayerNormalization, Pix2PixInstanceNormalization, RMSNormalization,
 } from '../src';
-import {expectClose, saveToMemory} from './helpers';
+import {expectClose, saveToMemory, useTestBackend} from './helpers';
 import {axesSpec, groupSpec, normals, refForward, RefSpec, rng} from './reference';
 
 type Weights = Record<string, Float32Array>;
@@ -77,7 +77,7 @@ const FIXTURES: Fixture[] = [
 
 let tmp: string;
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useTestBackend();
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-norm-converted-'));
 });
 afterAll(() => fs.rmSync(tmp, {recursive: true, force: true}));

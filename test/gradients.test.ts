@@ -5,63 +5,32 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import {ops} from '../src';
-import {expectClose, expectNoLeakSync} from './helpers';
-import {axesSpec, groupSpec, normals, refForward, refGradsFD, RefSpec, rng} from './reference';
+import {expectClose, expectNoLeakSync, useTestBackend} from './helpers';
+import {axesCase, groupCase, instanceCase, OpCase} from './cases';
+import {groupSpec, normals, refForward, refGradsFD, rng} from './reference';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useTestBackend();
 });
 
-interface GradCase {
-  name: string;
-  shape: number[];
-  spec: RefSpec;
-  paramShape: number[]|null;
-  beta: boolean;
-  run: (x: tf.Tensor, gamma?: tf.Tensor, beta?: tf.Tensor) => tf.Tensor;
-}
-
-function cases(): GradCase[] {
-  const out: GradCase[] = [];
-  const gn = (shape: number[], groups: number, axis: number, affine: boolean, eps = 1e-3) => {
-    const a = axis < 0 ? axis + shape.length : axis;
-    out.push({
-      name: `groupNorm ${JSON.stringify(shape)} groups=${groups} axis=${axis}${affine ? '' : ' no affine'}`,
-      shape, spec: groupSpec(shape, groups, a, eps), paramShape: affine ? [shape[a]] : null, beta: affine,
-      run: (x, gamma, beta) => ops.groupNorm(x, {groups, axis, epsilon: eps, gamma, beta}),
-    });
-  };
-  gn([2, 3, 4], 2, -1, true);
-  gn([2, 4, 3, 3], 2, 1, true);      // channels-first
-  gn([2, 3, 6, 2], 3, 2, true);      // channel axis in the middle
-  gn([3, 2, 2, 4], 4, -1, false);    // instance-like, no affine
-  gn([2, 2, 2, 2, 6], 3, -1, true);  // rank 5
-  gn([4, 6], 1, -1, true);           // rank 2, one group
-  out.push({
-    name: 'instanceNorm [2,3,3,2] channels-first', shape: [2, 3, 3, 2],
-    spec: groupSpec([2, 3, 3, 2], 3, 1, 1e-5), paramShape: [3], beta: true,
-    run: (x, gamma, beta) => ops.instanceNorm(x, {axis: 1, epsilon: 1e-5, gamma, beta}),
-  });
-  const ln = (shape: number[], axis: number|number[], mode: 'center'|'rms'|'rmsScaling', eps = 1e-3) => {
-    const axes = (Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + shape.length : a)).sort();
-    const paramShape = axes.map((a) => shape[a]);
-    out.push({
-      name: `${mode === 'rms' ? 'rmsNorm' : 'layerNorm'} ${JSON.stringify(shape)} axis=${JSON.stringify(axis)} ${mode}`,
-      shape, spec: axesSpec(shape, axes, eps, mode), paramShape, beta: mode === 'center',
-      run: mode === 'rms' ? (x, gamma) => ops.rmsNorm(x, {axis, epsilon: eps, gamma}) :
-                            (x, gamma, beta) => ops.layerNorm(x, {axis, epsilon: eps, gamma, beta, rmsScaling: mode === 'rmsScaling'}),
-    });
-  };
-  ln([3, 5], -1, 'center');
-  ln([2, 3, 4], [2, 0], 'center');     // unsorted, includes the batch axis
-  ln([2, 3, 2, 4], [-1, 1], 'center'); // non-contiguous axes
-  ln([5], 0, 'center');                // rank 1
-  ln([2, 3, 4], [1, 2], 'rms');
-  ln([3, 6], -1, 'rms', 1e-6);
-  ln([2, 3, 4], -1, 'rmsScaling');
-  ln([2, 4, 3], [1], 'rmsScaling');
-  return out;
+function cases(): OpCase[] {
+  return [
+    groupCase([2, 3, 4], 2, -1),
+    groupCase([2, 4, 3, 3], 2, 1),  // channels-first
+    groupCase([2, 3, 6, 2], 3, 2),  // channel axis in the middle
+    groupCase([3, 2, 2, 4], 4, -1, {affine: false}),  // instance-like, no affine
+    groupCase([2, 2, 2, 2, 6], 3, -1),  // rank 5
+    groupCase([4, 6], 1, -1),  // rank 2, one group
+    instanceCase([2, 3, 3, 2], 1, {epsilon: 1e-5}),  // channels-first
+    axesCase([3, 5], -1, 'center'),
+    axesCase([2, 3, 4], [2, 0], 'center'),  // unsorted, includes the batch axis
+    axesCase([2, 3, 2, 4], [-1, 1], 'center'),  // non-contiguous axes
+    axesCase([5], 0, 'center'),  // rank 1
+    axesCase([2, 3, 4], [1, 2], 'rms'),
+    axesCase([3, 6], -1, 'rms', {epsilon: 1e-6}),
+    axesCase([2, 3, 4], -1, 'rmsScaling'),
+    axesCase([2, 4, 3], [1], 'rmsScaling'),
+  ];
 }
 
 describe.each(cases().map((c) => [c.name, c] as const))('%s', (_name, c) => {

@@ -10,12 +10,12 @@ import {
   AddonsGroupNormalization, ContribInstanceNormalization, GroupNormalization, InstanceNormalization, io, LayerNormalization,
   layers, ops, Pix2PixInstanceNormalization, RMSNormalization,
 } from '../src';
-import {saveToMemory} from './helpers';
+import {saveToMemory, useTestBackend} from './helpers';
 
 const SEED = Number(process.env.PROPERTY_SEED ?? 20261130);
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useTestBackend();
 });
 
 /** Runs every op on x (with a layout valid for it). */

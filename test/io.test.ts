@@ -14,11 +14,11 @@ import * as path from 'path';
 import {promisify} from 'util';
 
 import {io, layers} from '../src';
-import {maxAbsDiff, saveToMemory} from './helpers';
+import {maxAbsDiff, saveToMemory, useTestBackend} from './helpers';
 
 let tmp: string;
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useTestBackend();
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfjs-norm-io-'));
 });
 afterAll(() => fs.rmSync(tmp, {recursive: true, force: true}));

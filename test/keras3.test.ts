@@ -13,6 +13,7 @@ import * as os from 'os';
 import * as path from 'path';
 
 import {io, LayerNormalization} from '../src';
+import {useTestBackend} from './helpers';
 
 interface Expected {
   name: string;
@@ -116,7 +117,7 @@ function check(model: tf.LayersModel, exp: Expected, what: string): {predict: nu
 }
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useTestBackend();
 });
 
 afterAll(() => {

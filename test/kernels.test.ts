@@ -18,83 +18,46 @@ import {simdPlanOf} from '../src/kernels/simd/forward';
 import {simdTrace} from '../src/kernels/simd/trace';
 import {NormMode, NormPlan, normalize} from '../src/ops/core';
 import {groupNormPlan} from '../src/ops/group_norm';
-import {axesPlan} from '../src/ops/layer_norm';
-import {expectClose, expectNoLeakSync, maxAbsDiff} from './helpers';
-import {axesSpec, groupSpec, normals, refForward, refGrads64, RefSpec, rng} from './reference';
+import {axesCase, groupCase, instanceCase, OpCase} from './cases';
+import {expectClose, expectNoLeakSync, maxAbsDiff, withFlags} from './helpers';
+import {normals, refForward, refGrads64, rng} from './reference';
 
-interface KernelCase {
-  name: string;
-  shape: number[];
-  spec: RefSpec;
-  /** gamma/beta shape, or null for none. */
-  paramShape: number[]|null;
-  beta: boolean;
-  /** Which loop of src/kernels/layout.ts the plan takes. */
-  kind: 'row'|'column';
-  plan: NormPlan;
-  run: (x: tf.Tensor, gamma?: tf.Tensor, beta?: tf.Tensor) => tf.Tensor;
-}
+/** An op case of the matrix (test/cases.ts) and the loop of src/kernels/layout.ts its plan takes. */
+type KernelCase = OpCase&{kind: 'row'|'column'};
+const row = (c: OpCase): KernelCase => ({...c, kind: 'row'});
+const column = (c: OpCase): KernelCase => ({...c, kind: 'column'});
 
 function cases(): KernelCase[] {
-  const out: KernelCase[] = [];
-  const gn = (shape: number[], groups: number, axis: number, affine: boolean, kind: 'row'|'column',
-              mode: NormMode = 'center', eps = 1e-3) => {
-    const a = axis < 0 ? axis + shape.length : axis;
-    const plan = {...groupNormPlan('t', shape, groups, axis, eps), mode};
-    out.push({
-      name: `${mode === 'center' ? 'groupNorm' : mode} ${JSON.stringify(shape)} groups=${groups} axis=${axis}` +
-          `${affine ? '' : ' no affine'}`,
-      shape, spec: {...groupSpec(shape, groups, a, eps), mode}, paramShape: affine ? [shape[a]] : null,
-      beta: affine, kind, plan,
-      run: mode === 'center' ? (x, gamma, beta) => ops.groupNorm(x, {groups, axis, epsilon: eps, gamma, beta}) :
-                               (x, gamma, beta) => normalize(x, plan, gamma, beta),
-    });
-  };
-  gn([2, 6, 5, 64], 32, -1, true, 'column');   // channels-last, 2 channels a group
-  gn([2, 5, 7, 32], 8, -1, false, 'column');   // no affine
-  gn([2, 8, 6, 5], 4, 1, true, 'row');         // channels-first: rows of Cg*H*W
-  gn([2, 4, 2, 3], 2, 1, true, 'column');      // channels-first, short rows
-  gn([2, 3, 6, 2], 3, 2, true, 'column');      // channel axis in the middle
-  gn([2, 2, 2, 2, 6], 3, -1, true, 'column');  // rank 5
-  gn([4, 24], 1, -1, true, 'row');             // rank 2, one group
-  gn([3, 4, 4, 16], 16, -1, true, 'column', 'stdEps');  // keras-contrib instance norm math
-  gn([3, 16, 20], 16, 1, true, 'row', 'stdEps');
-  gn([3, 32], 2, -1, true, 'row');              // rows of 16 whose gamma slice starts at 0 and 16
-  gn([2, 6, 3, 7], 2, 1, false, 'row');         // channels-first, runs of 21, no affine
-  gn([2, 8, 5, 4], 4, 1, true, 'row', 'rms');   // channels-first runs, rms
-  out.push({
-    name: 'instanceNorm [2,7,5,24]', shape: [2, 7, 5, 24], spec: groupSpec([2, 7, 5, 24], 24, 3, 1e-3),
-    paramShape: [24], beta: true, kind: 'column', plan: groupNormPlan('t', [2, 7, 5, 24], 24, -1, 1e-3),
-    run: (x, gamma, beta) => ops.instanceNorm(x, {gamma, beta}),
-  });
-  const ax = (shape: number[], axes: number[], mode: NormMode, affine: boolean, kind: 'row'|'column', eps = 1e-3) => {
-    const A = axes.map((a) => (a < 0 ? a + shape.length : a)).sort((p, q) => p - q);
-    const plan = axesPlan(shape, A, eps, mode);
-    const beta = affine && mode === 'center';
-    out.push({
-      name: `${mode} ${JSON.stringify(shape)} axes=${JSON.stringify(axes)}${affine ? '' : ' no affine'}`,
-      shape, spec: axesSpec(shape, axes, eps, mode), paramShape: affine ? A.map((a) => shape[a]) : null, beta,
-      kind, plan,
-      run: mode === 'rms' ? (x, gamma) => ops.rmsNorm(x, {axis: axes, epsilon: eps, gamma}) :
-                            (x, gamma, b) => ops.layerNorm(
-                                x, {axis: axes, epsilon: eps, gamma, beta: b, rmsScaling: mode === 'rmsScaling'}),
-    });
-  };
-  ax([3, 5, 48], [-1], 'center', true, 'row');       // transformer-like
-  ax([4, 7], [-1], 'center', true, 'column');         // short rows
-  ax([2, 3, 4, 5], [1, 3], 'center', true, 'column'); // non-adjacent axes
-  ax([2, 3, 4, 5], [1, 2, 3], 'center', false, 'row');
-  ax([6, 5, 9], [1], 'center', true, 'column');       // a kept axis after the reduced one
-  ax([24, 5], [0], 'center', true, 'column');         // statistics over the batch axis
-  ax([3, 5, 40], [-1], 'rms', true, 'row');
-  ax([3, 5, 6], [-1], 'rms', false, 'column');
-  ax([3, 40, 2], [1], 'rms', true, 'column');
-  ax([3, 5, 40], [-1], 'rmsScaling', true, 'row');
-  ax([3, 6, 4], [1, 2], 'rmsScaling', true, 'row');
-  ax([6, 3, 20], [0, 2], 'center', true, 'row');      // a set spans several rows
-  ax([2, 5, 37], [-1], 'rmsScaling', true, 'row');    // odd row length: vector loops and tails
-  ax([4, 5, 19], [-1], 'center', false, 'row');
-  return out;
+  const noAffine = {affine: false};
+  return [
+    column(groupCase([2, 6, 5, 64], 32, -1)),  // channels-last, 2 channels a group
+    column(groupCase([2, 5, 7, 32], 8, -1, noAffine)),
+    row(groupCase([2, 8, 6, 5], 4, 1)),  // channels-first: rows of Cg*H*W
+    column(groupCase([2, 4, 2, 3], 2, 1)),  // channels-first, short rows
+    column(groupCase([2, 3, 6, 2], 3, 2)),  // channel axis in the middle
+    column(groupCase([2, 2, 2, 2, 6], 3, -1)),  // rank 5
+    row(groupCase([4, 24], 1, -1)),  // rank 2, one group
+    column(groupCase([3, 4, 4, 16], 16, -1, {}, 'stdEps')),  // keras-contrib instance norm math
+    row(groupCase([3, 16, 20], 16, 1, {}, 'stdEps')),
+    row(groupCase([3, 32], 2, -1)),  // rows of 16 whose gamma slice starts at 0 and 16
+    row(groupCase([2, 6, 3, 7], 2, 1, noAffine)),  // channels-first, runs of 21
+    row(groupCase([2, 8, 5, 4], 4, 1, {}, 'rms')),  // channels-first runs, rms
+    column(instanceCase([2, 7, 5, 24], -1)),
+    row(axesCase([3, 5, 48], [-1], 'center')),  // transformer-like
+    column(axesCase([4, 7], [-1], 'center')),  // short rows
+    column(axesCase([2, 3, 4, 5], [1, 3], 'center')),  // non-adjacent axes
+    row(axesCase([2, 3, 4, 5], [1, 2, 3], 'center', noAffine)),
+    column(axesCase([6, 5, 9], [1], 'center')),  // a kept axis after the reduced one
+    column(axesCase([24, 5], [0], 'center')),  // statistics over the batch axis
+    row(axesCase([3, 5, 40], [-1], 'rms')),
+    column(axesCase([3, 5, 6], [-1], 'rms', noAffine)),
+    column(axesCase([3, 40, 2], [1], 'rms')),
+    row(axesCase([3, 5, 40], [-1], 'rmsScaling')),
+    row(axesCase([3, 6, 4], [1, 2], 'rmsScaling')),
+    row(axesCase([6, 3, 20], [0, 2], 'center')),  // a set spans several rows
+    row(axesCase([2, 5, 37], [-1], 'rmsScaling')),  // odd row length: vector loops and tails
+    row(axesCase([4, 5, 19], [-1], 'center', noAffine)),
+  ];
 }
 
 const ALL = cases();
@@ -113,15 +76,8 @@ function gradsOf(c: KernelCase, d: Data): tf.Tensor[] {
   return tf.grads(f)(args);
 }
 
-function withFlag<T>(on: boolean, fn: () => T): T {
-  const prev = tf.env().getBool(FUSED_FLAG);
-  tf.env().set(FUSED_FLAG, on);
-  try {
-    return fn();
-  } finally {
-    tf.env().set(FUSED_FLAG, prev);
-  }
-}
+/** fn with the fused kernels on or off. */
+const withFlag = <T>(on: boolean, fn: () => T): T => withFlags({[FUSED_FLAG]: on}, fn);
 
 interface Data {
   x: tf.Tensor;

@@ -8,10 +8,10 @@ import {
   WSConv1D, WSConv2D,
 } from '../src';
 import {REGISTERED_CLASSES} from '../src/register';
-import {expectClose, LayerTestSpec, maxAbsDiff, runLayerTest, saveToMemory} from './helpers';
+import {expectClose, LayerTestSpec, maxAbsDiff, runLayerTest, saveToMemory, useTestBackend} from './helpers';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useTestBackend();
 });
 
 const AFFINE_KEYS = [

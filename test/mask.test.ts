@@ -12,6 +12,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import {GroupNormalization, InstanceNormalization, LayerNormalization, layers, ops, RMSNormalization} from '../src';
 import {FUSED_FLAG, SIMD_FLAG} from '../src/kernels/index';
 import {maskView, prepareMask, setOps} from '../src/ops/mask';
+import {axesCase, groupCase, instanceCase, OpCase} from './cases';
 import {expectClose, expectNoLeakSync, maxAbsDiff, useTestBackend} from './helpers';
 import {axesSpec, groupSpec, normals, refForward, refGradsFD, RefSpec, rng, unravel} from './reference';
 
@@ -27,40 +28,18 @@ function timeMask(lengths: number[], T: number, perStep: number): {mask: tf.Tens
   return {mask: tf.tensor2d(m, [lengths.length, T], 'bool') as tf.Tensor2D, flat};
 }
 
-interface MaskCase {
-  name: string;
-  shape: number[];
-  spec: RefSpec;
-  paramShape: number[];
-  beta: boolean;
-  run: (x: tf.Tensor, mask: tf.Tensor|null, gamma?: tf.Tensor, beta?: tf.Tensor) => tf.Tensor;
-}
+/** A case of the matrix (test/cases.ts), with gamma. */
+type MaskCase = OpCase&{paramShape: number[]};
+const named = (name: string, c: OpCase): MaskCase => ({...c, name, paramShape: c.paramShape as number[]});
 
 const SHAPE = [3, 5, 4];  // [batch, time, channels]
 const LENGTHS = [5, 3, 1];
 const CASES: MaskCase[] = [
-  {
-    name: 'groupNorm groups 2 (statistics over time and the group\'s channels)', shape: SHAPE,
-    spec: groupSpec(SHAPE, 2, 2, 1e-3), paramShape: [4], beta: true,
-    run: (x, mask, gamma, beta) => ops.groupNorm(x, {groups: 2, mask, gamma, beta}),
-  },
-  {
-    name: 'instanceNorm (statistics over time)', shape: SHAPE, spec: groupSpec(SHAPE, 4, 2, 1e-5), paramShape: [4], beta: true,
-    run: (x, mask, gamma, beta) => ops.instanceNorm(x, {epsilon: 1e-5, mask, gamma, beta}),
-  },
-  {
-    name: 'layerNorm over [time, channels]', shape: SHAPE, spec: axesSpec(SHAPE, [1, 2], 1e-3, 'center'), paramShape: [5, 4], beta: true,
-    run: (x, mask, gamma, beta) => ops.layerNorm(x, {axis: [1, 2], mask, gamma, beta}),
-  },
-  {
-    name: 'layerNorm rmsScaling over [time, channels]', shape: SHAPE, spec: axesSpec(SHAPE, [1, 2], 1e-3, 'rmsScaling'),
-    paramShape: [5, 4], beta: false,
-    run: (x, mask, gamma) => ops.layerNorm(x, {axis: [1, 2], mask, gamma, rmsScaling: true}),
-  },
-  {
-    name: 'rmsNorm over [time, channels]', shape: SHAPE, spec: axesSpec(SHAPE, [1, 2], 1e-6, 'rms'), paramShape: [5, 4], beta: false,
-    run: (x, mask, gamma) => ops.rmsNorm(x, {axis: [1, 2], mask, gamma}),
-  },
+  named('groupNorm groups 2 (statistics over time and the group\'s channels)', groupCase(SHAPE, 2, -1)),
+  named('instanceNorm (statistics over time)', instanceCase(SHAPE, -1, {epsilon: 1e-5})),
+  named('layerNorm over [time, channels]', axesCase(SHAPE, [1, 2], 'center')),
+  named('layerNorm rmsScaling over [time, channels]', axesCase(SHAPE, [1, 2], 'rmsScaling')),
+  named('rmsNorm over [time, channels]', axesCase(SHAPE, [1, 2], 'rms', {epsilon: 1e-6})),
 ];
 
 describe.each(CASES.map((c) => [c.name, c] as const))('masked %s', (_name, c) => {
@@ -75,12 +54,12 @@ describe.each(CASES.map((c) => [c.name, c] as const))('masked %s', (_name, c) =>
     const {mask, flat} = timeMask(LENGTHS, SHAPE[1], SHAPE[2]);
     const [x, dy, gamma] = [tf.tensor(xs, c.shape), tf.tensor(dys, c.shape), tf.tensor(gs, c.paramShape)];
     const beta = bs ? tf.tensor(bs, c.paramShape) : undefined;
-    const y = expectNoLeakSync(() => c.run(x, mask, gamma, beta));
+    const y = expectNoLeakSync(() => c.run(x, gamma, beta, mask));
     // Masked positions of a one-step sequence are scaled by rsqrt(epsilon): compare relative to the magnitude.
     const ref = refForward(c.spec, xs, gs, bs, flat);
     expectClose(y, ref, 2e-6 * Math.max(1, ...Array.from(ref, Math.abs)), 'forward');
     const args = beta ? [x, gamma, beta] : [x, gamma];
-    const grads = expectNoLeakSync(() => tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(c.run(a[0], mask, a[1], a[2]), dy)))(args));
+    const grads = expectNoLeakSync(() => tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(c.run(a[0], a[1], a[2], mask), dy)))(args));
     // Outputs at masked positions are don't-cares: their dy is dropped, so
     // the gradients are those of the loss over the valid outputs only.
     const fd = refGradsFD(c.spec, xs, Float64Array.from(dys, (v, i) => v * flat[i]), gs, bs, 1e-6, flat);
@@ -96,8 +75,8 @@ describe.each(CASES.map((c) => [c.name, c] as const))('masked %s', (_name, c) =>
     const dirty = Float32Array.from(xs, (v, i) => (flat[i] ? v : [NaN, Infinity, -1e30][i % 3]));
     const clean = Float32Array.from(xs, (v, i) => (flat[i] ? v : 0));
     const gamma = tf.ones(c.paramShape);
-    const a = c.run(tf.tensor(dirty, c.shape), mask, gamma).dataSync();
-    const b = c.run(tf.tensor(clean, c.shape), mask, gamma).dataSync();
+    const a = c.run(tf.tensor(dirty, c.shape), gamma, undefined, mask).dataSync();
+    const b = c.run(tf.tensor(clean, c.shape), gamma, undefined, mask).dataSync();
     for (let i = 0; i < a.length; i++) {
       if (flat[i]) expect(a[i]).toBe(b[i]);
     }
@@ -120,7 +99,7 @@ describe.each(CASES.map((c) => [c.name, c] as const))('masked %s', (_name, c) =>
       const grads = (x: Float32Array, dy: Float32Array) => tf.tidy(() => {
         const dyt = tf.tensor(dy, c.shape);
         const args = [tf.tensor(x, c.shape), gamma, ...(beta ? [beta] : [])];
-        return tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(c.run(a[0], mask, a[1], a[2]), dyt)))(args).map((t) => t.dataSync());
+        return tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(c.run(a[0], a[1], a[2], mask), dyt)))(args).map((t) => t.dataSync());
       });
       for (const flags of [{}, {[SIMD_FLAG]: false}, {[FUSED_FLAG]: false}] as Array<Record<string, boolean>>) {
         const prev = Object.keys(flags).map((k) => [k, tf.env().getBool(k)] as const);
@@ -148,8 +127,8 @@ describe.each(CASES.map((c) => [c.name, c] as const))('masked %s', (_name, c) =>
   test('an all-ones mask equals no mask; mask null is the unmasked path exactly', () => {
     const x = tf.randomNormal(c.shape, 0, 1, 'float32', 9);
     const gamma = tf.randomUniform(c.paramShape, 0.5, 1.5, 'float32', 2);
-    const none = c.run(x, null, gamma).dataSync();
-    const ones = c.run(x, tf.ones(c.shape.slice(0, 2), 'bool'), gamma).dataSync();
+    const none = c.run(x, gamma, undefined, null).dataSync();
+    const ones = c.run(x, gamma, undefined, tf.ones(c.shape.slice(0, 2), 'bool')).dataSync();
     expect(maxAbsDiff(ones, none)).toBeLessThan(1e-5);
     const omitted = (c.name.startsWith('rms') ? ops.rmsNorm(x, {axis: [1, 2], gamma}) : null);
     if (omitted) expect(Array.from(omitted.dataSync())).toEqual(Array.from(none));

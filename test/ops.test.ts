@@ -2,11 +2,11 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {ops} from '../src';
-import {expectClose, expectNoLeakSync, maxAbsDiff} from './helpers';
+import {expectClose, expectNoLeakSync, maxAbsDiff, useTestBackend} from './helpers';
 import {groupSpec, normals, refForward, rng} from './reference';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useTestBackend();
 });
 
 describe('literal examples', () => {

@@ -22,8 +22,9 @@ import fc from 'fast-check';
 
 import {GroupNormalization, InstanceNormalization, LayerNormalization, ops, RMSNormalization} from '../src';
 import {FUSED_FLAG, SIMD_FLAG} from '../src/kernels/index';
+import {axesCase, groupCase, instanceCase, OpCase} from './cases';
 import {maxAbsDiff, useTestBackend} from './helpers';
-import {axesSpec, groupSpec, normals, refForward, refGrads64, refGradsFD, RefSpec, rng} from './reference';
+import {axesSpec, normals, refForward, refGrads64, refGradsFD, RefSpec, rng} from './reference';
 
 const SEED = Number(process.env.PROPERTY_SEED ?? 20261130);
 /**
@@ -111,25 +112,25 @@ function dataFor(s: Sample, n: number): Float32Array {
   }
 }
 
-function specFor(s: Sample): {spec: RefSpec, paramShape: number[]} {
-  const r = s.shape.length;
-  if (s.kind === 'group' || s.kind === 'instance') {
-    const a = s.axis < 0 ? s.axis + r : s.axis;
-    return {spec: groupSpec(s.shape, s.groups, a, s.epsilon), paramShape: [s.shape[a]]};
+/** The sample's op case of the matrix (test/cases.ts). */
+function caseFor(s: Sample): OpCase {
+  const opts = {epsilon: s.epsilon};
+  switch (s.kind) {
+    case 'group': return groupCase(s.shape, s.groups, s.axis, opts);
+    case 'instance': return instanceCase(s.shape, s.axis, opts);
+    case 'layer': return axesCase(s.shape, s.axes, 'center', opts);
+    case 'rms': return axesCase(s.shape, s.axes, 'rms', opts);
+    case 'rmsScaling': return axesCase(s.shape, s.axes, 'rmsScaling', opts);
   }
-  const sorted = s.axes.map((a) => (a < 0 ? a + r : a)).sort((p, q) => p - q);
-  const mode = s.kind === 'layer' ? 'center' : s.kind;
-  return {spec: axesSpec(s.shape, sorted, s.epsilon, mode), paramShape: sorted.map((a) => s.shape[a])};
+}
+
+function specFor(s: Sample): {spec: RefSpec, paramShape: number[]} {
+  const c = caseFor(s);
+  return {spec: c.spec, paramShape: c.paramShape as number[]};
 }
 
 function runOp(s: Sample, x: tf.Tensor, gamma?: tf.Tensor, beta?: tf.Tensor): tf.Tensor {
-  switch (s.kind) {
-    case 'group': return ops.groupNorm(x, {groups: s.groups, axis: s.axis, epsilon: s.epsilon, gamma, beta});
-    case 'instance': return ops.instanceNorm(x, {axis: s.axis, epsilon: s.epsilon, gamma, beta});
-    case 'layer': return ops.layerNorm(x, {axis: s.axes, epsilon: s.epsilon, gamma, beta});
-    case 'rms': return ops.rmsNorm(x, {axis: s.axes, epsilon: s.epsilon, gamma});
-    case 'rmsScaling': return ops.layerNorm(x, {axis: s.axes, epsilon: s.epsilon, gamma, rmsScaling: true});
-  }
+  return caseFor(s).run(x, gamma, beta);
 }
 
 function layerFor(s: Sample): tf.layers.Layer {

@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import {ContribInstanceNormalization, io, Pix2PixInstanceNormalization} from '../src';
+import {useTestBackend} from './helpers';
 
 const ROOT = path.resolve(__dirname, '..', '..', 'shared', 'realworld');
 const present = fs.existsSync(path.join(ROOT, 'facetest', 'model.json'));
@@ -20,7 +21,7 @@ if (!present) {
 const describeIfPresent = present ? describe : describe.skip;
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useTestBackend();
 });
 
 describeIfPresent('keras-contrib InstanceNormalization models (facetest)', () => {

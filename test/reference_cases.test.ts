@@ -6,14 +6,14 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {GroupNormalization, InstanceNormalization, LayerNormalization, ops, RMSNormalization} from '../src';
-import {expectClose, expectNoLeakSync} from './helpers';
+import {expectClose, expectNoLeakSync, useTestBackend} from './helpers';
 import {loadReferenceCases, ReferenceCase} from './fixtures';
 
 const TOL = 2e-4;
 const cases = loadReferenceCases();
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useTestBackend();
 });
 
 function opFor(c: ReferenceCase): (x: tf.Tensor, gamma?: tf.Tensor, beta?: tf.Tensor) => tf.Tensor {

@@ -9,11 +9,11 @@ import * as tf from '@tensorflow/tfjs';
 import {layers, ops, UnitNormalization} from '../src';
 import {gradsFD, unitNormRef} from './family_reference';
 import {checkKeras3Fixture, expectExactRoundTrip} from './family_helpers';
-import {expectClose, expectNoLeakSync, runLayerTest} from './helpers';
+import {expectClose, expectNoLeakSync, runLayerTest, useTestBackend} from './helpers';
 import {normals, rng} from './reference';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await useTestBackend();
 });
 
 describe('ops.unitNorm', () => {
