@@ -67,6 +67,12 @@ export interface LayerTestSpec {
   weights: Array<[string, number[]]|[string, number[], string]>;
   /** Keys getConfig() must return (besides the base keys), in any order. */
   configKeys: string[];
+  /**
+   * Whether the layer's statistics leave masked positions out (default
+   * true). False for a layer that passes tfjs's mask on without using it
+   * (Keras's UnitNormalization does the same).
+   */
+  usesMask?: boolean;
 }
 
 /**
@@ -110,6 +116,138 @@ export async function runLayerTest(spec: LayerTestSpec): Promise<void> {
   tf.dispose([x, y0, y1, y2]);
   layer.dispose();
   clone.dispose();
+  checkWeightGradients(spec);
+  checkMasks(spec);
+  await checkTraining(spec);
+}
+
+/** A new built layer of the spec with non-trivial weights (seeded), and the input it was built on. */
+function builtLayer(spec: LayerTestSpec, seed: number): {layer: AnyLayer, x: tf.Tensor} {
+  const layer = new spec.cls(spec.args as never);
+  const x = tf.randomNormal(spec.inputShape, 0.5, 2, 'float32', seed);
+  tf.dispose(layer.apply(x) as tf.Tensor);
+  layer.setWeights(layer.weights.map((w, i) => tf.randomUniform(w.shape as number[], 0.5, 1.5, 'float32', seed + 11 + i)));
+  return {layer, x};
+}
+
+/**
+ * Gradients of sum(layer(x) * dy) with respect to each trainable weight
+ * (inference call) against central differences in float32, a few elements
+ * of each weight; no gradient for the non-trainable ones.
+ */
+function checkWeightGradients(spec: LayerTestSpec): void {
+  const {layer, x} = builtLayer(spec, 21);
+  const dy = tf.randomNormal(spec.inputShape, 0, 1, 'float32', 5);
+  const loss = () => tf.sum(tf.mul(layer.apply(x) as tf.Tensor, dy)) as tf.Scalar;
+  const vars = layer.trainableWeights.map((w) => w.read() as tf.Variable);
+  expect(vars.length).toBe(layer.weights.filter((w) => w.trainable).length);
+  if (vars.length > 0) {
+    const {value, grads} = tf.variableGrads(loss, vars);
+    for (const v of vars) {
+      const g = grads[v.name].dataSync();
+      const w0 = v.dataSync().slice();
+      const h = 0.05;
+      for (const i of [0, Math.floor(w0.length / 2), w0.length - 1]) {
+        const at = (d: number) => {
+          const w = w0.slice();
+          w[i] += d;
+          v.assign(tf.tensor(w, v.shape));
+          return tf.tidy(() => loss().dataSync()[0]);
+        };
+        const fd = (at(h) - at(-h)) / (2 * h);
+        v.assign(tf.tensor(w0, v.shape));
+        if (!(Math.abs(g[i] - fd) <= 2e-3 * Math.max(1, Math.abs(fd)))) {
+          throw new Error(`${spec.cls.className} d/d${v.name}[${i}]: analytic ${g[i]}, central difference ${fd}`);
+        }
+      }
+    }
+    tf.dispose([value, ...Object.values(grads)]);
+  }
+  tf.dispose([x, dy]);
+  layer.dispose();
+}
+
+/**
+ * With a [batch, time] mask (the prefix tfjs propagates): the mask passes
+ * through (computeMask), and garbage (NaN, 1e30) at masked positions
+ * reaches no valid output, in inference and in training, nor any
+ * non-trainable weight a training call updates.
+ */
+function checkMasks(spec: LayerTestSpec): void {
+  const [N, T] = spec.inputShape;
+  const mask = tf.tensor2d(Array.from({length: N * T}, (_, i) => (i % T < Math.max(1, T - 1 - (i / T | 0)) ? 1 : 0)), [N, T], 'bool');
+  const per = spec.inputShape.slice(2).reduce((a, b) => a * b, 1);
+  const valid = Array.from(mask.dataSync()).flatMap((m) => new Array<number>(per).fill(m));
+  const clean = tf.randomNormal(spec.inputShape, 0.5, 2, 'float32', 13);
+  const dirty = tf.tensor(Array.from(clean.dataSync(), (v, i) => (valid[i] ? v : i % 2 ? NaN : 1e30)), spec.inputShape);
+  for (const training of [false, true]) {
+    const run = (x: tf.Tensor) => {
+      const {layer} = builtLayer(spec, 31);
+      const y = layer.apply(x, {mask, training}) as tf.Tensor;
+      const out = {y: y.dataSync(), weights: layer.getWeights().map((w) => w.dataSync())};
+      expect(layer.computeMask(x, mask)).toBe(mask);
+      tf.dispose([y]);
+      layer.dispose();
+      return out;
+    };
+    const a = run(clean);
+    if (spec.usesMask === false) continue;
+    const b = run(dirty);
+    const at = (y: ArrayLike<number>) => Array.from(y).filter((_, i) => valid[i]);
+    expect(at(b.y).every(Number.isFinite)).toBe(true);
+    expect(maxAbsDiff(at(b.y), at(a.y))).toBe(0);
+    b.weights.forEach((w, i) => expect(maxAbsDiff(w, a.weights[i])).toBe(0));
+  }
+  tf.dispose([mask, clean, dirty]);
+}
+
+/**
+ * Training through model.fit: every trainable weight moves and the loss
+ * goes down; non-trainable weights (moving statistics) move in training
+ * and not in inference; a save and load (tf.loadLayersModel) restores
+ * every weight, trainable or not, and the same predictions.
+ */
+async function checkTraining(spec: LayerTestSpec): Promise<void> {
+  const input = tf.input({shape: spec.inputShape.slice(1)});
+  const model = tf.model({inputs: input, outputs: new spec.cls(spec.args as never).apply(input) as tf.SymbolicTensor});
+  const layer = model.layers[1];
+  layer.setWeights(layer.weights.map((w, i) => tf.randomUniform(w.shape as number[], 0.5, 1.5, 'float32', 41 + i)));
+  const x = tf.randomNormal(spec.inputShape, 0.5, 2, 'float32', 17);
+  const target = tf.randomNormal(spec.inputShape, 0, 1, 'float32', 19);
+  const before = layer.getWeights().map((w) => w.dataSync().slice());
+  if (layer.trainableWeights.length > 0) {
+    model.compile({optimizer: tf.train.sgd(0.1), loss: 'meanSquaredError'});
+    const history = await model.fit(x, target, {epochs: 4, batchSize: spec.inputShape[0], verbose: 0, shuffle: false});
+    const losses = history.history.loss as number[];
+    expect(losses.every(Number.isFinite)).toBe(true);
+    expect(losses[3]).toBeLessThan(losses[0]);
+    const after = layer.getWeights().map((w) => w.dataSync());
+    layer.weights.forEach((w, i) => {
+      if (w.trainable) expect(maxAbsDiff(after[i], before[i])).toBeGreaterThan(0);
+    });
+  }
+  // Non-trainable weights: a training call may update them, an inference call may not.
+  const frozen = layer.weights.flatMap((w, i) => (w.trainable ? [] : [i]));
+  if (frozen.length > 0) {
+    tf.dispose(layer.apply(x, {training: true}) as tf.Tensor);
+    const trained = layer.getWeights().map((w) => w.dataSync().slice());
+    frozen.forEach((i) => expect(maxAbsDiff(trained[i], before[i])).toBeGreaterThan(0));
+    tf.dispose(model.predict(x) as tf.Tensor);
+    const inferred = layer.getWeights().map((w) => w.dataSync());
+    frozen.forEach((i) => expect(maxAbsDiff(inferred[i], trained[i])).toBe(0));
+  }
+  // Save and load: every weight, and the predictions.
+  const loaded = await tf.loadLayersModel(tf.io.fromMemory(await saveToMemory(model)));
+  const w0 = model.getWeights();
+  const w1 = loaded.getWeights();
+  expect(w1.length).toBe(w0.length);
+  w0.forEach((w, i) => expect(maxAbsDiff(w1[i].dataSync(), w.dataSync())).toBe(0));
+  const p0 = model.predict(x) as tf.Tensor;
+  const p1 = loaded.predict(x) as tf.Tensor;
+  expect(maxAbsDiff(p1.dataSync(), p0.dataSync())).toBe(0);
+  tf.dispose([x, target, p0, p1]);
+  model.dispose();
+  loaded.dispose();
 }
 
 /** Saves a model through tf.io.withSaveHandler and returns the artifacts (for tf.io.fromMemory). */

@@ -97,7 +97,8 @@ const HARNESS_CASES: Array<[string, LayerTestSpec]> = [
     weights: [['gamma', [4]], ['beta', [4]]], configKeys: ['groups', 'axis', ...AFFINE_KEYS],
   }],
   ['UnitNormalization over two axes', {
-    cls: UnitNormalization, args: {axis: [1, 2]}, inputShape: [2, 3, 4], weights: [], configKeys: ['axis'],
+    // Keras's UnitNormalization passes the mask on without using it; so does this one.
+    cls: UnitNormalization, args: {axis: [1, 2]}, inputShape: [2, 3, 4], weights: [], configKeys: ['axis'], usesMask: false,
   }],
   ['LocalResponseNormalization, PyTorch convention, even size', {
     cls: LocalResponseNormalization, args: {convention: 'pytorch', size: 4, alpha: 0.3}, inputShape: [2, 6, 3, 3], weights: [],

@@ -93,10 +93,10 @@ describe('ops.unitNorm', () => {
 
 describe('UnitNormalization layer', () => {
   test('shared layer test, axis -1', () => runLayerTest({
-    cls: UnitNormalization, args: {}, inputShape: [2, 3], weights: [], configKeys: ['axis'],
+    cls: UnitNormalization, args: {}, inputShape: [2, 3], weights: [], configKeys: ['axis'], usesMask: false,
   }));
   test('shared layer test, axis [1, 2]', () => runLayerTest({
-    cls: UnitNormalization, args: {axis: [1, 2]}, inputShape: [1, 3, 3], weights: [], configKeys: ['axis'],
+    cls: UnitNormalization, args: {axis: [1, 2]}, inputShape: [1, 3, 3], weights: [], configKeys: ['axis'], usesMask: false,
   }));
 
   test("Keras's correctness test: unit L2 norm over axis -1, (1, 2) and 1", () => {
