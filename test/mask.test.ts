@@ -249,6 +249,10 @@ describe('the prepared mask (src/ops/mask.ts)', () => {
     const x = tf.tensor(Array.from({length: 24}, (_, i) => i), [2, 3, 4]);
     // Set 0: valid rows 0 and 1 of [[0..3], [4..7], [8..11]]: mean 5.5. Set 1: row 0 of [[12..15], ...]: mean 13.5.
     expect(Array.from(set.avg(x).dataSync())).toEqual([5.5, 13.5]);
+    // Statistics over axis 1 only: the count has the statistics' shape, [2, 1, 4], though the mask is 1 on axis 2.
+    const perColumn = setOps([1], [2, 3, 4], mask).count();
+    expect(perColumn.shape).toEqual([2, 1, 4]);
+    expect(Array.from(perColumn.dataSync())).toEqual([2, 2, 2, 2, 1, 1, 1, 1]);
     tf.dispose([mask, x]);
   });
 });

@@ -24,7 +24,7 @@ import * as tf from '@tensorflow/tfjs';
 import type {NormPlan} from '../kernels/contract';
 import {fusedNorm, fusedNormGrad} from '../kernels/index';
 
-import {maskView, prepareMask, SetOps, setOps} from './mask';
+import {fullSize, maskView, prepareMask, SetOps, setOps} from './mask';
 
 export type {NormMode, NormPlan} from '../kernels/contract';
 
@@ -225,7 +225,7 @@ function normalizeLowered(
     const y = normalize(
         toView(x, viewShape, view), lowered, gamma != null ? toView(gamma, paramViewShape, param) : null,
         beta != null ? toView(beta, paramViewShape, param) : null,
-        mask != null ? toView(tf.broadcastTo(mask, x.shape), viewShape, view) : null);
+        mask != null ? toView(fullSize(mask, x.shape), viewShape, view) : null);
     return tf.reshape(tf.transpose(tf.reshape(y, tShape), inverse), x.shape);
   });
 }

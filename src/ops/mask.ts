@@ -48,7 +48,7 @@ export function prepareMask(who: string, mask: tf.Tensor|null|undefined, shape: 
  */
 export function maskView(mask: tf.Tensor, shape: readonly number[], viewShape: readonly number[]): tf.Tensor {
   if (prod(mask.shape) === prod(viewShape) || prod(viewShape) === 0) {
-    return tf.reshape(mask.size === prod(viewShape) ? mask : tf.broadcastTo(mask, shape as number[]), viewShape as number[]);
+    return tf.reshape(mask.size === prod(viewShape) ? mask : fullSize(mask, shape), viewShape as number[]);
   }
   // k: x's axes the mask spans (after them it is 1); the smallest prefixes of
   // x (e axes) and of the view (j axes) that cover them and hold the same elements.
@@ -64,19 +64,22 @@ export function maskView(mask: tf.Tensor, shape: readonly number[], viewShape: r
     if (pv === px) break;
     px *= shape[e++];
   }
-  const spanned = tf.broadcastTo(tf.reshape(mask, mask.shape.slice(0, e)), shape.slice(0, e) as number[]);
+  const spanned = fullSize(tf.reshape(mask, mask.shape.slice(0, e)), shape.slice(0, e));
   return tf.reshape(spanned, [...viewShape.slice(0, j), ...new Array<number>(viewShape.length - j).fill(1)]);
 }
 
 /**
- * tf.where whose condition and `b` may broadcast against `a`, run on flat
- * views above rank 4 (the webgl and webgpu backends implement Select only
- * up to rank 4; the views here reach rank 6).
+ * A mask broadcast to `shape` (the same rank) by an add to zeros: only ops
+ * of the tf-op path's list (docs/backends.md), no Tile.
  */
-export function selectBroadcast(cond: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+export function fullSize(mask: tf.Tensor, shape: readonly number[]): tf.Tensor {
+  return tf.add(tf.zeros(shape as number[]), mask);
+}
+
+/** tf.where on tensors of one shape, on flat views above rank 4 (webgl and webgpu Select stop at rank 4). */
+function select(cond: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
   if (a.rank <= 4) return tf.where(cond, a, b);
-  const full = (t: tf.Tensor) => tf.reshape(t.size === a.size ? t : tf.broadcastTo(t, a.shape), [-1]);
-  return tf.reshape(tf.where(full(cond), tf.reshape(a, [-1]), full(b)), a.shape);
+  return tf.reshape(tf.where(tf.reshape(cond, [-1]), tf.reshape(a, [-1]), tf.reshape(b, [-1])), a.shape);
 }
 
 /**
@@ -89,8 +92,7 @@ export function selectBroadcast(cond: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf
  *   the set without a mask; (m / count) * sum(t) over the whole set with one
  *   (masked positions' outputs depend on the statistics too, but only valid
  *   positions move them);
- * - count: the number of valid positions of each set (statistics shape;
- *   a scalar without a mask).
+ * - count(): the number of valid positions of each set (statistics shape).
  * Without a mask they are exactly tf.mean, the identity and tf.mean, so the
  * unmasked path is unchanged.
  */
@@ -104,29 +106,37 @@ export interface SetOps {
 /**
  * The {@link SetOps} of the sets over axes R of a view of shape
  * `viewShape`, for a mask in that view ({@link maskView}'s shape: 1 on the
- * axes where it broadcasts), as {cond, weight, count}: where valid, 1/0,
- * and the valid positions per set.
+ * axes where it broadcasts), from its weight (1 valid, 0 masked) and count
+ * (the valid positions per set); the condition is made at full size once,
+ * where a position is selected.
  */
 export function setOps(R: number[], viewShape: readonly number[], mask: tf.Tensor|null): SetOps {
   if (mask == null) {
     return {
       avg: (t) => tf.mean(t, R, true), valid: (t) => t, spread: (t) => tf.mean(t, R, true),
-      count: () => tf.scalar(prod(R.map((r) => viewShape[r]))),
+      count: () => tf.fill(viewShape.map((d, i) => (R.includes(i) ? 1 : d)), prod(R.map((r) => viewShape[r]))),
     };
   }
-  const cond = tf.greater(mask, 0);
-  const weight = tf.cast(cond, 'float32');
+  const weight = tf.cast(tf.greater(mask, 0), 'float32');
   // Axes of the set along which the mask broadcasts count each valid position that many times.
   const repeat = prod(R.filter((r) => mask.shape[r] === 1).map((r) => viewShape[r]));
   const summed = tf.sum(weight, R, true);
   const count = repeat === 1 ? summed : tf.mul(summed, repeat);
   const n = tf.maximum(count, 1);
   const coef = tf.div(weight, n);
-  const zero = tf.zeros([]);
+  // The condition at the view's full size, made once (every t here is of the view's shape).
+  let full: {cond: tf.Tensor, zero: tf.Tensor}|null = null;
+  const valid = (t: tf.Tensor) => {
+    full ??= {cond: tf.greater(weight.size === t.size ? weight : fullSize(weight, t.shape), 0), zero: tf.zerosLike(t)};
+    return select(full.cond, t, full.zero);
+  };
   return {
-    avg: (t) => tf.div(tf.sum(selectBroadcast(cond, t, zero), R, true), n),
-    valid: (t) => selectBroadcast(cond, t, zero),
+    avg: (t) => tf.div(tf.sum(valid(t), R, true), n),
+    valid,
     spread: (t) => tf.mul(coef, tf.sum(t, R, true)),
-    count: () => count,
+    count: () => {
+      const statsShape = viewShape.map((d, i) => (R.includes(i) ? 1 : d));
+      return count.size === prod(statsShape) ? count : fullSize(count, statsShape);
+    },
   };
 }
