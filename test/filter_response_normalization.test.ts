@@ -222,12 +222,13 @@ describe('TLU', () => {
 describe('layer harness, save/load and the converter format', () => {
   test('shared layer test: FRN', () => runLayerTest({
     cls: FilterResponseNormalization, args: {}, inputShape: [2, 3, 4, 5],
-    weights: [['gamma', [1, 1, 1, 5]], ['beta', [1, 1, 1, 5]]], configKeys: FRN_KEYS,
+    weights: [['gamma', [1, 1, 1, 5]], ['beta', [1, 1, 1, 5]]], configKeys: FRN_KEYS, usesMask: false,  // as TFA's, it ignores masks
   }));
   test('shared layer test: FRN with learned epsilon, regularizers and constraints', () => runLayerTest({
     cls: FilterResponseNormalization,
     args: {learnedEpsilon: true, learnedEpsilonConstraint: 'nonNeg', gammaRegularizer: 'l1l2', betaConstraint: {className: 'NonNeg', config: {}}},
     inputShape: [2, 3, 3, 2], weights: [['learned_epsilon', [1]], ['gamma', [1, 1, 1, 2]], ['beta', [1, 1, 1, 2]]], configKeys: FRN_KEYS,
+    usesMask: false,
   }));
   test('shared layer test: TLU affine', () => runLayerTest({
     cls: TLU, args: {affine: true, tauRegularizer: 'l1l2'}, inputShape: [2, 3, 4], weights: [['tau', [3, 4]], ['alpha', [3, 4]]],

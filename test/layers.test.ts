@@ -101,8 +101,9 @@ const HARNESS_CASES: Array<[string, LayerTestSpec]> = [
     cls: UnitNormalization, args: {axis: [1, 2]}, inputShape: [2, 3, 4], weights: [], configKeys: ['axis'], usesMask: false,
   }],
   ['LocalResponseNormalization, PyTorch convention, even size', {
+    // A [batch, channels] mask: LRN's window spans channels and it passes masks on without using them.
     cls: LocalResponseNormalization, args: {convention: 'pytorch', size: 4, alpha: 0.3}, inputShape: [2, 6, 3, 3], weights: [],
-    configKeys: ['convention', 'axis', 'size', 'alpha', 'beta', 'k'],
+    configKeys: ['convention', 'axis', 'size', 'alpha', 'beta', 'k'], usesMask: false,
   }],
   ['WSConv2D (same padding, filters = channels)', {
     cls: WSConv2D, args: {filters: 3, kernelSize: 3, padding: 'same', name: 'ws2'}, inputShape: [2, 5, 5, 3],
@@ -114,7 +115,7 @@ const HARNESS_CASES: Array<[string, LayerTestSpec]> = [
   }],
   ['FilterResponseNormalization (TFA) with learned epsilon', {
     cls: FilterResponseNormalization, args: {learnedEpsilon: true}, inputShape: [2, 3, 3, 4],
-    weights: [['learned_epsilon', [1]], ['gamma', [1, 1, 1, 4]], ['beta', [1, 1, 1, 4]]],
+    weights: [['learned_epsilon', [1]], ['gamma', [1, 1, 1, 4]], ['beta', [1, 1, 1, 4]]], usesMask: false,  // as TFA's, it ignores masks
     configKeys: ['axis', 'epsilon', 'learnedEpsilon', 'betaInitializer', 'gammaInitializer', 'betaRegularizer', 'gammaRegularizer',
       'betaConstraint', 'gammaConstraint', 'learnedEpsilonConstraint'],
   }],

@@ -131,7 +131,7 @@ describe('LocalResponseNormalization layer', () => {
   }));
   test('shared layer test, pytorch convention', () => runLayerTest({
     cls: LocalResponseNormalization, args: {convention: 'pytorch', size: 4, alpha: 0.3}, inputShape: [2, 6, 3, 3], weights: [],
-    configKeys: ['convention', 'axis', 'size', 'alpha', 'beta', 'k'],
+    configKeys: ['convention', 'axis', 'size', 'alpha', 'beta', 'k'], usesMask: false,  // the window spans the masked channels
   }));
 
   test('pytorch: the config holds alpha as given (not divided by size)', () => {
