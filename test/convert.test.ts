@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {GroupNormalization, layers, ops, replaceBatchNormalization} from '../src';
 import {largestDivisorAtMost} from '../src/convert';
-import {maxAbsDiff, useTestBackend} from './helpers';
+import {expectSameModel, maxAbsDiff, useTestBackend} from './helpers';
 
 beforeAll(async () => {
   await useTestBackend();
@@ -139,14 +139,8 @@ test('the converted conv net trains (loss falls), saves and loads with identical
   const loaded = await roundTrip(gn);
   expect(loaded.layers.map((l) => l.getClassName())).toEqual(gn.layers.map((l) => l.getClassName()));
   expect((loaded.layers[1] as GroupNormalization).groups).toBe(2);
-  const wa = gn.getWeights();
-  const wb = loaded.getWeights();
-  expect(wb.length).toBe(wa.length);
-  wa.forEach((w, i) => expect(maxAbsDiff(wb[i].dataSync(), w.dataSync())).toBe(0));
-  const pa = gn.predict(xs) as tf.Tensor;
-  const pb = loaded.predict(xs) as tf.Tensor;
-  expect(maxAbsDiff(pa.dataSync(), pb.dataSync())).toBe(0);
-  tf.dispose([pa, pb, xs, ys]);
+  expectSameModel(loaded, gn, xs);
+  tf.dispose([xs, ys]);
   loaded.dispose();
   gn.dispose();
   optimizer.dispose();

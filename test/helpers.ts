@@ -250,16 +250,22 @@ async function checkTraining(spec: LayerTestSpec): Promise<void> {
   }
   // Save and load: every weight, and the predictions.
   const loaded = await tf.loadLayersModel(tf.io.fromMemory(await saveToMemory(model)));
-  const w0 = model.getWeights();
-  const w1 = loaded.getWeights();
-  expect(w1.length).toBe(w0.length);
-  w0.forEach((w, i) => expect(maxAbsDiff(w1[i].dataSync(), w.dataSync())).toBe(0));
-  const p0 = model.predict(x) as tf.Tensor;
-  const p1 = loaded.predict(x) as tf.Tensor;
-  expect(maxAbsDiff(p1.dataSync(), p0.dataSync())).toBe(0);
-  tf.dispose([x, target, p0, p1]);
+  expectSameModel(loaded, model, x);
+  tf.dispose([x, target]);
   model.dispose();
   loaded.dispose();
+}
+
+/** Asserts that two models hold the same weights (shapes and values) and predict the same for x, exactly. */
+export function expectSameModel(actual: tf.LayersModel, expected: tf.LayersModel, x: tf.Tensor|tf.Tensor[]): void {
+  const wa = actual.getWeights();
+  const we = expected.getWeights();
+  expect(wa.map((w) => w.shape)).toEqual(we.map((w) => w.shape));
+  we.forEach((w, i) => expect(maxAbsDiff(wa[i].dataSync(), w.dataSync())).toBe(0));
+  const pa = actual.predict(x) as tf.Tensor;
+  const pe = expected.predict(x) as tf.Tensor;
+  expect(maxAbsDiff(pa.dataSync(), pe.dataSync())).toBe(0);
+  tf.dispose([pa, pe]);
 }
 
 /** Saves a model through tf.io.withSaveHandler and returns the artifacts (for tf.io.fromMemory). */

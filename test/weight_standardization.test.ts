@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import * as lib from '../src';
 import {layers, ops, replaceBatchNormalization, WSConv1D, WSConv2D} from '../src';
-import {expectNoLeakSync, maxAbsDiff, saveToMemory} from './helpers';
+import {expectNoLeakSync, expectSameModel, maxAbsDiff, saveToMemory} from './helpers';
 import {runWsParity, refStandardize} from './parity/ws';
 import {normals, rng} from './reference';
 
@@ -211,14 +211,8 @@ describe('WSConv2D and WSConv1D', () => {
     expect(loaded.layers[0]).toBeInstanceOf(WSConv2D);
     expect(loaded.layers[2]).toBeInstanceOf(WSConv1D);
     expect((loaded.layers[0] as WSConv2D).standardizationEpsilon).toBe(1e-4);
-    const wa = model.getWeights();
-    const wb = loaded.getWeights();
-    expect(wb.map((w) => w.shape)).toEqual(wa.map((w) => w.shape));
-    wa.forEach((w, i) => expect(maxAbsDiff(wb[i].dataSync(), w.dataSync())).toBe(0));
-    const pa = model.predict(xs) as tf.Tensor;
-    const pb = loaded.predict(xs) as tf.Tensor;
-    expect(maxAbsDiff(pa.dataSync(), pb.dataSync())).toBe(0);
-    tf.dispose([xs, ys, pa, pb]);
+    expectSameModel(loaded, model, xs);
+    tf.dispose([xs, ys]);
     loaded.dispose();
     model.dispose();
     optimizer.dispose();
