@@ -92,8 +92,7 @@ export async function runLayerTest(spec: LayerTestSpec): Promise<void> {
   expect(layer.weights.map((w) => w.name.split('/').pop())).toEqual(spec.weights.map((w) => w[0]));
   expect(layer.weights.map((w) => w.shape)).toEqual(spec.weights.map((w) => w[1]));
   layer.weights.forEach((w, i) => expect(w.dtype).toBe(spec.weights[i][2] ?? 'float32'));
-  // Float weights get random values; others (a bool flag) keep theirs.
-  layer.setWeights(layer.weights.map((w, i) => (w.dtype === 'float32' ? tf.randomUniform(w.shape as number[], 0.5, 1.5, 'float32', 11 + i) : w.read().clone())));
+  randomizeWeights(layer, 11);
   // A second call leaks nothing.
   const y1 = await expectNoLeak(() => layer.apply(x) as tf.Tensor, `${cls.className}.apply`);
   // Config: the expected keys, and a faithful round trip.
@@ -121,12 +120,18 @@ export async function runLayerTest(spec: LayerTestSpec): Promise<void> {
   await checkTraining(spec);
 }
 
+/** Float weights get seeded random values in [0.5, 1.5); others (a bool flag) keep theirs. */
+function randomizeWeights(layer: AnyLayer, seed: number): void {
+  tf.tidy(() => layer.setWeights(layer.weights.map(
+      (w, i) => (w.dtype === 'float32' ? tf.randomUniform(w.shape as number[], 0.5, 1.5, 'float32', seed + i) : w.read().clone()))));
+}
+
 /** A new built layer of the spec with non-trivial weights (seeded), and the input it was built on. */
 function builtLayer(spec: LayerTestSpec, seed: number): {layer: AnyLayer, x: tf.Tensor} {
   const layer = new spec.cls(spec.args as never);
   const x = tf.randomNormal(spec.inputShape, 0.5, 2, 'float32', seed);
   tf.dispose(layer.apply(x) as tf.Tensor);
-  layer.setWeights(layer.weights.map((w, i) => tf.randomUniform(w.shape as number[], 0.5, 1.5, 'float32', seed + 11 + i)));
+  randomizeWeights(layer, seed + 11);
   return {layer, x};
 }
 
@@ -223,7 +228,7 @@ async function checkTraining(spec: LayerTestSpec): Promise<void> {
   const input = tf.input({shape: spec.inputShape.slice(1)});
   const model = tf.model({inputs: input, outputs: new spec.cls(spec.args as never).apply(input) as tf.SymbolicTensor});
   const layer = model.layers[1];
-  layer.setWeights(layer.weights.map((w, i) => tf.randomUniform(w.shape as number[], 0.5, 1.5, 'float32', 41 + i)));
+  randomizeWeights(layer, 41);
   const x = tf.randomNormal(spec.inputShape, 0.5, 2, 'float32', 17);
   const target = tf.randomNormal(spec.inputShape, 0, 1, 'float32', 19);
   const before = layer.getWeights().map((w) => w.dataSync().slice());
@@ -238,8 +243,9 @@ async function checkTraining(spec: LayerTestSpec): Promise<void> {
       if (w.trainable) expect(maxAbsDiff(after[i], before[i])).toBeGreaterThan(0);
     });
   }
-  // Non-trainable weights: a training call may update them, an inference call may not.
-  const frozen = layer.weights.flatMap((w, i) => (w.trainable ? [] : [i]));
+  // Non-trainable float weights (moving statistics, a power iteration's vector): a training call
+  // updates them, an inference call may not.
+  const frozen = layer.weights.flatMap((w, i) => (w.trainable || w.dtype !== 'float32' ? [] : [i]));
   if (frozen.length > 0) {
     tf.dispose(layer.apply(x, {training: true}) as tf.Tensor);
     const trained = layer.getWeights().map((w) => w.dataSync().slice());

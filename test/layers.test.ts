@@ -122,10 +122,12 @@ const HARNESS_CASES: Array<[string, LayerTestSpec]> = [
   ['SpectralNormalization of a Dense', {
     cls: SpectralNormalization as never, args: {layer: {className: 'Dense', config: {units: 4}}, powerIterations: 2}, inputShape: [2, 4],
     weights: [['kernel', [4, 4]], ['bias', [4]], ['vector_u', [1, 4]]], configKeys: ['layer', 'powerIterations'],
+    usesMask: false,  // a wrapper: the wrapped Dense mixes the masked features
   }],
   ['WeightNormalization (TFA) of a Dense, no data init', {
     cls: WeightNormalization as never, args: {layer: {className: 'Dense', config: {units: 4}}, dataInit: false}, inputShape: [2, 4],
     weights: [['kernel', [4, 4]], ['bias', [4]], ['g', [4]], ['initialized', [], 'bool']], configKeys: ['layer', 'dataInit'],
+    usesMask: false,  // a wrapper: the wrapped Dense mixes the masked features
   }],
   ['TLU (TFA)', {
     cls: TLU, args: {}, inputShape: [2, 3, 4], weights: [['tau', [3, 4]]], configKeys: ['affine', 'tauInitializer', 'tauRegularizer', 'tauConstraint'],

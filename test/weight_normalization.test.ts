@@ -196,6 +196,7 @@ describe('WeightNormalization', () => {
   test('shared layer test', () => runLayerTest({
     cls: WeightNormalization as never, args: {layer: {className: 'Dense', config: {units: 4}}}, inputShape: [2, 4],
     weights: [['kernel', [4, 4]], ['bias', [4]], ['g', [4]], ['initialized', [], 'bool']], configKeys: ['layer', 'dataInit'],
+    usesMask: false,  // a wrapper: the wrapped Dense mixes the masked features
   }));
 
   test('errors name the layer, the argument, the value and what was expected', () => {
