@@ -124,6 +124,63 @@ describe.each([['cpu'], ['wasm']])('%s backend', (backend) => {
         tf.dispose([...args, ...second, cw, ...ws, ...(mask ? [mask] : [])]);
       }));
 
+  /**
+   * Extreme magnitudes (issue 11, item 3), second order, epsilon 0: with
+   * x' = x * 2^e (exact: x is a multiple of 2^-10 below 2 in magnitude), y,
+   * dy and dgamma are unchanged and dx scales by 2^-e, so the outer
+   * function sum(wg * dgamma) + 2^e * sum(wx * dx) is unchanged and its
+   * gradient is 2^-e times the one at e = 0 for x' (checked against finite
+   * differences above) and the same for gamma. At e = -139 (a denormal x)
+   * dx itself exceeds float32, so only the dgamma term, and only its
+   * gradient for gamma.
+   */
+  const zeroEps = (c: OpCase): OpCase => ({...c, run: (x, g, b, m) => c.name.startsWith('keras-contrib') ?
+    normalizeMasked('stdEps', x, {...stdEpsPlan, epsilon: 0}, g, b, m) : c.name.startsWith('groupNorm') ?
+      ops.groupNorm(x, {groups: 2, gamma: g, beta: b, mask: m, epsilon: 0}) : c.name.startsWith('instanceNorm') ?
+        ops.instanceNorm(x, {gamma: g, beta: b, mask: m, epsilon: 0}) : c.name.startsWith('layerNorm (center)') ?
+          ops.layerNorm(x, {gamma: g, beta: b, mask: m, epsilon: 0}) : c.name.startsWith('layerNorm over') ?
+            ops.layerNorm(x, {axis: [1, 2], gamma: g, mask: m, rmsScaling: true, epsilon: 0}) :
+            ops.rmsNorm(x, {gamma: g, mask: m, epsilon: 0})});
+  const scaleMatrix = OPS.flatMap((c) => PATHS.flatMap(([path, flags]) => [false, true].map((masked) => [c.name, path, masked, c, flags] as const)));
+  test.each(scaleMatrix)('%s, %s, masked %s, epsilon 0: second order at x * 2^-139, 2^-100, 2^100, 2^127 = 2^-e times that at x',
+      (_n, _p, masked, c0, flags) => withFlags(flags, () => {
+        const c = zeroEps(c0);
+        const rand = rng(c.name.length * 17 + (masked ? 5 : 0));
+        const n = SHAPE.reduce((p, d) => p * d, 1);
+        const pn = c.paramShape.reduce((p, d) => p * d, 1);
+        const xs = Float32Array.from(normals(rand, n, 0.2, 0.6), (v) => Math.max(-2047, Math.min(2047, Math.round(v * 1024))) / 1024);
+        const gs = normals(rand, pn, 1, 0.3);
+        const bs = c.hasBeta ? normals(rand, pn, 0, 0.3) : null;
+        const cw = tf.tensor(normals(rand, n), c.shape);
+        // |wx| < 2, so that the cotangent of dx, 2^127 * wx, fits float32.
+        const wx = tf.tensor(Float32Array.from(normals(rand, n), (v) => Math.max(-1.9, Math.min(1.9, v))), c.shape);
+        const wg = tf.tensor(normals(rand, pn), c.paramShape);
+        const mask = masked ? tf.tensor2d([[1, 1, 1], [1, 1, 0]], [2, 3], 'bool') : null;
+        const gamma = tf.tensor(gs, c.paramShape);
+        const beta = bs ? tf.tensor(bs, c.paramShape) : null;
+        const second = (e: number, dgOnly: boolean) => tf.tidy(() => tf.grads((x: tf.Tensor, g: tf.Tensor) => {
+          const first = firstOrder(c, [x, g, ...(beta ? [beta] : [])], cw, mask);
+          const dg = tf.sum(tf.mul(first[1], wg));
+          return (dgOnly ? dg : tf.add(dg, tf.mul(tf.sum(tf.mul(first[0], wx)), 2 ** e))) as tf.Scalar;
+        })([tf.tensor(xs.map((v) => v * 2 ** e), c.shape), gamma]).map((t) => t.dataSync() as Float32Array));
+        for (const e of [-139, -100, 100, 127]) {
+          const ref = second(0, e === -139);
+          const got = expectNoLeakSync(() => second(e, e === -139));
+          const parts = e === -139 ? [1] : [0, 1];
+          for (const k of parts) {
+            const factor = k === 0 ? 2 ** -e : 1;
+            const want = Array.from(ref[k], (v) => v * factor);
+            const scale = Math.max(...want.map(Math.abs));
+            want.forEach((w, i) => {
+              if (!(Math.abs(got[k][i] - w) <= 1e-3 * scale)) {
+                throw new Error(`e = ${e}, argument ${k} element ${i}: ${got[k][i]}, expected ${w} (2^${-e} times that at e = 0)`);
+              }
+            });
+          }
+        }
+        tf.dispose([cw, wx, wg, gamma, ...(beta ? [beta] : []), ...(mask ? [mask] : [])]);
+      }));
+
   test('a WGAN-GP critic with LayerNormalization: the penalized loss gradient matches plain tf ops; it trains', () => {
     const features = 6;
     const hidden = 8;

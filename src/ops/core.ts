@@ -21,7 +21,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import type {NormPlan} from '../kernels/contract';
+import type {NormMode, NormPlan} from '../kernels/contract';
 import {fusedNorm, fusedNormGrad} from '../kernels/index';
 
 import {fullSize, maskView, prepareMask, SetOps, setOps} from './mask';
@@ -101,10 +101,11 @@ function halfFloatStorage(): boolean {
  * a = max(max|v|, 1) (squares above 65504 overflow); on float32 storage a
  * power of two (an exact division) where max|v| is above 2^32 or below
  * 2^-32 (squares overflow at |v| > 1.8e19 and underflow below 1e-19), its
- * exponent capped at 127 (2^128 is Inf), and 1 elsewhere. `halfToo` false:
- * 1 on float16 storage.
+ * exponent capped at 127 (2^128 is Inf), and 1 elsewhere; on float32
+ * storage never below `floor` (see epsilonFloor). `halfToo` false: 1 on
+ * float16 storage.
  */
-function rescale(v: tf.Tensor, axes: number[], halfToo = true): tf.Tensor {
+function rescale(v: tf.Tensor, axes: number[], halfToo = true, floor: tf.Tensor|number = 0): tf.Tensor {
   const divisor = (t: tf.Tensor) => {
     const maxAbs = tf.max(tf.abs(t), axes, true);
     if (halfFloatStorage()) return halfToo ? tf.maximum(maxAbs, 1) : tf.onesLike(maxAbs);
@@ -115,11 +116,23 @@ function rescale(v: tf.Tensor, axes: number[], halfToo = true): tf.Tensor {
     const pow2 = tf.pow(tf.scalar(2), exponent);
     const ones = tf.onesLike(maxAbs);
     const extreme = tf.greater(tf.maximum(maxAbs, tf.reciprocal(maxAbs)), 2 ** 32);
-    return select(extreme, select(tf.greater(maxAbs, 0), pow2, ones), ones);
+    const a = select(extreme, select(tf.greater(maxAbs, 0), pow2, ones), ones);
+    return floor === 0 ? a : tf.maximum(a, floor);
   };
   // The divisor cancels out of every result, so it is a constant to a tape
   // (the gradient of log(max|v|) would be NaN for an all-zero set).
   return untaped(v, divisor);
+}
+
+/**
+ * The least divisor a set may be rescaled by for epsilon: a power of two
+ * near sqrt(epsilon) * 2^-60, so that the scaled epsilon terms,
+ * (sqrt(eps) / a)^2 and eps / a, stay below 2^120 (finite). A spread far
+ * below that is negligible against epsilon, so its squares may underflow.
+ * 0 (no floor) where that power of two is below float32's range.
+ */
+function epsilonFloor(epsilon: number): number {
+  return epsilon > 0 ? Math.fround(2 ** (Math.floor(Math.log2(Math.sqrt(epsilon))) - 60)) : 0;
 }
 
 /**
@@ -142,16 +155,18 @@ function rsqrtScaled(ms: tf.Tensor, epsilon: number, a: tf.Tensor): tf.Tensor {
  * one). With a = a0 * a1: ds = (x / a0 - m1s) / a1, m2s = mean(ds), the
  * variance of ds, and k, what (ds - m2s) is multiplied by to give xhat
  * (inv * a, finite where inv itself is not). Also the statistics the
- * backward takes: m1 = m1s * a0, m2 = m2s * a, inv = rsqrt(var + eps), or
- * 1 / (std + eps) in stdEps mode, where invStd = 1 / std is also returned.
+ * forward saves: m1 = m1s * a0, m2 = m2s * a, inv = rsqrt(var + eps), or
+ * 1 / (std + eps) in stdEps mode, where invStd = 1 / std is also returned,
+ * and kStd = invStd * a (finite where invStd is not).
  */
 function centered(xv: tf.Tensor, plan: NormPlan, set: SetOps) {
   const R = plan.reduceAxes;
-  const a0 = rescale(set.valid(xv), R, false);
+  const floor = epsilonFloor(plan.epsilon);
+  const a0 = rescale(set.valid(xv), R, false, floor);
   const xs = tf.div(xv, a0);
   const m1s = set.avg(xs);
   const d = tf.sub(xs, m1s);
-  const a1 = rescale(set.valid(d), R);
+  const a1 = rescale(set.valid(d), R, true, floor === 0 ? 0 : tf.div(floor, a0));
   const ds = tf.div(d, a1);
   const a = tf.mul(a0, a1);
   const m2s = set.avg(ds);
@@ -160,12 +175,12 @@ function centered(xv: tf.Tensor, plan: NormPlan, set: SetOps) {
   const variance = tf.relu(tf.sub(set.avg(tf.square(ds)), tf.square(m2s)));
   if (plan.mode !== 'stdEps') {
     const k = rsqrtScaled(variance, plan.epsilon, a);
-    return {m1, m2, inv: tf.div(k, a), invStd: null, xs, a1, ds, m2s, k};
+    return {m1, m2, inv: tf.div(k, a), invStd: null, xs, a1, a, ds, m2s, k, kStd: null};
   }
   const pos = positive(variance);
   const sds = select(pos, tf.sqrt(select(pos, variance, tf.onesLike(variance))), tf.zerosLike(variance));
   const k = safeReciprocal(tf.add(sds, tf.div(plan.epsilon, a)));
-  return {m1, m2, inv: tf.div(k, a), invStd: safeReciprocal(tf.mul(sds, a)), xs, a1, ds, m2s, k};
+  return {m1, m2, inv: tf.div(k, a), invStd: safeReciprocal(tf.mul(sds, a)), xs, a1, a, ds, m2s, k, kStd: safeReciprocal(sds)};
 }
 
 /** The highest rank TensorFlow's CPU broadcasting handles (tfjs-node's 'tensorflow' backend). */
@@ -302,7 +317,7 @@ export function normalize(
       let xsv: tf.Tensor;
       let k: tf.Tensor;
       if (mode === 'rms') {
-        const a = rescale(set.valid(xv), R);
+        const a = rescale(set.valid(xv), R, true, epsilonFloor(plan.epsilon));
         xsv = tf.div(xv, a);
         k = rsqrtScaled(set.avg(tf.square(xsv)), plan.epsilon, a);
         save([xin, tf.div(k, a), ...extras]);
@@ -339,18 +354,60 @@ function paramView(t: tf.Tensor, paramViewShape: number[]): tf.Tensor {
 }
 
 /**
- * The statistics the forward saves (after x), recomputed from the view xv
- * in tf ops: [m1, m2, inv] ('center', 'rmsScaling'), [m1, m2, inv, invStd]
- * ('stdEps'), [s] ('rms').
+ * What the backward works with, per set, in terms that stay finite wherever
+ * the gradient does: xhat = dc * k and xn = xr * k (or xhat), and
+ * dx = kOut * (...) / a. From x (backStatsOf), in the scaled terms of
+ * centered(): dc = (x - mean) / a, xr = x / a, k = kOut = inv * a,
+ * kStd = invStd * a (stdEps), a a power of two. From the saved statistics
+ * (savedBackStats): a = null (1) and kOut = inv.
  */
-function statistics(xv: tf.Tensor, plan: NormPlan, set: SetOps): tf.Tensor[] {
-  if (plan.mode === 'rms') {
-    const a = rescale(set.valid(xv), plan.reduceAxes);
-    return [tf.div(rsqrtScaled(set.avg(tf.square(tf.div(xv, a))), plan.epsilon, a), a)];
-  }
-  const {m1, m2, inv, invStd} = centered(xv, plan, set);
-  return invStd ? [m1, m2, inv, invStd] : [m1, m2, inv];
+interface BackStats {
+  k: tf.Tensor;
+  kOut: tf.Tensor;
+  a: tf.Tensor|null;
+  dc: tf.Tensor|null;
+  xr: tf.Tensor|null;
+  kStd: tf.Tensor|null;
 }
+
+/** The backward's statistics, recomputed from the view xv in scaled tf ops (differentiable). */
+function backStatsOf(xv: tf.Tensor, plan: NormPlan, set: SetOps): BackStats {
+  if (plan.mode === 'rms') {
+    const a = rescale(set.valid(xv), plan.reduceAxes, true, epsilonFloor(plan.epsilon));
+    const xr = tf.div(xv, a);
+    const k = rsqrtScaled(set.avg(tf.square(xr)), plan.epsilon, a);
+    return {k, kOut: k, a, dc: null, xr, kStd: null};
+  }
+  const c = centered(xv, plan, set);
+  return {
+    k: c.k, kOut: c.k, a: c.a, dc: tf.sub(c.ds, c.m2s), xr: plan.mode === 'rmsScaling' ? tf.div(c.xs, c.a1) : null,
+    kStd: c.kStd,
+  };
+}
+
+/**
+ * The backward's statistics from the saved ones ([m1, m2, inv] or [s]),
+ * for 'center', 'rmsScaling' and 'rms' with epsilon >= MIN_SAVED_EPSILON
+ * (so inv is finite). The deviation is taken of halves,
+ * dc = x / 2 - m1 / 2 - m2 / 2 with k = 2 * inv: x - m1 overflows for
+ * values within a factor 2 of the float32 maximum, their halves cannot
+ * (halving is exact except for the last bit of a denormal x, below what
+ * epsilon lets matter).
+ */
+function savedBackStats(xv: tf.Tensor, stats: tf.Tensor[], mode: NormMode): BackStats {
+  if (mode === 'rms') return {k: stats[0], kOut: stats[0], a: null, dc: null, xr: xv, kStd: null};
+  const [m1, m2, inv] = stats;
+  const xr = tf.mul(xv, 0.5);
+  const dc = tf.sub(tf.sub(xr, tf.mul(m1, 0.5)), tf.mul(m2, 0.5));
+  return {k: tf.mul(inv, 2), kOut: inv, a: null, dc, xr, kStd: null};
+}
+
+/**
+ * Below this epsilon a saved inverse standard deviation can overflow float32
+ * (1 / sqrt(var + eps) > 3.4e38 needs var + eps < 8.6e-78: a denormal
+ * spread), and the backward recomputes its statistics from x.
+ */
+const MIN_SAVED_EPSILON = 1e-76;
 
 function backward(
     dy: tf.Tensor, saved: tf.Tensor[], plan: NormPlan, paramAxes: number[], hasGamma: boolean,
@@ -377,33 +434,37 @@ function backward(
   const xv = set.valid(tf.reshape(xin, viewShape));
   const dyv = set.valid(tf.reshape(dy, viewShape));
   const nStats = mode === 'rms' ? 1 : mode === 'stdEps' ? 4 : 3;
-  const stats = recorded ? statistics(xv, plan, set) : saved.slice(1, 1 + nStats);
+  // From x (scaled) when taped, when epsilon is so small that the saved
+  // 1 / std can overflow, and in stdEps mode (its saved 1 / std overflows for
+  // a denormal spread whatever epsilon is); else from the saved statistics.
+  const fromX = recorded || plan.epsilon < MIN_SAVED_EPSILON || mode === 'stdEps';
+  const bs = fromX ? backStatsOf(xv, plan, set) : savedBackStats(xv, saved.slice(1, 1 + nStats), mode);
   const gdy = g ? tf.mul(dyv, paramView(g, paramViewShape)) : dyv;
-  let dx: tf.Tensor;
+  let inner: tf.Tensor;
   // xn is what gamma multiplies: dgamma = sum(dy * xn).
   let xn: tf.Tensor;
   if (mode === 'center' || mode === 'stdEps') {
-    // dx = inv * (g - mean(g)) - xhat * mean(g * xhat) * k, where k = inv
-    // for rsqrt(var + eps) and k = 1 / std for 1 / (std + eps).
-    const [m1, m2, inv] = stats;
-    const k = mode === 'stdEps' ? stats[3] : inv;
-    xn = tf.mul(tf.sub(tf.sub(xv, m1), m2), inv);
+    // dx = inv * (g - mean(g)) - xhat * mean(g * xhat) * c, where c = inv
+    // for rsqrt(var + eps) and c = 1 / std for 1 / (std + eps); here
+    // inv = kOut / a and 1 / std = kStd / a.
+    xn = tf.mul(bs.dc as tf.Tensor, bs.k);
     const mg = set.spread(gdy);
     const mgx = set.spread(tf.mul(gdy, xn));
-    dx = mode === 'center' ? tf.mul(inv, tf.sub(tf.sub(gdy, mg), tf.mul(xn, mgx))) :
-                             tf.sub(tf.mul(inv, tf.sub(gdy, mg)), tf.mul(xn, tf.mul(mgx, k)));
+    inner = mode === 'center' ? tf.mul(bs.kOut, tf.sub(tf.sub(gdy, mg), tf.mul(xn, mgx))) :
+                                tf.sub(tf.mul(bs.kOut, tf.sub(gdy, mg)), tf.mul(xn, tf.mul(mgx, bs.kStd as tf.Tensor)));
   } else if (mode === 'rms') {
-    const s = stats[0];
-    xn = tf.mul(xv, s);
-    dx = tf.mul(s, tf.sub(gdy, tf.mul(xn, set.spread(tf.mul(gdy, xn)))));
+    xn = tf.mul(bs.xr as tf.Tensor, bs.k);
+    inner = tf.mul(bs.kOut, tf.sub(gdy, tf.mul(xn, set.spread(tf.mul(gdy, xn)))));
   } else {
     // y = x * s * gamma, s = rsqrt(var + eps):
     // dx = s * (g - xhat * mean(g * x * s)), xhat = (x - mean) * s.
-    const [m1, m2, s] = stats;
-    xn = tf.mul(xv, s);
-    const xhat = tf.mul(tf.sub(tf.sub(xv, m1), m2), s);
-    dx = tf.mul(s, tf.sub(gdy, tf.mul(xhat, set.spread(tf.mul(gdy, xn)))));
+    xn = tf.mul(bs.xr as tf.Tensor, bs.k);
+    const xhat = tf.mul(bs.dc as tf.Tensor, bs.k);
+    inner = tf.mul(bs.kOut, tf.sub(gdy, tf.mul(xhat, set.spread(tf.mul(gdy, xn)))));
   }
+  // Divided by a power of two last: exact, or the correctly rounded +-Inf
+  // (0) where the gradient itself exceeds (underflows) float32.
+  const dx = bs.a ? tf.div(inner, bs.a) : inner;
   // Sums over the axes gamma/beta broadcast along (none when they cover x).
   const toParam = (t: tf.Tensor, shape: number[]) =>
       tf.reshape(paramAxes.length > 0 ? tf.sum(t, paramAxes) : t, shape);
