@@ -46,4 +46,5 @@ export type {WrapperArgs} from './layers/wrapper';
 export {WeightNormalization} from './layers/weight_normalization';
 export type {WeightNormalizationArgs} from './layers/weight_normalization';
 export {replaceBatchNormalization} from './convert';
+export {checkTfjs} from './tfjs_instance';
 export type {ReplaceBatchNormalizationOptions} from './convert';

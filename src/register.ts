@@ -20,6 +20,7 @@ import {SpectralNormalization} from './layers/spectral_normalization';
 import {UnitNormalization} from './layers/unit_normalization';
 import {WeightNormalization} from './layers/weight_normalization';
 import {WSConv1D, WSConv2D} from './layers/weight_standardization';
+import {warnIfForeignEngine} from './tfjs_instance';
 
 /**
  * 'InstanceNormalization' is registered once, with the class whose
@@ -36,3 +37,6 @@ export const REGISTERED_CLASSES = [
 for (const cls of REGISTERED_CLASSES) {
   tf.serialization.registerClass(cls);
 }
+
+// Another copy of tfjs-core loaded first: say so (src/tfjs_instance.ts).
+warnIfForeignEngine();
