@@ -287,14 +287,17 @@ export async function saveToMemory(model: tf.LayersModel): Promise<tf.io.ModelAr
 /**
  * The backend the backend-independent suites run on: TFJS_TEST_BACKEND
  * (default 'cpu'). 'tensorflow' imports @tensorflow/tfjs-node first (the
- * test lane of scripts/tfjs-node-test.sh sets it); a backend that cannot be
- * set is an error, never a silent fallback to cpu.
+ * test lane of scripts/tfjs-node-test.sh sets it), 'wasm' the wasm backend; a
+ * backend that cannot be set is an error, never a silent fallback to cpu.
  */
 export async function useTestBackend(): Promise<string> {
   const name = process.env.TFJS_TEST_BACKEND ?? 'cpu';
   if (name === 'tensorflow') {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     require('@tensorflow/tfjs-node');
+  } else if (name === 'wasm') {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    require('@tensorflow/tfjs-backend-wasm');
   }
   const ok = await tf.setBackend(name);
   if (!ok || tf.getBackend() !== name) {
