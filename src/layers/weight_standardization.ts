@@ -100,11 +100,13 @@ export class WSConv2D extends Conv2DBase {
     this.standardizationEpsilon = epsilon;
   }
 
+  /** Runs the convolution with the kernel standardized per output channel (the stored kernel is left raw). */
   override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor|tf.Tensor[] {
     return callStandardized(this as unknown as tf.layers.Layer & KernelHolder, this.standardizationEpsilon,
                             () => super.call(inputs, kwargs));
   }
 
+  /** The convolution's config plus `standardizationEpsilon`. */
   override getConfig(): ConfigDict {
     return {...super.getConfig(), standardizationEpsilon: this.standardizationEpsilon};
   }
@@ -133,11 +135,13 @@ export class WSConv1D extends Conv1DBase {
     this.standardizationEpsilon = epsilon;
   }
 
+  /** Runs the convolution with the kernel standardized per output channel (the stored kernel is left raw). */
   override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor|tf.Tensor[] {
     return callStandardized(this as unknown as tf.layers.Layer & KernelHolder, this.standardizationEpsilon,
                             () => super.call(inputs, kwargs));
   }
 
+  /** The convolution's config plus `standardizationEpsilon`. */
   override getConfig(): ConfigDict {
     return {...super.getConfig(), standardizationEpsilon: this.standardizationEpsilon};
   }
