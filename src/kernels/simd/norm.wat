@@ -19,14 +19,83 @@
   ;; rowMoments(x, rows, B, shift, out): for each of `rows` rows of B
   ;; floats at x, with K = the row's first element (shift = 1) or 0:
   ;; out[2r] = sum(x - K), out[2r + 1] = sum((x - K)^2), as f64.
-  (func (export "rowMoments")
-      (param $x i32) (param $rows i32) (param $B i32) (param $shift i32) (param $out i32)
-    (local $r i32) (local $p i32) (local $end i32) (local $end8 i32)
-    (local $K f64) (local $Kv v128) (local $v v128) (local $w v128)
+  ;;
+  ;; Per row, one pass in float32x4 with float64 totals: with Kf the mean
+  ;; of the row's first 8 elements (shift = 1; rounded to f32) or 0, the
+  ;; sums of d = x - Kf and d^2 in f32x4, flushed into f64 every 16 vectors
+  ;; (each f32 partial sum has at most 16 terms per lane, so its relative
+  ;; error is a few ulps, and the partial sums' independent errors average
+  ;; out in the f64 total: about 3e-8 relative on the variance of N(0.5, 2)
+  ;; rows of 768). Kf is within about a third of a standard deviation of
+  ;; the mean, so the variance barely cancels (x0 alone can be 3 or 4
+  ;; standard deviations off, which multiplies the relative error by up to
+  ;; 1 + 4^2). x - Kf is exact where x is within a factor 2 of Kf (data
+  ;; far from 0, e.g. mean 1e3 / std 1e-2). The sums are then moved to the
+  ;; frame of K in f64 (sum(x - K) = s1 + B delta, sum((x - K)^2) =
+  ;; s2 + 2 delta s1 + B delta^2, delta = Kf - K), which is what the caller
+  ;; expects. A row whose f32 sums are not finite, or whose
+  ;; mean square is below 2^-96 (where f32 squares would lose terms to
+  ;; underflow), is summed again in f64 ($rowF64), as before.
+  (func $rowF64 (param $p i32) (param $B i32) (param $K f64) (param $out i32)
+    (local $end i32) (local $end8 i32) (local $Kv v128) (local $v v128) (local $w v128)
     (local $a v128) (local $b v128) (local $c v128) (local $d v128)
     (local $s0 v128) (local $s1 v128) (local $q0 v128) (local $q1 v128)
     (local $s f64) (local $q f64) (local $e f64)
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $B) (i32.const 2))))
+    (local.set $end8 (i32.add (local.get $p) (i32.shl (i32.and (local.get $B) (i32.const -8)) (i32.const 2))))
+    (local.set $Kv (f64x2.splat (local.get $K)))
+    (block $vdone
+      (loop $vec
+        (br_if $vdone (i32.ge_u (local.get $p) (local.get $end8)))
+        (local.set $v (v128.load (local.get $p)))
+        (local.set $w (v128.load offset=16 (local.get $p)))
+        (local.set $a (f64x2.sub (f64x2.promote_low_f32x4 (local.get $v)) (local.get $Kv)))
+        (local.set $b (f64x2.sub (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))) (local.get $Kv)))
+        (local.set $c (f64x2.sub (f64x2.promote_low_f32x4 (local.get $w)) (local.get $Kv)))
+        (local.set $d (f64x2.sub (f64x2.promote_low_f32x4
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $w) (local.get $w))) (local.get $Kv)))
+        (local.set $s0 (f64x2.add (local.get $s0) (f64x2.add (local.get $a) (local.get $b))))
+        (local.set $s1 (f64x2.add (local.get $s1) (f64x2.add (local.get $c) (local.get $d))))
+        (local.set $q0 (f64x2.add (local.get $q0)
+          (f64x2.add (f64x2.mul (local.get $a) (local.get $a)) (f64x2.mul (local.get $b) (local.get $b)))))
+        (local.set $q1 (f64x2.add (local.get $q1)
+          (f64x2.add (f64x2.mul (local.get $c) (local.get $c)) (f64x2.mul (local.get $d) (local.get $d)))))
+        (local.set $p (i32.add (local.get $p) (i32.const 32)))
+        (br $vec)))
+    (local.set $s0 (f64x2.add (local.get $s0) (local.get $s1)))
+    (local.set $q0 (f64x2.add (local.get $q0) (local.get $q1)))
+    (local.set $s (f64.add (f64x2.extract_lane 0 (local.get $s0)) (f64x2.extract_lane 1 (local.get $s0))))
+    (local.set $q (f64.add (f64x2.extract_lane 0 (local.get $q0)) (f64x2.extract_lane 1 (local.get $q0))))
+    (block $tdone
+      (loop $tail
+        (br_if $tdone (i32.ge_u (local.get $p) (local.get $end)))
+        (local.set $e (f64.sub (f64.promote_f32 (f32.load (local.get $p))) (local.get $K)))
+        (local.set $s (f64.add (local.get $s) (local.get $e)))
+        (local.set $q (f64.add (local.get $q) (f64.mul (local.get $e) (local.get $e))))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $tail)))
+    (f64.store (local.get $out) (local.get $s))
+    (f64.store offset=8 (local.get $out) (local.get $q)))
+
+  ;; The f64 total of an f32x4 pair's 8 lanes, added to acc (f64x2).
+  (func $flush2 (param $acc v128) (param $a v128) (param $b v128) (result v128)
+    (f64x2.add (local.get $acc)
+      (f64x2.add
+        (f64x2.add (f64x2.promote_low_f32x4 (local.get $a))
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a) (local.get $a))))
+        (f64x2.add (f64x2.promote_low_f32x4 (local.get $b))
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $b) (local.get $b)))))))
+
+  (func (export "rowMoments")
+      (param $x i32) (param $rows i32) (param $B i32) (param $shift i32) (param $out i32)
+    (local $r i32) (local $p i32) (local $end i32) (local $end8 i32) (local $blk i32)
+    (local $K f64) (local $Kf f32) (local $Kv v128) (local $v v128) (local $w v128)
+    (local $a0 v128) (local $a1 v128) (local $b0 v128) (local $b1 v128)
+    (local $S v128) (local $Q v128)
+    (local $s f64) (local $q f64) (local $e f64) (local $dl f64) (local $Bf f64)
     (local.set $p (local.get $x))
+    (local.set $Bf (f64.convert_i32_u (local.get $B)))
     (block $done
       (loop $row
         (br_if $done (i32.ge_u (local.get $r) (local.get $rows)))
@@ -34,62 +103,218 @@
         (local.set $end8 (i32.add (local.get $p) (i32.shl (i32.and (local.get $B) (i32.const -8)) (i32.const 2))))
         (local.set $K
           (select (f64.promote_f32 (f32.load (local.get $p))) (f64.const 0) (local.get $shift)))
-        (local.set $Kv (f64x2.splat (local.get $K)))
-        (local.set $s0 (v128.const i64x2 0 0))
-        (local.set $s1 (v128.const i64x2 0 0))
-        (local.set $q0 (v128.const i64x2 0 0))
-        (local.set $q1 (v128.const i64x2 0 0))
-        (block $vdone
-          (loop $vec
-            (br_if $vdone (i32.ge_u (local.get $p) (local.get $end8)))
-            (local.set $v (v128.load (local.get $p)))
-            (local.set $w (v128.load offset=16 (local.get $p)))
-            (local.set $a (f64x2.sub (f64x2.promote_low_f32x4 (local.get $v)) (local.get $Kv)))
-            (local.set $b (f64x2.sub (f64x2.promote_low_f32x4
-              (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))) (local.get $Kv)))
-            (local.set $c (f64x2.sub (f64x2.promote_low_f32x4 (local.get $w)) (local.get $Kv)))
-            (local.set $d (f64x2.sub (f64x2.promote_low_f32x4
-              (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $w) (local.get $w))) (local.get $Kv)))
-            (local.set $s0 (f64x2.add (local.get $s0) (f64x2.add (local.get $a) (local.get $b))))
-            (local.set $s1 (f64x2.add (local.get $s1) (f64x2.add (local.get $c) (local.get $d))))
-            (local.set $q0 (f64x2.add (local.get $q0)
-              (f64x2.add (f64x2.mul (local.get $a) (local.get $a)) (f64x2.mul (local.get $b) (local.get $b)))))
-            (local.set $q1 (f64x2.add (local.get $q1)
-              (f64x2.add (f64x2.mul (local.get $c) (local.get $c)) (f64x2.mul (local.get $d) (local.get $d)))))
-            (local.set $p (i32.add (local.get $p) (i32.const 32)))
-            (br $vec)))
-        (local.set $s0 (f64x2.add (local.get $s0) (local.get $s1)))
-        (local.set $q0 (f64x2.add (local.get $q0) (local.get $q1)))
-        (local.set $s (f64.add (f64x2.extract_lane 0 (local.get $s0)) (f64x2.extract_lane 1 (local.get $s0))))
-        (local.set $q (f64.add (f64x2.extract_lane 0 (local.get $q0)) (f64x2.extract_lane 1 (local.get $q0))))
-        (block $tdone
-          (loop $tail
-            (br_if $tdone (i32.ge_u (local.get $p) (local.get $end)))
-            (local.set $e (f64.sub (f64.promote_f32 (f32.load (local.get $p))) (local.get $K)))
+        (local.set $Kf (f32.const 0))
+        ;; Rows shorter than 16: f64 throughout ($rowF64, via q = -1 below).
+        ;; Kf: the mean of the row's first 8 elements (or its first element), as f32.
+        (if (local.get $shift)
+          (then
+            (local.set $Kf (f32.load (local.get $p)))
+            (if (i32.ge_u (local.get $B) (i32.const 8))
+              (then
+                (local.set $S (call $flush2 (v128.const i64x2 0 0) (v128.load (local.get $p))
+                  (v128.load offset=16 (local.get $p))))
+                (local.set $Kf (f32.demote_f64 (f64.mul (f64.const 0.125)
+                  (f64.add (f64x2.extract_lane 0 (local.get $S)) (f64x2.extract_lane 1 (local.get $S))))))))))
+        ;; (2) sum(d), sum(d^2), d = x - Kf.
+        (local.set $Kv (f32x4.splat (local.get $Kf)))
+        (local.set $S (v128.const i64x2 0 0))
+        (local.set $Q (v128.const i64x2 0 0))
+        (local.set $blk (local.get $p))
+        (block $p2done
+          (loop $p2blk
+            (br_if $p2done (i32.ge_u (local.get $blk) (local.get $end8)))
+            (local.set $a0 (v128.const i64x2 0 0))
+            (local.set $a1 (v128.const i64x2 0 0))
+            (local.set $b0 (v128.const i64x2 0 0))
+            (local.set $b1 (v128.const i64x2 0 0))
+            (local.set $blk (select (local.get $end8) (i32.add (local.get $blk) (i32.const 512))
+              (i32.gt_u (i32.add (local.get $blk) (i32.const 512)) (local.get $end8))))
+            (block $p2vdone
+              (loop $p2vec
+                (br_if $p2vdone (i32.ge_u (local.get $p) (local.get $blk)))
+                (local.set $v (f32x4.sub (v128.load (local.get $p)) (local.get $Kv)))
+                (local.set $w (f32x4.sub (v128.load offset=16 (local.get $p)) (local.get $Kv)))
+                (local.set $a0 (f32x4.add (local.get $a0) (local.get $v)))
+                (local.set $a1 (f32x4.add (local.get $a1) (local.get $w)))
+                (local.set $b0 (f32x4.add (local.get $b0) (f32x4.mul (local.get $v) (local.get $v))))
+                (local.set $b1 (f32x4.add (local.get $b1) (f32x4.mul (local.get $w) (local.get $w))))
+                (local.set $p (i32.add (local.get $p) (i32.const 32)))
+                (br $p2vec)))
+            (local.set $S (call $flush2 (local.get $S) (local.get $a0) (local.get $a1)))
+            (local.set $Q (call $flush2 (local.get $Q) (local.get $b0) (local.get $b1)))
+            (br $p2blk)))
+        (local.set $s (f64.add (f64x2.extract_lane 0 (local.get $S)) (f64x2.extract_lane 1 (local.get $S))))
+        (local.set $q (f64.add (f64x2.extract_lane 0 (local.get $Q)) (f64x2.extract_lane 1 (local.get $Q))))
+        (local.set $dl (f64.promote_f32 (local.get $Kf)))
+        (block $t2done
+          (loop $t2
+            (br_if $t2done (i32.ge_u (local.get $p) (local.get $end)))
+            (local.set $e (f64.sub (f64.promote_f32 (f32.load (local.get $p))) (local.get $dl)))
             (local.set $s (f64.add (local.get $s) (local.get $e)))
             (local.set $q (f64.add (local.get $q) (f64.mul (local.get $e) (local.get $e))))
             (local.set $p (i32.add (local.get $p) (i32.const 4)))
-            (br $tail)))
-        (f64.store (local.get $out) (local.get $s))
-        (f64.store offset=8 (local.get $out) (local.get $q))
+            (br $t2)))
+        ;; Not finite, or a mean square below 2^-96: the row again, in f64.
+        (if (i32.lt_u (local.get $B) (i32.const 16)) (then (local.set $q (f64.const -1))))
+        (if (i32.or
+              (i32.eqz (f64.lt (f64.abs (local.get $s)) (f64.const inf)))
+              (i32.eqz (f64.lt (local.get $q) (f64.const inf))))
+          (then (local.set $q (f64.const -1))))
+        (if (f64.lt (local.get $q) (f64.mul (local.get $Bf) (f64.const 0x1p-96)))
+          (then
+            (call $rowF64 (i32.sub (local.get $end) (i32.shl (local.get $B) (i32.const 2))) (local.get $B)
+              (local.get $K) (local.get $out)))
+          (else
+            ;; To the frame of K: delta = Kf - K.
+            (local.set $dl (f64.sub (f64.promote_f32 (local.get $Kf)) (local.get $K)))
+            (f64.store (local.get $out) (f64.add (local.get $s) (f64.mul (local.get $Bf) (local.get $dl))))
+            (f64.store offset=8 (local.get $out)
+              (f64.add (local.get $q)
+                (f64.mul (local.get $dl)
+                  (f64.add (f64.mul (f64.const 2) (local.get $s)) (f64.mul (local.get $Bf) (local.get $dl))))))))
+        (local.set $p (local.get $end))
         (local.set $out (i32.add (local.get $out) (i32.const 16)))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $row))))
 
-  ;; colMoments(x, n, B, shift, K, S1, S2): n rows of B floats at x; per
-  ;; column j, with K[j] = x[j] (the first row; shift = 1) or 0:
-  ;; K[j], S1[j] = sum over rows of (x - K[j]), S2[j] = sum of (x - K[j])^2,
-  ;; all f64 arrays of B elements (written, not accumulated). Walks four
-  ;; columns at a time down the rows, then single columns.
+;; colMoments(x, n, B, shift, K, S1, S2): n rows of B floats at x; per
+  ;; column j, with a shift K[j] (shift = 1) or 0: K[j], S1[j] = sum over
+  ;; rows of (x - K[j]), S2[j] = sum of (x - K[j])^2, all f64 arrays of B
+  ;; elements (written, not accumulated). K[j] is the mean of the column's
+  ;; first 8 rows rounded to f32 (n < 16: all in f64, K[j] = x[j]), so the
+  ;; variance barely cancels (see rowMoments). Walks eight columns at a
+  ;; time down the rows summing d = x - K and d^2 in f32x4, flushed into
+  ;; S1 and S2 (f64) every 16 rows; then the remaining columns, and any
+  ;; columns whose f32 sums are not finite or whose mean square is below
+  ;; 2^-96, in f64 ($colF64).
   (func (export "colMoments")
       (param $x i32) (param $n i32) (param $B i32) (param $shift i32)
       (param $K i32) (param $S1 i32) (param $S2 i32)
+    (local $j i32) (local $stride i32) (local $p i32) (local $end i32) (local $blk i32) (local $o8 i32)
+    (local $k0 v128) (local $k1 v128) (local $v v128) (local $w v128)
+    (local $a0 v128) (local $a1 v128) (local $b0 v128) (local $b1 v128)
+    (local $i i32) (local $bad i32) (local $lim f64) (local $q f64) (local $s f64)
+    (local.set $stride (i32.shl (local.get $B) (i32.const 2)))
+    (local.set $lim (f64.mul (f64.convert_i32_u (local.get $n)) (f64.const 0x1p-96)))
+    (block $vdone
+      (loop $vcol
+        ;; Fewer than 16 rows: f64 throughout (cheap, and no f32 shift estimate to trust).
+        (br_if $vdone (i32.or (i32.gt_u (i32.add (local.get $j) (i32.const 8)) (local.get $B))
+          (i32.lt_u (local.get $n) (i32.const 16))))
+        (local.set $p (i32.add (local.get $x) (i32.shl (local.get $j) (i32.const 2))))
+        (local.set $end (i32.add (local.get $p) (i32.mul (local.get $n) (local.get $stride))))
+        (local.set $k0 (v128.const i64x2 0 0))
+        (local.set $k1 (v128.const i64x2 0 0))
+        (if (local.get $shift)
+          (then
+            (local.set $k0 (v128.load (local.get $p)))
+            (local.set $k1 (v128.load offset=16 (local.get $p)))
+            (if (i32.ge_u (local.get $n) (i32.const 8))
+              (then
+                ;; The mean of the first 8 rows, in f32 (8 terms: within a few ulps).
+                (local.set $i (i32.const 1))
+                (local.set $blk (local.get $p))
+                (block $kdone
+                  (loop $krow
+                    (br_if $kdone (i32.ge_u (local.get $i) (i32.const 8)))
+                    (local.set $blk (i32.add (local.get $blk) (local.get $stride)))
+                    (local.set $k0 (f32x4.add (local.get $k0) (v128.load (local.get $blk))))
+                    (local.set $k1 (f32x4.add (local.get $k1) (v128.load offset=16 (local.get $blk))))
+                    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                    (br $krow)))
+                (local.set $k0 (f32x4.mul (local.get $k0) (f32x4.splat (f32.const 0.125))))
+                (local.set $k1 (f32x4.mul (local.get $k1) (f32x4.splat (f32.const 0.125))))))))
+        (local.set $o8 (i32.shl (local.get $j) (i32.const 3)))
+        (call $store4 (i32.add (local.get $K) (local.get $o8)) (local.get $k0))
+        (call $store4 (i32.add (local.get $K) (i32.add (local.get $o8) (i32.const 32))) (local.get $k1))
+        (call $zero8 (i32.add (local.get $S1) (local.get $o8)))
+        (call $zero8 (i32.add (local.get $S2) (local.get $o8)))
+        (local.set $blk (local.get $p))
+        (block $bdone
+          (loop $block
+            (br_if $bdone (i32.ge_u (local.get $blk) (local.get $end)))
+            (local.set $blk (i32.add (local.get $blk) (i32.shl (local.get $stride) (i32.const 4))))
+            (if (i32.gt_u (local.get $blk) (local.get $end)) (then (local.set $blk (local.get $end))))
+            (local.set $a0 (v128.const i64x2 0 0))
+            (local.set $a1 (v128.const i64x2 0 0))
+            (local.set $b0 (v128.const i64x2 0 0))
+            (local.set $b1 (v128.const i64x2 0 0))
+            (block $rdone
+              (loop $rows
+                (br_if $rdone (i32.ge_u (local.get $p) (local.get $blk)))
+                (local.set $v (f32x4.sub (v128.load (local.get $p)) (local.get $k0)))
+                (local.set $w (f32x4.sub (v128.load offset=16 (local.get $p)) (local.get $k1)))
+                (local.set $a0 (f32x4.add (local.get $a0) (local.get $v)))
+                (local.set $a1 (f32x4.add (local.get $a1) (local.get $w)))
+                (local.set $b0 (f32x4.add (local.get $b0) (f32x4.mul (local.get $v) (local.get $v))))
+                (local.set $b1 (f32x4.add (local.get $b1) (f32x4.mul (local.get $w) (local.get $w))))
+                (local.set $p (i32.add (local.get $p) (local.get $stride)))
+                (br $rows)))
+            (call $acc8 (i32.add (local.get $S1) (local.get $o8)) (local.get $a0) (local.get $a1))
+            (call $acc8 (i32.add (local.get $S2) (local.get $o8)) (local.get $b0) (local.get $b1))
+            (br $block)))
+        ;; Any of the 8 columns not finite or below 2^-96 mean square: all 8 in f64.
+        (local.set $bad (i32.const 0))
+        (local.set $i (i32.const 0))
+        (block $cdone
+          (loop $chk
+            (br_if $cdone (i32.ge_u (local.get $i) (i32.const 64)))
+            (local.set $q (f64.load (i32.add (local.get $S2) (i32.add (local.get $o8) (local.get $i)))))
+            (local.set $s (f64.load (i32.add (local.get $S1) (i32.add (local.get $o8) (local.get $i)))))
+            (if (i32.or (i32.eqz (f64.lt (f64.abs (local.get $s)) (f64.const inf)))
+                  (i32.or (i32.eqz (f64.lt (local.get $q) (f64.const inf))) (f64.lt (local.get $q) (local.get $lim))))
+              (then (local.set $bad (i32.const 1))))
+            (local.set $i (i32.add (local.get $i) (i32.const 8)))
+            (br $chk)))
+        (if (local.get $bad)
+          (then
+            (call $colF64 (i32.add (local.get $x) (i32.shl (local.get $j) (i32.const 2))) (local.get $n) (i32.const 8)
+              (local.get $shift) (i32.add (local.get $K) (local.get $o8)) (i32.add (local.get $S1) (local.get $o8))
+              (i32.add (local.get $S2) (local.get $o8)) (local.get $stride))))
+        (local.set $j (i32.add (local.get $j) (i32.const 8)))
+        (br $vcol)))
+    (if (i32.lt_u (local.get $j) (local.get $B))
+      (then
+        (local.set $o8 (i32.shl (local.get $j) (i32.const 3)))
+        (call $colF64 (i32.add (local.get $x) (i32.shl (local.get $j) (i32.const 2))) (local.get $n)
+          (i32.sub (local.get $B) (local.get $j)) (local.get $shift) (i32.add (local.get $K) (local.get $o8))
+          (i32.add (local.get $S1) (local.get $o8)) (i32.add (local.get $S2) (local.get $o8)) (local.get $stride)))))
+
+  ;; Four f32 lanes stored as four f64 at p.
+  (func $store4 (param $p i32) (param $v v128)
+    (v128.store (local.get $p) (f64x2.promote_low_f32x4 (local.get $v)))
+    (v128.store offset=16 (local.get $p)
+      (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v)))))
+
+  ;; Eight f64 zeros at p.
+  (func $zero8 (param $p i32)
+    (v128.store (local.get $p) (v128.const i64x2 0 0))
+    (v128.store offset=16 (local.get $p) (v128.const i64x2 0 0))
+    (v128.store offset=32 (local.get $p) (v128.const i64x2 0 0))
+    (v128.store offset=48 (local.get $p) (v128.const i64x2 0 0)))
+
+  ;; The eight f32 lanes of a and b added to the eight f64 at p.
+  (func $acc8 (param $p i32) (param $a v128) (param $b v128)
+    (v128.store (local.get $p) (f64x2.add (v128.load (local.get $p)) (f64x2.promote_low_f32x4 (local.get $a))))
+    (v128.store offset=16 (local.get $p) (f64x2.add (v128.load offset=16 (local.get $p))
+      (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a) (local.get $a)))))
+    (v128.store offset=32 (local.get $p) (f64x2.add (v128.load offset=32 (local.get $p)) (f64x2.promote_low_f32x4 (local.get $b))))
+    (v128.store offset=48 (local.get $p) (f64x2.add (v128.load offset=48 (local.get $p))
+      (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $b) (local.get $b))))))
+
+  ;; $colF64(x, n, B, shift, K, S1, S2): colMoments in f64 throughout,
+  ;; with K[j] = x[j] (the first row; shift = 1) or 0, for the columns
+  ;; whose f32 sums colMoments cannot use. Walks four columns at a time
+  ;; down the rows, then single columns.
+  (func $colF64
+      (param $x i32) (param $n i32) (param $B i32) (param $shift i32)
+      (param $K i32) (param $S1 i32) (param $S2 i32) (param $rowStride i32)
     (local $j i32) (local $stride i32) (local $p i32) (local $end i32) (local $v v128)
     (local $k0 v128) (local $k1 v128) (local $a v128) (local $b v128)
     (local $s0 v128) (local $s1 v128) (local $q0 v128) (local $q1 v128)
     (local $ks f64) (local $ss f64) (local $qs f64) (local $e f64)
     (local $o8 i32)
-    (local.set $stride (i32.shl (local.get $B) (i32.const 2)))
+    (local.set $stride (local.get $rowStride))
     (block $vdone
       (loop $vcol
         (br_if $vdone (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $B)))
