@@ -548,17 +548,101 @@
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $row))))
 
-  ;; colDySums(x, dy, n, B, P, D, E): n rows of B floats of x and dy; per
+;; colDySums(x, dy, n, B, P, D, E): n rows of B floats of x and dy; per
   ;; column j: D[j] = sum of dy, E[j] = sum of dy * (x - P[j]) (P f32, D
   ;; and E f64 arrays of B elements, written). The backward's first pass.
+  ;; Eight columns at a time down the rows in float32x4, flushed into the
+  ;; f64 D and E every 16 rows (as colMoments); then the remaining columns,
+  ;; and any 8 columns whose f32 sums are not finite or whose |E| is below
+  ;; n 2^-96 (where f32 products could have underflowed), in f64
+  ;; ($colDyF64).
   (func (export "colDySums")
       (param $x i32) (param $dy i32) (param $n i32) (param $B i32)
       (param $P i32) (param $D i32) (param $E i32)
+    (local $j i32) (local $stride i32) (local $p i32) (local $q i32) (local $end i32) (local $blk i32)
+    (local $o i32) (local $o8 i32) (local $i i32) (local $bad i32) (local $lim f64) (local $e f64) (local $d f64)
+    (local $p0 v128) (local $p1 v128) (local $v v128) (local $w v128)
+    (local $a0 v128) (local $a1 v128) (local $b0 v128) (local $b1 v128)
+    (local.set $stride (i32.shl (local.get $B) (i32.const 2)))
+    (local.set $lim (f64.mul (f64.convert_i32_u (local.get $n)) (f64.const 0x1p-96)))
+    (block $vdone
+      (loop $vcol
+        (br_if $vdone (i32.or (i32.gt_u (i32.add (local.get $j) (i32.const 8)) (local.get $B))
+          (i32.lt_u (local.get $n) (i32.const 16))))
+        (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+        (local.set $o8 (i32.shl (local.get $j) (i32.const 3)))
+        (local.set $p (i32.add (local.get $x) (local.get $o)))
+        (local.set $q (i32.add (local.get $dy) (local.get $o)))
+        (local.set $end (i32.add (local.get $p) (i32.mul (local.get $n) (local.get $stride))))
+        (local.set $p0 (v128.load (i32.add (local.get $P) (local.get $o))))
+        (local.set $p1 (v128.load offset=16 (i32.add (local.get $P) (local.get $o))))
+        (call $zero8 (i32.add (local.get $D) (local.get $o8)))
+        (call $zero8 (i32.add (local.get $E) (local.get $o8)))
+        (local.set $blk (local.get $p))
+        (block $bdone
+          (loop $block
+            (br_if $bdone (i32.ge_u (local.get $blk) (local.get $end)))
+            (local.set $blk (i32.add (local.get $blk) (i32.shl (local.get $stride) (i32.const 4))))
+            (if (i32.gt_u (local.get $blk) (local.get $end)) (then (local.set $blk (local.get $end))))
+            (local.set $a0 (v128.const i64x2 0 0))
+            (local.set $a1 (v128.const i64x2 0 0))
+            (local.set $b0 (v128.const i64x2 0 0))
+            (local.set $b1 (v128.const i64x2 0 0))
+            (block $rdone
+              (loop $rows
+                (br_if $rdone (i32.ge_u (local.get $p) (local.get $blk)))
+                (local.set $v (v128.load (local.get $q)))
+                (local.set $w (v128.load offset=16 (local.get $q)))
+                (local.set $a0 (f32x4.add (local.get $a0) (local.get $v)))
+                (local.set $a1 (f32x4.add (local.get $a1) (local.get $w)))
+                (local.set $b0 (f32x4.add (local.get $b0)
+                  (f32x4.mul (local.get $v) (f32x4.sub (v128.load (local.get $p)) (local.get $p0)))))
+                (local.set $b1 (f32x4.add (local.get $b1)
+                  (f32x4.mul (local.get $w) (f32x4.sub (v128.load offset=16 (local.get $p)) (local.get $p1)))))
+                (local.set $p (i32.add (local.get $p) (local.get $stride)))
+                (local.set $q (i32.add (local.get $q) (local.get $stride)))
+                (br $rows)))
+            (call $acc8 (i32.add (local.get $D) (local.get $o8)) (local.get $a0) (local.get $a1))
+            (call $acc8 (i32.add (local.get $E) (local.get $o8)) (local.get $b0) (local.get $b1))
+            (br $block)))
+        (local.set $bad (i32.const 0))
+        (local.set $i (i32.const 0))
+        (block $cdone
+          (loop $chk
+            (br_if $cdone (i32.ge_u (local.get $i) (i32.const 64)))
+            (local.set $d (f64.load (i32.add (local.get $D) (i32.add (local.get $o8) (local.get $i)))))
+            (local.set $e (f64.abs (f64.load (i32.add (local.get $E) (i32.add (local.get $o8) (local.get $i))))))
+            (if (i32.or (i32.eqz (f64.lt (f64.abs (local.get $d)) (f64.const inf)))
+                  (i32.or (i32.eqz (f64.lt (local.get $e) (f64.const inf))) (f64.lt (local.get $e) (local.get $lim))))
+              (then (local.set $bad (i32.const 1))))
+            (local.set $i (i32.add (local.get $i) (i32.const 8)))
+            (br $chk)))
+        (if (local.get $bad)
+          (then
+            (call $colDyF64 (i32.add (local.get $x) (local.get $o)) (i32.add (local.get $dy) (local.get $o))
+              (local.get $n) (i32.const 8) (i32.add (local.get $P) (local.get $o)) (i32.add (local.get $D) (local.get $o8))
+              (i32.add (local.get $E) (local.get $o8)) (local.get $stride))))
+        (local.set $j (i32.add (local.get $j) (i32.const 8)))
+        (br $vcol)))
+    (if (i32.lt_u (local.get $j) (local.get $B))
+      (then
+        (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+        (local.set $o8 (i32.shl (local.get $j) (i32.const 3)))
+        (call $colDyF64 (i32.add (local.get $x) (local.get $o)) (i32.add (local.get $dy) (local.get $o))
+          (local.get $n) (i32.sub (local.get $B) (local.get $j)) (i32.add (local.get $P) (local.get $o))
+          (i32.add (local.get $D) (local.get $o8)) (i32.add (local.get $E) (local.get $o8)) (local.get $stride)))))
+
+  ;; $colDyF64(x, dy, n, B, P, D, E): colDySums in f64 throughout, for
+  ;; the columns whose f32 sums colDySums cannot use (four columns at a
+  ;; time, then single columns).
+  (func $colDyF64
+      (param $x i32) (param $dy i32) (param $n i32) (param $B i32)
+      (param $P i32) (param $D i32) (param $E i32) (param $rowStride i32)
     (local $j i32) (local $stride i32) (local $p i32) (local $q i32) (local $end i32) (local $o i32) (local $o8 i32)
     (local $v v128) (local $w v128) (local $p0 v128) (local $p1 v128) (local $a v128) (local $b v128)
     (local $d0 v128) (local $d1 v128) (local $e0 v128) (local $e1 v128)
     (local $ps f64) (local $ds f64) (local $es f64) (local $g f64)
-    (local.set $stride (i32.shl (local.get $B) (i32.const 2)))
+    (local.set $stride (local.get $rowStride))
     (block $vdone
       (loop $vcol
         (br_if $vdone (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $B)))
