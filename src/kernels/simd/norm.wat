@@ -177,7 +177,7 @@
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $row))))
 
-;; colMoments(x, n, B, shift, K, S1, S2): n rows of B floats at x; per
+  ;; colMoments(x, n, B, shift, K, S1, S2): n rows of B floats at x; per
   ;; column j, with a shift K[j] (shift = 1) or 0: K[j], S1[j] = sum over
   ;; rows of (x - K[j]), S2[j] = sum of (x - K[j])^2, all f64 arrays of B
   ;; elements (written, not accumulated). K[j] is the mean of the column's
@@ -385,8 +385,48 @@
       (param $P i32) (param $A i32) (param $C i32)
     (local $j i32) (local $stride i32) (local $p i32) (local $q i32) (local $end i32) (local $o i32)
     (local $p0 v128) (local $p1 v128) (local $a0 v128) (local $a1 v128) (local $c0 v128) (local $c1 v128)
+    (local $p2 v128) (local $p3 v128) (local $a2 v128) (local $a3 v128) (local $c2 v128) (local $c3 v128)
     (local $ps f32) (local $as f32) (local $cs f32)
     (local.set $stride (i32.shl (local.get $B) (i32.const 2)))
+    (block $v16done
+      (loop $v16
+        (br_if $v16done (i32.gt_u (i32.add (local.get $j) (i32.const 16)) (local.get $B)))
+        (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+        (local.set $p (i32.add (local.get $x) (local.get $o)))
+        (local.set $q (i32.add (local.get $y) (local.get $o)))
+        (local.set $end (i32.add (local.get $p) (i32.mul (local.get $n) (local.get $stride))))
+        (local.set $p0 (v128.load (i32.add (local.get $P) (local.get $o))))
+        (local.set $a0 (v128.load (i32.add (local.get $A) (local.get $o))))
+        (local.set $c0 (v128.load (i32.add (local.get $C) (local.get $o))))
+        (local.set $p1 (v128.load offset=16 (i32.add (local.get $P) (local.get $o))))
+        (local.set $a1 (v128.load offset=16 (i32.add (local.get $A) (local.get $o))))
+        (local.set $c1 (v128.load offset=16 (i32.add (local.get $C) (local.get $o))))
+        (local.set $p2 (v128.load offset=32 (i32.add (local.get $P) (local.get $o))))
+        (local.set $a2 (v128.load offset=32 (i32.add (local.get $A) (local.get $o))))
+        (local.set $c2 (v128.load offset=32 (i32.add (local.get $C) (local.get $o))))
+        (local.set $p3 (v128.load offset=48 (i32.add (local.get $P) (local.get $o))))
+        (local.set $a3 (v128.load offset=48 (i32.add (local.get $A) (local.get $o))))
+        (local.set $c3 (v128.load offset=48 (i32.add (local.get $C) (local.get $o))))
+        (block $r16done
+          (loop $rows16
+            (br_if $r16done (i32.ge_u (local.get $p) (local.get $end)))
+            (v128.store (local.get $q)
+              (f32x4.add (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (local.get $p0)) (local.get $a0))
+                (local.get $c0)))
+            (v128.store offset=16 (local.get $q)
+              (f32x4.add (f32x4.mul (f32x4.sub (v128.load offset=16 (local.get $p)) (local.get $p1)) (local.get $a1))
+                (local.get $c1)))
+            (v128.store offset=32 (local.get $q)
+              (f32x4.add (f32x4.mul (f32x4.sub (v128.load offset=32 (local.get $p)) (local.get $p2)) (local.get $a2))
+                (local.get $c2)))
+            (v128.store offset=48 (local.get $q)
+              (f32x4.add (f32x4.mul (f32x4.sub (v128.load offset=48 (local.get $p)) (local.get $p3)) (local.get $a3))
+                (local.get $c3)))
+            (local.set $p (i32.add (local.get $p) (local.get $stride)))
+            (local.set $q (i32.add (local.get $q) (local.get $stride)))
+            (br $rows16)))
+        (local.set $j (i32.add (local.get $j) (i32.const 16)))
+        (br $v16)))
     (block $v8done
       (loop $v8
         (br_if $v8done (i32.gt_u (i32.add (local.get $j) (i32.const 8)) (local.get $B)))
@@ -548,7 +588,7 @@
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $row))))
 
-;; colDySums(x, dy, n, B, P, D, E): n rows of B floats of x and dy; per
+  ;; colDySums(x, dy, n, B, P, D, E): n rows of B floats of x and dy; per
   ;; column j: D[j] = sum of dy, E[j] = sum of dy * (x - P[j]) (P f32, D
   ;; and E f64 arrays of B elements, written). The backward's first pass.
   ;; Eight columns at a time down the rows in float32x4, flushed into the
@@ -711,14 +751,52 @@
 
   ;; applyGradCols(x, dy, dx, n, B, P, U, V, W): n rows of B floats; per
   ;; column j, dx = dy * U[j] + (x - P[j]) * V[j] + W[j] (f32 arrays of B
-  ;; elements). The backward's second pass.
+  ;; elements). The backward's second pass. Eight columns at a time down
+  ;; the rows (half the passes over the strided columns of four), then
+  ;; four, then single columns.
   (func (export "applyGradCols")
       (param $x i32) (param $dy i32) (param $dx i32) (param $n i32) (param $B i32)
       (param $P i32) (param $U i32) (param $V i32) (param $W i32)
     (local $j i32) (local $stride i32) (local $p i32) (local $q i32) (local $t i32) (local $end i32) (local $o i32)
     (local $pv v128) (local $uv v128) (local $vv v128) (local $wv v128)
+    (local $pv1 v128) (local $uv1 v128) (local $vv1 v128) (local $wv1 v128)
     (local $ps f32) (local $us f32) (local $vs f32) (local $ws f32)
     (local.set $stride (i32.shl (local.get $B) (i32.const 2)))
+    (block $v8done
+      (loop $v8
+        (br_if $v8done (i32.gt_u (i32.add (local.get $j) (i32.const 8)) (local.get $B)))
+        (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+        (local.set $p (i32.add (local.get $x) (local.get $o)))
+        (local.set $q (i32.add (local.get $dy) (local.get $o)))
+        (local.set $t (i32.add (local.get $dx) (local.get $o)))
+        (local.set $end (i32.add (local.get $p) (i32.mul (local.get $n) (local.get $stride))))
+        (local.set $pv (v128.load (i32.add (local.get $P) (local.get $o))))
+        (local.set $uv (v128.load (i32.add (local.get $U) (local.get $o))))
+        (local.set $vv (v128.load (i32.add (local.get $V) (local.get $o))))
+        (local.set $wv (v128.load (i32.add (local.get $W) (local.get $o))))
+        (local.set $pv1 (v128.load offset=16 (i32.add (local.get $P) (local.get $o))))
+        (local.set $uv1 (v128.load offset=16 (i32.add (local.get $U) (local.get $o))))
+        (local.set $vv1 (v128.load offset=16 (i32.add (local.get $V) (local.get $o))))
+        (local.set $wv1 (v128.load offset=16 (i32.add (local.get $W) (local.get $o))))
+        (block $r8done
+          (loop $rows8
+            (br_if $r8done (i32.ge_u (local.get $p) (local.get $end)))
+            (v128.store (local.get $t)
+              (f32x4.add
+                (f32x4.add (f32x4.mul (v128.load (local.get $q)) (local.get $uv))
+                  (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (local.get $pv)) (local.get $vv)))
+                (local.get $wv)))
+            (v128.store offset=16 (local.get $t)
+              (f32x4.add
+                (f32x4.add (f32x4.mul (v128.load offset=16 (local.get $q)) (local.get $uv1))
+                  (f32x4.mul (f32x4.sub (v128.load offset=16 (local.get $p)) (local.get $pv1)) (local.get $vv1)))
+                (local.get $wv1)))
+            (local.set $p (i32.add (local.get $p) (local.get $stride)))
+            (local.set $q (i32.add (local.get $q) (local.get $stride)))
+            (local.set $t (i32.add (local.get $t) (local.get $stride)))
+            (br $rows8)))
+        (local.set $j (i32.add (local.get $j) (i32.const 8)))
+        (br $v8)))
     (block $vdone
       (loop $vcol
         (br_if $vdone (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $B)))
