@@ -2,7 +2,10 @@
  * Compiles src/kernels/simd/norm.wat (the WebAssembly SIMD loops of the
  * fused kernels) with the wabt npm package and writes the binary, as
  * base64, into src/kernels/simd/module.ts, which the package imports (so
- * the build, jest and bundlers need no wasm file or loader).
+ * the build, jest and bundlers need no wasm file or loader); and the same
+ * source with a shared memory import (the threaded wasm build's heap is a
+ * shared WebAssembly.Memory, which a module importing an unshared memory
+ * cannot take) into src/kernels/simd/module_shared.ts.
  *
  *   npm run build:simd
  *
@@ -16,14 +19,34 @@ import wabtInit from 'wabt';
 
 export const WAT_PATH = join(__dirname, '..', 'src', 'kernels', 'simd', 'norm.wat');
 export const MODULE_PATH = join(__dirname, '..', 'src', 'kernels', 'simd', 'module.ts');
+export const SHARED_MODULE_PATH = join(__dirname, '..', 'src', 'kernels', 'simd', 'module_shared.ts');
 
-/** The binary norm.wat compiles to (no names section, canonical LEBs). */
-export async function compileSimdWat(watText = readFileSync(WAT_PATH, 'utf8')): Promise<Uint8Array> {
+/** norm.wat's memory import, and the shared one of the threaded variant (up to 4 GiB, as wasm32 allows). */
+const MEMORY_IMPORT = '(import "env" "memory" (memory 1))';
+const SHARED_MEMORY_IMPORT = '(import "env" "memory" (memory 1 65536 shared))';
+
+/**
+ * The binary norm.wat compiles to (no names section, canonical LEBs);
+ * with `shared`, the variant whose memory import is shared (the only
+ * difference).
+ */
+export async function compileSimdWat(
+    watText = readFileSync(WAT_PATH, 'utf8'), opts: {shared?: boolean} = {}): Promise<Uint8Array> {
+  if (opts.shared) {
+    if (watText.split(MEMORY_IMPORT).length !== 2) throw new Error(`norm.wat: expected one ${MEMORY_IMPORT}`);
+    // wabt.js's validate rejects shared memories whatever its features say:
+    // validate the same code with the unshared import there, and the
+    // shared binary with the runtime's own validator.
+    await compileSimdWat(watText);
+    watText = watText.replace(MEMORY_IMPORT, SHARED_MEMORY_IMPORT);
+  }
   const wabt = await wabtInit();
-  const mod = wabt.parseWat('norm.wat', watText, {simd: true});
+  const mod = wabt.parseWat('norm.wat', watText, {simd: true, threads: opts.shared === true});
   try {
-    mod.validate();
-    return mod.toBinary({log: false, canonicalize_lebs: true, write_debug_names: false}).buffer;
+    if (!opts.shared) mod.validate();
+    const bytes = mod.toBinary({log: false, canonicalize_lebs: true, write_debug_names: false}).buffer;
+    if (opts.shared && !WebAssembly.validate(new Uint8Array(bytes))) throw new Error('norm.wat: the shared-memory variant does not validate');
+    return bytes;
   } finally {
     mod.destroy();
   }
@@ -43,10 +66,21 @@ export function moduleSource(bytes: Uint8Array): string {
   ].join('\n');
 }
 
+/** The text of module_shared.ts for the shared-memory binary. */
+export function sharedModuleSource(bytes: Uint8Array): string {
+  return moduleSource(bytes)
+      .replace('from norm.wat. Do not edit;', 'from norm.wat with a shared memory import. Do not edit;')
+      .replace('/** The WebAssembly module of norm.wat', '/** The WebAssembly module of norm.wat importing a shared memory')
+      .replace('export const SIMD_WASM_BASE64 =', 'export const SIMD_WASM_SHARED_BASE64 =');
+}
+
 async function main() {
   const bytes = await compileSimdWat();
   writeFileSync(MODULE_PATH, moduleSource(bytes));
   console.log(`wrote ${MODULE_PATH} (${bytes.length} bytes)`);
+  const shared = await compileSimdWat(undefined, {shared: true});
+  writeFileSync(SHARED_MODULE_PATH, sharedModuleSource(shared));
+  console.log(`wrote ${SHARED_MODULE_PATH} (${shared.length} bytes)`);
 }
 
 if (require.main === module) {

@@ -10,12 +10,17 @@
  *   and beta are copied into and y out of.
  *
  * Feature detection: WebAssembly.validate on the module itself (it uses
- * SIMD opcodes, so it fails where SIMD is unavailable). Where the module
- * cannot be used (no WebAssembly, no SIMD, a shared memory of the threaded
- * wasm build, which this module's non-shared import cannot take) every
- * function here returns null and the kernels run their JS loops.
+ * SIMD opcodes, so it fails where SIMD is unavailable). The threaded wasm
+ * build (cross-origin isolated pages) has a shared memory, which a module
+ * importing an unshared one cannot take: there the instance is of the same
+ * loops compiled with a shared memory import (module_shared.ts; validated
+ * on its own, since it also needs the threads feature). Where the module
+ * cannot be used (no WebAssembly, no SIMD, no shared memories for a shared
+ * heap) every function here returns null and the kernels run their JS
+ * loops.
  */
 import {SIMD_WASM_BASE64} from './module';
+import {SIMD_WASM_SHARED_BASE64} from './module_shared';
 
 /** The module's exports (see norm.wat for what each does). All pointers are byte offsets. */
 export interface SimdExports {
@@ -41,22 +46,35 @@ function decodeBase64(s: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
+function compile(base64: string): WebAssembly.Module|null {
+  try {
+    if (typeof WebAssembly === 'object') {
+      const bytes = decodeBase64(base64);
+      if (WebAssembly.validate(bytes)) return new WebAssembly.Module(bytes);
+    }
+  } catch {
+    // Not this runtime.
+  }
+  return null;
+}
+
 let compiled: WebAssembly.Module|null|undefined;
+let compiledShared: WebAssembly.Module|null|undefined;
 
 /** The compiled module, or null where WebAssembly SIMD is unavailable. */
 export function simdModule(): WebAssembly.Module|null {
-  if (compiled === undefined) {
-    compiled = null;
-    try {
-      if (typeof WebAssembly === 'object') {
-        const bytes = decodeBase64(SIMD_WASM_BASE64);
-        if (WebAssembly.validate(bytes)) compiled = new WebAssembly.Module(bytes);
-      }
-    } catch {
-      compiled = null;
-    }
-  }
+  if (compiled === undefined) compiled = compile(SIMD_WASM_BASE64);
   return compiled;
+}
+
+/** The variant importing a shared memory, or null where SIMD or shared memories are unavailable. */
+export function simdSharedModule(): WebAssembly.Module|null {
+  if (compiledShared === undefined) compiledShared = simdModule() == null ? null : compile(SIMD_WASM_SHARED_BASE64);
+  return compiledShared;
+}
+
+function isShared(memory: WebAssembly.Memory): boolean {
+  return typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
 }
 
 /** Whether this runtime can run the SIMD module. */
@@ -77,7 +95,7 @@ export interface SimdEngine {
 }
 
 function instantiate(memory: WebAssembly.Memory): SimdExports|null {
-  const mod = simdModule();
+  const mod = isShared(memory) ? simdSharedModule() : simdModule();
   if (mod == null) return null;
   try {
     const inst = new WebAssembly.Instance(mod, {env: {memory}});
@@ -163,8 +181,11 @@ interface WasmModuleLike {
 const wasmEngines = new WeakMap<object, SimdEngine|null>();
 
 /**
- * The wasm backend's engine: an instance on the backend's own memory, or
- * null where it does not expose one this module can import.
+ * The wasm backend's engine: an instance on the backend's own memory (the
+ * shared-memory variant for the threaded build), or null where it does not
+ * expose one this module can import. The kernels run on the calling thread
+ * only, and the scratch block comes from the backend's own malloc (thread
+ * safe in the threaded build), so the shared heap needs nothing else.
  */
 export function simdEngineForWasm(backend: unknown): SimdEngine|null {
   const wasm = (backend as {wasm?: WasmModuleLike}|null)?.wasm;
@@ -173,9 +194,7 @@ export function simdEngineForWasm(backend: unknown): SimdEngine|null {
   if (eng === undefined) {
     eng = null;
     const memory = wasm.asm?.memory;
-    const shared = typeof SharedArrayBuffer !== 'undefined' && memory instanceof WebAssembly.Memory &&
-        memory.buffer instanceof SharedArrayBuffer;
-    if (memory instanceof WebAssembly.Memory && !shared && typeof wasm._malloc === 'function') {
+    if (memory instanceof WebAssembly.Memory && typeof wasm._malloc === 'function') {
       const fns = instantiate(memory);
       if (fns) {
         let ptr = 0;
