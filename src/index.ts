@@ -18,6 +18,8 @@ export type {InstanceNormalizationArgs} from './layers/instance_normalization';
 export {LayerNormalization} from './layers/layer_normalization';
 export type {LayerNormalizationArgs} from './layers/layer_normalization';
 export {RMSNormalization} from './layers/rms_normalization';
+export {BatchNormalization} from './layers/batch_normalization';
+export type {BatchNormalizationArgs, RenormClipping} from './layers/batch_normalization';
 export {AddonsGroupNormalization, AddonsInstanceNormalization} from './layers/addons';
 export {ContribInstanceNormalization} from './layers/contrib_instance_normalization';
 export type {ContribInstanceNormalizationArgs} from './layers/contrib_instance_normalization';
@@ -26,7 +28,7 @@ export type {Pix2PixInstanceNormalizationArgs} from './layers/pix2pix_instance_n
 export {instanceNormalizationFlavour} from './layers/instance_flavours';
 export type {InstanceNormalizationFlavour} from './layers/instance_flavours';
 export type {RMSNormalizationArgs} from './layers/rms_normalization';
-export type {GroupNormOptions, InstanceNormOptions, LayerNormOptions, RmsNormOptions} from './ops/index';
+export type {BatchNormOptions, GroupNormOptions, InstanceNormOptions, LayerNormOptions, RmsNormOptions} from './ops/index';
 export type {Constraint, ConstraintIdentifier, Initializer, InitializerIdentifier, Regularizer, RegularizerIdentifier, SerializedObject} from './layers/identifiers';
 export {UnitNormalization} from './layers/unit_normalization';
 export type {UnitNormalizationArgs} from './layers/unit_normalization';

@@ -3,14 +3,16 @@
  * tf.serialization's registry, so that `tf.loadLayersModel` and
  * `tf.models.modelFromJSON` find them. Runs once, on import of the package.
  *
- * LayerNormalization is registered under the built-in's className on
- * purpose: it replaces the built-in entry, so a saved
- * `tf.layers.layerNormalization` loads into this package's class.
+ * LayerNormalization and BatchNormalization are registered under the
+ * built-ins' classNames on purpose: they replace the built-in entries, so
+ * a saved `tf.layers.layerNormalization` or `tf.layers.batchNormalization`
+ * loads into this package's class.
  */
 import * as tf from '@tensorflow/tfjs';
 
 import {AddonsGroupNormalization, AddonsInstanceNormalization} from './layers/addons';
 import {FilterResponseNormalization, TLU} from './layers/filter_response_normalization';
+import {BatchNormalization} from './layers/batch_normalization';
 import {GroupNormalization} from './layers/group_normalization';
 import {InstanceNormalization} from './layers/instance_normalization';
 import {LayerNormalization} from './layers/layer_normalization';
@@ -31,7 +33,7 @@ export const REGISTERED_CLASSES = [
   GroupNormalization, InstanceNormalization, LayerNormalization, RMSNormalization, AddonsGroupNormalization,
   AddonsInstanceNormalization,
   UnitNormalization, LocalResponseNormalization, WSConv2D, WSConv1D, FilterResponseNormalization, TLU,
-  SpectralNormalization, WeightNormalization,
+  SpectralNormalization, WeightNormalization, BatchNormalization,
 ];
 
 for (const cls of REGISTERED_CLASSES) {

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {
-  AddonsGroupNormalization, AddonsInstanceNormalization, ContribInstanceNormalization, FilterResponseNormalization, GroupNormalization,
+  AddonsGroupNormalization, AddonsInstanceNormalization, BatchNormalization, ContribInstanceNormalization, FilterResponseNormalization, GroupNormalization,
   InstanceNormalization, SpectralNormalization, TLU, WeightNormalization,
   LayerNormalization, layers, LocalResponseNormalization, ops, Pix2PixInstanceNormalization, RMSNormalization, UnitNormalization,
   WSConv1D, WSConv2D,
@@ -131,6 +131,11 @@ const HARNESS_CASES: Array<[string, LayerTestSpec]> = [
   }],
   ['TLU (TFA)', {
     cls: TLU, args: {}, inputShape: [2, 3, 4], weights: [['tau', [3, 4]]], configKeys: ['affine', 'tauInitializer', 'tauRegularizer', 'tauConstraint'],
+  }],
+  ['BatchNormalization, channels-first (more in test/batch_normalization.test.ts)', {
+    cls: BatchNormalization, args: {axis: 1}, inputShape: [3, 4, 2, 2],
+    weights: [['gamma', [4]], ['beta', [4]], ['moving_mean', [4]], ['moving_variance', [4]]],
+    configKeys: ['axis', 'momentum', ...AFFINE_KEYS, 'movingMeanInitializer', 'movingVarianceInitializer'],
   }],
   ['InstanceNormalization with trackRunningStats', {
     cls: InstanceNormalization, args: {trackRunningStats: true, momentum: 0.2}, inputShape: [2, 4, 4, 3],

@@ -44,6 +44,16 @@ export function groupSpec(shape: number[], groups: number, axis: number, epsilon
   };
 }
 
+/**
+ * Batch statistics: one set per channel of axis `axis` (over every other
+ * axis, batch included); params indexed by the channel.
+ */
+export function channelSpec(shape: number[], axis: number, epsilon: number): RefSpec {
+  const a = axis < 0 ? axis + shape.length : axis;
+  const channel = (i: number) => unravel(i, shape)[a];
+  return {shape, epsilon, mode: 'center', numSets: shape[a], setOf: channel, paramOf: channel};
+}
+
 /** Statistics over `axes` (any subset); params indexed by those axes in sorted order. */
 export function axesSpec(shape: number[], axes: number[], epsilon: number, mode: RefMode): RefSpec {
   const A = axes.map((a) => (a < 0 ? a + shape.length : a)).sort((p, q) => p - q);

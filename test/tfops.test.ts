@@ -13,7 +13,8 @@ import {layers, ops} from '../src';
 
 /** tfjs kernel name for each op name docs/backends.md may list. */
 const KERNEL_OF: Record<string, string[]> = {
-  abs: ['Abs'], add: ['Add'], cast: ['Cast'], ceil: ['Ceil'], div: ['RealDiv'], fill: ['Fill'], greater: ['Greater'],
+  abs: ['Abs'], add: ['Add'], batchNorm: ['FusedBatchNorm'], cast: ['Cast'], ceil: ['Ceil'], clipByValue: ['ClipByValue'],
+  minimum: ['Minimum'], div: ['RealDiv'], fill: ['Fill'], greater: ['Greater'],
   log: ['Log'], max: ['Max'], maximum: ['Maximum'], mean: ['Mean'], mul: ['Multiply'], neg: ['Neg'], notEqual: ['NotEqual'],
   ones: ['Fill'], onesLike: ['OnesLike'], pow: ['Pow'], reciprocal: ['Reciprocal'], relu: ['Relu'], reshape: ['Reshape'],
   rsqrt: ['Rsqrt'], sqrt: ['Sqrt'], square: ['Square'], sub: ['Sub'], sum: ['Sum'], transpose: ['Transpose'], where: ['Select'], zerosLike: ['ZerosLike'],
@@ -45,6 +46,7 @@ test('every kernel the tf-op path runs belongs to an op docs/backends.md lists',
       (xx, g) => ops.layerNorm(xx, {rmsScaling: true, gamma: g}),
       (xx, g) => ops.rmsNorm(xx, {gamma: g, mask}),
       (xx, g) => ops.rmsNorm(xx, {epsilon: 0, gamma: g}),
+      (xx, g) => ops.batchNorm(xx, {gamma: g, beta: g, mask: tf.ones([2, 3, 4])}),
     ];
     for (const f of calls) {
       const info = await tf.profile(() => {
@@ -58,6 +60,16 @@ test('every kernel the tf-op path runs belongs to an op docs/backends.md lists',
     const inorm = layers.instanceNormalization({trackRunningStats: true});
     const info = await tf.profile(() => [inorm.apply(x, {training: true}) as tf.Tensor, inorm.apply(x) as tf.Tensor]);
     info.kernelNames.forEach((k) => used.add(k));
+    // BatchNormalization: training, renorm with clipping, inference channels-last and channels-first.
+    for (const bn of [layers.batchNormalization(), layers.batchNormalization({renorm: true, renormClipping: {rmax: 2, rmin: 0.5, dmax: 1}}),
+                      layers.batchNormalization({axis: 1})]) {
+      const p = await tf.profile(() => {
+        const yt = bn.apply(x, {training: true}) as tf.Tensor;
+        const g = tf.grads((xx: tf.Tensor) => bn.apply(xx, {training: true}) as tf.Tensor)([x]);
+        return [yt, ...g, bn.apply(x) as tf.Tensor];
+      });
+      p.kernelNames.forEach((k) => used.add(k));
+    }
     const allowed = new Set(readmeOps().flatMap((op) => KERNEL_OF[op] ?? []));
     const missing = Array.from(used).filter((k) => !allowed.has(k)).sort();
     expect({missing, used: Array.from(used).sort()}).toEqual({missing: [], used: expect.any(Array)});

@@ -6,6 +6,7 @@
  * @module layers
  */
 import {FilterResponseNormalization, FilterResponseNormalizationArgs, TLU, TLUArgs} from './filter_response_normalization';
+import {BatchNormalization, BatchNormalizationArgs} from './batch_normalization';
 import {GroupNormalization, GroupNormalizationArgs} from './group_normalization';
 import {InstanceNormalization, InstanceNormalizationArgs} from './instance_normalization';
 import {LayerNormalization, LayerNormalizationArgs} from './layer_normalization';
@@ -74,4 +75,9 @@ export function spectralNormalization(args: SpectralNormalizationArgs): Spectral
 /** A new {@link WeightNormalization} wrapper (TensorFlow Addons: data-dependent init by default). */
 export function weightNormalization(args: WeightNormalizationArgs): WeightNormalization {
   return new WeightNormalization(args);
+}
+
+/** A new {@link BatchNormalization} layer (Keras 3 defaults: axis -1, momentum 0.99, epsilon 1e-3). */
+export function batchNormalization(args?: BatchNormalizationArgs): BatchNormalization {
+  return new BatchNormalization(args);
 }

@@ -175,12 +175,12 @@ function centered(xv: tf.Tensor, plan: NormPlan, set: SetOps) {
   const variance = tf.relu(tf.sub(set.avg(tf.square(ds)), tf.square(m2s)));
   if (plan.mode !== 'stdEps') {
     const k = rsqrtScaled(variance, plan.epsilon, a);
-    return {m1, m2, inv: tf.div(k, a), invStd: null, xs, a1, a, ds, m2s, k, kStd: null};
+    return {m1, m2, inv: tf.div(k, a), invStd: null, xs, a1, a, ds, m2s, k, kStd: null, variance};
   }
   const pos = positive(variance);
   const sds = select(pos, tf.sqrt(select(pos, variance, tf.onesLike(variance))), tf.zerosLike(variance));
   const k = safeReciprocal(tf.add(sds, tf.div(plan.epsilon, a)));
-  return {m1, m2, inv: tf.div(k, a), invStd: safeReciprocal(tf.mul(sds, a)), xs, a1, a, ds, m2s, k, kStd: safeReciprocal(sds)};
+  return {m1, m2, inv: tf.div(k, a), invStd: safeReciprocal(tf.mul(sds, a)), xs, a1, a, ds, m2s, k, kStd: safeReciprocal(sds), variance};
 }
 
 /** The highest rank TensorFlow's CPU broadcasting handles (tfjs-node's 'tensorflow' backend). */
@@ -246,17 +246,72 @@ function normalizeLowered(
 }
 
 /**
+ * The statistics of the sets, for a caller that needs them besides y
+ * (BatchNormalization's moving averages): the mean and the population
+ * variance (divided by the count, not count - 1), each shaped like
+ * plan.viewShape with the reduced axes set to 1, as tensors or read into
+ * float64 arrays (`values`: for backends whose data is on the CPU, where
+ * reading is cheaper than a few small ops).
+ */
+export interface Moments {
+  mean(): tf.Tensor;
+  variance(): tf.Tensor;
+  values(): {mean: Float64Array, variance: Float64Array};
+}
+
+/**
+ * Receives the sets' {@link Moments}, inside the forward, once, where no
+ * tape records (nothing done here costs the gradient anything, and the
+ * statistics are constants to it); tensors made there are disposed after
+ * the call (tf.keep what must outlive it). Only in 'center' mode.
+ */
+export type MomentsSink = (moments: Moments) => void;
+
+function sinkMoments(
+    sink: MomentsSink, m1: tf.Tensor, m2: tf.Tensor, variance: () => tf.Tensor,
+    values: () => Float64Array): void {
+  tf.tidy(() => {
+    sink({
+      mean: () => tf.add(m1, m2),
+      variance,
+      values: () => {
+        const a = m1.dataSync();
+        const b = m2.dataSync();
+        return {mean: Float64Array.from(a, (v, i) => v + b[i]), variance: values()};
+      },
+    });
+  });
+}
+
+/**
+ * The variance from a fused kernel's inv = rsqrt(var + eps) (rounded to
+ * float32 from float64): 1 / inv^2 - eps, within 2 float32 ulps of
+ * var + eps; 0 where inv is 0 (var + eps = 0) or the difference rounds below
+ * 0. Never differentiated (see MomentsSink), so the Inf of 1 / 0 is simply
+ * replaced.
+ */
+function varianceFromInv(inv: tf.Tensor, epsilon: number): tf.Tensor {
+  return select(tf.greater(inv, 0), tf.relu(tf.sub(tf.reciprocal(tf.square(inv)), epsilon)), tf.zerosLike(inv));
+}
+
+/** varianceFromInv in float64 on the values. */
+function varianceFromInvValues(inv: tf.Tensor, epsilon: number): Float64Array {
+  return Float64Array.from(inv.dataSync(), (v) => (v > 0 ? Math.max(1 / (v * v) - epsilon, 0) : 0));
+}
+
+/**
  * Normalizes x according to plan, with optional gamma and beta (their own
  * shapes are kept; they are reshaped to plan.paramViewShape inside), and an
  * optional mask (float32, x's rank, broadcasting against x, nonzero = valid;
  * see prepareMask in mask.ts):
  * masked positions are left out of the statistics and are normalized with
- * the statistics of the valid ones.
+ * the statistics of the valid ones. With `moments`, the sets' mean and
+ * variance are handed to it too (see {@link MomentsSink}).
  */
 export function normalize(
     x: tf.Tensor, plan: NormPlan, gamma?: tf.Tensor|null, beta?: tf.Tensor|null,
-    mask?: tf.Tensor|null): tf.Tensor {
-  const lowered = normalizeLowered(x, plan, gamma, beta, mask);
+    mask?: tf.Tensor|null, moments?: MomentsSink): tf.Tensor {
+  const lowered = moments ? null : normalizeLowered(x, plan, gamma, beta, mask);
   if (lowered != null) return lowered;
   const hasGamma = gamma != null;
   const hasBeta = beta != null;
@@ -286,6 +341,11 @@ export function normalize(
     // Masked statistics always take the tf-op path.
     const fused = hasMask ? null : fusedNorm(xin, plan, g, b);
     if (fused != null) {
+      if (moments && mode === 'center') {
+        const inv = fused.stats[2];
+        sinkMoments(moments, fused.stats[0], fused.stats[1], () => varianceFromInv(inv, plan.epsilon),
+                    () => varianceFromInvValues(inv, plan.epsilon));
+      }
       save(g ? [xin, ...fused.stats, g] : [xin, ...fused.stats]);
       return {value: fused.y, gradFunc};
     }
@@ -299,7 +359,11 @@ export function normalize(
     let y: tf.Tensor;
     if (mode === 'center' || mode === 'stdEps') {
       // In scaled terms (see centered): xhat = (ds - m2s) * k.
-      const {m1, m2, inv, invStd, ds, m2s, k} = centered(xv, plan, set);
+      const {m1, m2, inv, invStd, ds, m2s, k, variance, a} = centered(xv, plan, set);
+      if (moments && mode === 'center') {
+        const v = () => tf.mul(tf.mul(variance, a), a);
+        sinkMoments(moments, m1, m2, v, () => Float64Array.from(tf.tidy(v).dataSync()));
+      }
       if (fold) {
         const scale = gv ? tf.mul(k, gv) : k;
         const shiftNeg = tf.mul(m2s, scale);
@@ -477,10 +541,10 @@ function backward(
 /** normalize() with a caller's mask (any accepted form), disposing the prepared mask afterwards. */
 export function normalizeMasked(
     who: string, x: tf.Tensor, plan: NormPlan, gamma: tf.Tensor|null|undefined, beta: tf.Tensor|null|undefined,
-    mask: tf.Tensor|null|undefined): tf.Tensor {
+    mask: tf.Tensor|null|undefined, moments?: MomentsSink): tf.Tensor {
   const m = prepareMask(who, mask, x.shape);
   try {
-    return normalize(x, plan, gamma, beta, m);
+    return normalize(x, plan, gamma, beta, m, moments);
   } finally {
     m?.dispose();
   }

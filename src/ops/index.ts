@@ -5,6 +5,8 @@
  *
  * @module ops
  */
+export {batchNorm} from './batch_norm';
+export type {BatchNormOptions} from './batch_norm';
 export {groupNorm} from './group_norm';
 export type {GroupNormOptions} from './group_norm';
 export {instanceNorm} from './instance_norm';

@@ -23,6 +23,7 @@ import runningStatsFile from '../fixtures/instance-norm-running-stats.json';
 import {FusedRecord, runFusedGpuCheck} from '../parity/gpu_fused';
 import {runFamilyParity} from '../parity/family';
 import {BrowserBenchResult, runBrowserBench} from '../../bench/browser_page';
+import {BnBenchResult, runBatchNormBench} from '../../bench/batch_norm_core';
 
 const halfFloat = new URLSearchParams(location.search).get('half') === '1';
 if (halfFloat) tf.env().set('WEBGL_RENDER_FLOAT32_ENABLED', false);
@@ -139,12 +140,16 @@ async function saveLoadLayers(backend: string): Promise<Array<{layer: string, ro
     ['LayerNormalization', () => lib.layers.layerNormalization({axis: [1, 3], inputShape: [3, 4, 6]})],
     ['LayerNormalization(rms)', () => lib.layers.layerNormalization({rms: true, inputShape: [3, 4, 6]})],
     ['RMSNormalization', () => lib.layers.rmsNormalization({axis: [2, 3], inputShape: [3, 4, 6]})],
+    ['BatchNormalization', () => lib.layers.batchNormalization({axis: 1, inputShape: [3, 4, 6]})],
+    ['BatchNormalization(renorm)', () => lib.layers.batchNormalization({renorm: true, renormClipping: {rmax: 2}, inputShape: [3, 4, 6]})],
   ];
   const out = [];
   for (const [name, make] of makers) {
     const before = tf.memory().numTensors;
     const model = tf.sequential({layers: [make(), tf.layers.dense({units: 5})]});
-    const values = model.weights.map((v, i) => seeded(v.shape as number[], 10 + i, 0.5, 1));
+    // Variances and standard deviations (BatchNormalization's statistics) positive.
+    const values = model.weights.map((v, i) => (/(variance|stddev)(_\d+)?$/.test(v.name) ?
+        tf.tidy(() => tf.add(tf.abs(seeded(v.shape as number[], 10 + i, 0.5, 1)), 0.1)) : seeded(v.shape as number[], 10 + i, 0.5, 1)));
     model.setWeights(values);
     tf.dispose(values);
     const x = seeded([2, 3, 4, 6], 99, 1, 2);
@@ -165,6 +170,8 @@ export interface PageApi {
   fusedGpu(backend: string, only?: string[], webglRows?: boolean): Promise<{backend: string, info: string, records: FusedRecord[]}>;
   /** bench/browser_page.ts on one backend (npm run bench:browser). */
   bench(backend: string, rounds: number, only?: string[]): Promise<BrowserBenchResult[]>;
+  /** bench/batch_norm_core.ts on one backend (npx tsx bench/batch_norm.ts --browser). */
+  benchBatchNorm(backend: string, rounds: number): Promise<BnBenchResult>;
   /** Whether a training step of a conv net runs on this backend, and the error when not. */
   convTrainStep(backend: string): Promise<string>;
   /** InstanceNormalization running statistics against PyTorch on this backend. */
@@ -211,6 +218,10 @@ window.tfjsNormTest = {
   bench: async (backend, rounds, only) => {
     await useBackend(tfjs, backend);
     return runBrowserBench(tfjs, pkg, rounds, only);
+  },
+  benchBatchNorm: async (backend, rounds) => {
+    await useBackend(tfjs, backend);
+    return runBatchNormBench(tfjs, pkg, rounds);
   },
   convTrainStep: async (backend) => {
     await useBackend(tfjs, backend);

@@ -162,11 +162,12 @@ if (!exe) {
     const page = await open('?su=1');
     const results = await page.evaluate(() => (window as unknown as PageWindow).tfjsNormTest.saveLoadLayers('webgl'));
     expect(results.map((r) => r.layer)).toEqual(
-        ['GroupNormalization', 'InstanceNormalization', 'LayerNormalization', 'LayerNormalization(rms)', 'RMSNormalization']);
+        ['GroupNormalization', 'InstanceNormalization', 'LayerNormalization', 'LayerNormalization(rms)', 'RMSNormalization', 'BatchNormalization',
+         'BatchNormalization(renorm)']);
     for (const {layer, routes, leaked} of results) {
       expect(routes.length).toBe(2);
       for (const route of routes) {
-        expect([layer, route.classNames[0]]).toEqual([layer, layer.replace('(rms)', '')]);
+        expect([layer, route.classNames[0]]).toEqual([layer, layer.replace(/\(\w+\)/, '')]);
         expect(route.loadedWeightNames.length).toBeGreaterThanOrEqual(3);
         expect(baseNames(route.loadedWeightNames)).toEqual(route.weightNames);
         expect([layer, route.url, route.maxWeightDiff, route.maxPredDiff, route.leaked]).toEqual([layer, route.url, 0, 0, 0]);

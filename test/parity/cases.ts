@@ -17,12 +17,12 @@
  * loops), gradients by central finite differences of it.
  */
 import type {ReferenceCase} from '../fixtures';
-import {axesSpec, groupSpec, normals, refForward, refGradsFD, RefMode, RefSpec, rng} from '../reference';
+import {axesSpec, channelSpec, groupSpec, normals, refForward, refGradsFD, RefMode, RefSpec, rng} from '../reference';
 
 /** A case of test/fixtures/reference-cases.json (a type-only import: this module stays free of Node APIs). */
 export type FixtureCase = ReferenceCase;
 
-export type CaseKind = 'group'|'instance'|'layer'|'rms';
+export type CaseKind = 'group'|'instance'|'layer'|'rms'|'batch';
 
 export interface Quantities {
   y: ArrayLike<number>;
@@ -91,6 +91,7 @@ export function toHalf(v: number): number {
 }
 
 function specFor(c: Omit<ParityCase, 'ref'>): RefSpec {
+  if (c.kind === 'batch') return channelSpec(c.shape, c.axis as number, c.epsilon);
   if (c.kind === 'group' || c.kind === 'instance') {
     const axis = c.axis as number;
     const a = axis < 0 ? axis + c.shape.length : axis;
@@ -217,6 +218,20 @@ function drafts(maxSize: number): Draft[] {
   masked('layer [3,5,4] axis=[1,2]', 'layer', [1, 2], {});
   masked('layer rmsScaling [3,5,4] axis=[1,2]', 'layer', [1, 2], {center: false, rmsScaling: true});
   masked('rms [3,5,4] axis=[1,2]', 'rms', [1, 2], {center: false, epsilon: 1e-6});
+  // Batch normalization in training (batch statistics over every axis but the channel, batch included).
+  const bn = (shape: number[], axis: number, center: boolean, scale: boolean, extra: Partial<Draft> = {}) =>
+    out.push({
+      name: `${extra.mean != null ? 'large' : 'random'}/batch ${JSON.stringify(shape)} axis=${axis}` +
+          `${center ? ' center' : ''}${scale ? ' scale' : ''}`,
+      kind: 'batch', shape, axis, epsilon: 1e-3, center, scale, ...extra,
+    });
+  bn([6, 4], -1, true, true);
+  bn([2, 3, 5], -1, true, false);
+  bn([3, 4, 3, 2], 1, false, true);           // channels-first
+  bn([2, 3, 2, 2, 3], -1, false, false, {epsilon: 1e-5});
+  bn([2, 3, 4, 2], 2, true, true);            // a middle channel axis
+  bn([2, 4, 3, 3], -1, true, true, {mean: 1e4, std: 300});
+  masked('batch [3,5,4]', 'batch', -1, {});
   return out;
 }
 
@@ -236,7 +251,8 @@ function fromDraft(d: Draft, seed: number, half: boolean): ParityCase {
   const round = (a: Float32Array) => (half ? a.map(toHalf) : a);
   const n = size(d.shape);
   const shapeAxes = (Array.isArray(d.axis) ? d.axis : [d.axis]).map((a) => (a < 0 ? a + d.shape.length : a)).sort((p, q) => p - q);
-  const paramShape = d.kind === 'group' || d.kind === 'instance' ? [d.shape[shapeAxes[0]]] : shapeAxes.map((a) => d.shape[a]);
+  const paramShape = d.kind === 'group' || d.kind === 'instance' || d.kind === 'batch' ? [d.shape[shapeAxes[0]]] :
+                                                                                       shapeAxes.map((a) => d.shape[a]);
   const pn = size(paramShape);
   const groups = d.kind === 'instance' ? d.shape[shapeAxes[0]] : d.groups;
   const base = {

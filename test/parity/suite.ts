@@ -109,6 +109,8 @@ function opFor(lib: Lib, c: ParityCase, mask?: Tensor): OpFn {
       return (x, gamma, beta) => lib.ops.layerNorm(x, {axis, epsilon, gamma, beta, rmsScaling: c.rmsScaling, mask});
     case 'rms':
       return (x, gamma) => lib.ops.rmsNorm(x, {axis, epsilon, gamma, mask});
+    case 'batch':
+      return (x, gamma, beta) => lib.ops.batchNorm(x, {axis: axis as number, epsilon, gamma, beta, mask});
   }
 }
 
@@ -130,6 +132,9 @@ export function layersFor(lib: Lib, c: ParityCase): TfModule.layers.Layer[] {
         new lib.LayerNormalization({axis, epsilon, rms: true, scale}),
         ...(scale ? [new lib.RMSNormalization({axis, epsilon})] : []),
       ];
+    case 'batch':
+      // Run in training mode (runLayer): batch statistics.
+      return [new lib.BatchNormalization({axis: axis as number, epsilon, center, scale})];
   }
 }
 
@@ -160,13 +165,16 @@ async function runLayer(tf: TF, c: ParityCase, layer: TfModule.layers.Layer): Pr
   const x = tf.tensor(c.x, c.shape);
   const dy = tf.tensor(c.dy, c.shape);
   const mask = c.mask ? tf.tensor(c.mask.values, c.mask.shape) : undefined;
-  const kwargs = mask ? {mask} : {};
+  // BatchNormalization computes the case in training mode (batch statistics).
+  const kwargs = {...(mask ? {mask} : {}), ...(c.kind === 'batch' ? {training: true} : {})};
   tf.dispose(layer.apply(x, kwargs) as Tensor);  // builds the layer
-  const values = layer.weights.map((w) => tf.tensor((isBeta(w.name) ? c.beta : c.gamma) as Float32Array, w.shape as number[]));
   const expected = (c.gamma ? 1 : 0) + (c.beta ? 1 : 0);
-  if (values.length !== expected) {
-    throw new Error(`${layer.getClassName()} has ${values.length} weights, the case has ${expected}`);
+  if (layer.trainableWeights.length !== expected) {
+    throw new Error(`${layer.getClassName()} has ${layer.trainableWeights.length} trainable weights, the case has ${expected}`);
   }
+  // gamma and beta from the case; non-trainable weights (moving statistics) keep their values.
+  const values = layer.weights.map((w) => (w.trainable ?
+      tf.tensor((isBeta(w.name) ? c.beta : c.gamma) as Float32Array, w.shape as number[]) : tf.clone(w.read())));
   layer.setWeights(values);
   tf.dispose(values);
   const y = layer.apply(x, kwargs) as Tensor;

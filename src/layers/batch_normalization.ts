@@ -1,0 +1,306 @@
+import * as tf from '@tensorflow/tfjs';
+
+import {batchNormImpl} from '../ops/batch_norm';
+import {argError, checkBoolean, checkFloatTensor, checkIntegerAxis, resolveAxis, show} from '../ops/validate';
+import {AFFINE_KEYS, AffineArgs, AffineNormalization} from './base';
+import {ConfigDict} from './common';
+import {getInitializer, Initializer, InitializerIdentifier, serialize} from './identifiers';
+
+/** Batch renormalization's clipping of its corrections (Keras's `renorm_clipping`); a missing or null key: no clipping. */
+export interface RenormClipping {
+  /** Upper bound of r (stddev / moving stddev). */
+  rmax?: number|null;
+  /** Lower bound of r. */
+  rmin?: number|null;
+  /** Bound of |d| ((mean - moving mean) / moving stddev); >= 0. */
+  dmax?: number|null;
+}
+
+/** Arguments of {@link BatchNormalization} (Keras 3's, camelCase). */
+export interface BatchNormalizationArgs extends AffineArgs {
+  /** The channel (features) axis. Default -1; 1 for channels-first. */
+  axis?: number;
+  /** Momentum of the moving averages: `moving = moving * momentum + batch * (1 - momentum)`. Default 0.99. */
+  momentum?: number;
+  /** Initializer of the moving mean. Default 'zeros'. */
+  movingMeanInitializer?: InitializerIdentifier;
+  /** Initializer of the moving variance. Default 'ones'. */
+  movingVarianceInitializer?: InitializerIdentifier;
+  /**
+   * Keras's cross-replica batch statistics (TensorFlow backend only). Accepted
+   * and kept in the config; meaningless in one process, where the batch
+   * statistics are already the global ones. Default false.
+   */
+  synchronized?: boolean;
+  /** Batch renormalization (Ioffe, 2017), as Keras 3. Default false. */
+  renorm?: boolean;
+  /** Clipping of the renorm corrections: `{rmax, rmin, dmax}`. Default none. */
+  renormClipping?: RenormClipping|null;
+  /** Momentum of the renorm moving statistics. Default 0.99. */
+  renormMomentum?: number;
+}
+
+const CLIPPING_KEYS = ['rmax', 'rmin', 'dmax'];
+/** Backends whose tensors live in CPU memory (reading C values is cheap and does not stall a GPU). */
+const CPU_BACKENDS = new Set(['cpu', 'wasm']);
+
+function checkMomentum(who: string, arg: string, v: unknown): number {
+  if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw argError(who, arg, v, 'a number in [0, 1]');
+  return v;
+}
+
+function checkClipping(who: string, v: unknown): RenormClipping|null {
+  if (v == null) return null;
+  if (typeof v !== 'object' || Array.isArray(v)) {
+    throw argError(who, 'renormClipping', v, 'an object with the keys rmax, rmin, dmax (each a number or null)');
+  }
+  const c = v as Record<string, unknown>;
+  const unknown = Object.keys(c).filter((k) => !CLIPPING_KEYS.includes(k));
+  if (unknown.length > 0) {
+    throw argError(who, 'renormClipping', v, `an object with only the keys rmax, rmin, dmax (unknown: ${unknown.join(', ')})`);
+  }
+  const out: RenormClipping = {};
+  for (const k of CLIPPING_KEYS as Array<keyof RenormClipping>) {
+    const x = c[k];
+    if (x === undefined) continue;
+    if (x !== null && (typeof x !== 'number' || Number.isNaN(x))) {
+      throw argError(who, 'renormClipping', v, `an object whose '${k}' is a number or null`);
+    }
+    out[k] = x as number|null;
+  }
+  if (out.rmax != null && out.rmin != null && out.rmax < out.rmin) {
+    throw argError(who, 'renormClipping', v, 'an object with rmax >= rmin');
+  }
+  if (out.dmax != null && out.dmax < 0) throw argError(who, 'renormClipping', v, 'an object with dmax >= 0');
+  return out;
+}
+
+/**
+ * Batch normalization (Ioffe & Szegedy, 2015) with every argument of
+ * Keras 3's `keras.layers.BatchNormalization`; it replaces tfjs's built-in
+ * in the serialization registry (className 'BatchNormalization'), so
+ * models saved with `tf.layers.batchNormalization` load into it.
+ *
+ * - Training (`training: true` and the layer trainable): batch statistics,
+ *   the mean and population variance over every axis but `axis` (valid
+ *   positions only, with a mask of rank inputs - 1), through this
+ *   package's fused kernels; then
+ *   `moving = moving * momentum + batch * (1 - momentum)`.
+ * - Inference (otherwise, `trainable: false` included, as Keras): the
+ *   moving statistics.
+ * - `renorm`: batch renormalization exactly as Keras 3: r = stddev /
+ *   max(renorm_stddev, sqrt(eps)), d = (mean - renorm_mean) / that, clipped
+ *   by `renormClipping`, constants to the gradient;
+ *   `y = xhat * (r * gamma) + (d * gamma + beta)`; the non-trainable weights
+ *   `moving_stddev`, `renorm_mean`, `renorm_stddev` follow the four of
+ *   Keras/tfjs (gamma, beta, moving_mean, moving_variance), and
+ *   moving_variance = relu(moving_stddev^2 - eps).
+ *
+ * Config keys are tfjs's (those of `tf.layers.batchNormalization`);
+ * `synchronized`, `renorm`, `renormClipping` and `renormMomentum` are
+ * written only when used.
+ */
+export class BatchNormalization extends AffineNormalization {
+  /** The serialization class name, `BatchNormalization` (the built-in's, which this class replaces). */
+  static className = 'BatchNormalization';
+  /** The keys of its arguments besides tf.layers.Layer's. */
+  static override readonly argKeys: readonly string[] = [
+    'axis', 'momentum', ...AFFINE_KEYS, 'movingMeanInitializer', 'movingVarianceInitializer', 'synchronized', 'renorm',
+    'renormClipping', 'renormMomentum',
+  ];
+  /** The channel axis as given. */
+  readonly axis: number;
+  /** Momentum of the moving averages. */
+  readonly momentum: number;
+  /** Initializer of the moving mean. */
+  readonly movingMeanInitializer: Initializer;
+  /** Initializer of the moving variance. */
+  readonly movingVarianceInitializer: Initializer;
+  /** Keras's `synchronized` (no effect in one process). */
+  readonly synchronized: boolean;
+  /** Batch renormalization. */
+  readonly renorm: boolean;
+  /** The renorm clipping as given (null: none). */
+  readonly renormClipping: RenormClipping|null;
+  /** Momentum of the renorm statistics. */
+  readonly renormMomentum: number;
+  private movingMean: tf.LayerVariable|null = null;
+  private movingVariance: tf.LayerVariable|null = null;
+  private movingStddev: tf.LayerVariable|null = null;
+  private renormMean: tf.LayerVariable|null = null;
+  private renormStddev: tf.LayerVariable|null = null;
+
+  constructor(args: BatchNormalizationArgs = {}) {
+    super(args, 1e-3);
+    const who = this.who;
+    this.axis = checkIntegerAxis(who, 'axis', args.axis ?? -1);
+    this.momentum = checkMomentum(who, 'momentum', args.momentum ?? 0.99);
+    this.movingMeanInitializer = getInitializer(who, 'movingMeanInitializer', args.movingMeanInitializer ?? 'zeros');
+    this.movingVarianceInitializer = getInitializer(who, 'movingVarianceInitializer', args.movingVarianceInitializer ?? 'ones');
+    this.synchronized = checkBoolean(who, 'synchronized', args.synchronized ?? false);
+    this.renorm = checkBoolean(who, 'renorm', args.renorm ?? false);
+    this.renormClipping = checkClipping(who, args.renormClipping);
+    this.renormMomentum = checkMomentum(who, 'renormMomentum', args.renormMomentum ?? 0.99);
+  }
+
+  protected buildShape(shape: tf.Shape): void {
+    if (shape.length < 2) {
+      throw new Error(`${this.who}: input must have rank >= 2 (batch, ..., channels); received shape ${show(shape)}.`);
+    }
+    const a = resolveAxis(this.who, 'axis', this.axis, shape.length);
+    const C = shape[a];
+    if (C == null) {
+      throw new Error(
+          `${this.who}: argument 'axis' (${this.axis}) points at a dimension that is undefined in input shape ` +
+          `${show(shape)}; the channel dimension must be known when the layer is built.`);
+    }
+    this.inputSpec = [new tf.InputSpec({ndim: shape.length, axes: {[a]: C}})];
+    this.buildAffine([C]);
+    const stat = {trainable: false};
+    this.movingMean = this.addParam('moving_mean', [C], this.movingMeanInitializer, stat);
+    this.movingVariance = this.addParam('moving_variance', [C], this.movingVarianceInitializer, stat);
+    if (this.renorm) {
+      // As Keras: the stddevs start at sqrt(the moving variance initializer), renorm_mean as the moving mean.
+      const zeros = tf.initializers.zeros();
+      this.movingStddev = this.addParam('moving_stddev', [C], zeros, stat);
+      this.renormMean = this.addParam('renorm_mean', [C], this.movingMeanInitializer, stat);
+      this.renormStddev = this.addParam('renorm_stddev', [C], zeros, stat);
+      tf.tidy(() => {
+        const std = tf.sqrt(this.movingVarianceInitializer.apply([C], 'float32'));
+        this.movingStddev?.write(std);
+        this.renormStddev?.write(tf.clone(std));
+      });
+    }
+  }
+
+  protected forward(x: tf.Tensor, mask: tf.Tensor|null, training: boolean): tf.Tensor {
+    checkFloatTensor(this.who, 'x', x);
+    if (mask != null && mask.rank !== x.rank - 1) {
+      throw new Error(
+          `${this.who}: the mask must have one dimension less than the input (Keras's rule); received mask shape ` +
+          `${show(mask.shape)} for input shape ${show(x.shape)}.`);
+    }
+    if (training && this.trainable) return this.renorm ? this.callRenorm(x, mask) : this.callTraining(x, mask);
+    return this.callInference(x);
+  }
+
+  private variables(): {mean: tf.LayerVariable, variance: tf.LayerVariable} {
+    if (this.movingMean == null || this.movingVariance == null) throw new Error(`${this.who}: called before it was built.`);
+    return {mean: this.movingMean, variance: this.movingVariance};
+  }
+
+  /** Channel-axis broadcast shape for x. */
+  private broadcastShape(x: tf.Tensor): number[] {
+    const a = resolveAxis(this.who, 'axis', this.axis, x.rank);
+    return x.shape.map((d, i) => (i === a ? d : 1));
+  }
+
+  private callInference(x: tf.Tensor): tf.Tensor {
+    const {mean, variance} = this.variables();
+    const a = resolveAxis(this.who, 'axis', this.axis, x.rank);
+    return tf.tidy(() => {
+      const gamma = this.readGamma();
+      const beta = this.readBeta();
+      // Channels-last: tf.batchNorm on the [C] weights, as tfjs's built-in (identical outputs).
+      if (a === x.rank - 1 && x.rank <= 4) {
+        return tf.batchNorm(x, mean.read(), variance.read(), beta ?? undefined, gamma ?? undefined, this.epsilon);
+      }
+      // Elsewhere in tf ops: the cpu backend's FusedBatchNorm steps through
+      // reshaped [1, C, 1, 1] statistics along the flattened last axis (wrong).
+      const shape = this.broadcastShape(x);
+      const inv = tf.rsqrt(tf.add(variance.read(), this.epsilon));
+      const scale = gamma ? tf.mul(inv, gamma) : inv;
+      const y = tf.mul(tf.sub(x, tf.reshape(mean.read(), shape)), tf.reshape(scale, shape));
+      return beta ? tf.add(y, tf.reshape(beta, shape)) : y;
+    });
+  }
+
+  private callTraining(x: tf.Tensor, mask: tf.Tensor|null): tf.Tensor {
+    const {mean, variance} = this.variables();
+    const m = this.momentum;
+    // The update runs inside the forward (untaped), from the batch statistics:
+    // in float64 on backends whose data is on the CPU (a few reads of C
+    // values cost less than the small ops), in tf ops elsewhere.
+    return batchNormImpl(x, this.axis, this.epsilon, this.readGamma(), this.readBeta(), this.who, mask, (batch) => {
+      if (CPU_BACKENDS.has(tf.getBackend())) {
+        const b = batch.values();
+        const update = (v: tf.LayerVariable, bv: Float64Array) => {
+          const cur = v.read().dataSync();
+          v.write(tf.tensor1d(Float32Array.from(cur, (c, i) => c * m + bv[i] * (1 - m))));
+        };
+        update(mean, b.mean);
+        update(variance, b.variance);
+        return;
+      }
+      mean.write(tf.add(tf.mul(mean.read(), m), tf.mul(batch.mean(), 1 - m)));
+      variance.write(tf.add(tf.mul(variance.read(), m), tf.mul(batch.variance(), 1 - m)));
+    });
+  }
+
+  /** Keras 3's renorm path: _renorm_correction_and_moments, _compose_transforms, _update_renorm_statistics. */
+  private callRenorm(x: tf.Tensor, mask: tf.Tensor|null): tf.Tensor {
+    const {mean: movingMean, variance: movingVariance} = this.variables();
+    const movingStddev = this.movingStddev as tf.LayerVariable;
+    const renormMean = this.renormMean as tf.LayerVariable;
+    const renormStddev = this.renormStddev as tf.LayerVariable;
+    const eps = this.epsilon;
+    const corr: {r?: tf.Tensor, d?: tf.Tensor} = {};
+    // Inside the forward (untaped: r and d are constants to the gradient, as Keras's stop_gradient):
+    // the corrections from the renorm statistics before this step, then every update.
+    const xhat = batchNormImpl(x, this.axis, eps, null, null, this.who, mask, (batch) => {
+      const mean = batch.mean();
+      const variance = batch.variance();
+      const stddev = tf.sqrt(tf.add(variance, eps));
+      const rs = tf.maximum(renormStddev.read(), Math.sqrt(Math.fround(eps)));
+      let rr = tf.div(stddev, rs);
+      let dd = tf.div(tf.sub(mean, renormMean.read()), rs);
+      const c = this.renormClipping ?? {};
+      if (c.rmin != null) rr = tf.maximum(rr, c.rmin);
+      if (c.rmax != null) rr = tf.minimum(rr, c.rmax);
+      if (c.dmax != null) dd = tf.clipByValue(dd, -c.dmax, c.dmax);
+      corr.r = tf.keep(rr);
+      corr.d = tf.keep(dd);
+      const rm = this.renormMomentum;
+      const m = this.momentum;
+      renormMean.write(tf.add(tf.mul(renormMean.read(), rm), tf.mul(mean, 1 - rm)));
+      renormStddev.write(tf.add(tf.mul(renormStddev.read(), rm), tf.mul(stddev, 1 - rm)));
+      movingMean.write(tf.add(tf.mul(movingMean.read(), m), tf.mul(mean, 1 - m)));
+      const newStddev = tf.add(tf.mul(movingStddev.read(), m), tf.mul(stddev, 1 - m));
+      movingStddev.write(newStddev);
+      movingVariance.write(tf.relu(tf.sub(tf.mul(newStddev, newStddev), eps)));
+    });
+    try {
+      return tf.tidy(() => {
+        const gamma = this.readGamma();
+        const beta = this.readBeta();
+        const rc = corr.r as tf.Tensor;
+        const dc = corr.d as tf.Tensor;
+        const g = gamma ? tf.mul(rc, gamma) : rc;
+        let b = gamma ? tf.mul(dc, gamma) : dc;
+        if (beta) b = tf.add(b, beta);
+        const shape = this.broadcastShape(x);
+        return tf.add(tf.mul(xhat, tf.reshape(g, shape)), tf.reshape(b, shape));
+      });
+    } finally {
+      xhat.dispose();
+      tf.dispose([corr.r, corr.d].filter((t): t is tf.Tensor => t != null));
+    }
+  }
+
+  protected argsConfig(): ConfigDict {
+    const {epsilon, center, scale, betaInitializer, gammaInitializer, ...rest} = this.affineConfig();
+    // Keras's extras beyond tfjs's keys: written only when used.
+    const extras: ConfigDict = {};
+    if (this.synchronized) extras.synchronized = true;
+    if (this.renorm) {
+      extras.renorm = true;
+      extras.renormClipping = {...(this.renormClipping ?? {})} as ConfigDict;
+      extras.renormMomentum = this.renormMomentum;
+    }
+    return {
+      axis: this.axis, momentum: this.momentum, epsilon, center, scale, betaInitializer,
+      gammaInitializer, movingMeanInitializer: serialize(this.movingMeanInitializer) as unknown as ConfigDict,
+      movingVarianceInitializer: serialize(this.movingVarianceInitializer) as unknown as ConfigDict, ...rest, ...extras,
+    };
+  }
+}

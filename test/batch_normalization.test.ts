@@ -1,0 +1,549 @@
+/**
+ * BatchNormalization and ops.batchNorm: against tfjs's built-in (models
+ * saved with tf.layers.batchNormalization load into this class, with
+ * identical inference outputs and the same training updates), against
+ * Keras 3's numbers (test/fixtures/keras3-batchnorm.json and
+ * test/fixtures/keras3-batchnorm/, made by scripts/make-batchnorm-fixtures.py:
+ * renorm, masked moments, channels-first, center/scale off, trainable
+ * false), gradients against central finite differences of a float64
+ * reference, the shared layer test, configs, errors and leaks.
+ */
+import * as tf from '@tensorflow/tfjs';
+import {setWasmPaths} from '@tensorflow/tfjs-backend-wasm';
+import * as fs from 'fs';
+import * as path from 'path';
+
+import {BatchNormalization, BatchNormalizationArgs, io, layers, ops} from '../src';
+import {expectNoLeakSync, runLayerTest, saveToMemory} from './helpers';
+import {channelSpec, normals, refForward, refGradsFD, rng} from './reference';
+
+/**
+ * The backends the Keras and finite-difference cases run on: cpu and wasm,
+ * and the test lane's backend when TFJS_TEST_BACKEND names another
+ * (tensorflow: tfjs-node, loaded first).
+ */
+const EXTRA = process.env.TFJS_TEST_BACKEND;
+if (EXTRA === 'tensorflow') {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('@tensorflow/tfjs-node');
+}
+const BACKENDS = ['cpu', 'wasm', ...(EXTRA && EXTRA !== 'cpu' && EXTRA !== 'wasm' ? [EXTRA] : [])];
+
+const wasmDist = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep;
+
+beforeAll(async () => {
+  setWasmPaths(wasmDist);
+  await tf.setBackend('cpu');
+});
+
+afterAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+/** max |a - r| / max(1, |r|). */
+function relErr(a: ArrayLike<number>, r: ArrayLike<number>): number {
+  expect(a.length).toBe(r.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const e = Math.abs(a[i] - r[i]) / Math.max(1, Math.abs(r[i]));
+    if (!(e <= m)) m = Number.isFinite(e) ? e : Infinity;
+  }
+  return m;
+}
+
+const TFJS_KEYS = [
+  'axis', 'momentum', 'epsilon', 'center', 'scale', 'betaInitializer', 'gammaInitializer', 'movingMeanInitializer',
+  'movingVarianceInitializer', 'betaRegularizer', 'gammaRegularizer', 'betaConstraint', 'gammaConstraint',
+];
+const W4 = (C: number): Array<[string, number[]]> => [['gamma', [C]], ['beta', [C]], ['moving_mean', [C]], ['moving_variance', [C]]];
+
+describe('shared layer test', () => {
+  test('defaults, channels-last', () => runLayerTest({
+    cls: BatchNormalization, args: {}, inputShape: [4, 3, 3, 5], weights: W4(5), configKeys: TFJS_KEYS,
+  }));
+  test('channels-first, no center, synchronized', () => runLayerTest({
+    cls: BatchNormalization, args: {axis: 1, center: false, synchronized: true}, inputShape: [3, 4, 2, 2],
+    weights: [['gamma', [4]], ['moving_mean', [4]], ['moving_variance', [4]]], configKeys: [...TFJS_KEYS, 'synchronized'],
+  }));
+  test('renorm with clipping, regularizers, constraints, initializers', () => runLayerTest({
+    cls: BatchNormalization,
+    args: {
+      renorm: true, renormClipping: {rmax: 3, rmin: 0.3, dmax: 5}, renormMomentum: 0.9, gammaRegularizer: 'l1l2',
+      betaConstraint: 'nonNeg', movingVarianceInitializer: {className: 'Constant', config: {value: 4}},
+      movingMeanInitializer: tf.initializers.randomUniform({minval: -1, maxval: 1, seed: 3}),
+    },
+    inputShape: [5, 6],
+    weights: [...W4(6), ['moving_stddev', [6]], ['renorm_mean', [6]], ['renorm_stddev', [6]]],
+    configKeys: [...TFJS_KEYS, 'renorm', 'renormClipping', 'renormMomentum'],
+  }));
+  test('rank 5, no weights but the moving statistics', () => runLayerTest({
+    cls: BatchNormalization, args: {center: false, scale: false, axis: 2}, inputShape: [2, 2, 3, 2, 2],
+    weights: [['moving_mean', [3]], ['moving_variance', [3]]], configKeys: TFJS_KEYS,
+  }));
+});
+
+describe('config', () => {
+  test("default config has exactly tf.layers.batchNormalization's keys and values", () => {
+    const mine = new BatchNormalization({name: 'bn_a'}).getConfig();
+    const builtin = tf.layers.batchNormalization({name: 'bn_a'}).getConfig();
+    expect(Object.keys(mine).sort()).toEqual([...Object.keys(builtin), 'dtype'].sort());
+    for (const k of Object.keys(builtin)) expect(mine[k]).toEqual(builtin[k]);
+  });
+
+  test('renorm: moving_stddev and renorm_stddev start at sqrt of the moving variance initializer; clipping {} by default', () => {
+    const bn = new BatchNormalization({renorm: true, movingVarianceInitializer: {className: 'Constant', config: {value: 2.25}},
+                                       movingMeanInitializer: {className: 'Constant', config: {value: 0.5}}});
+    bn.apply(tf.zeros([2, 3]));
+    const w = Object.fromEntries(bn.weights.map((v) => [v.name.split('/').pop(), Array.from(v.read().dataSync())]));
+    expect(w.moving_stddev).toEqual([1.5, 1.5, 1.5]);
+    expect(w.renorm_stddev).toEqual([1.5, 1.5, 1.5]);
+    expect(w.renorm_mean).toEqual([0.5, 0.5, 0.5]);
+    expect(bn.getConfig().renormClipping).toEqual({});
+    expect(bn.nonTrainableWeights.length).toBe(5);
+    bn.dispose();
+  });
+
+  test('Keras 3 keys load (fromConfig via model.json spelling); unused extras are not written back', () => {
+    const cfg = {name: 'k', axis: -1, momentum: 0.9, epsilon: 1e-3, center: true, scale: true, synchronized: false,
+                 renorm: false, renormClipping: null, renormMomentum: 0.99, dtype: 'float32'};
+    const bn = tf.serialization.SerializationMap.getMap().classNameMap.BatchNormalization;
+    const layer = bn[1](bn[0], cfg as unknown as tf.serialization.ConfigDict) as BatchNormalization;
+    expect(layer).toBeInstanceOf(BatchNormalization);
+    const out = layer.getConfig();
+    for (const k of ['synchronized', 'renorm', 'renormClipping', 'renormMomentum']) expect(k in out).toBe(false);
+  });
+
+  test('registry: BatchNormalization is this class (the built-in replaced)', () => {
+    expect(tf.serialization.SerializationMap.getMap().classNameMap.BatchNormalization[0]).toBe(BatchNormalization);
+    expect(layers.batchNormalization()).toBeInstanceOf(BatchNormalization);
+  });
+});
+
+describe('errors', () => {
+  test('arguments, mask, input', () => {
+    const who = "BatchNormalization layer 'e'";
+    const make = (a: Record<string, unknown>) => new BatchNormalization({name: 'e', ...a} as BatchNormalizationArgs);
+    expect(() => make({momentum: 1.5})).toThrow(`${who}: argument 'momentum' must be a number in [0, 1]; received 1.5.`);
+    expect(() => make({renormMomentum: 'x'})).toThrow(`${who}: argument 'renormMomentum' must be a number in [0, 1]; received "x".`);
+    expect(() => make({renorm: true, renormClipping: {rmax: 1, rmin: 2}})).toThrow(/argument 'renormClipping' must be an object with rmax >= rmin/);
+    expect(() => make({renorm: true, renormClipping: {dmax: -1}})).toThrow(/argument 'renormClipping' must be an object with dmax >= 0/);
+    expect(() => make({renormClipping: {rmaxx: 1}})).toThrow(/only the keys rmax, rmin, dmax \(unknown: rmaxx\)/);
+    expect(() => make({renormClipping: [1]})).toThrow(/argument 'renormClipping' must be an object/);
+    expect(() => make({synchronized: 1})).toThrow(`${who}: argument 'synchronized' must be true or false; received 1.`);
+    expect(() => make({axis: 1.5})).toThrow(/argument 'axis' must be an integer axis/);
+    expect(() => make({movingMeanInitializer: 'nope'})).toThrow(/argument 'movingMeanInitializer' must be a known initializer/);
+    expect(() => make({renorm_clipping: {}})).toThrow(/unknown key 'renorm_clipping' in 'args'/);
+    const bn = make({});
+    expect(() => bn.apply(tf.zeros([4]))).toThrow(/input must have rank >= 2/);
+    expect(() => make({axis: 3}).apply(tf.zeros([2, 3]))).toThrow(/argument 'axis' must be an axis in \[-2, 1\]/);
+    const x = tf.zeros([2, 3, 4]);
+    expect(() => make({}).apply(x, {training: true, mask: tf.ones([2])})).toThrow(
+        `${who}: the mask must have one dimension less than the input (Keras's rule); received mask shape [2] for input shape [2,3,4].`);
+    expect(() => make({}).apply(tf.zeros([2, 3], 'int32'))).toThrow(/argument 'x' must be a float32 tensor/);
+    const sym = tf.input({shape: [null, 3]});
+    expect(() => make({axis: 1}).apply(sym)).toThrow(/points at a dimension that is undefined in input shape \[null,null,3\]/);
+    expect(() => ops.batchNorm(x, {gamma: tf.ones([3])})).toThrow("batchNorm: argument 'gamma' must have shape [4]; received shape [3].");
+    expect(() => ops.batchNorm(x, {momentum: 0.9} as never)).toThrow(/unknown key 'momentum'.*keeps moving averages/);
+    tf.dispose(x);
+  });
+});
+
+/** Reads a layer's weights as {name: values}. */
+const weightsOf = (l: tf.layers.Layer) => Object.fromEntries(l.weights.map((w) => [w.name.split('/').pop() as string, w.read().dataSync()]));
+
+describe("against tfjs's built-in", () => {
+  const configs: Array<{shape: number[], args: Record<string, unknown>}> = [
+    {shape: [8, 5], args: {}},
+    {shape: [4, 3, 6], args: {momentum: 0.9, epsilon: 1e-4}},
+    {shape: [2, 4, 4, 3], args: {momentum: 0.5, gammaInitializer: 'randomNormal', betaInitializer: 'randomUniform'}},
+  ];
+
+  test.each(['cpu', 'wasm'])('%s: training outputs, moving statistics, inference and gradients equal the built-in (channels-last)', async (backend) => {
+    await tf.setBackend(backend);
+    for (const {shape, args} of configs) {
+      const x = tf.randomNormal(shape, 0.4, 1.7, 'float32', 5);
+      const dy = tf.randomNormal(shape, 0, 1, 'float32', 6);
+      const a = tf.layers.batchNormalization(args);
+      const b = new BatchNormalization(args);
+      tf.dispose([a.apply(x), b.apply(x)] as tf.Tensor[]);
+      const init = a.getWeights().map((w, i) => tf.add(w, tf.randomUniform(w.shape, 0.1, 0.6, 'float32', i)));
+      a.setWeights(init);
+      b.setWeights(init);
+      for (let step = 0; step < 3; step++) {
+        const ya = a.apply(x, {training: true}) as tf.Tensor;
+        const yb = b.apply(x, {training: true}) as tf.Tensor;
+        expect(relErr(await yb.data(), await ya.data())).toBeLessThan(2e-6);
+        const wa = weightsOf(a);
+        const wb = weightsOf(b);
+        for (const k of Object.keys(wa)) expect(relErr(wb[k], wa[k])).toBeLessThan(1e-6);
+        tf.dispose([ya, yb]);
+      }
+      // Inference: tf.batchNorm on the same weights, as the built-in: identical.
+      const ia = a.apply(x) as tf.Tensor;
+      b.setWeights(a.getWeights());
+      const ib = b.apply(x) as tf.Tensor;
+      expect(Array.from(await ib.data())).toEqual(Array.from(await ia.data()));
+      // Gradients of sum(y * dy) in training mode.
+      const grads = (l: tf.layers.Layer) => {
+        const xv = tf.variable(x, true);
+        const vars = [xv, ...l.trainableWeights.map((w) => w.read() as tf.Variable)];
+        const {value, grads: g} = tf.variableGrads(() => tf.sum(tf.mul(l.apply(xv, {training: true}) as tf.Tensor, dy)) as tf.Scalar, vars);
+        const out = vars.map((v) => g[v.name].dataSync());
+        tf.dispose([xv, value, ...Object.values(g)]);
+        return out;
+      };
+      const ga = grads(a);
+      const gb = grads(b);
+      ga.forEach((g, i) => expect(relErr(gb[i], g)).toBeLessThan(1e-5));
+      tf.dispose([x, dy, ia, ib, ...init]);
+      a.dispose();
+      b.dispose();
+    }
+    await tf.setBackend('cpu');
+  });
+
+  test('channels-first (axis 1) on cpu and wasm equals float64 (the built-in is wrong on both there)', async () => {
+    const shape = [3, 4, 3, 5];
+    const C = 4;
+    const rand = rng(9);
+    const xv = normals(rand, 180, 0.4, 1.7);
+    const x = tf.tensor(xv, shape);
+    const init = [normals(rand, C, 1, 0.3), normals(rand, C, 0, 0.5), normals(rand, C, 0, 0.5), normals(rand, C, 1, 0.2)];
+    // float64: batch statistics per channel, the moving update, and inference with the updated moving statistics.
+    const spec = channelSpec(shape, 1, 1e-3);
+    const wantTrain = refForward(spec, xv, init[0], init[1]);
+    const mean = new Float64Array(C);
+    const variance = new Float64Array(C);
+    for (let i = 0; i < 180; i++) mean[spec.setOf(i)] += xv[i] / 45;
+    for (let i = 0; i < 180; i++) variance[spec.setOf(i)] += (xv[i] - mean[spec.setOf(i)]) ** 2 / 45;
+    const mm = init[2].map((v, c) => v * 0.8 + mean[c] * 0.2);
+    const mv = init[3].map((v, c) => v * 0.8 + variance[c] * 0.2);
+    const wantInfer = xv.map((v, i) => {
+      const c = spec.setOf(i);
+      return (v - mm[c]) / Math.sqrt(mv[c] + 1e-3) * init[0][c] + init[1][c];
+    });
+    const run = async (l: tf.layers.Layer) => {
+      tf.dispose(l.apply(x) as tf.Tensor);
+      const w = init.map((v) => tf.tensor(v));
+      l.setWeights(w);
+      tf.dispose(w);
+      const yt = l.apply(x, {training: true}) as tf.Tensor;
+      const yi = l.apply(x) as tf.Tensor;
+      const out = {train: await yt.data(), infer: await yi.data(), w: weightsOf(l)};
+      tf.dispose([yt, yi]);
+      l.dispose();
+      return out;
+    };
+    for (const backend of ['cpu', 'wasm']) {
+      await tf.setBackend(backend);
+      const got = await run(new BatchNormalization({axis: 1, momentum: 0.8}));
+      expect(relErr(got.train, wantTrain)).toBeLessThan(2e-6);
+      expect(relErr(got.infer, wantInfer)).toBeLessThan(2e-6);
+      expect(relErr(got.w.moving_mean, mm)).toBeLessThan(1e-6);
+      expect(relErr(got.w.moving_variance, mv)).toBeLessThan(1e-6);
+      // The bug this class avoids: tfjs 4.22's cpu and wasm BatchNorm kernels step through the
+      // reshaped [1, C, 1, 1] statistics along the flattened last axis.
+      const builtin = await run(tf.layers.batchNormalization({axis: 1, momentum: 0.8}));
+      expect(relErr(builtin.infer, wantInfer)).toBeGreaterThan(1e-2);
+    }
+    await tf.setBackend('cpu');
+    tf.dispose(x);
+  });
+
+  test('center: false and scale: false train (the built-in crashes: tensorflow/tfjs#2868)', () => {
+    const x = tf.randomNormal([6, 4], 1, 2, 'float32', 8);
+    expect(() => tf.layers.batchNormalization({center: false}).apply(x, {training: true})).toThrow();
+    for (const args of [{center: false}, {scale: false}, {center: false, scale: false}]) {
+      const bn = new BatchNormalization(args);
+      const y = bn.apply(x, {training: true}) as tf.Tensor;
+      const ref = refForward(channelSpec([6, 4], -1, 1e-3), x.dataSync());
+      expect(relErr(y.dataSync(), ref)).toBeLessThan(1e-5);
+      tf.dispose(y);
+      bn.dispose();
+    }
+    tf.dispose(x);
+  });
+
+  test('a model saved with tf.layers.batchNormalization loads into this class: same weights, identical predictions, same fit updates', async () => {
+    const build = () => {
+      const m = tf.sequential({
+        layers: [
+          tf.layers.conv2d({inputShape: [5, 5, 2], filters: 4, kernelSize: 3, padding: 'same', kernelInitializer: tf.initializers.glorotUniform({seed: 1})}),
+          tf.layers.batchNormalization({name: 'bn1', momentum: 0.8}),
+          tf.layers.flatten(),
+          tf.layers.dense({units: 3, kernelInitializer: tf.initializers.glorotUniform({seed: 2})}),
+          tf.layers.batchNormalization({name: 'bn2', epsilon: 1e-4}),
+        ],
+      });
+      m.compile({optimizer: tf.train.sgd(0.1), loss: 'meanSquaredError'});
+      return m;
+    };
+    const original = build();
+    expect(original.layers[1]).not.toBeInstanceOf(BatchNormalization);
+    const xs = tf.randomNormal([6, 5, 5, 2], 0.2, 1, 'float32', 9);
+    const ys = tf.randomNormal([6, 3], 0, 1, 'float32', 10);
+    await original.fit(xs, ys, {epochs: 1, batchSize: 3, shuffle: false, verbose: 0});
+    const artifacts = await saveToMemory(original);
+    const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+    expect(loaded.layers[1]).toBeInstanceOf(BatchNormalization);
+    expect(loaded.layers[4]).toBeInstanceOf(BatchNormalization);
+    expect(loaded.getWeights().map((w) => w.shape)).toEqual(original.getWeights().map((w) => w.shape));
+    loaded.getWeights().forEach((w, i) => expect(Array.from(w.dataSync())).toEqual(Array.from(original.getWeights()[i].dataSync())));
+    const pa = original.predict(xs) as tf.Tensor;
+    const pb = loaded.predict(xs) as tf.Tensor;
+    expect(Array.from(pb.dataSync())).toEqual(Array.from(pa.dataSync()));
+    // Training updates: one more epoch on each, every weight (moving statistics included) compared.
+    loaded.compile({optimizer: tf.train.sgd(0.1), loss: 'meanSquaredError'});
+    await original.fit(xs, ys, {epochs: 2, batchSize: 3, shuffle: false, verbose: 0});
+    await loaded.fit(xs, ys, {epochs: 2, batchSize: 3, shuffle: false, verbose: 0});
+    const wa = original.getWeights();
+    const wb = loaded.getWeights();
+    wa.forEach((w, i) => expect(relErr(wb[i].dataSync(), w.dataSync())).toBeLessThan(1e-5));
+    // And back: saved from this class, the config has tfjs's keys only.
+    const again = await saveToMemory(loaded);
+    const topo = JSON.stringify(again.modelTopology);
+    expect(topo).not.toContain('renorm');
+    expect(topo).not.toContain('synchronized');
+    tf.dispose([xs, ys, pa, pb]);
+    original.dispose();
+    loaded.dispose();
+  });
+
+  test('trainable: false is inference mode in training (as Keras): moving statistics unchanged, moving-statistics output', async () => {
+    const bn = new BatchNormalization({trainable: false, momentum: 0.5});
+    const x = tf.randomNormal([5, 3], 2, 3, 'float32', 11);
+    const yi = bn.apply(x) as tf.Tensor;
+    const before = weightsOf(bn);
+    const yt = bn.apply(x, {training: true}) as tf.Tensor;
+    expect(Array.from(yt.dataSync())).toEqual(Array.from(yi.dataSync()));
+    const after = weightsOf(bn);
+    for (const k of Object.keys(before)) expect(Array.from(after[k])).toEqual(Array.from(before[k]));
+    // In a model: fit leaves every BN weight as it was.
+    const model = tf.sequential({layers: [tf.layers.dense({inputShape: [3], units: 3}), new BatchNormalization({name: 'frozen', trainable: false})]});
+    model.compile({optimizer: 'sgd', loss: 'meanSquaredError'});
+    const w0 = model.layers[1].getWeights().map((w) => Array.from(w.dataSync()));
+    await model.fit(x, x, {epochs: 1, verbose: 0});
+    expect(model.layers[1].getWeights().map((w) => Array.from(w.dataSync()))).toEqual(w0);
+    tf.dispose([x, yi, yt]);
+    bn.dispose();
+    model.dispose();
+  });
+});
+
+interface KerasStep {
+  x: number[];
+  c: number[];
+  mask: number[]|null;
+  mask_shape: number[]|null;
+  y: number[];
+  dx: number[];
+  weight_gradients: Record<string, number[]>;
+  weights_after: Record<string, number[]>;
+}
+interface KerasCase {
+  name: string;
+  config: Record<string, unknown>;
+  shape: number[];
+  weight_names: string[];
+  initial_weights: Record<string, number[]>;
+  steps: KerasStep[];
+  inference_y: number[];
+}
+
+const FIXTURE = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'keras3-batchnorm.json'), 'utf8')) as {cases: KerasCase[]};
+
+/** The layer arguments of a Keras 3 BatchNormalization config. */
+function argsOf(c: Record<string, unknown>): BatchNormalizationArgs {
+  const clip = c.renorm_clipping as Record<string, number>|null;
+  return {
+    axis: c.axis as number, momentum: c.momentum as number, epsilon: c.epsilon as number, center: c.center as boolean,
+    scale: c.scale as boolean, trainable: c.trainable as boolean, renorm: c.renorm as boolean,
+    renormClipping: clip, renormMomentum: c.renorm_momentum as number, synchronized: c.synchronized as boolean,
+  };
+}
+
+describe('against Keras 3 (renorm, masked moments, channels-first, center/scale off, trainable false)', () => {
+  test('the fixture has the cases', () => {
+    const names = FIXTURE.cases.map((c) => c.name);
+    expect(names.filter((n) => n.startsWith('renorm')).length).toBeGreaterThanOrEqual(5);
+    expect(names.filter((n) => n.includes('mask')).length).toBeGreaterThanOrEqual(3);
+  });
+
+  for (const backend of BACKENDS) {
+    test.each(FIXTURE.cases.map((c) => [c.name, c] as const))(`${backend}: %s: training outputs, gradients, every weight after each step, inference`, async (_, kc) => {
+      await tf.setBackend(backend);
+      const bn = new BatchNormalization(argsOf(kc.config));
+      const probe = tf.zeros(kc.shape);
+      tf.dispose(bn.apply(probe) as tf.Tensor);
+      probe.dispose();
+      expect(bn.weights.map((w) => w.name.split('/').pop())).toEqual(kc.weight_names);
+      const init = kc.weight_names.map((n, i) => tf.tensor(kc.initial_weights[n], bn.weights[i].shape as number[]));
+      bn.setWeights(init);
+      tf.dispose(init);
+      const before = tf.memory().numTensors;
+      for (const step of kc.steps) {
+        const x0 = tf.tensor(step.x, kc.shape);
+        const x = tf.variable(x0, true);
+        x0.dispose();
+        const c = tf.tensor(step.c, kc.shape);
+        const mask = step.mask ? tf.tensor(step.mask, step.mask_shape as number[]) : null;
+        const kwargs = {training: true, ...(mask ? {mask} : {})};
+        let y: tf.Tensor|null = null;
+        const vars = [x, ...bn.trainableWeights.map((w) => w.read() as tf.Variable)];
+        const {value, grads} = tf.variableGrads(() => {
+          const out = bn.apply(x, kwargs) as tf.Tensor;
+          y = tf.keep(out.clone());
+          return tf.sum(tf.mul(out, c)) as tf.Scalar;
+        }, vars);
+        const yv = (y as unknown as tf.Tensor).dataSync();
+        expect(relErr(yv, step.y)).toBeLessThan(2e-5);
+        expect(relErr(grads[x.name].dataSync(), step.dx)).toBeLessThan(2e-5);
+        for (const w of bn.trainableWeights) {
+          const name = w.name.split('/').pop() as string;
+          expect(relErr(grads[(w.read() as tf.Variable).name].dataSync(), step.weight_gradients[name])).toBeLessThan(2e-5);
+        }
+        const after = weightsOf(bn);
+        for (const n of kc.weight_names) expect(relErr(after[n], step.weights_after[n])).toBeLessThan(2e-6);
+        tf.dispose([x, c, value, y as unknown as tf.Tensor, ...Object.values(grads), ...(mask ? [mask] : [])]);
+      }
+      expect(tf.memory().numTensors).toBe(before);
+      const xl = tf.tensor(kc.steps[kc.steps.length - 1].x, kc.shape);
+      const yi = bn.apply(xl) as tf.Tensor;
+      expect(relErr(yi.dataSync(), kc.inference_y)).toBeLessThan(2e-5);
+      tf.dispose([xl, yi]);
+      bn.dispose();
+      await tf.setBackend('cpu');
+    });
+  }
+
+  test.each(['keras', 'keras_keras'])('Keras 3 model with renorm and axis-1 BatchNormalization (%s route) loads, predicts and trains as Keras', async (route) => {
+    const dir = path.join(__dirname, 'fixtures', 'keras3-batchnorm');
+    const exp = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as {
+      x: number[], shape: number[], y: number[], y_training: number[], weights_after_training: Record<string, number[]>,
+    };
+    const model = await io.loadLayersModel(path.join(dir, route));
+    const bns = model.layers.filter((l) => l instanceof BatchNormalization) as BatchNormalization[];
+    expect(bns.map((l) => [l.name, l.renorm, l.axis, l.center])).toEqual([['bn_renorm', true, -1, true], ['bn_axis1', false, 1, false]]);
+    expect(bns[0].renormClipping).toEqual({rmax: 2, rmin: 0.5, dmax: 1});
+    expect(bns[0].renormMomentum).toBe(0.9);
+    const x = tf.tensor(exp.x, exp.shape);
+    const y = model.predict(x) as tf.Tensor;
+    expect(relErr(y.dataSync(), exp.y)).toBeLessThan(1e-5);
+    const yt = model.apply(x, {training: true}) as tf.Tensor;
+    expect(relErr(yt.dataSync(), exp.y_training)).toBeLessThan(1e-5);
+    for (const l of bns) {
+      for (const w of l.weights) {
+        // (tfjs appends _1 to a weight name another model still holds.)
+        const key = `${l.name}/${(w.name.split('/').pop() as string).replace(/_\d+$/, '')}`;
+        expect(relErr(w.read().dataSync(), exp.weights_after_training[key])).toBeLessThan(2e-6);
+      }
+    }
+    tf.dispose([x, y, yt]);
+    model.dispose();
+  });
+});
+
+describe('gradients against central finite differences (float64 reference)', () => {
+  const cases: Array<{shape: number[], axis: number, center: boolean, scale: boolean, lengths?: number[]}> = [
+    {shape: [5, 3], axis: -1, center: true, scale: true},
+    {shape: [2, 3, 4], axis: 1, center: true, scale: false},
+    {shape: [2, 2, 3, 2], axis: 2, center: false, scale: true},
+    {shape: [3, 4, 2], axis: -1, center: true, scale: true, lengths: [4, 1, 2]},
+  ];
+  test.each(BACKENDS)('%s: ops.batchNorm and the layer in training: y, dx, dgamma, dbeta', async (backend) => {
+    await tf.setBackend(backend);
+    for (const k of cases) {
+      const rand = rng(42 + k.shape.length);
+      const n = k.shape.reduce((a, b) => a * b, 1);
+      const C = k.shape[k.axis < 0 ? k.axis + k.shape.length : k.axis];
+      const xv = normals(rand, n, 0.5, 2);
+      const dyv = normals(rand, n);
+      const gv = k.scale ? normals(rand, C, 1, 0.5) : null;
+      const bv = k.center ? normals(rand, C, 0, 0.5) : null;
+      let maskPer: Float64Array|null = null;
+      let mask: tf.Tensor|null = null;
+      if (k.lengths) {
+        const [N, T] = k.shape;
+        const m = Float32Array.from({length: N * T}, (_, i) => (i % T < (k.lengths as number[])[Math.floor(i / T)] ? 1 : 0));
+        mask = tf.tensor(m, [N, T]);
+        const per = n / (N * T);
+        maskPer = Float64Array.from({length: n}, (_, i) => m[Math.floor(i / per)]);
+        // Garbage at masked positions.
+        for (let i = 0; i < n; i++) if (maskPer[i] === 0) xv[i] = 1e6;
+      }
+      const spec = channelSpec(k.shape, k.axis, 1e-3);
+      const refY = refForward(spec, xv, gv, bv, maskPer);
+      const dyRef = maskPer ? Float64Array.from(dyv, (v, i) => v * (maskPer as Float64Array)[i]) : dyv;
+      const ref = refGradsFD(spec, xv, dyRef, gv, bv, 1e-6, maskPer);
+      const x = tf.tensor(xv, k.shape);
+      const dy = tf.tensor(dyv, k.shape);
+      const gamma = gv ? tf.tensor(gv) : undefined;
+      const beta = bv ? tf.tensor(bv) : undefined;
+      const valid = (a: ArrayLike<number>) => (maskPer ? Array.from(a, (v, i) => ((maskPer as Float64Array)[i] ? v : 0)) : a);
+      // The op.
+      const op = (t: tf.Tensor, g?: tf.Tensor, b?: tf.Tensor) => ops.batchNorm(t, {axis: k.axis, gamma: g, beta: b, mask});
+      const y = op(x, gamma, beta);
+      expect(relErr(valid(y.dataSync()), valid(refY))).toBeLessThan(1e-5);
+      const args = [x, ...(gamma ? [gamma] : []), ...(beta ? [beta] : [])];
+      const g = tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(op(a[0], gamma ? a[1] : undefined, beta ? a[gamma ? 2 : 1] : undefined), dy)))(args);
+      expect(relErr(g[0].dataSync(), ref.dx)).toBeLessThan(1e-4);
+      if (gamma) expect(relErr(g[1].dataSync(), ref.dgamma as Float64Array)).toBeLessThan(1e-4);
+      if (beta) expect(relErr(g[gamma ? 2 : 1].dataSync(), ref.dbeta as Float64Array)).toBeLessThan(1e-4);
+      // The layer, training mode.
+      const bn = new BatchNormalization({axis: k.axis, center: k.center, scale: k.scale});
+      tf.dispose(bn.apply(x) as tf.Tensor);
+      bn.setWeights([...(gamma ? [gamma] : []), ...(beta ? [beta] : []), tf.zeros([C]), tf.ones([C])]);
+      const xVar = tf.variable(x, true);
+      const vars = [xVar, ...bn.trainableWeights.map((w) => w.read() as tf.Variable)];
+      const kwargs = {training: true, ...(mask ? {mask} : {})};
+      const {value, grads} = tf.variableGrads(() => tf.sum(tf.mul(bn.apply(xVar, kwargs) as tf.Tensor, dy)) as tf.Scalar, vars);
+      expect(relErr(grads[xVar.name].dataSync(), ref.dx)).toBeLessThan(1e-4);
+      bn.trainableWeights.forEach((w) => {
+        const want = w.name.endsWith('gamma') ? ref.dgamma : ref.dbeta;
+        expect(relErr(grads[(w.read() as tf.Variable).name].dataSync(), want as Float64Array)).toBeLessThan(1e-4);
+      });
+      tf.dispose([x, dy, y, xVar, value, ...g, ...Object.values(grads), ...(gamma ? [gamma] : []), ...(beta ? [beta] : []),
+                  ...(mask ? [mask] : [])]);
+      bn.dispose();
+    }
+    await tf.setBackend('cpu');
+  });
+});
+
+describe('numerics and leaks', () => {
+  test('moving statistics of an input with mean 1e3 and std 1e-2 (fused kernel) within float32 resolution of float64', () => {
+    const shape = [64, 4];
+    const rand = rng(7);
+    const xv = normals(rand, 256, 1e3, 1e-2);
+    const bn = new BatchNormalization({momentum: 0});
+    const x = tf.tensor(xv, shape);
+    tf.dispose(bn.apply(x, {training: true}) as tf.Tensor);
+    const w = weightsOf(bn);
+    for (let c = 0; c < 4; c++) {
+      const col = Array.from({length: 64}, (_, i) => xv[i * 4 + c]);
+      const mean = col.reduce((a, b) => a + b, 0) / 64;
+      const variance = col.reduce((a, b) => a + (b - mean) ** 2, 0) / 64;
+      expect(Math.abs(w.moving_mean[c] - mean)).toBeLessThan(1e3 * 2 ** -23);
+      // Through rsqrt(var + eps) in float32: within 2 ulps of var + eps.
+      expect(Math.abs(w.moving_variance[c] - variance)).toBeLessThan(4 * 2 ** -24 * (variance + 1e-3));
+    }
+    tf.dispose(x);
+    bn.dispose();
+  });
+
+  test('no leaks: training, renorm, masked, inference, gradients', () => {
+    const x = tf.randomNormal([4, 3, 2], 0, 1, 'float32', 1);
+    const mask = tf.tensor2d([[1, 1, 0], [1, 0, 0], [1, 1, 1], [0, 1, 1]]);
+    for (const args of [{}, {renorm: true, renormClipping: {rmax: 2}}, {axis: 1}, {center: false, scale: false}]) {
+      const bn = new BatchNormalization(args as BatchNormalizationArgs);
+      tf.dispose(bn.apply(x) as tf.Tensor);
+      for (const kwargs of [{training: true}, {training: true, mask}, {}]) {
+        expectNoLeakSync(() => bn.apply(x, kwargs) as tf.Tensor, `apply ${JSON.stringify(args)}`);
+      }
+      const g = expectNoLeakSync(() => tf.grad((t: tf.Tensor) => tf.sum(bn.apply(t, {training: true}) as tf.Tensor))(x));
+      tf.dispose(g);
+      bn.dispose();
+    }
+    tf.dispose([x, mask]);
+  });
+});
