@@ -137,8 +137,8 @@ describe('errors', () => {
     expect(() => bn.apply(tf.zeros([4]))).toThrow(/input must have rank >= 2/);
     expect(() => make({axis: 3}).apply(tf.zeros([2, 3]))).toThrow(/argument 'axis' must be an axis in \[-2, 1\]/);
     const x = tf.zeros([2, 3, 4]);
-    expect(() => make({}).apply(x, {training: true, mask: tf.ones([2])})).toThrow(
-        `${who}: the mask must have one dimension less than the input (Keras's rule); received mask shape [2] for input shape [2,3,4].`);
+    expect(() => make({}).apply(x, {training: true, mask: tf.ones([3])})).toThrow(
+        `${who}: argument 'mask' must have a shape that is a prefix of the input's shape [2,3,4] (e.g. [batch, time]); received shape [3].`);
     expect(() => make({}).apply(tf.zeros([2, 3], 'int32'))).toThrow(/argument 'x' must be a float32 tensor/);
     const sym = tf.input({shape: [null, 3]});
     expect(() => make({axis: 1}).apply(sym)).toThrow(/points at a dimension that is undefined in input shape \[null,null,3\]/);

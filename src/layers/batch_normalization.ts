@@ -175,11 +175,6 @@ export class BatchNormalization extends AffineNormalization {
 
   protected forward(x: tf.Tensor, mask: tf.Tensor|null, training: boolean): tf.Tensor {
     checkFloatTensor(this.who, 'x', x);
-    if (mask != null && mask.rank !== x.rank - 1) {
-      throw new Error(
-          `${this.who}: the mask must have one dimension less than the input (Keras's rule); received mask shape ` +
-          `${show(mask.shape)} for input shape ${show(x.shape)}.`);
-    }
     if (training && this.trainable) return this.renorm ? this.callRenorm(x, mask) : this.callTraining(x, mask);
     return this.callInference(x);
   }
