@@ -16,7 +16,7 @@
  * and invStd = 1 / std in stdEps mode), 0 where the denominator is 0; in
  * rms mode only s = 1 / sqrt(mean(x^2) + eps).
  */
-import type {NormMode} from './contract';
+import {MODES, NormMode} from './contract';
 import type {FusedLayout} from './layout';
 
 export interface FusedArrays {
@@ -159,7 +159,7 @@ function momentsColumn(x: Float32Array, L: FusedLayout, rms: boolean): Moments {
  */
 export function fusedForward(arr: FusedArrays, L: FusedLayout, mode: NormMode, epsilon: number): void {
   const {x, y, stats} = arr;
-  const rms = mode === 'rms';
+  const rms = !MODES[mode].centred;
   const {mean, m2} = L.kind === 'row' ? momentsRow(x, L, rms) : momentsColumn(x, L, rms);
   const {mu, a} = finalizeStats(mean, m2, L, mode, epsilon, stats);
   const g = arr.gamma ?? new Float32Array(L.paramSize).fill(1);
@@ -181,12 +181,13 @@ export function finalizeStats(
     mean: Float64Array, m2: Float64Array, L: FusedLayout, mode: NormMode, epsilon: number,
     stats: Float32Array[]): {mu: Float64Array, a: Float64Array} {
   const {numSets, setSize} = L;
+  const {centred, subtractsMean, epsilonOn} = MODES[mode];
   // Per set: what (x - mu) is multiplied by.
   const mu = new Float64Array(numSets);
   const a = new Float64Array(numSets);
   for (let s = 0; s < numSets; s++) {
     const v = m2[s] / setSize;
-    if (mode === 'rms') {
+    if (!centred) {
       const ve = v + epsilon;
       const inv = ve > 0 ? 1 / Math.sqrt(ve) : 0;
       a[s] = inv;
@@ -198,7 +199,7 @@ export function finalizeStats(
     stats[0][s] = m1;
     stats[1][s] = m - m1;
     let inv: number;
-    if (mode === 'stdEps') {
+    if (epsilonOn === 'std') {
       const sd = Math.sqrt(v);
       inv = sd + epsilon > 0 ? 1 / (sd + epsilon) : 0;
       stats[3][s] = sd > 0 ? 1 / sd : 0;
@@ -209,7 +210,7 @@ export function finalizeStats(
     stats[2][s] = inv;
     a[s] = inv;
     // rmsScaling scales x itself, without subtracting the mean.
-    mu[s] = mode === 'rmsScaling' ? 0 : m;
+    mu[s] = subtractsMean ? m : 0;
   }
   return {mu, a};
 }
@@ -275,7 +276,7 @@ export interface FusedGradArrays {
 /** Per-set mean and inv from the saved statistics, and xn's offset (the mean, or 0). */
 export function setStats(L: FusedLayout, mode: NormMode, stats: Float32Array[]) {
   const {numSets} = L;
-  const rms = mode === 'rms';
+  const rms = !MODES[mode].centred;
   const mean = new Float64Array(numSets);
   const inv = new Float64Array(numSets);
   for (let s = 0; s < numSets; s++) {
@@ -286,7 +287,7 @@ export function setStats(L: FusedLayout, mode: NormMode, stats: Float32Array[]) 
       inv[s] = stats[2][s];
     }
   }
-  const off = mode === 'center' || mode === 'stdEps' ? mean : new Float64Array(numSets);
+  const off = MODES[mode].subtractsMean ? mean : new Float64Array(numSets);
   return {mean, inv, off, centre: rms ? off : mean};
 }
 
@@ -303,19 +304,19 @@ export function fusedBackward(arr: FusedGradArrays, L: FusedLayout, mode: NormMo
   const {x, dy, stats, dx, dgamma, dbeta} = arr;
   const {B, rows, rowSet, rowParam, colSet, colParam, numSets, setSize} = L;
   const g = arr.gamma ?? new Float32Array(L.paramSize).fill(1);
-  const {mean, inv, off} = setStats(L, mode, stats);
-  let invStd: ArrayLike<number>|null = mode === 'stdEps' ? stats[3] : null;
+  const {mean, inv, off, centre} = setStats(L, mode, stats);
+  const {centred, subtractsMean, epsilonOn} = MODES[mode];
+  let invStd: ArrayLike<number>|null = epsilonOn === 'std' ? stats[3] : null;
   // A saved 1 / std that overflowed float32 (a spread below ~1e-38 with
   // epsilon 0): that set's statistics again, from x, in float64.
   const lost = (s: number) => !Number.isFinite(inv[s]) || (invStd != null && !Number.isFinite(invStd[s]));
   if (epsilon != null && Array.from({length: numSets}, (_, s) => s).some(lost)) {
-    const rms = mode === 'rms';
-    const mm = L.kind === 'row' ? momentsRow(x, L, rms) : momentsColumn(x, L, rms);
+    const mm = L.kind === 'row' ? momentsRow(x, L, !centred) : momentsColumn(x, L, !centred);
     const is = Float64Array.from(invStd ?? []);
     for (let s = 0; s < numSets; s++) {
       if (!lost(s)) continue;
       const v = mm.m2[s] / setSize;
-      if (mode === 'stdEps') {
+      if (epsilonOn === 'std') {
         const sd = Math.sqrt(v);
         inv[s] = sd + epsilon > 0 ? 1 / (sd + epsilon) : 0;
         is[s] = sd > 0 ? 1 / sd : 0;
@@ -323,7 +324,7 @@ export function fusedBackward(arr: FusedGradArrays, L: FusedLayout, mode: NormMo
         inv[s] = v + epsilon > 0 ? 1 / Math.sqrt(v + epsilon) : 0;
       }
       // off is mean itself in the centered modes (see setStats).
-      if (!rms) mean[s] = mm.mean[s];
+      if (centred) mean[s] = mm.mean[s];
     }
     if (invStd) invStd = is;
   }
@@ -361,14 +362,13 @@ export function fusedBackward(arr: FusedGradArrays, L: FusedLayout, mode: NormMo
       const xv = x[o + j];
       const iv = inv[s];
       let v: number;
-      if (mode === 'center') {
+      if (invStd != null) {
+        v = iv * (gd - sg[s]) - (xv - mean[s]) * iv * sgx[s] * invStd[s];
+      } else if (subtractsMean) {
         v = iv * (gd - sg[s] - (xv - mean[s]) * iv * sgx[s]);
-      } else if (mode === 'stdEps') {
-        v = iv * (gd - sg[s]) - (xv - mean[s]) * iv * sgx[s] * (invStd as ArrayLike<number>)[s];
-      } else if (mode === 'rms') {
-        v = iv * (gd - xv * iv * sgx[s]);
       } else {
-        v = iv * (gd - (xv - mean[s]) * iv * sgx[s]);
+        // xhat = (x - mean) * s (rmsScaling), x * s (rms: centre 0).
+        v = iv * (gd - (xv - centre[s]) * iv * sgx[s]);
       }
       dx[o + j] = v;
     }

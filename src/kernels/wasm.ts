@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import type {FusedBackend, NormPlan} from './contract';
+import {FusedBackend, MODES, NormPlan} from './contract';
 import {ArrayHost, hostBackward, hostForward} from './host';
 import {layoutOf} from './layout';
 import {simdEngineForWasm} from './simd/engine';
@@ -37,5 +37,5 @@ export const wasmBackend: FusedBackend = {
   forward: (args) => hostForward(wasmHost(args.backend as WasmBackendLike), args),
   backward: (args) => hostBackward(wasmHost(args.backend as WasmBackendLike), args),
   accepts: (plan: NormPlan, direction) =>
-    direction === 'backward' || !(plan.mode === 'rms' && layoutOf(plan).kind === 'row' && !simdOnWasm()),
+    direction === 'backward' || !(!MODES[plan.mode].centred && layoutOf(plan).kind === 'row' && !simdOnWasm()),
 };

@@ -27,7 +27,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import {attrsOf, ForwardAttrs, FusedBackend, NormPlan, numStats, statsShapeOf, WEBGL_ROWS_FLAG} from './contract';
+import {attrsOf, ForwardAttrs, FusedBackend, MODES, NormPlan, numStats, statsShapeOf, WEBGL_ROWS_FLAG} from './contract';
 import {layoutOf} from './layout';
 import {CHUNK, gpuPlanOf, GpuPlan} from './webgpu_webgl_plan';
 
@@ -271,7 +271,7 @@ export const webglKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
     be.runWebGLProgram(prog, ins, 'float32', uniforms);
   const xf = flat(x);
   const pv = planValues(p);
-  const centered = a.mode !== 'rms';
+  const {centred: centered, subtractsMean, epsilonOn} = MODES[a.mode];
   const statsShape = statsShapeOf(a);
   const stats: tf.TensorInfo[] = [];
   try {
@@ -289,15 +289,15 @@ export const webglKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
     const norms = run(partialNormProgram(p, centered), centered ? [xf, m1 as tf.TensorInfo, m2 as tf.TensorInfo] : [xf], pv);
     temps.push(norms);
     const ip = invProgram(p);
-    const invU = (which: number) => [[p.setSize], [p.nChunks], [which], [a.mode === 'stdEps' ? 1 : 0], [a.epsilon]];
+    const invU = (which: number) => [[p.setSize], [p.nChunks], [which], [epsilonOn === 'std' ? 1 : 0], [a.epsilon]];
     const inv = run(ip, [norms], invU(0));
     stats.push(inv);
-    if (a.mode === 'stdEps') stats.push(run(ip, [norms], invU(1)));
+    if (epsilonOn === 'std') stats.push(run(ip, [norms], invU(1)));
     const applyIns = centered ? [xf, m1 as tf.TensorInfo, m2 as tf.TensorInfo, inv] : [xf, inv];
     if (a.hasGamma) applyIns.push(flat(gamma));
     if (a.hasBeta) applyIns.push(flat(beta));
     // rmsScaling scales x itself: the apply pass sees no mean.
-    const applyCentered = a.mode === 'center' || a.mode === 'stdEps';
+    const applyCentered = subtractsMean;
     const applyInputs = applyCentered ? applyIns : applyIns.filter((t) => t !== m1 && t !== m2);
     const y = run(applyProgram(p, applyCentered, a.hasGamma, a.hasBeta), applyInputs,
                   [[p.nd], p.dSize, p.dSStride, p.dPStride]);

@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import {attrsOf, ForwardAttrs, FusedBackend, NormPlan, numStats, statsShapeOf} from './contract';
+import {attrsOf, ForwardAttrs, FusedBackend, MODES, NormPlan, numStats, statsShapeOf} from './contract';
 import {webgpuGradAccepts, webgpuGradKernel} from './webgpu_grad';
 import {CHUNK, gpuPlanOf, GpuPlan} from './webgpu_webgl_plan';
 import {
@@ -122,7 +122,7 @@ export const webgpuKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
   const run = (prog: WebGPUProgramLike, ins: tf.TensorInfo[], u: ProgramUniform) => be.runWebGPUProgram(prog, ins, 'float32', u);
   const xf = flat(x);
   const pu = planUniforms(p);
-  const centered = a.mode !== 'rms';
+  const {centred: centered, subtractsMean, epsilonOn} = MODES[a.mode];
   const statsShape = statsShapeOf(a);
   try {
     let m1: tf.TensorInfo|null = null;
@@ -138,11 +138,11 @@ export const webgpuKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
     const norms = run(partialNormProgram(p, centered), centered ? [xf, m1 as tf.TensorInfo, m2 as tf.TensorInfo] : [xf], pu);
     temps.push(norms);
     const invU = (which: number): ProgramUniform =>
-      [i32u(p.setSize), i32u(p.nChunks), i32u(which), i32u(a.mode === 'stdEps' ? 1 : 0), {type: 'float32', data: [a.epsilon]}];
+      [i32u(p.setSize), i32u(p.nChunks), i32u(which), i32u(epsilonOn === 'std' ? 1 : 0), {type: 'float32', data: [a.epsilon]}];
     const inv = run(invProgram(p), [norms], invU(0));
     stats.push(inv);
-    if (a.mode === 'stdEps') stats.push(run(invProgram(p), [norms], invU(1)));
-    const applyCentered = a.mode === 'center' || a.mode === 'stdEps';
+    if (epsilonOn === 'std') stats.push(run(invProgram(p), [norms], invU(1)));
+    const applyCentered = subtractsMean;
     const ins = applyCentered ? [xf, m1 as tf.TensorInfo, m2 as tf.TensorInfo, inv] : [xf, inv];
     if (a.hasGamma) ins.push(flat(gamma));
     if (a.hasBeta) ins.push(flat(beta));

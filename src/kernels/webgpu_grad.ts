@@ -17,7 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import {attrsOf, BackwardAttrs, NormMode, NormPlan} from './contract';
+import {attrsOf, BackwardAttrs, MODES, NormMode, NormPlan, StatName, statIndex} from './contract';
 import {CHUNK, gpuPlanOf, GpuPlan} from './webgpu_webgl_plan';
 import {
   BASE_OF, DIM_IDX, DIM_UNIFORMS, dimUniforms, flatView, i32u, PLAN_UNIFORMS, planUniforms, program, ProgramUniform, walk,
@@ -38,13 +38,16 @@ export function webgpuGradAccepts(plan: NormPlan): boolean {
   return gpuPlanOf(plan) != null && paramPlanOf(plan) != null;
 }
 
+/** The binding of a saved statistic: s0, s1, ... in the order MODES[mode].stats lists them. */
+const statVar = (mode: NormMode, name: StatName) => `s${statIndex(mode, name)}`;
+/** The binding of what x (or x - mean) is multiplied by: inv, or s without centred statistics. */
+const scaleVar = (mode: NormMode) => statVar(mode, MODES[mode].centred ? 'inv' : 's');
+
 /** WGSL: xn (what gamma multiplies) of value v in set s. */
 function xnOf(mode: NormMode, s = 's', v = 'v'): string {
-  switch (mode) {
-    case 'center': case 'stdEps': return `((${v} - s0[${s}]) - s1[${s}]) * s2[${s}]`;
-    case 'rms': return `${v} * s0[${s}]`;
-    case 'rmsScaling': return `${v} * s2[${s}]`;
-  }
+  const k = `${scaleVar(mode)}[${s}]`;
+  if (!MODES[mode].subtractsMean) return `${v} * ${k}`;
+  return `((${v} - ${statVar(mode, 'm1')}[${s}]) - ${statVar(mode, 'm2')}[${s}]) * ${k}`;
 }
 
 /**
@@ -52,8 +55,9 @@ function xnOf(mode: NormMode, s = 's', v = 'v'): string {
  * not use drops out of its pipeline layout, and binding it anyway fails.
  * xn needs these; dx also the mean pair (rmsScaling) and 1 / std (stdEps).
  */
-const xnStats = (mode: NormMode) => (mode === 'rms' ? ['s0'] : mode === 'rmsScaling' ? ['s2'] : ['s0', 's1', 's2']);
-const dxStats = (mode: NormMode) => (mode === 'rms' ? ['s0'] : mode === 'stdEps' ? ['s0', 's1', 's2', 's3'] : ['s0', 's1', 's2']);
+const xnStats = (mode: NormMode) =>
+  (MODES[mode].subtractsMean ? [statVar(mode, 'm1'), statVar(mode, 'm2'), scaleVar(mode)] : [scaleVar(mode)]);
+const dxStats = (mode: NormMode) => MODES[mode].stats.map((name) => statVar(mode, name));
 
 /** Pass 1: per (set, chunk), which = index % 2: 0 sum(gd), 1 sum(gd * xn). */
 function setPartialProgram(p: GpuPlan, mode: NormMode, hasGamma: boolean): WebGPUProgramLike {
@@ -87,12 +91,18 @@ function mergeProgram(numSets: number, both: boolean): WebGPUProgramLike {
 /** Pass 3: dx. */
 function dxProgram(p: GpuPlan, mode: NormMode, hasGamma: boolean): WebGPUProgramLike {
   const names = ['x', 'dy', ...dxStats(mode), ...(hasGamma ? ['g'] : []), 'red'];
+  const {centred, subtractsMean, epsilonOn} = MODES[mode];
+  const k = `${scaleVar(mode)}[s]`;
   let expr: string;
-  switch (mode) {
-    case 'center': expr = 's2[s] * ((gd - mg) - xn * mgx)'; break;
-    case 'stdEps': expr = 's2[s] * (gd - mg) - xn * (mgx * s3[s])'; break;
-    case 'rms': expr = 's0[s] * (gd - xn * mgx)'; break;
-    case 'rmsScaling': expr = 's2[s] * (gd - (((v - s0[s]) - s1[s]) * s2[s]) * mgx)'; break;
+  if (epsilonOn === 'std') {
+    expr = `${k} * (gd - mg) - xn * (mgx * ${statVar(mode, 'invStd')}[s])`;
+  } else if (subtractsMean) {
+    expr = `${k} * ((gd - mg) - xn * mgx)`;
+  } else if (centred) {
+    // rmsScaling: xhat = (x - mean) * s multiplies mean(gd * xn).
+    expr = `${k} * (gd - (((v - ${statVar(mode, 'm1')}[s]) - ${statVar(mode, 'm2')}[s]) * ${k}) * mgx)`;
+  } else {
+    expr = `${k} * (gd - xn * mgx)`;
   }
   return program(`gradDx_${mode}_${hasGamma}`, p.size, names, DIM_UNIFORMS, `
     let ix = dimIdx(index);

@@ -21,7 +21,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import type {NormMode, NormPlan} from '../kernels/contract';
+import {MODES, NormMode, NormPlan, numStats} from '../kernels/contract';
 import {fusedNorm, fusedNormGrad} from '../kernels/index';
 
 import {fullSize, maskView, prepareMask, SetOps, setOps} from './mask';
@@ -173,7 +173,7 @@ function centered(xv: tf.Tensor, plan: NormPlan, set: SetOps) {
   const m1 = tf.mul(m1s, a0);
   const m2 = tf.mul(m2s, a);
   const variance = tf.relu(tf.sub(set.avg(tf.square(ds)), tf.square(m2s)));
-  if (plan.mode !== 'stdEps') {
+  if (MODES[plan.mode].epsilonOn === 'variance') {
     const k = rsqrtScaled(variance, plan.epsilon, a);
     return {m1, m2, inv: tf.div(k, a), invStd: null, xs, a1, a, ds, m2s, k, kStd: null, variance};
   }
@@ -357,7 +357,7 @@ export function normalize(
     const gv = g ? paramView(g, paramViewShape) : null;
     const bv = b ? paramView(b, paramViewShape) : null;
     let y: tf.Tensor;
-    if (mode === 'center' || mode === 'stdEps') {
+    if (MODES[mode].subtractsMean) {
       // In scaled terms (see centered): xhat = (ds - m2s) * k.
       const {m1, m2, inv, invStd, ds, m2s, k, variance, a} = centered(xv, plan, set);
       if (moments && mode === 'center') {
@@ -380,7 +380,7 @@ export function normalize(
       // y = x * s in scaled terms: (x / a) * k, with s = k / a.
       let xsv: tf.Tensor;
       let k: tf.Tensor;
-      if (mode === 'rms') {
+      if (!MODES[mode].centred) {
         const a = rescale(set.valid(xv), R, true, epsilonFloor(plan.epsilon));
         xsv = tf.div(xv, a);
         k = rsqrtScaled(set.avg(tf.square(xsv)), plan.epsilon, a);
@@ -436,7 +436,7 @@ interface BackStats {
 
 /** The backward's statistics, recomputed from the view xv in scaled tf ops (differentiable). */
 function backStatsOf(xv: tf.Tensor, plan: NormPlan, set: SetOps): BackStats {
-  if (plan.mode === 'rms') {
+  if (!MODES[plan.mode].centred) {
     const a = rescale(set.valid(xv), plan.reduceAxes, true, epsilonFloor(plan.epsilon));
     const xr = tf.div(xv, a);
     const k = rsqrtScaled(set.avg(tf.square(xr)), plan.epsilon, a);
@@ -444,7 +444,7 @@ function backStatsOf(xv: tf.Tensor, plan: NormPlan, set: SetOps): BackStats {
   }
   const c = centered(xv, plan, set);
   return {
-    k: c.k, kOut: c.k, a: c.a, dc: tf.sub(c.ds, c.m2s), xr: plan.mode === 'rmsScaling' ? tf.div(c.xs, c.a1) : null,
+    k: c.k, kOut: c.k, a: c.a, dc: tf.sub(c.ds, c.m2s), xr: MODES[plan.mode].subtractsMean ? null : tf.div(c.xs, c.a1),
     kStd: c.kStd,
   };
 }
@@ -459,7 +459,7 @@ function backStatsOf(xv: tf.Tensor, plan: NormPlan, set: SetOps): BackStats {
  * epsilon lets matter).
  */
 function savedBackStats(xv: tf.Tensor, stats: tf.Tensor[], mode: NormMode): BackStats {
-  if (mode === 'rms') return {k: stats[0], kOut: stats[0], a: null, dc: null, xr: xv, kStd: null};
+  if (!MODES[mode].centred) return {k: stats[0], kOut: stats[0], a: null, dc: null, xr: xv, kStd: null};
   const [m1, m2, inv] = stats;
   const xr = tf.mul(xv, 0.5);
   const dc = tf.sub(tf.sub(xr, tf.mul(m1, 0.5)), tf.mul(m2, 0.5));
@@ -497,26 +497,26 @@ function backward(
   // position, dgamma or dbeta (0 * NaN in a sum would); dx there is 0.
   const xv = set.valid(tf.reshape(xin, viewShape));
   const dyv = set.valid(tf.reshape(dy, viewShape));
-  const nStats = mode === 'rms' ? 1 : mode === 'stdEps' ? 4 : 3;
+  const info = MODES[mode];
   // From x (scaled) when taped, when epsilon is so small that the saved
   // 1 / std can overflow, and in stdEps mode (its saved 1 / std overflows for
   // a denormal spread whatever epsilon is); else from the saved statistics.
-  const fromX = recorded || plan.epsilon < MIN_SAVED_EPSILON || mode === 'stdEps';
-  const bs = fromX ? backStatsOf(xv, plan, set) : savedBackStats(xv, saved.slice(1, 1 + nStats), mode);
+  const fromX = recorded || plan.epsilon < MIN_SAVED_EPSILON || info.epsilonOn === 'std';
+  const bs = fromX ? backStatsOf(xv, plan, set) : savedBackStats(xv, saved.slice(1, 1 + numStats(mode)), mode);
   const gdy = g ? tf.mul(dyv, paramView(g, paramViewShape)) : dyv;
   let inner: tf.Tensor;
   // xn is what gamma multiplies: dgamma = sum(dy * xn).
   let xn: tf.Tensor;
-  if (mode === 'center' || mode === 'stdEps') {
+  if (info.subtractsMean) {
     // dx = inv * (g - mean(g)) - xhat * mean(g * xhat) * c, where c = inv
     // for rsqrt(var + eps) and c = 1 / std for 1 / (std + eps); here
     // inv = kOut / a and 1 / std = kStd / a.
     xn = tf.mul(bs.dc as tf.Tensor, bs.k);
     const mg = set.spread(gdy);
     const mgx = set.spread(tf.mul(gdy, xn));
-    inner = mode === 'center' ? tf.mul(bs.kOut, tf.sub(tf.sub(gdy, mg), tf.mul(xn, mgx))) :
+    inner = info.epsilonOn === 'variance' ? tf.mul(bs.kOut, tf.sub(tf.sub(gdy, mg), tf.mul(xn, mgx))) :
                                 tf.sub(tf.mul(bs.kOut, tf.sub(gdy, mg)), tf.mul(xn, tf.mul(mgx, bs.kStd as tf.Tensor)));
-  } else if (mode === 'rms') {
+  } else if (!info.centred) {
     xn = tf.mul(bs.xr as tf.Tensor, bs.k);
     inner = tf.mul(bs.kOut, tf.sub(gdy, tf.mul(xn, set.spread(tf.mul(gdy, xn)))));
   } else {

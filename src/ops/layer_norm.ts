@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 
+import {MODES} from '../kernels/contract';
 import {NormMode, NormPlan, normalizeMasked} from './core';
 import {OP_DEFAULTS} from './defaults';
 import {argError, checkBoolean, checkEpsilon, checkFloatTensor, checkOptionKeys, checkParam, resolveAxes} from './validate';
@@ -98,7 +99,7 @@ export function layerNorm<R extends tf.Rank>(x: tf.Tensor<R>, opts: LayerNormOpt
   const mode: NormMode = checkBoolean(who, 'rmsScaling', opts.rmsScaling ?? defaults.rmsScaling) ? 'rmsScaling' : 'center';
   checkFloatTensor(who, 'x', x);
   const epsilon = checkEpsilon(who, opts.epsilon ?? defaults.epsilon);
-  if (opts.beta != null && mode !== 'center') {
+  if (opts.beta != null && !MODES[mode].hasBeta) {
     throw argError(who, 'beta', 'a tensor', `omitted in ${mode} mode (it has no offset)`);
   }
   return axesNormImpl(x, opts.axis ?? defaults.axis, epsilon, mode, opts.gamma, opts.beta, who, opts.mask) as tf.Tensor<R>;

@@ -26,7 +26,7 @@
  * Then applyGradRows: dx = dy * (gamma * inv) + (x - P) * V + W with the
  * per-row coefficients of the column pass.
  */
-import {align16, NormMode} from '../contract';
+import {align16, MODES, NormMode, statIndex} from '../contract';
 import type {FusedLayout} from '../layout';
 import type {SimdEngine} from './engine';
 import {setStats} from '../compute';
@@ -123,8 +123,8 @@ export function simdBackward(
     sg[s] /= setSize;
     sgx[s] /= setSize;
   }
-  const withSg = mode === 'center' || mode === 'stdEps';
-  const invStd = mode === 'stdEps' ? stats[3] : null;
+  const withSg = MODES[mode].subtractsMean;
+  const invStd = MODES[mode].epsilonOn === 'std' ? stats[statIndex(mode, 'invStd')] : null;
   for (let i = 0; i + 1 < segs.length; i++) {
     const r0 = segs[i];
     const sb = rowSet[r0];
@@ -217,8 +217,8 @@ function rowBackward(
     sg[s] /= setSize;
     sgx[s] /= setSize;
   }
-  const withSg = mode === 'center' || mode === 'stdEps';
-  const invStd = mode === 'stdEps' ? stats[3] : null;
+  const withSg = MODES[mode].subtractsMean;
+  const invStd = MODES[mode].epsilonOn === 'std' ? stats[statIndex(mode, 'invStd')] : null;
   for (let r = 0; r < rows; r++) {
     const s = rowSet[r];
     const iv = inv[s];

@@ -16,7 +16,7 @@
  * A row layout whose gamma/beta index is not pb + j / R falls back to the
  * JS loops ({@link simdPlanOf} returns null).
  */
-import {align16, NormMode} from '../contract';
+import {align16, MODES, NormMode} from '../contract';
 import {finalizeStats, merge} from '../compute';
 import type {FusedLayout} from '../layout';
 import type {SimdEngine} from './engine';
@@ -98,7 +98,7 @@ export function simdForward(
   const {fns} = eng;
   const buf = eng.memory.buffer;
   const {B, rows, rowSet, rowParam, colSet, colParam, numSets, paramSize} = L;
-  const rms = mode === 'rms';
+  const rms = !MODES[mode].centred;
   const shift = rms ? 0 : 1;
   const work = ptr.scratch;
   let extra = work + align16(L.kind === 'row' ? 16 * rows : 24 * B);
