@@ -103,8 +103,27 @@ export function merge(
   count[s] = tot;
 }
 
+/**
+ * Folds the per-column sums of one stretch of n rows (whose first row's
+ * sets start at sb) into the sets: the sum of squares S2 (rms), or the
+ * shifted sums S1, S2 around the column's first value K, merged with
+ * {@link merge}. Shared by the JS loops and the SIMD ones (simd/forward.ts).
+ */
+export function mergeColumns(
+    count: Float64Array, mean: Float64Array, m2: Float64Array, L: FusedLayout, sb: number, n: number,
+    K: Float64Array, S1: Float64Array, S2: Float64Array, rms: boolean): void {
+  for (let j = 0; j < L.B; j++) {
+    const s = sb + L.colSet[j];
+    if (rms) {
+      m2[s] += S2[j];
+    } else {
+      merge(count, mean, m2, s, n, K[j] + S1[j] / n, Math.max(0, S2[j] - (S1[j] * S1[j]) / n));
+    }
+  }
+}
+
 function momentsColumn(x: Float32Array, L: FusedLayout, rms: boolean): Moments {
-  const {B, rows, rowSet, colSet, numSets} = L;
+  const {B, rows, rowSet, numSets} = L;
   const count = new Float64Array(numSets);
   const mean = new Float64Array(numSets);
   const m2 = new Float64Array(numSets);
@@ -113,17 +132,7 @@ function momentsColumn(x: Float32Array, L: FusedLayout, rms: boolean): Moments {
   const S2 = new Float64Array(B);
   let segStart = 0;
   const flush = (r: number) => {
-    const n = r - segStart;
-    if (n === 0) return;
-    const sb = rowSet[segStart];
-    for (let j = 0; j < B; j++) {
-      const s = sb + colSet[j];
-      if (rms) {
-        m2[s] += S2[j];
-      } else {
-        merge(count, mean, m2, s, n, K[j] + S1[j] / n, Math.max(0, S2[j] - (S1[j] * S1[j]) / n));
-      }
-    }
+    if (r > segStart) mergeColumns(count, mean, m2, L, rowSet[segStart], r - segStart, K, S1, S2, rms);
   };
   for (let r = 0; r < rows; r++) {
     const o = r * B;
@@ -273,6 +282,18 @@ export interface FusedGradArrays {
   dbeta: Float32Array|null;
 }
 
+/** Runs fn for each row of a layout: its offset in x, its sets' offset, its parameters' offset. */
+function eachRow(L: FusedLayout, fn: (o: number, sb: number, pb: number) => void): void {
+  for (let r = 0; r < L.rows; r++) fn(r * L.B, L.rowSet[r], L.rowParam[r]);
+}
+
+/** Per-set sums divided by the set size, in place. */
+export function toMeans(setSize: number, ...sums: Float64Array[]): void {
+  for (const a of sums) {
+    for (let s = 0; s < a.length; s++) a[s] /= setSize;
+  }
+}
+
 /** Per-set mean and inv from the saved statistics, and xn's offset (the mean, or 0). */
 export function setStats(L: FusedLayout, mode: NormMode, stats: Float32Array[]) {
   const {numSets} = L;
@@ -302,7 +323,7 @@ export function setStats(L: FusedLayout, mode: NormMode, stats: Float32Array[]) 
  */
 export function fusedBackward(arr: FusedGradArrays, L: FusedLayout, mode: NormMode, epsilon?: number): void {
   const {x, dy, stats, dx, dgamma, dbeta} = arr;
-  const {B, rows, rowSet, rowParam, colSet, colParam, numSets, setSize} = L;
+  const {B, colSet, colParam, numSets, setSize} = L;
   const g = arr.gamma ?? new Float32Array(L.paramSize).fill(1);
   const {mean, inv, off, centre} = setStats(L, mode, stats);
   const {centred, subtractsMean, epsilonOn} = MODES[mode];
@@ -332,10 +353,7 @@ export function fusedBackward(arr: FusedGradArrays, L: FusedLayout, mode: NormMo
   const sgx = new Float64Array(numSets);
   const dg = new Float64Array(L.paramSize);
   const db = new Float64Array(L.paramSize);
-  for (let r = 0; r < rows; r++) {
-    const o = r * B;
-    const sb = rowSet[r];
-    const pb = rowParam[r];
+  eachRow(L, (o, sb, pb) => {
     for (let j = 0; j < B; j++) {
       const s = sb + colSet[j];
       const p = pb + colParam[j];
@@ -347,15 +365,9 @@ export function fusedBackward(arr: FusedGradArrays, L: FusedLayout, mode: NormMo
       dg[p] += d * xn;
       db[p] += d;
     }
-  }
-  for (let s = 0; s < numSets; s++) {
-    sg[s] /= setSize;
-    sgx[s] /= setSize;
-  }
-  for (let r = 0; r < rows; r++) {
-    const o = r * B;
-    const sb = rowSet[r];
-    const pb = rowParam[r];
+  });
+  toMeans(setSize, sg, sgx);
+  eachRow(L, (o, sb, pb) => {
     for (let j = 0; j < B; j++) {
       const s = sb + colSet[j];
       const gd = dy[o + j] * g[pb + colParam[j]];
@@ -372,7 +384,7 @@ export function fusedBackward(arr: FusedGradArrays, L: FusedLayout, mode: NormMo
       }
       dx[o + j] = v;
     }
-  }
+  });
   if (dgamma) dgamma.set(dg);
   if (dbeta) dbeta.set(db);
 }

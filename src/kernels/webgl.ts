@@ -27,7 +27,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import {attrsOf, ForwardAttrs, FusedBackend, MODES, NormPlan, numStats, statsShapeOf, WEBGL_ROWS_FLAG} from './contract';
+import {attrsOf, ForwardAttrs, FUSED_NORM_KERNEL, FusedBackend, MODES, NormPlan, WEBGL_ROWS_FLAG} from './contract';
+import {runGpuForward} from './gpu_forward';
 import {layoutOf} from './layout';
 import {CHUNK, gpuPlanOf, GpuPlan} from './webgpu_webgl_plan';
 
@@ -125,6 +126,13 @@ const KAHAN = `
     }
   }`;
 
+/** main()'s head in the per-(set, chunk) passes: the set s, its elements k0..k1 of the chunk, its base. */
+const CHUNK_HEAD = `int o = getOutputCoords();
+        int s = o / nChunks;
+        int k0 = (o - s * nChunks) * ${CHUNK};
+        int k1 = min(k0 + ${CHUNK}, n);
+        int base = baseOf(s);`;
+
 function partialSumProgram(p: GpuPlan): GPGPUProgramLike {
   return {
     variableNames: ['x'],
@@ -132,11 +140,7 @@ function partialSumProgram(p: GpuPlan): GPGPUProgramLike {
     customUniforms: PLAN_UNIFORMS,
     userCode: `${BASE_OF}${KAHAN}
       void main() {
-        int o = getOutputCoords();
-        int s = o / nChunks;
-        int k0 = (o - s * nChunks) * ${CHUNK};
-        int k1 = min(k0 + ${CHUNK}, n);
-        int base = baseOf(s);
+        ${CHUNK_HEAD}
         float K = getX(base);
         float sum = 0.0;
         float comp = 0.0;
@@ -174,11 +178,7 @@ function partialNormProgram(p: GpuPlan, centered: boolean): GPGPUProgramLike {
     customUniforms: PLAN_UNIFORMS,
     userCode: `${BASE_OF}${KAHAN}
       void main() {
-        int o = getOutputCoords();
-        int s = o / nChunks;
-        int k0 = (o - s * nChunks) * ${CHUNK};
-        int k1 = min(k0 + ${CHUNK}, n);
-        int base = baseOf(s);
+        ${CHUNK_HEAD}
         ${centered ? 'float mu1 = getM1(s); float mu2 = getM2(s);' : ''}
         float scale = 0.0;
         float ssq = 0.0;
@@ -258,57 +258,24 @@ export const webglKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
   const be = backend as WebGLBackendLike;
   const a = attrsOf<ForwardAttrs>(attrs);
   const p = gpuPlanOf(a);
-  if (p == null) throw new Error('TfjsNormalizationFusedNorm (webgl): plan not supported; canFuse should have declined it');
-  const {x, gamma, beta} = inputs as Record<string, tf.TensorInfo>;
+  if (p == null) throw new Error(`${FUSED_NORM_KERNEL} (webgl): plan not supported; canFuse should have declined it`);
   const reshapeFn = tf.getKernel('Reshape', 'webgl')?.kernelFunc as tf.KernelFunc;
-  const temps: tf.TensorInfo[] = [];
-  const flat = (t: tf.TensorInfo): tf.TensorInfo => {
-    const r = reshapeFn({inputs: {x: t}, backend, attrs: {shape: [tf.util.sizeFromShape(t.shape)]}}) as tf.TensorInfo;
-    temps.push(r);
-    return r;
-  };
   const run = (prog: GPGPUProgramLike, ins: tf.TensorInfo[], uniforms: number[][]) =>
     be.runWebGLProgram(prog, ins, 'float32', uniforms);
-  const xf = flat(x);
   const pv = planValues(p);
-  const {centred: centered, subtractsMean, epsilonOn} = MODES[a.mode];
-  const statsShape = statsShapeOf(a);
-  const stats: tf.TensorInfo[] = [];
-  try {
-    let m1: tf.TensorInfo|null = null;
-    let m2: tf.TensorInfo|null = null;
-    if (centered) {
-      const part = run(partialSumProgram(p), [xf], pv);
-      temps.push(part);
-      const mp = meanProgram(p);
-      m1 = run(mp, [xf, part], [...pv, [0]]);
-      stats.push(m1);
-      m2 = run(mp, [xf, part], [...pv, [1]]);
-      stats.push(m2);
-    }
-    const norms = run(partialNormProgram(p, centered), centered ? [xf, m1 as tf.TensorInfo, m2 as tf.TensorInfo] : [xf], pv);
-    temps.push(norms);
-    const ip = invProgram(p);
-    const invU = (which: number) => [[p.setSize], [p.nChunks], [which], [epsilonOn === 'std' ? 1 : 0], [a.epsilon]];
-    const inv = run(ip, [norms], invU(0));
-    stats.push(inv);
-    if (epsilonOn === 'std') stats.push(run(ip, [norms], invU(1)));
-    const applyIns = centered ? [xf, m1 as tf.TensorInfo, m2 as tf.TensorInfo, inv] : [xf, inv];
-    if (a.hasGamma) applyIns.push(flat(gamma));
-    if (a.hasBeta) applyIns.push(flat(beta));
-    // rmsScaling scales x itself: the apply pass sees no mean.
-    const applyCentered = subtractsMean;
-    const applyInputs = applyCentered ? applyIns : applyIns.filter((t) => t !== m1 && t !== m2);
-    const y = run(applyProgram(p, applyCentered, a.hasGamma, a.hasBeta), applyInputs,
-                  [[p.nd], p.dSize, p.dSStride, p.dPStride]);
-    if (stats.length !== numStats(a.mode)) throw new Error('webgl fused kernel: wrong number of statistics');
-    return [{...y, shape: x.shape}, ...stats.map((t) => ({...t, shape: statsShape}))];
-  } catch (e) {
-    stats.forEach((t) => be.disposeIntermediateTensorInfo(t));
-    throw e;
-  } finally {
-    temps.forEach((t) => be.disposeIntermediateTensorInfo(t));
-  }
+  const invU = (which: number) =>
+    [[p.setSize], [p.nChunks], [which], [MODES[a.mode].epsilonOn === 'std' ? 1 : 0], [a.epsilon]];
+  return runGpuForward({
+    partialSum: (x) => run(partialSumProgram(p), [x], pv),
+    mean: (x, part, which) => run(meanProgram(p), [x, part], [...pv, [which]]),
+    partialNorm: (x, mean) => run(partialNormProgram(p, mean != null), [x, ...(mean ?? [])], pv),
+    inv: (norms, which) => run(invProgram(p), [norms], invU(which)),
+    apply: (ins, subtractsMean) => run(applyProgram(p, subtractsMean, a.hasGamma, a.hasBeta), ins,
+                                       [[p.nd], p.dSize, p.dSStride, p.dPStride]),
+    flat: (t) => reshapeFn({inputs: {x: t}, backend, attrs: {shape: [tf.util.sizeFromShape(t.shape)]}}) as tf.TensorInfo,
+    flatAllocates: true,
+    dispose: (t) => be.disposeIntermediateTensorInfo(t),
+  }, a, inputs as Record<string, tf.TensorInfo>, `${FUSED_NORM_KERNEL} (webgl)`);
 };
 
 /**

@@ -9,7 +9,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import {attrsOf, ForwardAttrs, FusedBackend, MODES, NormPlan, numStats, statsShapeOf} from './contract';
+import {attrsOf, ForwardAttrs, FUSED_NORM_KERNEL, FusedBackend, MODES, NormPlan} from './contract';
+import {runGpuForward} from './gpu_forward';
 import {webgpuGradAccepts, webgpuGradKernel} from './webgpu_grad';
 import {CHUNK, gpuPlanOf, GpuPlan} from './webgpu_webgl_plan';
 import {
@@ -114,47 +115,23 @@ export const webgpuKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
   const be = backend as WebGPUBackendLike;
   const a = attrsOf<ForwardAttrs>(attrs);
   const p = gpuPlanOf(a);
-  if (p == null) throw new Error('TfjsNormalizationFusedNorm (webgpu): plan not supported; canFuse should have declined it');
-  const {x, gamma, beta} = inputs as Record<string, tf.TensorInfo>;
-  const flat = flatView;
-  const temps: tf.TensorInfo[] = [];
-  const stats: tf.TensorInfo[] = [];
+  if (p == null) throw new Error(`${FUSED_NORM_KERNEL} (webgpu): plan not supported; canFuse should have declined it`);
   const run = (prog: WebGPUProgramLike, ins: tf.TensorInfo[], u: ProgramUniform) => be.runWebGPUProgram(prog, ins, 'float32', u);
-  const xf = flat(x);
   const pu = planUniforms(p);
-  const {centred: centered, subtractsMean, epsilonOn} = MODES[a.mode];
-  const statsShape = statsShapeOf(a);
-  try {
-    let m1: tf.TensorInfo|null = null;
-    let m2: tf.TensorInfo|null = null;
-    if (centered) {
-      const part = run(partialSumProgram(p), [xf], pu);
-      temps.push(part);
-      m1 = run(meanProgram(p), [xf, part], [...pu, i32u(0)]);
-      stats.push(m1);
-      m2 = run(meanProgram(p), [xf, part], [...pu, i32u(1)]);
-      stats.push(m2);
-    }
-    const norms = run(partialNormProgram(p, centered), centered ? [xf, m1 as tf.TensorInfo, m2 as tf.TensorInfo] : [xf], pu);
-    temps.push(norms);
-    const invU = (which: number): ProgramUniform =>
-      [i32u(p.setSize), i32u(p.nChunks), i32u(which), i32u(epsilonOn === 'std' ? 1 : 0), {type: 'float32', data: [a.epsilon]}];
-    const inv = run(invProgram(p), [norms], invU(0));
-    stats.push(inv);
-    if (epsilonOn === 'std') stats.push(run(invProgram(p), [norms], invU(1)));
-    const applyCentered = subtractsMean;
-    const ins = applyCentered ? [xf, m1 as tf.TensorInfo, m2 as tf.TensorInfo, inv] : [xf, inv];
-    if (a.hasGamma) ins.push(flat(gamma));
-    if (a.hasBeta) ins.push(flat(beta));
-    const y = run(applyProgram(p, applyCentered, a.hasGamma, a.hasBeta), ins, dimUniforms(p));
-    if (stats.length !== numStats(a.mode)) throw new Error('webgpu fused kernel: wrong number of statistics');
-    return [{...y, shape: x.shape}, ...stats.map((t) => ({...t, shape: statsShape}))];
-  } catch (e) {
-    stats.forEach((t) => be.disposeData(t.dataId));
-    throw e;
-  } finally {
-    temps.forEach((t) => be.disposeData(t.dataId));
-  }
+  const invU = (which: number): ProgramUniform => [
+    i32u(p.setSize), i32u(p.nChunks), i32u(which), i32u(MODES[a.mode].epsilonOn === 'std' ? 1 : 0),
+    {type: 'float32', data: [a.epsilon]},
+  ];
+  return runGpuForward({
+    partialSum: (x) => run(partialSumProgram(p), [x], pu),
+    mean: (x, part, which) => run(meanProgram(p), [x, part], [...pu, i32u(which)]),
+    partialNorm: (x, mean) => run(partialNormProgram(p, mean != null), [x, ...(mean ?? [])], pu),
+    inv: (norms, which) => run(invProgram(p), [norms], invU(which)),
+    apply: (ins, subtractsMean) => run(applyProgram(p, subtractsMean, a.hasGamma, a.hasBeta), ins, dimUniforms(p)),
+    flat: flatView,
+    flatAllocates: false,
+    dispose: (t) => be.disposeData(t.dataId),
+  }, a, inputs as Record<string, tf.TensorInfo>, `${FUSED_NORM_KERNEL} (webgpu)`);
 };
 
 /** The webgpu backend: forward and backward; each declines a plan with more axes than its shaders take. */

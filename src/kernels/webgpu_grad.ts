@@ -59,18 +59,24 @@ const xnStats = (mode: NormMode) =>
   (MODES[mode].subtractsMean ? [statVar(mode, 'm1'), statVar(mode, 'm2'), scaleVar(mode)] : [scaleVar(mode)]);
 const dxStats = (mode: NormMode) => MODES[mode].stats.map((name) => statVar(mode, name));
 
-/** Pass 1: per (set, chunk), which = index % 2: 0 sum(gd), 1 sum(gd * xn). */
-function setPartialProgram(p: GpuPlan, mode: NormMode, hasGamma: boolean): WebGPUProgramLike {
-  const names = ['x', 'dy', ...xnStats(mode), ...(hasGamma ? ['g'] : [])];
-  return program(`gradSetPartial_${mode}_${hasGamma}`, p.numSets * p.nChunks * 2, names,
-                 `${PLAN_UNIFORMS} ${DIM_UNIFORMS}`, `
-    let j = index / 2;
+/**
+ * The head of the passes with two outputs per (set, chunk) (which = index %
+ * 2): the set s, its elements k0..k1 of the chunk, its base, a Kahan sum.
+ */
+const PAIR_CHUNK_HEAD = `let j = index / 2;
     let which = index - 2 * j;
     let s = j / uniforms.nChunks;
     let k0 = (j - s * uniforms.nChunks) * ${CHUNK};
     let k1 = min(k0 + ${CHUNK}, uniforms.n);
     ${BASE_OF}
-    var acc = vec2<f32>(0.0, 0.0);
+    var acc = vec2<f32>(0.0, 0.0);`;
+
+/** Pass 1: per (set, chunk), which = index % 2: 0 sum(gd), 1 sum(gd * xn). */
+function setPartialProgram(p: GpuPlan, mode: NormMode, hasGamma: boolean): WebGPUProgramLike {
+  const names = ['x', 'dy', ...xnStats(mode), ...(hasGamma ? ['g'] : [])];
+  return program(`gradSetPartial_${mode}_${hasGamma}`, p.numSets * p.nChunks * 2, names,
+                 `${PLAN_UNIFORMS} ${DIM_UNIFORMS}`, `
+    ${PAIR_CHUNK_HEAD}
     ${walk(`let f = base + off;
       let gd = dy[f]${hasGamma ? ' * g[dimIdx(f).y]' : ''};
       if (which == 0) { acc = kahanAdd(acc, gd); } else { acc = kahanAdd(acc, gd * (${xnOf(mode)})); }`)}
@@ -119,13 +125,7 @@ function dxProgram(p: GpuPlan, mode: NormMode, hasGamma: boolean): WebGPUProgram
 function paramPartialProgram(q: GpuPlan, mode: NormMode): WebGPUProgramLike {
   const names = ['x', 'dy', ...xnStats(mode)];
   return program(`gradParamPartial_${mode}`, q.numSets * q.nChunks * 2, names, `${PLAN_UNIFORMS} ${DIM_UNIFORMS}`, `
-    let j = index / 2;
-    let which = index - 2 * j;
-    let s = j / uniforms.nChunks;
-    let k0 = (j - s * uniforms.nChunks) * ${CHUNK};
-    let k1 = min(k0 + ${CHUNK}, uniforms.n);
-    ${BASE_OF}
-    var acc = vec2<f32>(0.0, 0.0);
+    ${PAIR_CHUNK_HEAD}
     ${walk(`let f = base + off;
       if (which == 1) { acc = kahanAdd(acc, dy[f]); } else {
         let si = dimIdx(f).x;

@@ -29,8 +29,8 @@
 import {align16, MODES, NormMode, statIndex} from '../contract';
 import type {FusedLayout} from '../layout';
 import type {SimdEngine} from './engine';
-import {setStats} from '../compute';
-import {simdPlanOf} from './forward';
+import {setStats, toMeans} from '../compute';
+import {consecutive, eachStretch, simdPlanOf} from './forward';
 
 /** Whether {@link simdBackward} covers a layout. */
 export function simdBackwardCovers(L: FusedLayout): boolean {
@@ -74,25 +74,15 @@ export function simdBackward(
   }
   const {fns} = eng;
   const buf = eng.memory.buffer;
-  const {B, rowSet, rowParam, colSet, colParam, numSets, setSize, paramSize} = L;
+  const {B, colSet, colParam, numSets, setSize, paramSize} = L;
   const w = ptr.scratch;
-  const P = w;
-  const U = w + 4 * B;
-  const V = w + 8 * B;
-  const W = w + 12 * B;
-  const D = w + 16 * B;
-  const E = w + 24 * B;
   let g = ptr.g;
   if (g == null) {
     g = w + align16(36 * B);
     new Float32Array(buf, g, paramSize).fill(1);
   }
-  const Pv = new Float32Array(buf, P, B);
-  const Uv = new Float32Array(buf, U, B);
-  const Vv = new Float32Array(buf, V, B);
-  const Wv = new Float32Array(buf, W, B);
-  const Dv = new Float64Array(buf, D, B);
-  const Ev = new Float64Array(buf, E, B);
+  const [Pv, Uv, Vv, Wv] = consecutive(Float32Array, buf, w, B, 4);
+  const [Dv, Ev] = consecutive(Float64Array, buf, w + 16 * B, B, 2);
   const gv = new Float32Array(buf, g, paramSize);
 
   const {inv, off, centre} = setStats(L, mode, stats);
@@ -101,12 +91,9 @@ export function simdBackward(
   const dg = new Float64Array(paramSize);
   const db = new Float64Array(paramSize);
   const segs = sp.applySegs;
-  for (let i = 0; i + 1 < segs.length; i++) {
-    const r0 = segs[i];
-    const sb = rowSet[r0];
-    const pb = rowParam[r0];
+  eachStretch(L, segs, (r0, n, sb, pb) => {
     for (let j = 0; j < B; j++) Pv[j] = off[sb + colSet[j]];
-    fns.colDySums(ptr.x + 4 * r0 * B, ptr.dy + 4 * r0 * B, segs[i + 1] - r0, B, P, D, E);
+    fns.colDySums(ptr.x + 4 * r0 * B, ptr.dy + 4 * r0 * B, n, B, Pv.byteOffset, Dv.byteOffset, Ev.byteOffset);
     for (let j = 0; j < B; j++) {
       const s = sb + colSet[j];
       const p = pb + colParam[j];
@@ -118,33 +105,52 @@ export function simdBackward(
       dg[p] += e;
       db[p] += d;
     }
-  }
-  for (let s = 0; s < numSets; s++) {
-    sg[s] /= setSize;
-    sgx[s] /= setSize;
-  }
-  const withSg = MODES[mode].subtractsMean;
-  const invStd = MODES[mode].epsilonOn === 'std' ? stats[statIndex(mode, 'invStd')] : null;
-  for (let i = 0; i + 1 < segs.length; i++) {
-    const r0 = segs[i];
-    const sb = rowSet[r0];
-    const pb = rowParam[r0];
+  });
+  const k = gradCoefficients(mode, stats, setSize, inv, centre, sg, sgx);
+  eachStretch(L, segs, (r0, n, sb, pb) => {
     for (let j = 0; j < B; j++) {
       const s = sb + colSet[j];
-      const p = pb + colParam[j];
-      const iv = inv[s];
-      const c = centre[s];
-      const pc = Math.fround(c);
-      const v = -iv * sgx[s] * (invStd ? invStd[s] : iv);
-      Pv[j] = pc;
-      Uv[j] = iv * gv[p];
-      Vv[j] = v;
-      Wv[j] = (withSg ? -iv * sg[s] : 0) + v * (pc - c);
+      Pv[j] = k.P[s];
+      Uv[j] = inv[s] * gv[pb + colParam[j]];
+      Vv[j] = k.V[s];
+      Wv[j] = k.W[s];
     }
-    fns.applyGradCols(ptr.x + 4 * r0 * B, ptr.dy + 4 * r0 * B, ptr.dx + 4 * r0 * B, segs[i + 1] - r0, B, P, U, V, W);
-  }
+    fns.applyGradCols(
+        ptr.x + 4 * r0 * B, ptr.dy + 4 * r0 * B, ptr.dx + 4 * r0 * B, n, B, Pv.byteOffset, Uv.byteOffset,
+        Vv.byteOffset, Wv.byteOffset);
+  });
   if (dgamma) dgamma.set(dg);
   if (dbeta) dbeta.set(db);
+}
+
+/**
+ * Per set, the coefficients of dx = dy * (gamma * inv) + (x - P) * V + W
+ * (the formulas of fusedBackward regrouped): P the set's centre rounded to
+ * float32, V = -inv * mean(g * xn) * k (k = inv, or 1 / std with epsilon
+ * on the standard deviation), W = -inv * mean(g) (when y subtracts the
+ * mean) + V * (P - centre). sg and sgx are the per-set sums of g and
+ * g * xn; they are turned into means in place.
+ */
+function gradCoefficients(
+    mode: NormMode, stats: Float32Array[], setSize: number, inv: Float64Array, centre: Float64Array,
+    sg: Float64Array, sgx: Float64Array): {P: Float64Array, V: Float64Array, W: Float64Array} {
+  toMeans(setSize, sg, sgx);
+  const withSg = MODES[mode].subtractsMean;
+  const invStd = MODES[mode].epsilonOn === 'std' ? stats[statIndex(mode, 'invStd')] : null;
+  const n = inv.length;
+  const P = new Float64Array(n);
+  const V = new Float64Array(n);
+  const W = new Float64Array(n);
+  for (let s = 0; s < n; s++) {
+    const iv = inv[s];
+    const c = centre[s];
+    const pc = Math.fround(c);
+    const v = -iv * sgx[s] * (invStd ? invStd[s] : iv);
+    P[s] = pc;
+    V[s] = v;
+    W[s] = (withSg ? -iv * sg[s] : 0) + v * (pc - c);
+  }
+  return {P, V, W};
 }
 
 /** {@link simdBackward} for row layouts (a row lies in one set; gamma index pb + j / R). */
@@ -213,22 +219,13 @@ function rowBackward(
   }
   if (dgamma) dgamma.set(dg);
   if (dbeta) dbeta.set(db);
-  for (let s = 0; s < numSets; s++) {
-    sg[s] /= setSize;
-    sgx[s] /= setSize;
-  }
-  const withSg = MODES[mode].subtractsMean;
-  const invStd = MODES[mode].epsilonOn === 'std' ? stats[statIndex(mode, 'invStd')] : null;
+  const k = gradCoefficients(mode, stats, setSize, inv, centre, sg, sgx);
   for (let r = 0; r < rows; r++) {
     const s = rowSet[r];
-    const iv = inv[s];
-    const c = centre[s];
-    const pc = Math.fround(c);
-    const v = -iv * sgx[s] * (invStd ? invStd[s] : iv);
-    f32[8 * r] = pc;
-    f32[8 * r + 1] = iv;
-    f32[8 * r + 2] = v;
-    f32[8 * r + 3] = (withSg ? -iv * sg[s] : 0) + v * (pc - c);
+    f32[8 * r] = k.P[s];
+    f32[8 * r + 1] = inv[s];
+    f32[8 * r + 2] = k.V[s];
+    f32[8 * r + 3] = k.W[s];
     i32[8 * r + 4] = rowParam[r];
   }
   fns.applyGradRows(ptr.x, ptr.dy, ptr.dx, rows, B, R, info, g);

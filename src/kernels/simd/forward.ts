@@ -17,7 +17,7 @@
  * JS loops ({@link simdPlanOf} returns null).
  */
 import {align16, MODES, NormMode} from '../contract';
-import {finalizeStats, merge} from '../compute';
+import {finalizeStats, merge, mergeColumns} from '../compute';
 import type {FusedLayout} from '../layout';
 import type {SimdEngine} from './engine';
 
@@ -66,6 +66,22 @@ function buildPlan(L: FusedLayout): SimdPlan|null {
     momentSegs: stretches(rows, (r) => rowSet[r] !== rowSet[r - 1]),
     applySegs: stretches(rows, (r) => rowSet[r] !== rowSet[r - 1] || rowParam[r] !== rowParam[r - 1]),
   };
+}
+
+/** Runs fn for each stretch of rows in `segs` (starts, then the end): its first row, its length, its sets' and parameters' offsets. */
+export function eachStretch(
+    L: FusedLayout, segs: Int32Array, fn: (r0: number, n: number, sb: number, pb: number) => void): void {
+  for (let i = 0; i + 1 < segs.length; i++) {
+    const r0 = segs[i];
+    fn(r0, segs[i + 1] - r0, L.rowSet[r0], L.rowParam[r0]);
+  }
+}
+
+/** `count` consecutive arrays of n elements of type Ctor in buf from byte offset `at` (their pointers: byteOffset). */
+export function consecutive<T extends Float32Array|Float64Array>(
+    Ctor: {new(buf: ArrayBuffer, offset: number, n: number): T, BYTES_PER_ELEMENT: number}, buf: ArrayBuffer,
+    at: number, n: number, count: number): T[] {
+  return Array.from({length: count}, (_, i) => new Ctor(buf, at + i * n * Ctor.BYTES_PER_ELEMENT, n));
 }
 
 /** Scratch bytes {@link simdForward} needs, given which of gamma and beta are missing. */
@@ -146,42 +162,16 @@ export function simdForward(
   }
 
   // Column layouts.
-  const K = work;
-  const S1 = work + 8 * B;
-  const S2 = work + 16 * B;
-  const Kv = new Float64Array(buf, K, B);
-  const S1v = new Float64Array(buf, S1, B);
-  const S2v = new Float64Array(buf, S2, B);
-  const segs = sp.momentSegs;
-  for (let i = 0; i + 1 < segs.length; i++) {
-    const r0 = segs[i];
-    const n = segs[i + 1] - r0;
-    fns.colMoments(ptr.x + 4 * r0 * B, n, B, shift, K, S1, S2);
-    const sb = rowSet[r0];
-    for (let j = 0; j < B; j++) {
-      const s = sb + colSet[j];
-      if (rms) {
-        m2[s] += S2v[j];
-      } else {
-        const t = S1v[j];
-        merge(count, mean, m2, s, n, Kv[j] + t / n, Math.max(0, S2v[j] - (t * t) / n));
-      }
-    }
-  }
+  const [Kv, S1v, S2v] = consecutive(Float64Array, buf, work, B, 3);
+  eachStretch(L, sp.momentSegs, (r0, n, sb) => {
+    fns.colMoments(ptr.x + 4 * r0 * B, n, B, shift, Kv.byteOffset, S1v.byteOffset, S2v.byteOffset);
+    mergeColumns(count, mean, m2, L, sb, n, Kv, S1v, S2v, rms);
+  });
   const {mu, a} = finalizeStats(mean, m2, L, mode, epsilon, stats);
-  const P = work;
-  const A = work + 4 * B;
-  const C = work + 8 * B;
-  const Pv = new Float32Array(buf, P, B);
-  const Av = new Float32Array(buf, A, B);
-  const Cv = new Float32Array(buf, C, B);
+  const [Pv, Av, Cv] = consecutive(Float32Array, buf, work, B, 3);
   const gv = new Float32Array(buf, g, paramSize);
   const bv = new Float32Array(buf, b, paramSize);
-  const as = sp.applySegs;
-  for (let i = 0; i + 1 < as.length; i++) {
-    const r0 = as[i];
-    const sb = rowSet[r0];
-    const pb = rowParam[r0];
+  eachStretch(L, sp.applySegs, (r0, n, sb, pb) => {
     for (let j = 0; j < B; j++) {
       const s = sb + colSet[j];
       const p = pb + colParam[j];
@@ -192,6 +182,6 @@ export function simdForward(
       Av[j] = k;
       Cv[j] = bv[p] - (m - pm) * k;
     }
-    fns.applyCols(ptr.x + 4 * r0 * B, ptr.y + 4 * r0 * B, as[i + 1] - r0, B, P, A, C);
-  }
+    fns.applyCols(ptr.x + 4 * r0 * B, ptr.y + 4 * r0 * B, n, B, Pv.byteOffset, Av.byteOffset, Cv.byteOffset);
+  });
 }
