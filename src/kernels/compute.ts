@@ -170,36 +170,36 @@ export function fusedForward(arr: FusedArrays, L: FusedLayout, mode: NormMode, e
   const {x, y, stats} = arr;
   const rms = !MODES[mode].centred;
   const {mean, m2} = L.kind === 'row' ? momentsRow(x, L, rms) : momentsColumn(x, L, rms);
-  const {mu, a} = finalizeStats(mean, m2, L, mode, epsilon, stats);
+  const {mu, scale} = finalizeStats(mean, m2, L, mode, epsilon, stats);
   const g = arr.gamma ?? new Float32Array(L.paramSize).fill(1);
   const b = arr.beta ?? new Float32Array(L.paramSize);
   if (L.kind === 'row') {
-    applyRow(x, y, g, b, L, mu, a);
+    applyRow(x, y, g, b, L, mu, scale);
   } else {
-    applyColumn(x, y, g, b, L, mu, a);
+    applyColumn(x, y, g, b, L, mu, scale);
   }
 }
 
 /**
  * From per-set moments (mean and M2, or the sum of squares in rms mode),
  * fills the statistics outputs and returns, per set, what y subtracts (mu)
- * and what it multiplies by (a): y = (x - mu) * a * gamma + beta. Shared
+ * and what it multiplies by (scale): y = (x - mu) * scale * gamma + beta. Shared
  * by the JS loops and the WebAssembly SIMD ones (simd/forward.ts).
  */
 export function finalizeStats(
     mean: Float64Array, m2: Float64Array, L: FusedLayout, mode: NormMode, epsilon: number,
-    stats: Float32Array[]): {mu: Float64Array, a: Float64Array} {
+    stats: Float32Array[]): {mu: Float64Array, scale: Float64Array} {
   const {numSets, setSize} = L;
   const {centred, subtractsMean, epsilonOn} = MODES[mode];
   // Per set: what (x - mu) is multiplied by.
   const mu = new Float64Array(numSets);
-  const a = new Float64Array(numSets);
+  const scale = new Float64Array(numSets);
   for (let s = 0; s < numSets; s++) {
     const v = m2[s] / setSize;
     if (!centred) {
       const ve = v + epsilon;
       const inv = ve > 0 ? 1 / Math.sqrt(ve) : 0;
-      a[s] = inv;
+      scale[s] = inv;
       stats[0][s] = inv;
       continue;
     }
@@ -217,22 +217,22 @@ export function finalizeStats(
       inv = ve > 0 ? 1 / Math.sqrt(ve) : 0;
     }
     stats[2][s] = inv;
-    a[s] = inv;
+    scale[s] = inv;
     // rmsScaling scales x itself, without subtracting the mean.
     mu[s] = subtractsMean ? m : 0;
   }
-  return {mu, a};
+  return {mu, scale};
 }
 
 function applyRow(
     x: Float32Array, y: Float32Array, g: Float32Array, b: Float32Array, L: FusedLayout, mu: Float64Array,
-    a: Float64Array): void {
+    scale: Float64Array): void {
   const {B, rows, rowSet, rowParam, colParam, paramIdentity} = L;
   for (let r = 0; r < rows; r++) {
     const o = r * B;
     const s = rowSet[r];
     const m = mu[s];
-    const iv = a[s];
+    const iv = scale[s];
     const pb = rowParam[r];
     if (paramIdentity) {
       for (let j = 0; j < B; j++) y[o + j] = (x[o + j] - m) * (iv * g[pb + j]) + b[pb + j];
@@ -247,7 +247,7 @@ function applyRow(
 
 function applyColumn(
     x: Float32Array, y: Float32Array, g: Float32Array, b: Float32Array, L: FusedLayout, mu: Float64Array,
-    a: Float64Array): void {
+    scale: Float64Array): void {
   const {B, rows, rowSet, rowParam, colSet, colParam} = L;
   // y = x * A[j] + C[j], A and C recomputed when a row's sets or params change.
   const A = new Float64Array(B);
@@ -260,7 +260,7 @@ function applyColumn(
       for (let j = 0; j < B; j++) {
         const s = sb + colSet[j];
         const p = pb + colParam[j];
-        const k = a[s] * g[p];
+        const k = scale[s] * g[p];
         A[j] = k;
         C[j] = b[p] - mu[s] * k;
       }
@@ -289,8 +289,8 @@ function eachRow(L: FusedLayout, fn: (o: number, sb: number, pb: number) => void
 
 /** Per-set sums divided by the set size, in place. */
 export function toMeans(setSize: number, ...sums: Float64Array[]): void {
-  for (const a of sums) {
-    for (let s = 0; s < a.length; s++) a[s] /= setSize;
+  for (const sum of sums) {
+    for (let s = 0; s < sum.length; s++) sum[s] /= setSize;
   }
 }
 

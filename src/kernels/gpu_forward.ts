@@ -30,9 +30,9 @@ export interface GpuForwardPasses {
 }
 
 export function runGpuForward(
-    passes: GpuForwardPasses, a: ForwardAttrs, inputs: Record<string, tf.TensorInfo>, kernel: string): tf.TensorInfo[] {
+    passes: GpuForwardPasses, plan: ForwardAttrs, inputs: Record<string, tf.TensorInfo>, kernel: string): tf.TensorInfo[] {
   const {x, gamma, beta} = inputs;
-  const {centred, subtractsMean, epsilonOn} = MODES[a.mode];
+  const {centred, subtractsMean, epsilonOn} = MODES[plan.mode];
   const temps: tf.TensorInfo[] = [];
   const stats: tf.TensorInfo[] = [];
   const temp = (t: tf.TensorInfo) => {
@@ -54,11 +54,11 @@ export function runGpuForward(
     if (epsilonOn === 'std') stats.push(passes.inv(norms, 1));
     // rmsScaling scales x itself: the apply pass sees no mean.
     const applyIns = [xf, ...(subtractsMean && mean ? mean : []), inv];
-    if (a.hasGamma) applyIns.push(flat(gamma));
-    if (a.hasBeta) applyIns.push(flat(beta));
+    if (plan.hasGamma) applyIns.push(flat(gamma));
+    if (plan.hasBeta) applyIns.push(flat(beta));
     const y = passes.apply(applyIns, subtractsMean);
-    if (stats.length !== numStats(a.mode)) throw new Error(`${kernel}: wrong number of statistics`);
-    const statsShape = statsShapeOf(a);
+    if (stats.length !== numStats(plan.mode)) throw new Error(`${kernel}: wrong number of statistics`);
+    const statsShape = statsShapeOf(plan);
     return [{...y, shape: x.shape}, ...stats.map((t) => ({...t, shape: statsShape}))];
   } catch (e) {
     stats.forEach((t) => passes.dispose(t));

@@ -26,45 +26,45 @@ export interface ArrayHost<Out> {
 
 /** The forward kernel on `host`: y, then the statistics of the mode. */
 export function hostForward<Out>(host: ArrayHost<Out>, {inputs, attrs}: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
-  const a = attrsOf<ForwardAttrs>(attrs);
-  const L = layoutOf(a);
+  const plan = attrsOf<ForwardAttrs>(attrs);
+  const L = layoutOf(plan);
   const {x, gamma, beta} = inputs as Record<string, tf.TensorInfo>;
-  const statsShape = statsShapeOf(a);
+  const statsShape = statsShapeOf(plan);
   const y = host.alloc(x.shape);
-  const stats = MODES[a.mode].stats.map(() => host.alloc(statsShape));
+  const stats = MODES[plan.mode].stats.map(() => host.alloc(statsShape));
   const arrays = (): FusedArrays => ({
     x: host.array(x),
-    gamma: a.hasGamma ? host.array(gamma) : null,
-    beta: a.hasBeta ? host.array(beta) : null,
+    gamma: plan.hasGamma ? host.array(gamma) : null,
+    beta: plan.hasBeta ? host.array(beta) : null,
     y: host.array(y),
     stats: stats.map((s) => host.array(s)),
   });
   const at = simdEnabled() ? host.placement : null;
   // The SIMD loops, or (not covered, no memory, or statistics outside the
   // range their float32 arithmetic is safe for) the JS loops, in float64.
-  if (at == null || !simdForward(at, L, a.mode, a.epsilon, arrays())) fusedForward(arrays(), L, a.mode, a.epsilon);
+  if (at == null || !simdForward(at, L, plan.mode, plan.epsilon, arrays())) fusedForward(arrays(), L, plan.mode, plan.epsilon);
   return [y, ...stats].map((t) => host.info(t));
 }
 
 /** The backward kernel on `host`: dx, then dgamma and dbeta where the forward had them. */
 export function hostBackward<Out>(host: ArrayHost<Out>, {inputs, attrs}: Parameters<tf.KernelFunc>[0]): tf.TensorInfo[] {
-  const a = attrsOf<BackwardAttrs>(attrs);
-  const L = layoutOf(a);
+  const plan = attrsOf<BackwardAttrs>(attrs);
+  const L = layoutOf(plan);
   const ins = inputs as Record<string, tf.TensorInfo>;
   const dx = host.alloc(ins.x.shape);
-  const dgamma = a.hasGamma ? host.alloc(a.gammaShape) : null;
-  const dbeta = a.hasBeta ? host.alloc(a.betaShape) : null;
+  const dgamma = plan.hasGamma ? host.alloc(plan.gammaShape) : null;
+  const dbeta = plan.hasBeta ? host.alloc(plan.betaShape) : null;
   const arrays = (): FusedGradArrays => ({
     x: host.array(ins.x),
     dy: host.array(ins.dy),
-    gamma: a.hasGamma ? host.array(ins.gamma) : null,
-    stats: MODES[a.mode].stats.map((_, i) => host.array(ins[`s${i}`])),
+    gamma: plan.hasGamma ? host.array(ins.gamma) : null,
+    stats: MODES[plan.mode].stats.map((_, i) => host.array(ins[`s${i}`])),
     dx: host.array(dx),
     dgamma: dgamma && host.array(dgamma),
     dbeta: dbeta && host.array(dbeta),
   });
   const at = simdEnabled() ? host.placement : null;
-  if (at == null || !simdBackward(at, L, a.mode, arrays())) fusedBackward(arrays(), L, a.mode, a.epsilon);
+  if (at == null || !simdBackward(at, L, plan.mode, arrays())) fusedBackward(arrays(), L, plan.mode, plan.epsilon);
   return [dx, dgamma, dbeta].flatMap((t) => (t == null ? [] : [host.info(t)]));
 }
 

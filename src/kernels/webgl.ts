@@ -256,26 +256,26 @@ function applyProgram(p: GpuPlan, centered: boolean, hasGamma: boolean, hasBeta:
 
 export const webglKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
   const be = backend as WebGLBackendLike;
-  const a = attrsOf<ForwardAttrs>(attrs);
-  const p = gpuPlanOf(a);
+  const plan = attrsOf<ForwardAttrs>(attrs);
+  const p = gpuPlanOf(plan);
   if (p == null) throw new Error(`${FUSED_NORM_KERNEL} (webgl): plan not supported; canFuse should have declined it`);
   const reshapeFn = tf.getKernel('Reshape', 'webgl')?.kernelFunc as tf.KernelFunc;
   const run = (prog: GPGPUProgramLike, ins: tf.TensorInfo[], uniforms: number[][]) =>
     be.runWebGLProgram(prog, ins, 'float32', uniforms);
   const pv = planValues(p);
   const invU = (which: number) =>
-    [[p.setSize], [p.nChunks], [which], [MODES[a.mode].epsilonOn === 'std' ? 1 : 0], [a.epsilon]];
+    [[p.setSize], [p.nChunks], [which], [MODES[plan.mode].epsilonOn === 'std' ? 1 : 0], [plan.epsilon]];
   return runGpuForward({
     partialSum: (x) => run(partialSumProgram(p), [x], pv),
     mean: (x, part, which) => run(meanProgram(p), [x, part], [...pv, [which]]),
     partialNorm: (x, mean) => run(partialNormProgram(p, mean != null), [x, ...(mean ?? [])], pv),
     inv: (norms, which) => run(invProgram(p), [norms], invU(which)),
-    apply: (ins, subtractsMean) => run(applyProgram(p, subtractsMean, a.hasGamma, a.hasBeta), ins,
+    apply: (ins, subtractsMean) => run(applyProgram(p, subtractsMean, plan.hasGamma, plan.hasBeta), ins,
                                        [[p.nd], p.dSize, p.dSStride, p.dPStride]),
     flat: (t) => reshapeFn({inputs: {x: t}, backend, attrs: {shape: [tf.util.sizeFromShape(t.shape)]}}) as tf.TensorInfo,
     flatAllocates: true,
     dispose: (t) => be.disposeIntermediateTensorInfo(t),
-  }, a, inputs as Record<string, tf.TensorInfo>, `${FUSED_NORM_KERNEL} (webgl)`);
+  }, plan, inputs as Record<string, tf.TensorInfo>, `${FUSED_NORM_KERNEL} (webgl)`);
 };
 
 /**

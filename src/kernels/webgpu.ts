@@ -113,25 +113,25 @@ function applyProgram(p: GpuPlan, centered: boolean, hasGamma: boolean, hasBeta:
 
 export const webgpuKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
   const be = backend as WebGPUBackendLike;
-  const a = attrsOf<ForwardAttrs>(attrs);
-  const p = gpuPlanOf(a);
+  const plan = attrsOf<ForwardAttrs>(attrs);
+  const p = gpuPlanOf(plan);
   if (p == null) throw new Error(`${FUSED_NORM_KERNEL} (webgpu): plan not supported; canFuse should have declined it`);
   const run = (prog: WebGPUProgramLike, ins: tf.TensorInfo[], u: ProgramUniform) => be.runWebGPUProgram(prog, ins, 'float32', u);
   const pu = planUniforms(p);
   const invU = (which: number): ProgramUniform => [
-    i32u(p.setSize), i32u(p.nChunks), i32u(which), i32u(MODES[a.mode].epsilonOn === 'std' ? 1 : 0),
-    {type: 'float32', data: [a.epsilon]},
+    i32u(p.setSize), i32u(p.nChunks), i32u(which), i32u(MODES[plan.mode].epsilonOn === 'std' ? 1 : 0),
+    {type: 'float32', data: [plan.epsilon]},
   ];
   return runGpuForward({
     partialSum: (x) => run(partialSumProgram(p), [x], pu),
     mean: (x, part, which) => run(meanProgram(p), [x, part], [...pu, i32u(which)]),
     partialNorm: (x, mean) => run(partialNormProgram(p, mean != null), [x, ...(mean ?? [])], pu),
     inv: (norms, which) => run(invProgram(p), [norms], invU(which)),
-    apply: (ins, subtractsMean) => run(applyProgram(p, subtractsMean, a.hasGamma, a.hasBeta), ins, dimUniforms(p)),
+    apply: (ins, subtractsMean) => run(applyProgram(p, subtractsMean, plan.hasGamma, plan.hasBeta), ins, dimUniforms(p)),
     flat: flatView,
     flatAllocates: false,
     dispose: (t) => be.disposeData(t.dataId),
-  }, a, inputs as Record<string, tf.TensorInfo>, `${FUSED_NORM_KERNEL} (webgpu)`);
+  }, plan, inputs as Record<string, tf.TensorInfo>, `${FUSED_NORM_KERNEL} (webgpu)`);
 };
 
 /** The webgpu backend: forward and backward; each declines a plan with more axes than its shaders take. */

@@ -136,9 +136,9 @@ function paramPartialProgram(q: GpuPlan, mode: NormMode): WebGPUProgramLike {
 
 export const webgpuGradKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
   const be = backend as WebGPUBackendLike;
-  const a = attrsOf<BackwardAttrs>(attrs);
-  const p = gpuPlanOf(a);
-  const q = paramPlanOf(a);
+  const plan = attrsOf<BackwardAttrs>(attrs);
+  const p = gpuPlanOf(plan);
+  const q = paramPlanOf(plan);
   if (p == null || q == null) {
     throw new Error('TfjsNormalizationFusedNormGrad (webgpu): plan not supported; canFuse should have declined it');
   }
@@ -148,27 +148,27 @@ export const webgpuGradKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
   const temps: tf.TensorInfo[] = [];
   const outs: tf.TensorInfo[] = [];
   const xdy = [flat(ins.x), flat(ins.dy)];
-  const xnIn = [...xdy, ...xnStats(a.mode).map((k) => flat(ins[k]))];
-  const dxIn = [...xdy, ...dxStats(a.mode).map((k) => flat(ins[k]))];
-  const gIn = a.hasGamma ? [flat(ins.gamma)] : [];
+  const xnIn = [...xdy, ...xnStats(plan.mode).map((k) => flat(ins[k]))];
+  const dxIn = [...xdy, ...dxStats(plan.mode).map((k) => flat(ins[k]))];
+  const gIn = plan.hasGamma ? [flat(ins.gamma)] : [];
   const du = dimUniforms(p);
   const f32u = (v: number) => ({type: 'float32' as const, data: [v]});
   try {
-    const part = run(setPartialProgram(p, a.mode, a.hasGamma), [...xnIn, ...gIn], [...planUniforms(p), ...du]);
+    const part = run(setPartialProgram(p, plan.mode, plan.hasGamma), [...xnIn, ...gIn], [...planUniforms(p), ...du]);
     temps.push(part);
     const red = run(mergeProgram(p.numSets, true), [part], [i32u(p.nChunks), i32u(0), f32u(1 / p.setSize)]);
     temps.push(red);
-    const dx = run(dxProgram(p, a.mode, a.hasGamma), [...dxIn, ...gIn, red], du);
+    const dx = run(dxProgram(p, plan.mode, plan.hasGamma), [...dxIn, ...gIn, red], du);
     outs.push({...dx, shape: ins.x.shape});
-    if (a.hasGamma || a.hasBeta) {
-      const pp = run(paramPartialProgram(q, a.mode), xnIn, [...planUniforms(q), ...du]);
+    if (plan.hasGamma || plan.hasBeta) {
+      const pp = run(paramPartialProgram(q, plan.mode), xnIn, [...planUniforms(q), ...du]);
       temps.push(pp);
       const merge = (which: number, shape: number[]) => {
         const t = run(mergeProgram(q.numSets, false), [pp], [i32u(q.nChunks), i32u(which), f32u(1)]);
         outs.push({...t, shape});
       };
-      if (a.hasGamma) merge(0, a.gammaShape);
-      if (a.hasBeta) merge(1, a.betaShape);
+      if (plan.hasGamma) merge(0, plan.gammaShape);
+      if (plan.hasBeta) merge(1, plan.betaShape);
     }
     return outs;
   } catch (e) {

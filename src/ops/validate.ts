@@ -115,8 +115,6 @@ export function checkParam(
   }
 }
 
-export const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
-
 /** `gammaInitializer` -> `gamma_initializer`: how a model.json (Keras's config) spells a key. */
 export const toSnakeCase = (key: string): string => key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
 

@@ -17,10 +17,10 @@
  *
  * 'row' layouts (layer norm and RMS norm over the last axes, group norm
  * channels-first: a row lies in one set), the same two passes per row:
- * - R = 1 (gamma varies along the row): rowGradSums gives per row
+ * - runLength = 1 (gamma varies along the row): rowGradSums gives per row
  *   sum(g) and sum(g * xn), and accumulates dgamma = sum(dy * xn) and
  *   dbeta = sum(dy) per element of gamma, all in float64;
- * - R > 1 (gamma constant over runs of R elements): rowRunSums gives per
+ * - runLength > 1 (gamma constant over runs of runLength elements): rowRunSums gives per
  *   run sum(dy) and sum(dy * (x - off)) in float64, merged here per set
  *   and per parameter.
  * Then applyGradRows: dx = dy * (gamma * inv) + (x - P) * V + W with the
@@ -42,8 +42,8 @@ export function simdBackwardScratchBytes(L: FusedLayout, hasGamma: boolean): num
   const ones = hasGamma ? 0 : align16(4 * L.paramSize);
   if (L.kind === 'row') {
     const sp = simdPlanOf(L);
-    const R = sp ? sp.R : 1;
-    const outs = R === 1 ? L.rows : L.rows * (L.B / R);
+    const runLength = sp ? sp.runLength : 1;
+    const outs = runLength === 1 ? L.rows : L.rows * (L.B / runLength);
     return align16(32 * L.rows) + align16(16 * outs) + 2 * align16(8 * L.paramSize) + ones;
   }
   return align16(36 * L.B) + ones;
@@ -69,7 +69,7 @@ export function simdBackward(
   const sp = simdPlanOf(L);
   if (sp == null) throw new Error('simdBackward: layout not covered');
   if (L.kind === 'row') {
-    rowBackward(eng, L, sp.R, ptr, mode, stats, dgamma, dbeta);
+    rowBackward(eng, L, sp.runLength, ptr, mode, stats, dgamma, dbeta);
     return;
   }
   const {fns} = eng;
@@ -153,14 +153,14 @@ function gradCoefficients(
   return {P, V, W};
 }
 
-/** {@link simdBackward} for row layouts (a row lies in one set; gamma index pb + j / R). */
+/** {@link simdBackward} for row layouts (a row lies in one set; gamma index pb + j / runLength). */
 function rowBackward(
-    eng: SimdEngine, L: FusedLayout, R: number, ptr: SimdGradPointers, mode: NormMode, stats: Float32Array[],
+    eng: SimdEngine, L: FusedLayout, runLength: number, ptr: SimdGradPointers, mode: NormMode, stats: Float32Array[],
     dgamma: Float32Array|null, dbeta: Float32Array|null): void {
   const {fns} = eng;
   const buf = eng.memory.buffer;
   const {B, rows, rowSet, rowParam, numSets, setSize, paramSize} = L;
-  const nOut = R === 1 ? rows : rows * (B / R);
+  const nOut = runLength === 1 ? rows : rows * (B / runLength);
   const info = ptr.scratch;
   const out = info + align16(32 * rows);
   const DG = out + align16(16 * nOut);
@@ -186,7 +186,7 @@ function rowBackward(
   const ov = new Float64Array(buf, out, 2 * nOut);
   let dg: Float64Array;
   let db: Float64Array;
-  if (R === 1) {
+  if (runLength === 1) {
     dg = new Float64Array(buf, DG, paramSize);
     db = new Float64Array(buf, DB, paramSize);
     dg.fill(0);
@@ -200,8 +200,8 @@ function rowBackward(
   } else {
     dg = new Float64Array(paramSize);
     db = new Float64Array(paramSize);
-    fns.rowRunSums(ptr.x, ptr.dy, rows, B, R, info, out);
-    const runs = B / R;
+    fns.rowRunSums(ptr.x, ptr.dy, rows, B, runLength, info, out);
+    const runs = B / runLength;
     let k = 0;
     for (let r = 0; r < rows; r++) {
       const s = rowSet[r];
@@ -228,5 +228,5 @@ function rowBackward(
     f32[8 * r + 3] = k.W[s];
     i32[8 * r + 4] = rowParam[r];
   }
-  fns.applyGradRows(ptr.x, ptr.dy, ptr.dx, rows, B, R, info, g);
+  fns.applyGradRows(ptr.x, ptr.dy, ptr.dx, rows, B, runLength, info, g);
 }

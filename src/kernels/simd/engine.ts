@@ -27,16 +27,16 @@ export interface SimdExports {
   rowMoments(x: number, rows: number, B: number, shift: number, out: number): void;
   colMoments(x: number, n: number, B: number, shift: number, K: number, S1: number, S2: number): void;
   applyCols(x: number, y: number, n: number, B: number, P: number, A: number, C: number): void;
-  applyRows(x: number, y: number, rows: number, B: number, R: number, info: number, g: number, b: number): void;
+  applyRows(x: number, y: number, rows: number, B: number, runLength: number, info: number, g: number, b: number): void;
   colDySums(x: number, dy: number, n: number, B: number, P: number, D: number, E: number): void;
   applyGradCols(
       x: number, dy: number, dx: number, n: number, B: number, P: number, U: number, V: number, W: number): void;
   rowGradSums(
       x: number, dy: number, rows: number, B: number, info: number, g: number, DG: number, DB: number,
       out: number): void;
-  rowRunSums(x: number, dy: number, rows: number, B: number, R: number, info: number, out: number): void;
+  rowRunSums(x: number, dy: number, rows: number, B: number, runLength: number, info: number, out: number): void;
   applyGradRows(
-      x: number, dy: number, dx: number, rows: number, B: number, R: number, info: number, g: number): void;
+      x: number, dy: number, dx: number, rows: number, B: number, runLength: number, info: number, g: number): void;
 }
 
 function decodeBase64(s: string): Uint8Array<ArrayBuffer> {

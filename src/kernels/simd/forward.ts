@@ -6,14 +6,14 @@
  *
  * - 'row' layouts: rowMoments gives each row's shifted sum and sum of
  *   squares; applyRows writes y, for gamma/beta that vary along the row
- *   (R = 1) or are constant over runs of R elements (group norm
+ *   (runLength = 1) or are constant over runs of runLength elements (group norm
  *   channels-first: a row is the channels of a group, each a run of H*W).
  * - 'column' layouts: per stretch of rows with the same statistics sets
  *   (group/instance norm channels-last: the H*W positions of one sample),
  *   colMoments gives each column's shifted sums; applyCols writes
  *   y = (x - P) * A + C with per-column coefficients.
  *
- * A row layout whose gamma/beta index is not pb + j / R falls back to the
+ * A row layout whose gamma/beta index is not pb + j / runLength falls back to the
  * JS loops ({@link simdPlanOf} returns null).
  */
 import {align16, MODES, NormMode} from '../contract';
@@ -22,8 +22,8 @@ import type {FusedLayout} from '../layout';
 import type {SimdEngine} from './engine';
 
 export interface SimdPlan {
-  /** Row layouts: gamma/beta element j of a row is rowParam + floor(j / R). */
-  R: number;
+  /** Row layouts: gamma/beta element j of a row is rowParam + floor(j / runLength). */
+  runLength: number;
   /** Column layouts: first row of each stretch with the same sets, then `rows`. */
   momentSegs: Int32Array;
   /** Column layouts: first row of each stretch with the same sets and parameters, then `rows`. */
@@ -52,17 +52,17 @@ export function simdPlanOf(L: FusedLayout): SimdPlan|null {
 function buildPlan(L: FusedLayout): SimdPlan|null {
   const {B, rows, rowSet, rowParam, colParam} = L;
   if (L.kind === 'row') {
-    let R = 1;
-    while (R < B && colParam[R] === colParam[0]) R++;
-    if (colParam[0] !== 0 || B % R !== 0) return null;
+    let runLength = 1;
+    while (runLength < B && colParam[runLength] === colParam[0]) runLength++;
+    if (colParam[0] !== 0 || B % runLength !== 0) return null;
     for (let j = 0; j < B; j++) {
-      if (colParam[j] !== Math.floor(j / R)) return null;
+      if (colParam[j] !== Math.floor(j / runLength)) return null;
     }
     const none = new Int32Array(0);
-    return {R, momentSegs: none, applySegs: none};
+    return {runLength, momentSegs: none, applySegs: none};
   }
   return {
-    R: 0,
+    runLength: 0,
     momentSegs: stretches(rows, (r) => rowSet[r] !== rowSet[r - 1]),
     applySegs: stretches(rows, (r) => rowSet[r] !== rowSet[r - 1] || rowParam[r] !== rowParam[r - 1]),
   };
@@ -146,18 +146,18 @@ export function simdForward(
         merge(count, mean, m2, rowSet[r], B, xv[r * B] + s1 / B, Math.max(0, s2 - (s1 * s1) / B));
       }
     }
-    const {mu, a} = finalizeStats(mean, m2, L, mode, epsilon, stats);
+    const {mu, scale} = finalizeStats(mean, m2, L, mode, epsilon, stats);
     const fi = new Float32Array(buf, work, 4 * rows);
     const ii = new Int32Array(buf, work, 4 * rows);
     for (let r = 0; r < rows; r++) {
       const s = rowSet[r];
       const P = Math.fround(mu[s]);
       fi[4 * r] = P;
-      fi[4 * r + 1] = a[s];
-      fi[4 * r + 2] = -(mu[s] - P) * a[s];
+      fi[4 * r + 1] = scale[s];
+      fi[4 * r + 2] = -(mu[s] - P) * scale[s];
       ii[4 * r + 3] = rowParam[r];
     }
-    fns.applyRows(ptr.x, ptr.y, rows, B, sp.R, work, g, b);
+    fns.applyRows(ptr.x, ptr.y, rows, B, sp.runLength, work, g, b);
     return;
   }
 
@@ -167,7 +167,7 @@ export function simdForward(
     fns.colMoments(ptr.x + 4 * r0 * B, n, B, shift, Kv.byteOffset, S1v.byteOffset, S2v.byteOffset);
     mergeColumns(count, mean, m2, L, sb, n, Kv, S1v, S2v, rms);
   });
-  const {mu, a} = finalizeStats(mean, m2, L, mode, epsilon, stats);
+  const {mu, scale} = finalizeStats(mean, m2, L, mode, epsilon, stats);
   const [Pv, Av, Cv] = consecutive(Float32Array, buf, work, B, 3);
   const gv = new Float32Array(buf, g, paramSize);
   const bv = new Float32Array(buf, b, paramSize);
@@ -177,7 +177,7 @@ export function simdForward(
       const p = pb + colParam[j];
       const m = mu[s];
       const pm = Math.fround(m);
-      const k = a[s] * gv[p];
+      const k = scale[s] * gv[p];
       Pv[j] = pm;
       Av[j] = k;
       Cv[j] = bv[p] - (m - pm) * k;
