@@ -32,7 +32,8 @@ TFJS_NODE_MODULES=$(echo "$modules" | tail -n1)
 export REQUIRE_TFJS_NODE=1 TFJS_TEST_BACKEND=tensorflow PROPERTY_RUN_SCALE="${PROPERTY_RUN_SCALE:-0.25}"
 npx jest -w 1 \
   test/parity/node.test.ts test/tfjs-node.test.ts test/running_stats.test.ts test/mask.test.ts \
-  test/properties.test.ts test/model.test.ts test/tfjs-node-kernel.test.ts "$@"
+  test/properties.test.ts test/model.test.ts test/tfjs-node-kernel.test.ts \
+  test/batch_normalization.test.ts "$@"
 rc=$?
 echo "[tfjs-node-test] tensorflow lane: jest exit $rc, $(( $(date +%s) - built )) s of tests" >&2
 exit "$rc"
