@@ -10,6 +10,9 @@
  * - bnOp: `ops.batchNorm` forward + backward with respect to x, gamma, beta;
  * - gn: `ops.groupNorm` (G = 32) forward + backward with respect to x, gamma,
  *   beta: the target (BN's training step no slower than this);
+ * - gnLayer: this package's GroupNormalization layer (G = 32), timed as
+ *   bnLayer: the same layer machinery around the op, for a like-for-like
+ *   comparison of the two layers;
  * - builtin: tfjs's built-in `tf.layers.batchNormalization` training step,
  *   timed as bnLayer.
  */
@@ -22,7 +25,7 @@ type Lib = typeof LibModule;
 type Tensor = TfModule.Tensor;
 
 export const BN_BENCH_SHAPE = [8, 32, 32, 64];
-export const BN_VARIANTS = ['bnLayer', 'bnOp', 'gn', 'builtin'] as const;
+export const BN_VARIANTS = ['bnLayer', 'bnOp', 'gn', 'gnLayer', 'builtin'] as const;
 export type BnVariant = typeof BN_VARIANTS[number];
 
 export interface BnBenchResult {
@@ -47,12 +50,14 @@ export async function runBatchNormBench(
   const beta = tf.randomNormal([C], 0, 0.5, 'float32', 4);
   const mine = lib.layers.batchNormalization({momentum: 0.9});
   const builtin = tf.layers.batchNormalization({momentum: 0.9});
-  tf.dispose([mine.apply(x), builtin.apply(x)] as Tensor[]);
+  const gnLayer = lib.layers.groupNormalization({groups: 32});
+  tf.dispose([mine.apply(x), builtin.apply(x), gnLayer.apply(x)] as Tensor[]);
   const step = (layer: TfModule.layers.Layer) => () => tf.grads((t: Tensor) => layer.apply(t, {training: true}) as Tensor)([x], dy);
   const fns: Record<BnVariant, () => Tensor[]> = {
     bnLayer: step(mine),
     bnOp: () => tf.grads((t: Tensor, g: Tensor, b: Tensor) => lib.ops.batchNorm(t, {gamma: g, beta: b}))([x, gamma, beta], dy),
     gn: () => tf.grads((t: Tensor, g: Tensor, b: Tensor) => lib.ops.groupNorm(t, {groups: 32, gamma: g, beta: b}))([x, gamma, beta], dy),
+    gnLayer: step(gnLayer),
     builtin: step(builtin),
   };
   const samples = Object.fromEntries(BN_VARIANTS.map((v) => [v, [] as number[]])) as unknown as Record<BnVariant, number[]>;
@@ -79,6 +84,7 @@ export async function runBatchNormBench(
   tf.dispose([x, dy, gamma, beta]);
   mine.dispose();
   builtin.dispose();
+  gnLayer.dispose();
   return {backend: tf.getBackend(), shape, samples};
 }
 
