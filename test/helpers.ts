@@ -319,3 +319,29 @@ export function withFlags<T>(flags: Record<string, boolean>, fn: () => T): T {
     for (const [k, v] of Object.entries(prev)) tf.env().set(k, v);
   }
 }
+
+/** `@tensorflow/tfjs-node`'s module where it can be imported (the tfjs-node lane), or null. */
+export function tryTfjsNode(): unknown {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('@tensorflow/tfjs-node');
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Where tfjs-node cannot be imported: says so loudly (`!!! message !!!`)
+ * and reports the suite as one skipped test named by `message`; with
+ * REQUIRE_TFJS_NODE=1 (the tfjs-node lane) a test named `name` fails instead.
+ */
+export function reportTfjsNodeMissing(message: string, name: string): void {
+  if (process.env.REQUIRE_TFJS_NODE === '1') {
+    test(name, () => {
+      throw new Error(`${message}; REQUIRE_TFJS_NODE=1 makes this a failure`);
+    });
+  } else {
+    process.stderr.write(`\n!!! ${message} !!!\n\n`);
+    test.skip(message, () => undefined);
+  }
+}

@@ -19,7 +19,7 @@ import {tensorflowBackwardKind, tensorflowRuns} from '../src/kernels/tensorflow'
 import {NormMode, NormPlan, normalize} from '../src/ops/core';
 import {groupNormPlan} from '../src/ops/group_norm';
 import {axesPlan} from '../src/ops/layer_norm';
-import {expectClose, expectNoLeakSync, maxAbsDiff, withFlags} from './helpers';
+import {expectClose, expectNoLeakSync, maxAbsDiff, reportTfjsNodeMissing, tryTfjsNode, withFlags} from './helpers';
 import {axesSpec, groupSpec, normals, refForward, refGrads64, RefSpec, rng} from './reference';
 
 const NO_TFJS_NODE_MESSAGE = 'tensorflow (tfjs-node) fused kernels NOT tested: @tensorflow/tfjs-node is not installed';
@@ -28,16 +28,6 @@ test('the fused kernels are registered for \'tensorflow\' without tfjs-node bein
   expect(tf.getKernel(FUSED_NORM_KERNEL, 'tensorflow')).toBeDefined();
   expect(tf.getKernel(FUSED_NORM_GRAD_KERNEL, 'tensorflow')).toBeDefined();
 });
-
-function tryTfjsNode(): boolean {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    require('@tensorflow/tfjs-node');
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface Case {
   name: string;
@@ -155,14 +145,7 @@ const refGradList = (c: Case, d: Data) => {
 };
 
 if (!tryTfjsNode()) {
-  if (process.env.REQUIRE_TFJS_NODE === '1') {
-    test('tensorflow (tfjs-node) fused kernels', () => {
-      throw new Error(`${NO_TFJS_NODE_MESSAGE}; REQUIRE_TFJS_NODE=1 makes this a failure`);
-    });
-  } else {
-    process.stderr.write(`\n!!! ${NO_TFJS_NODE_MESSAGE} !!!\n\n`);
-    test.skip(NO_TFJS_NODE_MESSAGE, () => undefined);
-  }
+  reportTfjsNodeMissing(NO_TFJS_NODE_MESSAGE, 'tensorflow (tfjs-node) fused kernels');
 } else {
   const ALL = cases();
 

@@ -20,20 +20,10 @@ import {useFastConvFilterGrad} from '../examples/lib/conv-filter-grad';
 import {toTensors} from '../examples/lib/digits';
 import {loadDigitsSplit} from '../examples/lib/digits-node';
 import {io, layers} from '../src';
-import {maxAbsDiff} from './helpers';
+import {maxAbsDiff, reportTfjsNodeMissing, tryTfjsNode} from './helpers';
 import {normals, rng} from './reference';
 
 const NO_TFJS_NODE_MESSAGE = 'tensorflow (tfjs-node) backend NOT tested: @tensorflow/tfjs-node is not installed';
-
-function tryTfjsNode(): boolean {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    require('@tensorflow/tfjs-node');
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Relative tolerance on the digits losses, cpu vs tensorflow: both compute
@@ -68,14 +58,7 @@ async function expectSameModel(a: tf.LayersModel, b: tf.LayersModel, x: tf.Tenso
 }
 
 if (!tryTfjsNode()) {
-  if (process.env.REQUIRE_TFJS_NODE === '1') {
-    test('tensorflow (tfjs-node) backend', () => {
-      throw new Error(`${NO_TFJS_NODE_MESSAGE}; REQUIRE_TFJS_NODE=1 makes this a failure`);
-    });
-  } else {
-    process.stderr.write(`\n!!! ${NO_TFJS_NODE_MESSAGE} !!!\n\n`);
-    test.skip(NO_TFJS_NODE_MESSAGE, () => undefined);
-  }
+  reportTfjsNodeMissing(NO_TFJS_NODE_MESSAGE, 'tensorflow (tfjs-node) backend');
 } else {
   let tmp: string;
   beforeAll(async () => {

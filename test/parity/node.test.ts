@@ -11,6 +11,7 @@ import * as path from 'path';
 
 import * as lib from '../../src/index';
 import {loadReferenceCases} from '../fixtures';
+import {reportTfjsNodeMissing, tryTfjsNode} from '../helpers';
 import {buildCases, FixtureCase, toHalf} from './cases';
 import {expectAllPass} from './expect';
 import {runFamilyParity} from './family';
@@ -139,25 +140,9 @@ function expectWsPass(records: WsRecord[], backend: string): void {
 }
 
 /** The tfjs-node module, or null when it cannot be imported. */
-function tryTfjsNode(): unknown {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require('@tensorflow/tfjs-node');
-  } catch {
-    return null;
-  }
-}
-
 const tfjsNode = tryTfjsNode();
 if (!tfjsNode) {
-  if (process.env.REQUIRE_TFJS_NODE === '1') {
-    test('tensorflow (tfjs-node) backend', () => {
-      throw new Error(`${NO_TFJS_NODE_MESSAGE}; REQUIRE_TFJS_NODE=1 makes this a failure`);
-    });
-  } else {
-    process.stderr.write(`\n!!! ${NO_TFJS_NODE_MESSAGE} !!!\n\n`);
-    test.skip(`${NO_TFJS_NODE_MESSAGE}`, () => undefined);
-  }
+  reportTfjsNodeMissing(NO_TFJS_NODE_MESSAGE, 'tensorflow (tfjs-node) backend');
 } else {
   describe('parity on tensorflow (tfjs-node)', () => {
     test('tensorflow: every op and layer within 1e-4 of float64 and cpu, no leaks', async () => {
