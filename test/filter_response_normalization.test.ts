@@ -126,12 +126,15 @@ describe('FilterResponseNormalization', () => {
     tf.dispose([x, y, dx]);
   });
 
-  test('negative epsilon counts as |epsilon| (TFA takes abs); the config holds |epsilon|', () => {
+  // TFA's normalizations.py (tensorflow/addons@2f10b9e): `self.epsilon = epsilon` (line 398) is stored as given and
+  // written to the config as is (line 450); only call() takes tf.math.abs of it (line 440).
+  test('negative epsilon counts as |epsilon| (TFA takes abs in call); the config holds epsilon as given, as TFA\'s', () => {
     const x = tf.randomNormal([1, 2, 2, 2], 0, 1e-3, 'float32', 5);
     const a = new FilterResponseNormalization({epsilon: -1e-4}).apply(x) as tf.Tensor;
     const b = new FilterResponseNormalization({epsilon: 1e-4}).apply(x) as tf.Tensor;
     expect(Array.from(a.dataSync())).toEqual(Array.from(b.dataSync()));
-    expect(new FilterResponseNormalization({epsilon: -1e-4}).getConfig().epsilon).toBe(1e-4);
+    expect(new FilterResponseNormalization({epsilon: -1e-4}).getConfig().epsilon).toBe(-1e-4);
+    expect(FilterResponseNormalization.fromConfig(FilterResponseNormalization, {epsilon: -1e-4}).getConfig().epsilon).toBe(-1e-4);
     tf.dispose([x, a, b]);
   });
 
@@ -265,7 +268,9 @@ describe('layer harness, save/load and the converter format', () => {
       const shape = [2, 4, 4, 3];
       const x = normals(rng(3), 96, 0.2, 1.5);
       const y = model.predict(tf.tensor(x, shape)) as tf.Tensor;
-      let r = frnRef(x, shape, 1e-6, w['frn_eps/gamma'], w['frn_eps/beta'], w['frn_eps/learned_epsilon'][0]);
+      // TFA's learned_epsilon is unprefixed in its files (created in __init__): io.loadLayersModel gives it to frn_eps.
+      expect(model.getLayer('frn_eps').weights[0].read().dataSync()[0]).toBe(w['learned_epsilon'][0]);
+      let r = frnRef(x, shape, 1e-6, w['frn_eps/gamma'], w['frn_eps/beta'], w['learned_epsilon'][0]);
       r = tluRef(r, shape, w['tlu_affine/tau'], w['tlu_affine/alpha']);
       r = frnRef(r, shape, 1e-6, w['frn/gamma'], w['frn/beta'], null);
       r = tluRef(r, shape, w['tlu/tau'], null);
@@ -276,5 +281,44 @@ describe('layer harness, save/load and the converter format', () => {
     } finally {
       fs.rmSync(dir, {recursive: true, force: true});
     }
+  });
+  test('a manifest named as TFA\'s converted files name it: two FRNs with learned epsilon, each listing a bare learned_epsilon', async () => {
+    // tensorflow/addons tensorflow_addons/layers/normalizations.py @2f10b9e: FilterResponseNormalization.__init__
+    // creates learned_epsilon (add_weight(shape=(1,), name="learned_epsilon"), lines 413-415) outside the name
+    // scope tf.keras 2 opens while a layer builds, so its variable is 'learned_epsilon:0'; gamma and beta
+    // (add_weight in build, lines 427-437) are '<layer>/gamma:0', '<layer>/beta:0', all [1, 1, 1, C]. The
+    // converter drops ':0' and writes each layer's weights in tf.keras's order (learned_epsilon was created first).
+    const frnConfig = (name: string) => ({class_name: 'Addons>FilterResponseNormalization', config: {
+      name, trainable: true, dtype: 'float32', axis: [1, 2], epsilon: 1e-6, learned_epsilon: true,
+      beta_initializer: {class_name: 'Zeros', config: {}}, gamma_initializer: {class_name: 'Ones', config: {}},
+      beta_regularizer: null, gamma_regularizer: null, beta_constraint: null, gamma_constraint: null, learned_epsilon_constraint: null}});
+    const modelTopology = {keras_version: '2.10.0', backend: 'tensorflow', model_config: {class_name: 'Sequential', config: {
+      name: 'sequential', layers: [
+        {class_name: 'InputLayer', config: {batch_input_shape: [null, 3, 3, 2], dtype: 'float32', sparse: false, ragged: false, name: 'input_1'}},
+        frnConfig('frn_a'), frnConfig('frn_b')]}}};
+    const weightSpecs: tf.io.WeightsManifestEntry[] = [
+      {name: 'learned_epsilon', shape: [1], dtype: 'float32'}, {name: 'frn_a/gamma', shape: [1, 1, 1, 2], dtype: 'float32'},
+      {name: 'frn_a/beta', shape: [1, 1, 1, 2], dtype: 'float32'},
+      {name: 'learned_epsilon', shape: [1], dtype: 'float32'}, {name: 'frn_b/gamma', shape: [1, 1, 1, 2], dtype: 'float32'},
+      {name: 'frn_b/beta', shape: [1, 1, 1, 2], dtype: 'float32'}];
+    const values = [[0.3], [1.5, 0.5], [0.1, -0.2], [0.02], [0.7, 1.2], [-0.4, 0.3]];
+    const weightData = new Float32Array(values.flat()).buffer;
+    const before = tf.memory().numTensors;
+    const model = await io.loadLayersModel(tf.io.fromMemory({modelTopology, weightSpecs, weightData}));
+    const stored = (k: number) => Array.from(Float32Array.from(values[k]));
+    expect(model.layers.slice(1).map((l) => l.weights.map((w) => [w.originalName, Array.from(w.read().dataSync())]))).toEqual([
+      [['frn_a/learned_epsilon', stored(0)], ['frn_a/gamma', stored(1)], ['frn_a/beta', stored(2)]],
+      [['frn_b/learned_epsilon', stored(3)], ['frn_b/gamma', stored(4)], ['frn_b/beta', stored(5)]],
+    ]);
+    const shape = [2, 3, 3, 2];
+    const x = normals(rng(8), 36, 0.1, 1.3);
+    const xt = tf.tensor(x, shape);
+    const y = model.predict(xt) as tf.Tensor;
+    const f32 = values.map((v) => Float32Array.from(v));
+    const r = frnRef(frnRef(x, shape, 1e-6, f32[1], f32[2], f32[0][0]), shape, 1e-6, f32[4], f32[5], f32[3][0]);
+    expectClose(y, r, 1e-5, 'two FRNs with learned epsilon');
+    tf.dispose([xt, y]);
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 });

@@ -73,6 +73,8 @@ export interface LayerTestSpec {
    * (Keras's UnitNormalization does the same).
    */
   usesMask?: boolean;
+  /** Indices of non-trainable float weights no call changes (WeightNormalization's clone copies); default none. */
+  constantWeights?: number[];
 }
 
 /**
@@ -245,11 +247,13 @@ async function checkTraining(spec: LayerTestSpec): Promise<void> {
   }
   // Non-trainable float weights (moving statistics, a power iteration's vector): a training call
   // updates them, an inference call may not.
-  const frozen = layer.weights.flatMap((w, i) => (w.trainable || w.dtype !== 'float32' ? [] : [i]));
-  if (frozen.length > 0) {
+  const constant = spec.constantWeights ?? [];
+  const frozen = layer.weights.flatMap((w, i) => (w.trainable || w.dtype !== 'float32' || constant.includes(i) ? [] : [i]));
+  if (frozen.length > 0 || constant.length > 0) {
     tf.dispose(layer.apply(x, {training: true}) as tf.Tensor);
     const trained = layer.getWeights().map((w) => w.dataSync().slice());
     frozen.forEach((i) => expect(maxAbsDiff(trained[i], before[i])).toBeGreaterThan(0));
+    constant.forEach((i) => expect(maxAbsDiff(trained[i], before[i])).toBe(0));
     tf.dispose(model.predict(x) as tf.Tensor);
     const inferred = layer.getWeights().map((w) => w.dataSync());
     frozen.forEach((i) => expect(maxAbsDiff(inferred[i], trained[i])).toBe(0));

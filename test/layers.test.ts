@@ -126,7 +126,7 @@ const HARNESS_CASES: Array<[string, LayerTestSpec]> = [
   }],
   ['WeightNormalization (TFA) of a Dense, no data init', {
     cls: WeightNormalization as never, args: {layer: {className: 'Dense', config: {units: 4}}, dataInit: false}, inputShape: [2, 4],
-    weights: [['kernel', [4, 4]], ['bias', [4]], ['g', [4]], ['initialized', [], 'bool']], configKeys: ['layer', 'dataInit'],
+    weights: [['g', [4]], ['kernel', [4, 4]], ['bias', [4]], ['initialized', [], 'bool']], configKeys: ['layer', 'dataInit'],
     usesMask: false,  // a wrapper: the wrapped Dense mixes the masked features
   }],
   ['TLU (TFA)', {

@@ -66,20 +66,48 @@ describe('WeightNormalization', () => {
   const v = normals(rng(2), n * u, 0, 0.7);
   const b0 = normals(rng(3), u, 0, 0.3);
 
+  /** Built, with v and b0 as the wrapped layer's weights and (data init) as the clone's copies of them. */
   function built(dataInit: boolean, activation: 'relu'|'linear' = 'relu'): WeightNormalization {
     const wn = new WeightNormalization({layer: tf.layers.dense({units: u, activation}), dataInit});
     wn.build([null, n]);
-    (wn.v as tf.LayerVariable).write(tf.tensor(v, [n, u]));
-    wn.layer.weights[1].write(tf.tensor(b0, [u]));
+    const values = tf.tidy(() => [tf.ones([u]), tf.tensor(v, [n, u]), tf.tensor(b0, [u]), tf.scalar(false, 'bool'),
+      ...(dataInit ? [tf.tensor(v, [n, u]), tf.tensor(b0, [u])] : [])]);
+    wn.setWeights(values);
+    tf.dispose(values);
     return wn;
   }
+
+  test('weights in TFA\'s order and names (tf.keras 2: g, the wrapped kernel and bias, initialized, the naked clone\'s)', () => {
+    expect(built(true).weights.map((w) => [w.originalName, w.shape, w.dtype, w.trainable])).toEqual([
+      ['g', [u], 'float32', true], ['kernel', [n, u], 'float32', true], ['bias', [u], 'float32', true],
+      ['initialized', [], 'bool', false], ['data_dep_init/kernel', [n, u], 'float32', false], ['data_dep_init/bias', [u], 'float32', false]]);
+    expect(built(false).weights.map((w) => w.originalName)).toEqual(['g', 'kernel', 'bias', 'initialized']);
+  });
+
+  test('data init runs the naked clone: its weights are the wrapped layer\'s at build time (as TFA copies them), not later writes', () => {
+    const wn = new WeightNormalization({layer: tf.layers.dense({units: u}), name: 'wn_copy'});
+    wn.build([null, n]);
+    const [, k0, bb0] = wn.getWeights().map((t) => t.dataSync().slice());
+    const [, , , , ck, cb] = wn.getWeights();
+    expect(Array.from(ck.dataSync())).toEqual(Array.from(k0));
+    expect(Array.from(cb.dataSync())).toEqual(Array.from(bb0));
+    tf.tidy(() => {
+      (wn.v as tf.LayerVariable).write(tf.tensor(v, [n, u]));
+    });
+    const xt = tf.tensor(x, [rows, n]);
+    tf.dispose(wn.apply(xt) as tf.Tensor);
+    const {g, b} = dataInit64(x, rows, n, u, k0, bb0);
+    expect(relErr(wn.getWeights()[0].dataSync(), g)).toBeLessThan(1e-5);
+    expect(relErr(wn.getWeights()[2].dataSync(), b)).toBeLessThan(1e-5);
+    tf.dispose(xt);
+  });
 
   test('data init (TFA\'s default): g and the bias from the first batch as TFA computes them, then the output with them', () => {
     const wn = built(true);
     const xt = tf.tensor(x, [rows, n]);
     const y = expectNoLeakSync(() => wn.apply(xt) as tf.Tensor, 'first call');
     const {g, b} = dataInit64(x, rows, n, u, v, b0);
-    const [, bias, gw, init] = wn.getWeights();
+    const [gw, , bias, init] = wn.getWeights();
     expect(relErr(gw.dataSync(), g)).toBeLessThan(1e-5);
     expect(relErr(bias.dataSync(), b)).toBeLessThan(1e-5);
     expect(Array.from(init.dataSync())).toEqual([1]);
@@ -87,7 +115,7 @@ describe('WeightNormalization', () => {
     // The second call does not initialize again.
     const x2 = tf.tensor(normals(rng(9), rows * n, 5, 3), [rows, n]);
     tf.dispose(wn.apply(x2) as tf.Tensor);
-    expect(Array.from(wn.getWeights()[2].dataSync())).toEqual(Array.from(gw.dataSync()));
+    expect(Array.from(wn.getWeights()[0].dataSync())).toEqual(Array.from(gw.dataSync()));
     tf.dispose([xt, x2, y]);
   });
 
@@ -96,7 +124,7 @@ describe('WeightNormalization', () => {
     const xt = tf.tensor(x, [rows, n]);
     const y = wn.apply(xt) as tf.Tensor;
     const norms = Array.from({length: u}, (_, j) => Math.sqrt(Array.from({length: n}, (_, i) => v[i * u + j] ** 2).reduce((a, c) => a + c, 0)));
-    expect(relErr(wn.getWeights()[2].dataSync(), norms)).toBeLessThan(1e-6);
+    expect(relErr(wn.getWeights()[0].dataSync(), norms)).toBeLessThan(1e-6);
     const plain = tf.add(tf.matMul(xt, tf.tensor(v, [n, u])), tf.tensor(b0));
     expect(relErr(y.dataSync(), plain.dataSync())).toBeLessThan(1e-5);
     tf.dispose([xt, y, plain]);
@@ -106,16 +134,16 @@ describe('WeightNormalization', () => {
     const wn = built(true, 'linear');
     const xt = tf.tensor(x, [rows, n]);
     tf.dispose(wn.apply(xt) as tf.Tensor);  // initializes
-    const g = Array.from(wn.getWeights()[2].dataSync());
-    const b = Array.from(wn.getWeights()[1].dataSync());
+    const g = Array.from(wn.getWeights()[0].dataSync());
+    const b = Array.from(wn.getWeights()[2].dataSync());
     const dy = normals(rng(4), rows * u);
     const dyt = tf.tensor(dy, [rows, u]);
     const xv = tf.variable(xt);
     const vars = wn.trainableWeights.map((w) => w.read() as tf.Variable);
     const {value, grads} = tf.variableGrads(() => tf.sum(tf.mul(wn.apply(xv) as tf.Tensor, dyt)) as tf.Scalar, [xv, ...vars]);
-    const f = (a: Float64Array[]) => denseWN64(a[0], rows, n, u, a[1], a[3], a[2], false);
-    const ref = gradsFD(f, [x, v, b, g], dy);
-    expect(wn.trainableWeights.map((w) => w.originalName.split('/').pop())).toEqual(['kernel', 'bias', 'g']);
+    const f = (a: Float64Array[]) => denseWN64(a[0], rows, n, u, a[2], a[1], a[3], false);
+    const ref = gradsFD(f, [x, g, v, b], dy);
+    expect(wn.trainableWeights.map((w) => w.originalName.split('/').pop())).toEqual(['g', 'kernel', 'bias']);
     [xv, ...vars].forEach((t, i) => expectClose(grads[t.name], ref[i], 1e-4, `grad ${i}`));
     tf.dispose([xt, dyt, xv, value, ...Object.values(grads)]);
   });
@@ -124,16 +152,16 @@ describe('WeightNormalization', () => {
     const wn = layers.weightNormalization({layer: tf.layers.conv2d({filters: 4, kernelSize: 3, padding: 'same'})});
     const xt = tf.randomNormal([2, 5, 5, 3], 0.2, 1.5, 'float32', 5);
     wn.build([null, 5, 5, 3]);
-    const v4 = wn.getWeights()[0].clone();
-    const b4 = wn.getWeights()[1].clone();
+    const v4 = wn.getWeights()[1].clone();
+    const b4 = wn.getWeights()[2].clone();
     const y = wn.apply(xt) as tf.Tensor;
     const xInit = tf.add(tf.conv2d(xt as tf.Tensor4D, v4 as tf.Tensor4D, 1, 'same'), b4);
     const {mean, variance} = tf.moments(xInit, [0, 1, 2]);
     const scale = tf.div(1, tf.sqrt(tf.add(variance, 1e-10)));
-    expect(relErr(wn.getWeights()[2].dataSync(), scale.dataSync())).toBeLessThan(1e-5);
-    expect(relErr(wn.getWeights()[1].dataSync(), tf.neg(tf.mul(mean, scale)).dataSync())).toBeLessThan(1e-5);
+    expect(relErr(wn.getWeights()[0].dataSync(), scale.dataSync())).toBeLessThan(1e-5);
+    expect(relErr(wn.getWeights()[2].dataSync(), tf.neg(tf.mul(mean, scale)).dataSync())).toBeLessThan(1e-5);
     const k = tf.mul(tf.div(v4, tf.sqrt(tf.sum(tf.square(v4), [0, 1, 2], true))), scale);
-    const want = tf.add(tf.conv2d(xt as tf.Tensor4D, k as tf.Tensor4D, 1, 'same'), wn.getWeights()[1]);
+    const want = tf.add(tf.conv2d(xt as tf.Tensor4D, k as tf.Tensor4D, 1, 'same'), wn.getWeights()[2]);
     expect(relErr(y.dataSync(), want.dataSync())).toBeLessThan(1e-5);
     // After data init, the pre-activation of the init batch is standardized only when ||v|| = 1 (TFA inits
     // through the raw kernel): here its per-channel std is 1 / ||v||.
@@ -150,7 +178,7 @@ describe('WeightNormalization', () => {
     const classes = await expectExactRoundTrip(model, tf.randomNormal([5, 3], 4, 2, 'float32', 9));
     expect(classes).toEqual(['Addons>WeightNormalization', 'Addons>WeightNormalization']);
     expect(model.layers[0].weights.map((w) => [w.originalName.split('/').pop(), w.dtype])).toEqual(
-        [['kernel', 'float32'], ['bias', 'float32'], ['g', 'float32'], ['initialized', 'bool']]);
+        [['g', 'float32'], ['kernel', 'float32'], ['bias', 'float32'], ['initialized', 'bool'], ['kernel', 'float32'], ['bias', 'float32']]);
     tf.dispose(x);
     model.dispose();
   });
@@ -193,9 +221,60 @@ describe('WeightNormalization', () => {
     }
   });
 
+  test('a manifest named as TFA\'s converted files name it (data init: the naked clone\'s weights too) loads with plain tf.loadLayersModel', async () => {
+    // tensorflow/addons tensorflow_addons/layers/wrappers.py @5e893ee, WeightNormalization.build(): the wrapped
+    // layer is built inside the wrapper's build (line 77), so under tf.keras 2's name scope of the wrapper its
+    // kernel and bias are '<wrapper>/kernel:0', '<wrapper>/bias:0'; then add_weight name="g" (line 97, trainable,
+    // [units]) and name="initialized" (line 106, bool, shape None, non-trainable); with data_init, a clone with
+    // trainable False is built under tf.name_scope("data_dep_init") (lines 115-120): '<wrapper>/data_dep_init/kernel:0'
+    // and '.../bias:0'. tf.keras 2 lists own trainable weights, then the sublayers' (g, kernel, bias), then the
+    // non-trainable ones (initialized, the clone's), as tensorflow/addons issue #624 prints them for TFA 0.6
+    // (['weight_normalization/g:0', 'weight_normalization/kernel:0', 'weight_normalization/bias:0',
+    // 'weight_normalization/initialized:0', ...], the clone's then without the scope). The converter drops ':0'.
+    const dense = (name: string, units: number, activation: string) => ({class_name: 'Dense', config: {
+      name, trainable: true, dtype: 'float32', units, activation, use_bias: true,
+      kernel_initializer: {class_name: 'GlorotUniform', config: {seed: null}}, bias_initializer: {class_name: 'Zeros', config: {}},
+      kernel_regularizer: null, bias_regularizer: null, activity_regularizer: null, kernel_constraint: null, bias_constraint: null}});
+    const modelTopology = {keras_version: '2.10.0', backend: 'tensorflow', model_config: {class_name: 'Sequential', config: {
+      name: 'sequential', layers: [
+        {class_name: 'InputLayer', config: {batch_input_shape: [null, 4], dtype: 'float32', sparse: false, ragged: false, name: 'input_1'}},
+        {class_name: 'Addons>WeightNormalization', config: {name: 'weight_normalization', trainable: true, dtype: 'float32',
+          layer: dense('dense', 3, 'tanh'), data_init: true}},
+        {class_name: 'Addons>WeightNormalization', config: {name: 'weight_normalization_1', trainable: true, dtype: 'float32',
+          layer: dense('dense_1', 2, 'linear'), data_init: false}}]}}};
+    const f = (name: string, shape: number[]) => ({name, shape, dtype: 'float32' as const});
+    const weightSpecs: tf.io.WeightsManifestEntry[] = [
+      f('weight_normalization/g', [3]), f('weight_normalization/kernel', [4, 3]), f('weight_normalization/bias', [3]),
+      {name: 'weight_normalization/initialized', shape: [], dtype: 'bool'},
+      f('weight_normalization/data_dep_init/kernel', [4, 3]), f('weight_normalization/data_dep_init/bias', [3]),
+      f('weight_normalization_1/g', [2]), f('weight_normalization_1/kernel', [3, 2]), f('weight_normalization_1/bias', [2]),
+      {name: 'weight_normalization_1/initialized', shape: [], dtype: 'bool'}];
+    const rand = rng(44);
+    const w = new Map(weightSpecs.map((s) => [s.name, s.dtype === 'bool' ? Uint8Array.of(1) :
+      normals(rand, s.shape.reduce((a, b) => a * b, 1), s.name.endsWith('/g') ? 1 : 0, 0.5)]));
+    const weightData = Buffer.concat(weightSpecs.map((s) => Buffer.from((w.get(s.name) as Uint8Array|Float32Array).buffer)));
+    const artifacts = {modelTopology, weightSpecs, weightData: weightData.buffer.slice(weightData.byteOffset, weightData.byteOffset + weightData.length)};
+    for (const load of [(a: tf.io.ModelArtifacts) => tf.loadLayersModel(tf.io.fromMemory(a)), (a: tf.io.ModelArtifacts) => io.loadLayersModel(tf.io.fromMemory(a))]) {
+      const model = await load(artifacts);
+      expect(model.layers.slice(1).flatMap((l) => l.weights.map((v) => v.originalName))).toEqual(weightSpecs.map((s) => s.name));
+      for (const v of model.weights) expect([v.originalName, Array.from(v.read().dataSync())]).toEqual([v.originalName, Array.from(w.get(v.originalName) as ArrayLike<number>)]);
+      const xs = normals(rng(6), 5 * 4, 0, 1);
+      const xt = tf.tensor(xs, [5, 4]);
+      const y = model.predict(xt) as tf.Tensor;
+      const get = (k: string) => w.get(k) as Float32Array;
+      const h = denseWN64(xs, 5, 4, 3, get('weight_normalization/kernel'), get('weight_normalization/g'), get('weight_normalization/bias'), false).map(Math.tanh);
+      const ref = denseWN64(h, 5, 3, 2, get('weight_normalization_1/kernel'), get('weight_normalization_1/g'), get('weight_normalization_1/bias'), false);
+      // initialized is true in the file: no data init, the stored g and bias are used.
+      expect(relErr(y.dataSync(), ref)).toBeLessThan(1e-5);
+      tf.dispose([xt, y]);
+      model.dispose();
+    }
+  });
+
   test('shared layer test', () => runLayerTest({
     cls: WeightNormalization as never, args: {layer: {className: 'Dense', config: {units: 4}}}, inputShape: [2, 4],
-    weights: [['kernel', [4, 4]], ['bias', [4]], ['g', [4]], ['initialized', [], 'bool']], configKeys: ['layer', 'dataInit'],
+    weights: [['g', [4]], ['kernel', [4, 4]], ['bias', [4]], ['initialized', [], 'bool'], ['kernel', [4, 4]], ['bias', [4]]],
+    configKeys: ['layer', 'dataInit'], constantWeights: [4, 5],  // the naked clone's copies: only read by the data init
     usesMask: false,  // a wrapper: the wrapped Dense mixes the masked features
   }));
 

@@ -8,7 +8,8 @@
  * only that, so nothing is left half-loaded and concurrent loads or the
  * app's own variables are untouched. Keras 3 models converted with
  * tensorflowjs_converter (both its keras and keras_keras routes) are
- * translated first (see ./keras3.ts).
+ * translated first (see ./keras3.ts); TensorFlow Addons' unprefixed
+ * `learned_epsilon` weight names are fixed (see ./tfa.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -16,6 +17,7 @@ import {REGISTERED_CLASSES} from '../register';
 import {buildModel, disposeCreated} from './build';
 import {fileSystem, storedBytesPerElement, weightDataBytes} from './file_system';
 import {dropAliases, isKeras3Topology, renameKeras3Weights, translateKeras3Topology} from './keras3';
+import {renameTfaWeights} from './tfa';
 
 /** A load handler for a URL or path: http(s):// via tf.io.http, file:// or a plain path via io.fileSystem. */
 function handlerFor(source: string): tf.io.IOHandler {
@@ -161,7 +163,7 @@ export async function loadLayersModel(source: string|tf.io.IOHandler): Promise<t
     if (artifacts.trainingConfig != null) model.loadTrainingConfig(artifacts.trainingConfig as Parameters<tf.LayersModel['loadTrainingConfig']>[0]);
     if (artifacts.userDefinedMetadata != null) model.setUserDefinedMetadata(artifacts.userDefinedMetadata);
     const renamed = keras3 ? renameKeras3Weights(artifacts.weightSpecs ?? [], topology as Record<string, tf.serialization.ConfigDictValue>, model) :
-                             artifacts.weightSpecs ?? [];
+                             renameTfaWeights(topology, artifacts.weightSpecs ?? []);
     // A .keras file's aliases of a weight stored twice (SpectralNormalization's kernel) are dropped.
     const {weightSpecs, weightData} = keras3 ? dropAliases(artifacts, renamed) : {weightSpecs: renamed, weightData: artifacts.weightData};
     const specs = weightSpecs ?? [];

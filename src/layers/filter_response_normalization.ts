@@ -11,7 +11,7 @@ import {
 
 /** Arguments of {@link FilterResponseNormalization} (TensorFlow Addons', camelCase). */
 export interface FilterResponseNormalizationArgs extends LayerArgs {
-  /** Added to the mean square, as |epsilon|. Default 1e-6. */
+  /** Added to the mean square, as |epsilon| (kept as given in the config, as TFA). Default 1e-6. */
   epsilon?: number;
   /** The spatial axes; TensorFlow Addons accepts only [1, 2]. Default [1, 2]. */
   axis?: number[];
@@ -48,7 +48,7 @@ export class FilterResponseNormalization extends NormalizationLayer {
     'axis', 'epsilon', 'learnedEpsilon', 'betaInitializer', 'gammaInitializer', 'betaRegularizer', 'gammaRegularizer',
     'betaConstraint', 'gammaConstraint', 'learnedEpsilonConstraint',
   ];
-  /** |epsilon|, as TFA stores it. */
+  /** epsilon as given, as TFA stores it (and writes it to the config); the layer adds |epsilon|. */
   readonly epsilon: number;
   /** Whether an extra epsilon is learned. */
   readonly learnedEpsilon: boolean;
@@ -75,7 +75,7 @@ export class FilterResponseNormalization extends NormalizationLayer {
     const who = this.who;
     const eps = args.epsilon ?? 1e-6;
     if (typeof eps !== 'number' || !Number.isFinite(eps)) throw argError(who, 'epsilon', eps, 'a finite number (used as its absolute value)');
-    this.epsilon = Math.abs(eps);
+    this.epsilon = eps;
     const axis = args.axis ?? [1, 2];
     if (!Array.isArray(axis) || axis.length !== 2 || axis[0] !== 1 || axis[1] !== 2) {
       throw argError(who, 'axis', axis, '[1, 2] (TensorFlow Addons normalizes each channel over the spatial axes of [N, H, W, C] only)');
@@ -115,11 +115,11 @@ export class FilterResponseNormalization extends NormalizationLayer {
   protected forward(x: tf.Tensor): tf.Tensor {
     const gamma = (this.gamma as tf.LayerVariable).read();
     const beta = (this.beta as tf.LayerVariable).read();
-    if (!this.epsWeight) return filterResponseNormImpl(x, {epsilon: this.epsilon, gamma, beta}, this.who);
+    if (!this.epsWeight) return filterResponseNormImpl(x, {epsilon: Math.abs(this.epsilon), gamma, beta}, this.who);
     const w = this.epsWeight.read();
     return tf.tidy(() => {
       // epsilon + |learned|: |.| of a non-negative sum is the sum, so the op's abs passes the gradient through.
-      const eps = tf.add(tf.abs(w), this.epsilon);
+      const eps = tf.add(tf.abs(w), Math.abs(this.epsilon));
       return filterResponseNormImpl(x, {epsilon: eps, gamma, beta}, this.who);
     });
   }

@@ -24,12 +24,18 @@ const LINEAR = {getClassName: () => 'linear', apply: (x: tf.Tensor) => x};
  * with data (not on a loaded model, whose `initialized` is true):
  *
  * - `dataInit: true` (default): as TFA's `_data_dep_init`, the wrapped layer
- *   without activation runs on the batch with the raw kernel v, its moments
- *   over every axis but the last give `scale = 1 / sqrt(var + 1e-10)`, then
- *   `g := g * scale` and `bias := -mean * scale`;
- * - `dataInit: false`: `g := ||v||` per output unit (TFA's `_init_norm`).
+ *   without activation runs on the batch with TFA's "naked clone" weights
+ *   (`data_dep_init/kernel`, `data_dep_init/bias`: non-trainable copies of
+ *   the wrapped layer's weights taken when the layer is built, as TFA's
+ *   clone takes them), its moments over every axis but the last give
+ *   `scale = 1 / sqrt(var + 1e-10)`, then `g := g * scale` and
+ *   `bias := -mean * scale`;
+ * - `dataInit: false`: `g := ||v||` per output unit (TFA's `_init_norm`); no
+ *   clone weights.
  *
- * Weights: the wrapped layer's (`kernel` = v, `bias`), `g`, then `initialized`.
+ * Weights in tf.keras 2's order, as a TFA model's file lists them: `g`, the
+ * wrapped layer's (`kernel` = v, `bias`), `initialized`, then the clone's
+ * (`data_dep_init/kernel`, `data_dep_init/bias`).
  */
 export class WeightNormalization extends NormalizationWrapper {
   /** The serialization class name, TensorFlow Addons' `Addons>WeightNormalization`. */
@@ -41,6 +47,8 @@ export class WeightNormalization extends NormalizationWrapper {
   private vWeight: tf.LayerVariable|null = null;
   private gWeight: tf.LayerVariable|null = null;
   private initializedWeight: tf.LayerVariable|null = null;
+  /** TFA's naked clone's weights (data init only): the wrapped layer's short weight name -> its copy. */
+  private cloneWeights = new Map<string, tf.LayerVariable>();
   private normAxes: number[] = [];
   /** Set once `initialized` has been read as true (it is never reset). */
   private knownInitialized = false;
@@ -68,20 +76,42 @@ export class WeightNormalization extends NormalizationWrapper {
     this.inputSpec = [new tf.InputSpec({shape: [null, ...shape.slice(1)]})];
     this.gWeight = this.addParam('g', [kernel.shape[rank - 1] as number], tf.initializers.ones());
     this.initializedWeight = this.addWeight('initialized', [], 'bool', tf.initializers.zeros(), undefined, false);
+    if (this.dataInit) {
+      // TFA builds a non-trainable clone of the wrapped layer under the name scope 'data_dep_init' and copies
+      // the wrapped layer's weights into it (wrappers.py, build()); the copies are part of its weights and files.
+      for (const w of this.layer.weights) {
+        const short = w.originalName.split('/').pop() as string;
+        const copy = this.addWeight(`data_dep_init/${short}`, w.shape, w.dtype, tf.initializers.zeros(), undefined, false);
+        copy.write(w.read());
+        this.cloneWeights.set(short, copy);
+      }
+    }
   }
 
-  /** The wrapped layer's call with its kernel replaced by `kernel` (and, if `linear`, without its activation). */
-  private callWith(x: tf.Tensor, kernel: tf.Tensor, linear: boolean): tf.Tensor {
-    const inner = this.layer as unknown as {kernel: unknown, activation: unknown};
-    const savedKernel = inner.kernel;
-    const savedActivation = inner.activation;
+  /** tf.keras 2's order (TFA's): g before the wrapped layer's weights, initialized and the clone's after them. */
+  protected override get ownWeightsFirst(): boolean {
+    return true;
+  }
+
+  /**
+   * The wrapped layer's call with its kernel replaced by `kernel`; `clone`:
+   * as TFA's naked clone, with the clone's bias and without activation.
+   */
+  private callWith(x: tf.Tensor, kernel: tf.Tensor, clone: boolean): tf.Tensor {
+    const inner = this.layer as unknown as {kernel: unknown, bias: unknown, activation: unknown};
+    const saved = {kernel: inner.kernel, bias: inner.bias, activation: inner.activation};
     inner.kernel = {read: () => kernel};
-    if (linear) inner.activation = LINEAR;
+    const cloneBias = this.cloneWeights.get('bias');
+    if (clone) {
+      inner.activation = LINEAR;
+      if (cloneBias != null && inner.bias != null) inner.bias = cloneBias;
+    }
     try {
       return this.layer.call(x, {} as Kwargs) as tf.Tensor;
     } finally {
-      inner.kernel = savedKernel;
-      inner.activation = savedActivation;
+      inner.kernel = saved.kernel;
+      inner.bias = saved.bias;
+      inner.activation = saved.activation;
     }
   }
 
@@ -100,7 +130,8 @@ export class WeightNormalization extends NormalizationWrapper {
         const depth = v.shape[v.shape.length - 1];
         return [tf.norm(tf.reshape(v, [-1, depth]), 'euclidean', 0), null];
       }
-      const xInit = this.callWith(x, v, true);
+      const cloneKernel = this.cloneWeights.get('kernel');
+      const xInit = this.callWith(x, cloneKernel != null ? cloneKernel.read() : v, true);
       const axes = Array.from({length: xInit.rank - 1}, (_, i) => i);
       const {mean, variance} = tf.moments(xInit, axes);
       const scale = tf.div(1, tf.sqrt(tf.add(variance, 1e-10)));

@@ -5,7 +5,8 @@
  * with its own input shape, computes the wrapped layer's output shape, and
  * serializes as Keras wrappers do: the config holds the wrapped layer as
  * `{className, config}`. Its weights are the wrapped layer's, then its own
- * (both trainable lists, then both non-trainable ones); disposing it disposes
+ * (both trainable lists, then both non-trainable ones; its own first where
+ * the reference wrapper has them so, as TFA's); disposing it disposes
  * them all (tfjs's dispose goes through `weights`).
  */
 import * as tf from '@tensorflow/tfjs';
@@ -61,15 +62,25 @@ export abstract class NormalizationWrapper extends NormalizationLayer {
     return this.layer.weights.find((w) => w.originalName.split('/').pop() === name) ?? null;
   }
 
+  /**
+   * Whether this layer's own weights come before the wrapped layer's in each
+   * list (tf.keras 2's order, as TensorFlow Addons' wrappers have it); false:
+   * the wrapped layer's first.
+   */
+  protected get ownWeightsFirst(): boolean {
+    return false;
+  }
+
   /** The wrapped layer's output shape. */
   override computeOutputShape(inputShape: tf.Shape|tf.Shape[]): tf.Shape {
     return this.layer.computeOutputShape(inputShape) as tf.Shape;
   }
 
-  /** The wrapped layer's trainable weights, then this layer's (none when not trainable). */
+  /** The wrapped layer's trainable weights and this layer's (see ownWeightsFirst); none when not trainable. */
   override get trainableWeights(): tf.LayerVariable[] {
     if (!this.trainable) return [];
-    return [...this.layer.trainableWeights, ...super.trainableWeights];
+    const own = super.trainableWeights;
+    return this.ownWeightsFirst ? [...own, ...this.layer.trainableWeights] : [...this.layer.trainableWeights, ...own];
   }
 
   /** As tf.layers.Layer's setter (this layer's own list). */
@@ -77,10 +88,11 @@ export abstract class NormalizationWrapper extends NormalizationLayer {
     super.trainableWeights = weights;
   }
 
-  /** The wrapped layer's non-trainable weights, then this layer's (every weight when not trainable). */
+  /** The wrapped layer's non-trainable weights and this layer's (every weight when not trainable; see ownWeightsFirst). */
   override get nonTrainableWeights(): tf.LayerVariable[] {
-    if (!this.trainable) return [...this.layer.weights, ...super.trainableWeights, ...super.nonTrainableWeights];
-    return [...this.layer.nonTrainableWeights, ...super.nonTrainableWeights];
+    const own = this.trainable ? super.nonTrainableWeights : [...super.trainableWeights, ...super.nonTrainableWeights];
+    const inner = this.trainable ? this.layer.nonTrainableWeights : this.layer.weights;
+    return this.ownWeightsFirst ? [...own, ...inner] : [...inner, ...own];
   }
 
   /** As tf.layers.Layer's setter (this layer's own list). */
