@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
-import {batchNormImpl} from '../ops/batch_norm';
-import {argError, checkBoolean, checkFloatTensor, checkIntegerAxis, resolveAxis, show} from '../ops/validate';
+import {BatchNormPlan, batchNormPlan, batchNormWithPlan} from '../ops/batch_norm';
+import {argError, checkBoolean, checkChannelsRank, checkFloatTensor, checkIntegerAxis, resolveAxis, show} from '../ops/validate';
 import {AFFINE_KEYS, AffineArgs, AffineNormalization} from './base';
 import {ConfigDict} from './common';
 import {getInitializer, Initializer, InitializerIdentifier, serialize} from './identifiers';
@@ -41,8 +41,8 @@ export interface BatchNormalizationArgs extends AffineArgs {
 }
 
 const CLIPPING_KEYS = ['rmax', 'rmin', 'dmax'];
-/** Backends whose tensors live in CPU memory (reading C values is cheap and does not stall a GPU). */
-const CPU_BACKENDS = new Set(['cpu', 'wasm']);
+/** Backends whose tensors live in CPU memory, tfjs-node's 'tensorflow' included (reading C values is cheap and does not stall a GPU). */
+const CPU_BACKENDS = new Set(['cpu', 'wasm', 'tensorflow']);
 
 function checkMomentum(who: string, arg: string, v: unknown): number {
   if (typeof v !== 'number' || !(v >= 0 && v <= 1)) throw argError(who, arg, v, 'a number in [0, 1]');
@@ -129,6 +129,8 @@ export class BatchNormalization extends AffineNormalization {
   private movingStddev: tf.LayerVariable|null = null;
   private renormMean: tf.LayerVariable|null = null;
   private renormStddev: tf.LayerVariable|null = null;
+  /** The batch-statistics plan of the last training input shape (shapes repeat step after step). */
+  private plan: {shape: number[], plan: BatchNormPlan}|null = null;
 
   constructor(args: BatchNormalizationArgs = {}) {
     super(args, 1e-3);
@@ -144,9 +146,7 @@ export class BatchNormalization extends AffineNormalization {
   }
 
   protected buildShape(shape: tf.Shape): void {
-    if (shape.length < 2) {
-      throw new Error(`${this.who}: input must have rank >= 2 (batch, ..., channels); received shape ${show(shape)}.`);
-    }
+    checkChannelsRank(this.who, shape);
     const a = resolveAxis(this.who, 'axis', this.axis, shape.length);
     const C = shape[a];
     if (C == null) {
@@ -177,6 +177,15 @@ export class BatchNormalization extends AffineNormalization {
     checkFloatTensor(this.who, 'x', x);
     if (training && this.trainable) return this.renorm ? this.callRenorm(x, mask) : this.callTraining(x, mask);
     return this.callInference(x);
+  }
+
+  /** The batch-statistics plan of x's shape (x checked by forward; gamma and beta are the layer's own [C] weights). */
+  private planOf(x: tf.Tensor): BatchNormPlan {
+    const p = this.plan;
+    if (p != null && p.shape.length === x.rank && p.shape.every((d, i) => d === x.shape[i])) return p.plan;
+    const plan = batchNormPlan(this.who, x.shape, this.axis, this.epsilon);
+    this.plan = {shape: x.shape.slice(), plan};
+    return plan;
   }
 
   private variables(): {mean: tf.LayerVariable, variance: tf.LayerVariable} {
@@ -216,15 +225,19 @@ export class BatchNormalization extends AffineNormalization {
     // The update runs inside the forward (untaped), from the batch statistics:
     // in float64 on backends whose data is on the CPU (a few reads of C
     // values cost less than the small ops), in tf ops elsewhere.
-    return batchNormImpl(x, this.axis, this.epsilon, this.readGamma(), this.readBeta(), this.who, mask, (batch) => {
+    return batchNormWithPlan(this.who, x, this.planOf(x), this.readGamma(), this.readBeta(), mask, (batch) => {
       if (CPU_BACKENDS.has(tf.getBackend())) {
         const b = batch.values();
-        const update = (v: tf.LayerVariable, bv: Float64Array) => {
-          const cur = v.read().dataSync();
-          v.write(tf.tensor1d(Float32Array.from(cur, (c, i) => c * m + bv[i] * (1 - m))));
-        };
-        update(mean, b.mean);
-        update(variance, b.variance);
+        const cm = mean.read().dataSync();
+        const cv = variance.read().dataSync();
+        const nm = new Float32Array(cm.length);
+        const nv = new Float32Array(cv.length);
+        for (let i = 0; i < nm.length; i++) {
+          nm[i] = cm[i] * m + b.mean[i] * (1 - m);
+          nv[i] = cv[i] * m + b.variance[i] * (1 - m);
+        }
+        mean.write(tf.tensor1d(nm, 'float32'));
+        variance.write(tf.tensor1d(nv, 'float32'));
         return;
       }
       mean.write(tf.add(tf.mul(mean.read(), m), tf.mul(batch.mean(), 1 - m)));
@@ -242,7 +255,7 @@ export class BatchNormalization extends AffineNormalization {
     const corr: {r?: tf.Tensor, d?: tf.Tensor} = {};
     // Inside the forward (untaped: r and d are constants to the gradient, as Keras's stop_gradient):
     // the corrections from the renorm statistics before this step, then every update.
-    const xhat = batchNormImpl(x, this.axis, eps, null, null, this.who, mask, (batch) => {
+    const xhat = batchNormWithPlan(this.who, x, this.planOf(x), null, null, mask, (batch) => {
       const mean = batch.mean();
       const variance = batch.variance();
       const stddev = tf.sqrt(tf.add(variance, eps));

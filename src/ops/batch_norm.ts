@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {MomentsSink, NormPlan, normalizeMasked} from './core';
-import {checkEpsilon, checkFloatTensor, checkIntegerAxis, checkOptionKeys, checkParam, resolveAxis} from './validate';
+import {checkChannelsRank, checkEpsilon, checkFloatTensor, checkIntegerAxis, checkOptionKeys, checkParam, resolveAxis} from './validate';
 
 /** Options of {@link batchNorm}. */
 export interface BatchNormOptions {
@@ -25,20 +25,18 @@ export interface BatchNormOptions {
 /** The keys of BatchNormOptions. */
 export const BATCH_NORM_KEYS = ['axis', 'epsilon', 'gamma', 'beta', 'mask'] as const;
 
+/** A batch-statistics plan and its channel count C. */
+export type BatchNormPlan = NormPlan&{channels: number};
+
 /**
  * The plan for batch statistics of an input of this shape: x viewed as
  * [P, C, Q] (P = product of the axes before the channel axis, batch
  * included; Q = product of those after it; size-1 P and Q dropped), the
  * statistics over every axis of the view but C, gamma/beta along C.
  */
-export function batchNormPlan(
-    who: string, shape: readonly number[], axis: number, epsilon: number): NormPlan&{channels: number} {
+export function batchNormPlan(who: string, shape: readonly number[], axis: number, epsilon: number): BatchNormPlan {
   const rank = shape.length;
-  if (rank < 2) {
-    throw new Error(
-        `${who}: input must have rank >= 2 (batch, ..., channels); received shape ` +
-        `${JSON.stringify(shape)} of rank ${rank}.`);
-  }
+  checkChannelsRank(who, shape);
   const a = resolveAxis(who, 'axis', checkIntegerAxis(who, 'axis', axis), rank);
   const C = shape[a];
   const P = shape.slice(0, a).reduce((p, d) => p * d, 1);
@@ -72,6 +70,16 @@ export function batchNormImpl(
   const plan = batchNormPlan(who, x.shape, axis, eps);
   checkParam(who, 'gamma', gamma, [plan.channels]);
   checkParam(who, 'beta', beta, [plan.channels]);
+  return batchNormWithPlan(who, x, plan, gamma, beta, mask, moments);
+}
+
+/**
+ * batchNormImpl past its checks, for a caller that made them once (the
+ * layer: x float32, `plan` that of x's shape, gamma and beta of shape [C]).
+ */
+export function batchNormWithPlan(
+    who: string, x: tf.Tensor, plan: BatchNormPlan, gamma: tf.Tensor|null|undefined, beta: tf.Tensor|null|undefined,
+    mask?: tf.Tensor|null, moments?: MomentsSink): tf.Tensor {
   const C = [plan.channels];
   const sink: MomentsSink|undefined = moments && ((m) => moments({
     mean: () => tf.reshape(m.mean(), C), variance: () => tf.reshape(m.variance(), C), values: () => m.values(),

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {NormPlan, normalizeMasked} from './core';
 import {OP_DEFAULTS} from './defaults';
-import {argError, checkEpsilon, checkFloatTensor, checkIntegerAxis, checkOptionKeys, checkParam, resolveAxis} from './validate';
+import {argError, checkChannelsRank, checkEpsilon, checkFloatTensor, checkIntegerAxis, checkOptionKeys, checkParam, resolveAxis} from './validate';
 
 /** Options of {@link groupNorm}. */
 export interface GroupNormOptions {
@@ -92,11 +92,7 @@ export interface GroupLayout {
  */
 export function resolveGroupLayout(who: string, shape: readonly number[], groups: number, axis: number): GroupLayout {
   const rank = shape.length;
-  if (rank < 2) {
-    throw new Error(
-        `${who}: input must have rank >= 2 (batch, ..., channels); received shape ` +
-        `${JSON.stringify(shape)} of rank ${rank}.`);
-  }
+  checkChannelsRank(who, shape);
   const a = resolveAxis(who, 'axis', axis, rank);
   if (a === 0) {
     throw argError(who, 'axis', axis, 'a channel axis other than 0, the batch axis');

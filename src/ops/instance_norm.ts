@@ -1,26 +1,22 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {OP_DEFAULTS} from './defaults';
-import {checkGroupNormOptions, groupNormImpl} from './group_norm';
+import {checkGroupNormOptions, GROUP_NORM_KEYS, GroupNormOptions, groupNormImpl} from './group_norm';
 import {checkFloatTensor, checkOptionKeys} from './validate';
 
-/** Options of {@link instanceNorm}. */
-export interface InstanceNormOptions {
-  /** The channel axis (default -1). */
-  axis?: number;
-  /** Added to the variance (default 1e-3, as TensorFlow Addons). */
-  epsilon?: number;
-  /** Per-channel scale, shape [C]. */
-  gamma?: tf.Tensor|null;
-  /** Per-channel offset, shape [C]. */
-  beta?: tf.Tensor|null;
-  /** Optional mask (see GroupNormOptions.mask). */
-  mask?: tf.Tensor|null;
-}
+/**
+ * Options of {@link instanceNorm}: those of {@link GroupNormOptions} but
+ * `groups` (instance normalization is group normalization with one group
+ * per channel); epsilon defaults to 1e-3, as TensorFlow Addons.
+ */
+export type InstanceNormOptions = Omit<GroupNormOptions, 'groups'>;
+
+/** The keys of InstanceNormOptions. */
+const INSTANCE_NORM_KEYS = GROUP_NORM_KEYS.filter((k) => k !== 'groups');
 
 /** Instance normalization: {@link groupNorm} with one group per channel. */
 export function instanceNorm<R extends tf.Rank>(x: tf.Tensor<R>, opts: InstanceNormOptions = {}): tf.Tensor<R> {
-  checkOptionKeys('instanceNorm', 'opts', opts, ['axis', 'epsilon', 'gamma', 'beta', 'mask'],
+  checkOptionKeys('instanceNorm', 'opts', opts, INSTANCE_NORM_KEYS,
                   {hints: {groups: 'instanceNorm always has one group per channel: use groupNorm for groups.'}});
   checkFloatTensor('instanceNorm', 'x', x);
   const args = checkGroupNormOptions('instanceNorm', {...opts, groups: -1}, OP_DEFAULTS.instanceNorm);

@@ -47,6 +47,14 @@ export function foreignTfjsError(who: string, arg: string): Error {
       "bundlers: vite resolve.dedupe: ['@tensorflow/tfjs'], webpack resolve.alias to a single path.");
 }
 
+/** Throws unless an input shape has rank >= 2 (batch, ..., channels): the channel-axis ops and layers. */
+export function checkChannelsRank(who: string, shape: readonly unknown[]): void {
+  if (shape.length < 2) {
+    throw new Error(
+        `${who}: input must have rank >= 2 (batch, ..., channels); received shape ${show(shape)} of rank ${shape.length}.`);
+  }
+}
+
 export function checkFloatTensor(who: string, arg: string, t: unknown): asserts t is tf.Tensor {
   if (isForeignSymbolicTensor(t)) throw foreignTfjsError(who, arg);
   if (!(t instanceof tf.Tensor)) {
