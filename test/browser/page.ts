@@ -11,7 +11,7 @@
 import '@tensorflow/tfjs-backend-webgpu';
 
 import * as tf from '@tensorflow/tfjs';
-import {setWasmPaths} from '@tensorflow/tfjs-backend-wasm';
+import {getThreadsCount, setThreadsCount, setWasmPaths} from '@tensorflow/tfjs-backend-wasm';
 import * as lib from 'tfjs-normalization';
 
 import fixtureFile from '../fixtures/reference-cases.json';
@@ -24,11 +24,23 @@ import {FusedRecord, runFusedGpuCheck} from '../parity/gpu_fused';
 import {runFamilyParity} from '../parity/family';
 import {BrowserBenchResult, runBrowserBench} from '../../bench/browser_page';
 import {BnBenchResult, runBatchNormBench} from '../../bench/batch_norm_core';
+import {runWasmSimdCheck, simdInstanceSummary, WasmBuildInfo, wasmBuildInfo, WasmSimdRecord} from '../parity/wasm_simd';
+import {installSimdProbe} from './simd_probe';
 
 const halfFloat = new URLSearchParams(location.search).get('half') === '1';
 if (halfFloat) tf.env().set('WEBGL_RENDER_FLOAT32_ENABLED', false);
 if (new URLSearchParams(location.search).get('su') === '1') tf.env().set('WEBGL_USE_SHAPES_UNIFORMS', true);
 setWasmPaths(new URL('/wasm/', location.href).href);
+// `?probe=1`: watch the package's SIMD module (./simd_probe.ts), before any kernel instantiates it.
+const probe = new URLSearchParams(location.search).get('probe') === '1';
+if (probe) installSimdProbe();
+// `?cores=N`: navigator.hardwareConcurrency reads N. The threaded build sizes its
+// thread pool (XNNPACK's) at hardwareConcurrency / 2, at most 8, whatever
+// setThreadsCount asks: on a 2-core machine, 1 thread. `?threads=N`: setThreadsCount(N).
+const cores = Number(new URLSearchParams(location.search).get('cores') ?? 0);
+if (cores > 0) Object.defineProperty(navigator, 'hardwareConcurrency', {get: () => cores});
+const threads = Number(new URLSearchParams(location.search).get('threads') ?? 0);
+if (threads > 0) setThreadsCount(threads);
 
 const fixtures = (fixtureFile as unknown as {cases: FixtureCase[]}).cases;
 const runningStatsFixture = runningStatsFile as unknown as RunningStatsFixture;
@@ -180,6 +192,12 @@ export interface PageApi {
   runFamilyParity(backends: string[], tol?: Record<string, number>): Promise<{records: ParityRecord[], log: string[]}>;
   /** Weight standardization (op, WSConv2D, WSConv1D) against float64 on this backend (test/parity/ws.ts). */
   wsParity(backend: string): Promise<WsRecord[]>;
+  /** The wasm build the page got: isolation, SharedArrayBuffer, binary, threads (test/parity/wasm_simd.ts). */
+  wasmBuild(): Promise<WasmBuildInfo>;
+  /** The wasm fused kernels on the SIMD loops against the JS loops, the tf-op path and float64 (`?probe=1` pages). */
+  wasmSimd(only?: string[]): Promise<{records: WasmSimdRecord[], instances: ReturnType<typeof simdInstanceSummary>}>;
+  /** The SIMD instances seen so far (`?probe=1` pages). */
+  simdInstances(): Promise<ReturnType<typeof simdInstanceSummary>>;
 }
 
 declare global {
@@ -209,6 +227,20 @@ window.tfjsNormTest = {
   wsParity: async (backend) => {
     await useBackend(tfjs, backend);
     return runWsParity(tfjs, pkg);
+  },
+  wasmBuild: async () => {
+    await useBackend(tfjs, 'wasm');
+    return wasmBuildInfo(tfjs, getThreadsCount);
+  },
+  wasmSimd: async (only) => {
+    if (!probe) throw new Error('wasmSimd needs the page opened with ?probe=1');
+    await useBackend(tfjs, 'wasm');
+    const records = await runWasmSimdCheck(tfjs, pkg, only);
+    return {records, instances: simdInstanceSummary(tfjs)};
+  },
+  simdInstances: async () => {
+    await useBackend(tfjs, 'wasm');
+    return simdInstanceSummary(tfjs);
   },
   fusedGpu: async (backend, only, webglRows) => {
     await useBackend(tfjs, backend);

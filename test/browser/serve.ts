@@ -3,7 +3,7 @@
  * test/browser/page.ts with tfjs, its backends and the package's browser
  * build (dist/index.mjs, the file `npm run build` ships), and a small static
  * server on 127.0.0.1 serves it with the COOP/COEP headers that give the
- * wasm backend its threads. Used by parity.test.ts and by
+ * wasm backend its threads (`/?isolated=0`: without them). Used by parity.test.ts and by
  * scripts/browser-serve.mjs (to open the page in a browser by hand).
  */
 import * as fs from 'fs';
@@ -50,13 +50,14 @@ const PAGE = '<!doctype html><meta charset="utf-8"><title>tfjs-normalization bro
 export async function servePage(script: string): Promise<{url: string, close: () => Promise<void>}> {
   const wasmDir = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
   const server = http.createServer((req, res) => {
-    const headers = {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    // `?isolated=0`: the page without COOP/COEP, so not cross-origin isolated
+    // (no SharedArrayBuffer: tfjs loads its unthreaded SIMD build).
+    const isolation = url.searchParams.get('isolated') === '0' ? {} : {
       'Cross-Origin-Opener-Policy': 'same-origin',
       'Cross-Origin-Embedder-Policy': 'require-corp',
-      'Cross-Origin-Resource-Policy': 'same-origin',
-      'Cache-Control': 'no-store',
     };
-    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const headers = {...isolation, 'Cross-Origin-Resource-Policy': 'same-origin', 'Cache-Control': 'no-store'};
     const send = (status: number, type: string, body: string|Buffer) => {
       res.writeHead(status, {...headers, 'Content-Type': type});
       res.end(body);

@@ -43,7 +43,7 @@ export interface FusedRecord {
   error?: string;
 }
 
-interface GpuCase {
+export interface GpuCase {
   name: string;
   shape: number[];
   paramShape: number[];
@@ -57,7 +57,8 @@ interface GpuCase {
 
 const EPS = 1e-3;
 
-function cases(): GpuCase[] {
+/** Every op, mode and layout the fused kernels take, and the fidelity cases (also test/parity/wasm_simd.ts's). */
+export function fusedCases(): GpuCase[] {
   const gn = (shape: number[], groups: number, axis: number, gamma = true, beta = true): GpuCase => ({
     name: `gn${JSON.stringify(shape)}g${groups}a${axis}`, shape, paramShape: [shape[axis]], gamma, beta,
     spec: groupSpec(shape, groups, axis, EPS),
@@ -221,7 +222,7 @@ export async function runFusedGpuCheck(tf: TF, lib: Lib, opts: {only?: string[],
 async function runCases(tf: TF, lib: Lib, opts: {only?: string[]}): Promise<FusedRecord[]> {
   const records: FusedRecord[] = [];
   let seed = 100;
-  for (const c of cases()) {
+  for (const c of fusedCases()) {
     if (opts.only && !opts.only.some((o) => c.name.startsWith(o))) continue;
     seed += 10;
     const before = tf.memory().numTensors;

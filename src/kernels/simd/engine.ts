@@ -4,7 +4,7 @@
  *
  * - the wasm backend: an instance importing the backend's own
  *   WebAssembly.Memory (tfjs-backend-wasm's emscripten module exports it as
- *   `wasm.asm.memory`), so the loops read x and write y in the heap where
+ *   `wasm.asm.memory`; the threaded build imports it, as `wasm.wasmMemory`), so the loops read x and write y in the heap where
  *   the tensors live; its scratch is one block from the backend's malloc.
  * - the cpu backend: an instance with a memory of its own, which x, gamma
  *   and beta are copied into and y out of.
@@ -173,7 +173,9 @@ export function simdCpuScratch(bytes: number): {eng: SimdEngine, base: number}|n
 
 /** What tfjs-backend-wasm's BackendWasm carries: its emscripten module. */
 interface WasmModuleLike {
+  /** The heap: exported by the unthreaded builds; the threaded build imports it and keeps it as wasmMemory. */
   asm?: {memory?: unknown};
+  wasmMemory?: unknown;
   _malloc(bytes: number): number;
   _free(ptr: number): void;
 }
@@ -193,7 +195,7 @@ export function simdEngineForWasm(backend: unknown): SimdEngine|null {
   let eng = wasmEngines.get(wasm);
   if (eng === undefined) {
     eng = null;
-    const memory = wasm.asm?.memory;
+    const memory = wasm.asm?.memory ?? wasm.wasmMemory;
     if (memory instanceof WebAssembly.Memory && typeof wasm._malloc === 'function') {
       const fns = instantiate(memory);
       if (fns) {

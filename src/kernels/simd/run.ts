@@ -84,9 +84,10 @@ function place(
     scratchBytes: number): Placed|null {
   if (at.kind === 'view') {
     const eng = at.engine;
-    const offsets = new Map<Float32Array, number>();
+    // Offsets and lengths both: a view detached by the scratch allocation reads 0 for each.
+    const offsets = new Map<Float32Array, [number, number]>();
     const offset = (a: Float32Array) => {
-      offsets.set(a, a.byteOffset);
+      offsets.set(a, [a.byteOffset, a.length]);
       return a.byteOffset;
     };
     const placed = {ins: ins.map((a) => (a ? offset(a) : null)), outs: outs.map(offset)};
@@ -95,8 +96,8 @@ function place(
     return {
       eng, ...placed, scratch,
       host: (a) => {
-        const off = offsets.get(a);
-        return off == null ? a : new Float32Array(eng.memory.buffer, off, a.length);
+        const where = offsets.get(a);
+        return where == null ? a : new Float32Array(eng.memory.buffer, where[0], where[1]);
       },
       finish: () => undefined,
     };
