@@ -507,7 +507,7 @@
   (func (export "applyRows")
       (param $x i32) (param $y i32) (param $rows i32) (param $B i32) (param $R i32)
       (param $info i32) (param $g i32) (param $b i32)
-    (local $r i32) (local $j i32) (local $end i32) (local $end4 i32) (local $gp i32) (local $bp i32)
+    (local $r i32) (local $j i32) (local $end i32) (local $end4 i32) (local $end16 i32) (local $gp i32) (local $bp i32)
     (local $P f32) (local $I f32) (local $Q f32) (local $a f32) (local $c f32)
     (local $Pv v128) (local $Iv v128) (local $Qv v128) (local $Av v128) (local $Cv v128)
     (block $done
@@ -525,6 +525,44 @@
             (local.set $Qv (f32x4.splat (local.get $Q)))
             (local.set $end (i32.add (local.get $x) (i32.shl (local.get $B) (i32.const 2))))
             (local.set $end4 (i32.add (local.get $x) (i32.shl (i32.and (local.get $B) (i32.const -4)) (i32.const 2))))
+            (local.set $end16 (i32.add (local.get $x) (i32.shl (i32.and (local.get $B) (i32.const -16)) (i32.const 2))))
+            ;; Four vectors an iteration, then one.
+            (block $v4done
+              (loop $vec4
+                (br_if $v4done (i32.ge_u (local.get $x) (local.get $end16)))
+                (v128.store (local.get $y)
+                  (f32x4.add
+                    (f32x4.mul
+                      (f32x4.add (f32x4.mul (f32x4.sub (v128.load (local.get $x)) (local.get $Pv)) (local.get $Iv))
+                        (local.get $Qv))
+                      (v128.load (local.get $gp)))
+                    (v128.load (local.get $bp))))
+                (v128.store offset=16 (local.get $y)
+                  (f32x4.add
+                    (f32x4.mul
+                      (f32x4.add (f32x4.mul (f32x4.sub (v128.load offset=16 (local.get $x)) (local.get $Pv)) (local.get $Iv))
+                        (local.get $Qv))
+                      (v128.load offset=16 (local.get $gp)))
+                    (v128.load offset=16 (local.get $bp))))
+                (v128.store offset=32 (local.get $y)
+                  (f32x4.add
+                    (f32x4.mul
+                      (f32x4.add (f32x4.mul (f32x4.sub (v128.load offset=32 (local.get $x)) (local.get $Pv)) (local.get $Iv))
+                        (local.get $Qv))
+                      (v128.load offset=32 (local.get $gp)))
+                    (v128.load offset=32 (local.get $bp))))
+                (v128.store offset=48 (local.get $y)
+                  (f32x4.add
+                    (f32x4.mul
+                      (f32x4.add (f32x4.mul (f32x4.sub (v128.load offset=48 (local.get $x)) (local.get $Pv)) (local.get $Iv))
+                        (local.get $Qv))
+                      (v128.load offset=48 (local.get $gp)))
+                    (v128.load offset=48 (local.get $bp))))
+                (local.set $x (i32.add (local.get $x) (i32.const 64)))
+                (local.set $y (i32.add (local.get $y) (i32.const 64)))
+                (local.set $gp (i32.add (local.get $gp) (i32.const 64)))
+                (local.set $bp (i32.add (local.get $bp) (i32.const 64)))
+                (br $vec4)))
             (block $vdone
               (loop $vec
                 (br_if $vdone (i32.ge_u (local.get $x) (local.get $end4)))
@@ -1033,7 +1071,7 @@
   (func (export "applyGradRows")
       (param $x i32) (param $dy i32) (param $dx i32) (param $rows i32) (param $B i32) (param $R i32)
       (param $info i32) (param $g i32)
-    (local $r i32) (local $j i32) (local $end i32) (local $end4 i32) (local $gp i32)
+    (local $r i32) (local $j i32) (local $end i32) (local $end4 i32) (local $end16 i32) (local $gp i32)
     (local $P f32) (local $I f32) (local $V f32) (local $W f32) (local $U f32)
     (local $Pv v128) (local $Iv v128) (local $Vv v128) (local $Wv v128) (local $Uv v128)
     (block $done
@@ -1052,6 +1090,40 @@
             (local.set $Iv (f32x4.splat (local.get $I)))
             (local.set $end (i32.add (local.get $x) (i32.shl (local.get $B) (i32.const 2))))
             (local.set $end4 (i32.add (local.get $x) (i32.shl (i32.and (local.get $B) (i32.const -4)) (i32.const 2))))
+            (local.set $end16 (i32.add (local.get $x) (i32.shl (i32.and (local.get $B) (i32.const -16)) (i32.const 2))))
+            ;; Four vectors an iteration, then one.
+            (block $v4done
+              (loop $vec4
+                (br_if $v4done (i32.ge_u (local.get $x) (local.get $end16)))
+                (v128.store (local.get $dx)
+                  (f32x4.add
+                    (f32x4.add
+                      (f32x4.mul (v128.load (local.get $dy)) (f32x4.mul (v128.load (local.get $gp)) (local.get $Iv)))
+                      (f32x4.mul (f32x4.sub (v128.load (local.get $x)) (local.get $Pv)) (local.get $Vv)))
+                    (local.get $Wv)))
+                (v128.store offset=16 (local.get $dx)
+                  (f32x4.add
+                    (f32x4.add
+                      (f32x4.mul (v128.load offset=16 (local.get $dy)) (f32x4.mul (v128.load offset=16 (local.get $gp)) (local.get $Iv)))
+                      (f32x4.mul (f32x4.sub (v128.load offset=16 (local.get $x)) (local.get $Pv)) (local.get $Vv)))
+                    (local.get $Wv)))
+                (v128.store offset=32 (local.get $dx)
+                  (f32x4.add
+                    (f32x4.add
+                      (f32x4.mul (v128.load offset=32 (local.get $dy)) (f32x4.mul (v128.load offset=32 (local.get $gp)) (local.get $Iv)))
+                      (f32x4.mul (f32x4.sub (v128.load offset=32 (local.get $x)) (local.get $Pv)) (local.get $Vv)))
+                    (local.get $Wv)))
+                (v128.store offset=48 (local.get $dx)
+                  (f32x4.add
+                    (f32x4.add
+                      (f32x4.mul (v128.load offset=48 (local.get $dy)) (f32x4.mul (v128.load offset=48 (local.get $gp)) (local.get $Iv)))
+                      (f32x4.mul (f32x4.sub (v128.load offset=48 (local.get $x)) (local.get $Pv)) (local.get $Vv)))
+                    (local.get $Wv)))
+                (local.set $x (i32.add (local.get $x) (i32.const 64)))
+                (local.set $dy (i32.add (local.get $dy) (i32.const 64)))
+                (local.set $dx (i32.add (local.get $dx) (i32.const 64)))
+                (local.set $gp (i32.add (local.get $gp) (i32.const 64)))
+                (br $vec4)))
             (block $vdone
               (loop $vec
                 (br_if $vdone (i32.ge_u (local.get $x) (local.get $end4)))
