@@ -49,6 +49,7 @@ function cases(): KernelCase[] {
     row(axesCase([2, 3, 4, 5], [1, 2, 3], 'center', noAffine)),
     column(axesCase([6, 5, 9], [1], 'center')),  // a kept axis after the reduced one
     column(axesCase([24, 5], [0], 'center')),  // statistics over the batch axis
+    column(axesCase([2, 3, 2, 5, 3], [0, 2, 4], 'center')),  // a set in several stretches of rows
     row(axesCase([3, 5, 40], [-1], 'rms')),
     column(axesCase([3, 5, 6], [-1], 'rms', noAffine)),
     column(axesCase([3, 40, 2], [1], 'rms')),
@@ -140,6 +141,19 @@ test('WebAssembly SIMD is available in this Node, and covers every case', () => 
   // Otherwise the 'SIMD' runs below would silently test the JS loops twice.
   expect(simdAvailable()).toBe(true);
   for (const c of ALL) expect(`${c.name}: ${simdPlanOf(layoutOf(c.plan)) != null}`).toBe(`${c.name}: true`);
+});
+
+test('the column cases cover both SIMD forward orders: y per stretch, and y after every statistic', () => {
+  // stretchSets non-null: each stretch's sets are complete after its own
+  // statistics, so y is written stretch by stretch (simd/forward.ts); null:
+  // a set spans several stretches, so y waits for all of them.
+  const orders = ALL.filter((c) => c.kind === 'column').map((c) => {
+    const sp = simdPlanOf(layoutOf(c.plan));
+    return `${c.name}: ${sp?.stretchSets == null ? 'after all' : 'per stretch'}`;
+  });
+  expect(orders.filter((o) => o.endsWith('per stretch')).length).toBeGreaterThan(3);
+  expect(orders).toContain(`${groupCase([2, 6, 5, 64], 32, -1).name}: per stretch`);
+  expect(orders).toContain(`${axesCase([2, 3, 2, 5, 3], [0, 2, 4], 'center').name}: after all`);
 });
 
 // Every backend with both forward loops: the WebAssembly SIMD module

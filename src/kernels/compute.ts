@@ -189,12 +189,20 @@ export function fusedForward(arr: FusedArrays, L: FusedLayout, mode: NormMode, e
 export function finalizeStats(
     mean: Float64Array, m2: Float64Array, L: FusedLayout, mode: NormMode, epsilon: number,
     stats: Float32Array[]): {mu: Float64Array, scale: Float64Array} {
-  const {numSets, setSize} = L;
-  const {centred, subtractsMean, epsilonOn} = MODES[mode];
   // Per set: what (x - mu) is multiplied by.
-  const mu = new Float64Array(numSets);
-  const scale = new Float64Array(numSets);
-  for (let s = 0; s < numSets; s++) {
+  const mu = new Float64Array(L.numSets);
+  const scale = new Float64Array(L.numSets);
+  finalizeSets(mean, m2, L, mode, epsilon, stats, mu, scale, 0, L.numSets);
+  return {mu, scale};
+}
+
+/** {@link finalizeStats} for the sets from..to - 1, into mu and scale. */
+export function finalizeSets(
+    mean: Float64Array, m2: Float64Array, L: FusedLayout, mode: NormMode, epsilon: number, stats: Float32Array[],
+    mu: Float64Array, scale: Float64Array, from: number, to: number): void {
+  const {setSize} = L;
+  const {centred, subtractsMean, epsilonOn} = MODES[mode];
+  for (let s = from; s < to; s++) {
     const v = m2[s] / setSize;
     if (!centred) {
       const ve = v + epsilon;
@@ -221,7 +229,6 @@ export function finalizeStats(
     // rmsScaling scales x itself, without subtracting the mean.
     mu[s] = subtractsMean ? m : 0;
   }
-  return {mu, scale};
 }
 
 function applyRow(

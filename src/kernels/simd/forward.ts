@@ -17,7 +17,7 @@
  * JS loops ({@link simdPlanOf} returns null).
  */
 import {align16, MODES, NormMode} from '../contract';
-import {finalizeStats, merge, mergeColumns} from '../compute';
+import {finalizeSets, finalizeStats, merge, mergeColumns} from '../compute';
 import type {FusedLayout} from '../layout';
 import type {SimdEngine} from './engine';
 
@@ -28,6 +28,14 @@ export interface SimdPlan {
   momentSegs: Int32Array;
   /** Column layouts: first row of each stretch with the same sets and parameters, then `rows`. */
   applySegs: Int32Array;
+  /**
+   * Column layouts whose sets each lie in one stretch of momentSegs, as
+   * contiguous ranges (group and instance norm channels-last: a sample's
+   * groups): per stretch, its first set and one past its last. The forward
+   * then writes y stretch by stretch right after its statistics, while the
+   * stretch is still in cache. null: some set spans several stretches.
+   */
+  stretchSets: Int32Array|null;
 }
 
 const plans = new WeakMap<FusedLayout, SimdPlan|null>();
@@ -59,13 +67,41 @@ function buildPlan(L: FusedLayout): SimdPlan|null {
       if (colParam[j] !== Math.floor(j / runLength)) return null;
     }
     const none = new Int32Array(0);
-    return {runLength, momentSegs: none, applySegs: none};
+    return {runLength, momentSegs: none, applySegs: none, stretchSets: null};
   }
+  const momentSegs = stretches(rows, (r) => rowSet[r] !== rowSet[r - 1]);
   return {
     runLength: 0,
-    momentSegs: stretches(rows, (r) => rowSet[r] !== rowSet[r - 1]),
+    momentSegs,
     applySegs: stretches(rows, (r) => rowSet[r] !== rowSet[r - 1] || rowParam[r] !== rowParam[r - 1]),
+    stretchSets: setsPerStretch(L, momentSegs),
   };
+}
+
+/**
+ * Per stretch of `segs`, the range of sets its columns touch, when every
+ * set is touched by exactly one stretch and each stretch's sets are a
+ * contiguous range; else null.
+ */
+function setsPerStretch(L: FusedLayout, segs: Int32Array): Int32Array|null {
+  const owner = new Int32Array(L.numSets).fill(-1);
+  const ranges = new Int32Array(2 * (segs.length - 1));
+  for (let i = 0; i + 1 < segs.length; i++) {
+    const sb = L.rowSet[segs[i]];
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let j = 0; j < L.B; j++) {
+      const s = sb + L.colSet[j];
+      if (owner[s] !== -1 && owner[s] !== i) return null;
+      owner[s] = i;
+      lo = Math.min(lo, s);
+      hi = Math.max(hi, s + 1);
+    }
+    for (let s = lo; s < hi; s++) if (owner[s] !== i) return null;
+    ranges[2 * i] = lo;
+    ranges[2 * i + 1] = hi;
+  }
+  return ranges;
 }
 
 /** Runs fn for each stretch of rows in `segs` (starts, then the end): its first row, its length, its sets' and parameters' offsets. */
@@ -161,17 +197,17 @@ export function simdForward(
     return;
   }
 
-  // Column layouts.
+  // Column layouts. The statistics' f64 arrays and y's f32 coefficients
+  // share the work area (the coefficients are written after the sums are read).
   const [Kv, S1v, S2v] = consecutive(Float64Array, buf, work, B, 3);
-  eachStretch(L, sp.momentSegs, (r0, n, sb) => {
-    fns.colMoments(ptr.x + 4 * r0 * B, n, B, shift, Kv.byteOffset, S1v.byteOffset, S2v.byteOffset);
-    mergeColumns(count, mean, m2, L, sb, n, Kv, S1v, S2v, rms);
-  });
-  const {mu, scale} = finalizeStats(mean, m2, L, mode, epsilon, stats);
   const [Pv, Av, Cv] = consecutive(Float32Array, buf, work, B, 3);
   const gv = new Float32Array(buf, g, paramSize);
   const bv = new Float32Array(buf, b, paramSize);
-  eachStretch(L, sp.applySegs, (r0, n, sb, pb) => {
+  const moments = (r0: number, n: number, sb: number) => {
+    fns.colMoments(ptr.x + 4 * r0 * B, n, B, shift, Kv.byteOffset, S1v.byteOffset, S2v.byteOffset);
+    mergeColumns(count, mean, m2, L, sb, n, Kv, S1v, S2v, rms);
+  };
+  const apply = (mu: Float64Array, scale: Float64Array) => (r0: number, n: number, sb: number, pb: number) => {
     for (let j = 0; j < B; j++) {
       const s = sb + colSet[j];
       const p = pb + colParam[j];
@@ -183,5 +219,29 @@ export function simdForward(
       Cv[j] = bv[p] - (m - pm) * k;
     }
     fns.applyCols(ptr.x + 4 * r0 * B, ptr.y + 4 * r0 * B, n, B, Pv.byteOffset, Av.byteOffset, Cv.byteOffset);
-  });
+  };
+  const ranges = sp.stretchSets;
+  if (ranges == null) {
+    eachStretch(L, sp.momentSegs, moments);
+    const {mu, scale} = finalizeStats(mean, m2, L, mode, epsilon, stats);
+    eachStretch(L, sp.applySegs, apply(mu, scale));
+    return;
+  }
+  // Each stretch's sets are complete after its own statistics pass: y for
+  // that stretch at once, while its rows are still in cache.
+  const mu = new Float64Array(numSets);
+  const scale = new Float64Array(numSets);
+  const applyStretch = apply(mu, scale);
+  const {momentSegs, applySegs} = sp;
+  let a = 0;
+  for (let i = 0; i + 1 < momentSegs.length; i++) {
+    const r0 = momentSegs[i];
+    const r1 = momentSegs[i + 1];
+    moments(r0, r1 - r0, rowSet[r0]);
+    finalizeSets(mean, m2, L, mode, epsilon, stats, mu, scale, ranges[2 * i], ranges[2 * i + 1]);
+    for (; a + 1 < applySegs.length && applySegs[a] < r1; a++) {
+      const q0 = applySegs[a];
+      applyStretch(q0, applySegs[a + 1] - q0, rowSet[q0], rowParam[q0]);
+    }
+  }
 }
