@@ -10,6 +10,8 @@
  * grows the memory on every call, against the same one with room to
  * spare, and against the JS loops.
  */
+import type * as tf from '@tensorflow/tfjs';
+
 import {fusedBackward, fusedForward} from '../src/kernels/compute';
 import {align16, BackwardAttrs, ForwardAttrs, MODES, NormPlan, planOf, sizeOf, statsShapeOf} from '../src/kernels/contract';
 import {layoutOf} from '../src/kernels/layout';
@@ -98,7 +100,8 @@ describe.each(CASES)('wasm SIMD path, heap grown by the scratch allocation: $nam
     const stats = fwd.slice(1).map((info) => s.backend.typedArrayFromHeap(info).slice());
     const inputs: Record<string, Info> = {x: t.input(x, shape), dy: t.input(dy, shape), gamma: t.input(gamma, paramShape)};
     stats.forEach((v, i) => (inputs[`s${i}`] = t.input(v, fwd[1 + i].shape)));
-    const bwd = wasmBackend.backward({inputs, attrs: bwdAttrs, backend: t.backend as never}) as unknown as Info[];
+    const backward = wasmBackend.backward as tf.KernelFunc;
+    const bwd = backward({inputs, attrs: bwdAttrs, backend: t.backend as never}) as unknown as Info[];
     return {
       y: s.read(fwd[0]), stats: fwd.slice(1).map(s.read), dx: t.read(bwd[0]), dgamma: t.read(bwd[1]), dbeta: t.read(bwd[2]),
       growsInForward: s.grows(), growsInBackward: t.grows(),
