@@ -2,11 +2,14 @@
  * Float64 references, as plain loops (no tfjs), for the rest of the
  * normalization family: UnitNormalization, LocalResponseNormalization (the
  * TensorFlow and the PyTorch conventions), FilterResponseNormalization and
- * TLU; and central finite differences of any of them. Written from the
- * reference frameworks' definitions (Keras 3's UnitNormalization,
+ * TLU, the two wrappers' updates over a Dense (Keras 3's
+ * SpectralNormalization power iteration, TensorFlow Addons'
+ * WeightNormalization kernel and initializations); and central finite
+ * differences of any of them. Written from the reference frameworks'
+ * definitions (Keras 3's UnitNormalization and SpectralNormalization,
  * tf.nn.local_response_normalization, torch.nn.functional.local_response_norm,
- * TensorFlow Addons' FilterResponseNormalization and TLU), not from this
- * package's code.
+ * TensorFlow Addons' FilterResponseNormalization, TLU and
+ * WeightNormalization), not from this package's code.
  */
 import {unravel} from './reference';
 
@@ -117,4 +120,83 @@ export function gradsFD(
     }
     return out;
   });
+}
+
+/** A Dense layer in float64: act(x · kernel + bias) for `rows` rows of n inputs, kernel [n, u] row-major. */
+export function denseRef(
+    x: ArrayLike<number>, rows: number, n: number, u: number, kernel: ArrayLike<number>, bias: ArrayLike<number>|null,
+    activation: 'linear'|'tanh'): Float64Array {
+  const y = new Float64Array(rows * u);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < u; j++) {
+      let s = bias ? bias[j] : 0;
+      for (let i = 0; i < n; i++) s += x[r * n + i] * kernel[i * u + j];
+      y[r * u + j] = activation === 'tanh' ? Math.tanh(s) : s;
+    }
+  }
+  return y;
+}
+
+/**
+ * Keras 3's SpectralNormalization training update in float64, on the kernel
+ * reshaped to [rows, cols]: `iterations` power iterations from u0 with
+ * normalize(a) = a / max(||a||, 1e-7) over the whole vector
+ * (v = normalize(u Wᵀ), u = normalize(v W)), sigma = v W uᵀ; returns the
+ * new vector_u and kernel / sigma, or both unchanged for an all-zero kernel.
+ */
+export function spectralUpdateRef(
+    kernel: ArrayLike<number>, rows: number, cols: number, u0: ArrayLike<number>, iterations: number): {u: Float64Array, kernel: Float64Array} {
+  if (Array.from(kernel).every((k) => k === 0)) return {u: Float64Array.from(u0), kernel: Float64Array.from(kernel)};
+  const normalize = (a: Float64Array) => {
+    const norm = Math.max(Math.sqrt(a.reduce((s, e) => s + e * e, 0)), 1e-7);
+    return a.map((e) => e / norm);
+  };
+  let u = Float64Array.from(u0);
+  let v = new Float64Array(rows);
+  for (let it = 0; it < iterations; it++) {
+    v = normalize(Float64Array.from({length: rows}, (_, i) => {
+      let s = 0;
+      for (let j = 0; j < cols; j++) s += u[j] * kernel[i * cols + j];
+      return s;
+    }));
+    u = normalize(Float64Array.from({length: cols}, (_, j) => {
+      let s = 0;
+      for (let i = 0; i < rows; i++) s += v[i] * kernel[i * cols + j];
+      return s;
+    }));
+  }
+  let sigma = 0;
+  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) sigma += v[i] * kernel[i * cols + j] * u[j];
+  return {u, kernel: Float64Array.from(kernel, (k) => k / sigma)};
+}
+
+/** TensorFlow Addons' WeightNormalization kernel in float64: l2_normalize(v, rows) * g, v [n, u]: v / max(||v col||, 1e-6) * g. */
+export function weightNormKernelRef(v: ArrayLike<number>, n: number, u: number, g: ArrayLike<number>): Float64Array {
+  const norms = columnNorms(v, n, u);
+  return Float64Array.from(v, (e, k) => e / Math.max(norms[k % u], 1e-6) * g[k % u]);
+}
+
+/** The Euclidean norm of each column of a [n, u] matrix (TFA's `_init_norm`: g := ||v|| per unit). */
+export function columnNorms(v: ArrayLike<number>, n: number, u: number): Float64Array {
+  const out = new Float64Array(u);
+  for (let i = 0; i < n; i++) for (let j = 0; j < u; j++) out[j] += v[i * u + j] ** 2;
+  return out.map(Math.sqrt);
+}
+
+/**
+ * TensorFlow Addons' `_data_dep_init` for a wrapped Dense in float64: the
+ * naked clone (its kernel and bias, no activation) on the batch, x_init =
+ * x · kernel + bias; per unit, mean and population variance over the rows,
+ * scale = 1 / sqrt(var + 1e-10); returns g * scale and -mean * scale.
+ */
+export function weightNormDataInitRef(
+    x: ArrayLike<number>, rows: number, n: number, u: number, cloneKernel: ArrayLike<number>, cloneBias: ArrayLike<number>|null,
+    g: ArrayLike<number>): {g: Float64Array, bias: Float64Array} {
+  const xInit = denseRef(x, rows, n, u, cloneKernel, cloneBias, 'linear');
+  const mean = new Float64Array(u);
+  const sq = new Float64Array(u);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < u; j++) mean[j] += xInit[r * u + j] / rows;
+  for (let r = 0; r < rows; r++) for (let j = 0; j < u; j++) sq[j] += (xInit[r * u + j] - mean[j]) ** 2 / rows;
+  const scale = sq.map((s) => 1 / Math.sqrt(s + 1e-10));
+  return {g: Float64Array.from(g, (e, j) => e * scale[j]), bias: mean.map((m, j) => -m * scale[j])};
 }

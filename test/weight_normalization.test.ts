@@ -119,6 +119,24 @@ describe('WeightNormalization', () => {
     tf.dispose([xt, x2, y]);
   });
 
+  test('initialized is read again after any write: weights reset to an uninitialized state are initialized again, as TFA reads the flag each call', () => {
+    const wn = built(true, 'linear');
+    const saved = wn.getWeights().map((t) => t.clone());
+    const xt = tf.tensor(x, [rows, n]);
+    tf.dispose(wn.apply(xt) as tf.Tensor);
+    const first = wn.getWeights().map((t) => Array.from(t.dataSync()));
+    expect(first[3]).toEqual([1]);
+    tf.dispose(wn.apply(xt) as tf.Tensor);  // initialized: g and bias stay
+    expect(Array.from(wn.getWeights()[0].dataSync())).toEqual(first[0]);
+    wn.setWeights(saved);  // initialized false again (a checkpoint taken before the first call)
+    const x2 = tf.tensor(normals(rng(12), rows * n, -1, 3), [rows, n]);
+    tf.dispose(wn.apply(x2) as tf.Tensor);
+    const {g, b} = dataInit64(x2.dataSync(), rows, n, u, v, b0);
+    expect(relErr(wn.getWeights()[0].dataSync(), g)).toBeLessThan(1e-5);
+    expect(relErr(wn.getWeights()[2].dataSync(), b)).toBeLessThan(1e-5);
+    tf.dispose([xt, x2, ...saved]);
+  });
+
   test('dataInit false: g := ||v|| per unit (TFA\'s _init_norm), so the first output is the wrapped layer\'s own', () => {
     const wn = built(false, 'linear');
     const xt = tf.tensor(x, [rows, n]);

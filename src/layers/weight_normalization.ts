@@ -50,8 +50,13 @@ export class WeightNormalization extends NormalizationWrapper {
   /** TFA's naked clone's weights (data init only): the wrapped layer's short weight name -> its copy. */
   private cloneWeights = new Map<string, tf.LayerVariable>();
   private normAxes: number[] = [];
-  /** Set once `initialized` has been read as true (it is never reset). */
-  private knownInitialized = false;
+  /**
+   * The data of `initialized` last read as true: while the variable holds it,
+   * the flag is not read back again (a GPU sync per call); any write
+   * (setWeights, loading a file, an assign) gives the variable new data, and
+   * the flag is read again, as TFA reads it on every call.
+   */
+  private initializedData: object|null = null;
 
   constructor(args: WeightNormalizationArgs) {
     super(args);
@@ -116,10 +121,11 @@ export class WeightNormalization extends NormalizationWrapper {
   }
 
   private initializeIfNeeded(x: tf.Tensor): void {
-    if (this.knownInitialized) return;
     const flag = (this.initializedWeight as tf.LayerVariable).read();
+    const dataOf = (t: tf.Tensor) => (t as unknown as {dataId: object}).dataId;
+    if (this.initializedData !== null && dataOf(flag) === this.initializedData) return;
     if (flag.dataSync()[0] !== 0) {
-      this.knownInitialized = true;
+      this.initializedData = dataOf(flag);
       return;
     }
     const v = (this.vWeight as tf.LayerVariable).read();
@@ -142,7 +148,7 @@ export class WeightNormalization extends NormalizationWrapper {
     const yes = tf.scalar(true, 'bool');
     (flag as tf.Variable).assign(yes);
     tf.dispose([newG, newBias, yes]);
-    this.knownInitialized = true;
+    this.initializedData = dataOf(flag);
   }
 
   protected forward(x: tf.Tensor): tf.Tensor {

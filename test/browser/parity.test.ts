@@ -107,7 +107,7 @@ if (!exe) {
       }, 240000);
 
   test.each([['webgl', '?su=1'], ['webgpu', '?su=1'], ['wasm', '?su=1'], ['webgl', '?half=1&su=1']])(
-      'family (UnitNormalization, LocalResponseNormalization, FRN, TLU) on %s%s: y and gradients within tolerance of float64 and cpu, no leaks',
+      'family (UnitNormalization, LocalResponseNormalization, FRN, TLU, SpectralNormalization, WeightNormalization) on %s%s: y, gradients and the wrappers\' updated weights within tolerance of float64 and cpu, no leaks',
       async (backend, query) => {
         const page = await open(query);
         const tol = query.includes('half') ? {webgl: HALF_FLOAT_TOL} : undefined;
@@ -116,6 +116,7 @@ if (!exe) {
             [backend, tol] as const);
         process.stderr.write(`\n[chromium${query}]\n${r.log.filter((l) => l.startsWith('family parity')).join('\n')}\n`);
         expect(r.records.filter((x) => x.backend === backend).length).toBeGreaterThanOrEqual(10);
+        expect(r.records.filter((x) => x.backend === backend && /^(spectral|weight)\//.test(x.case)).length).toBe(11);
         expectAllPass(r.records, 'cpu');
         expectAllPass(r.records, backend);
       }, 240000);

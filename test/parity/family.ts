@@ -1,6 +1,7 @@
 /**
  * The backend parity suite for the rest of the family (UnitNormalization,
- * LocalResponseNormalization, FilterResponseNormalization, TLU): like
+ * LocalResponseNormalization, FilterResponseNormalization, TLU, and the
+ * SpectralNormalization and WeightNormalization wrappers of ./family_wrappers.ts): like
  * ./suite.ts it imports neither tfjs nor the package (both are passed in),
  * so it runs in Node (cpu, wasm, tensorflow) and in the browser page
  * (webgl, webgpu, wasm, half-float webgl).
@@ -17,6 +18,7 @@ import type * as TfModule from '@tensorflow/tfjs';
 import {frnRef, gradsFD, lrnRef, tluRef, unitNormRef} from '../family_reference';
 import {normals, rng} from '../reference';
 import {toHalf} from './cases';
+import {buildWrapperCases, runWrapper} from './family_wrappers';
 import type {Lib, ParityRecord, TF} from './suite';
 import {DEFAULT_TOL, maxErr, useBackend} from './suite';
 
@@ -216,6 +218,7 @@ export async function runFamilyParity(
                              log?: (line: string) => void}): Promise<ParityRecord[]> {
   const log = opts.log ?? (() => undefined);
   const cases = buildFamilyCases(opts);
+  const wrapperCases = buildWrapperCases(opts);
   const backends = ['cpu', ...opts.backends.filter((b) => b !== 'cpu')];
   const cpu = new Map<string, Float32Array[]>();
   const records: ParityRecord[] = [];
@@ -257,6 +260,32 @@ export async function runFamilyParity(
         records.push(rec);
         if (!rec.pass) log(`FAIL ${backend} ${c.name} ${path}: ${JSON.stringify(rec)}`);
       }
+    }
+    for (const c of wrapperCases) {
+      const key = `${c.name}|wrapper`;
+      let rec: ParityRecord;
+      try {
+        const {got, leaked} = await runWrapper(tf, c, lib);
+        if (backend === 'cpu') cpu.set(key, got.map((g) => Float32Array.from(g)));
+        let err = 0;
+        let worst = 'y';
+        got.forEach((g, i) => {
+          const e = maxErr(g, c.ref[i]);
+          if (!(e <= err)) {
+            err = e;
+            worst = c.quantities[i];
+          }
+        });
+        const base = cpu.get(key);
+        const vsCpu = base ? Math.max(...got.map((g, i) => maxErr(g, base[i]))) : Infinity;
+        rec = {case: c.name, path: 'layer', backend, maxErrVsRef: err, worstVsRef: worst, maxErrVsCpu: vsCpu, tol, leaked,
+          pass: err <= tol && vsCpu <= tol && leaked === 0};
+      } catch (e) {
+        rec = {case: c.name, path: 'layer', backend, maxErrVsRef: Infinity, worstVsRef: '-', maxErrVsCpu: Infinity, tol, leaked: 0,
+          pass: false, error: (e as Error).message};
+      }
+      records.push(rec);
+      if (!rec.pass) log(`FAIL ${backend} ${c.name} layer: ${JSON.stringify(rec)}`);
     }
     const mine = records.filter((r) => r.backend === backend);
     const worst = mine.reduce((w, r) => (r.maxErrVsRef > w.maxErrVsRef ? r : w), mine[0]);

@@ -113,13 +113,27 @@ describe('parity on cpu and wasm (Node)', () => {
   });
 });
 
-describe('family parity on cpu and wasm (Node): UnitNormalization, LocalResponseNormalization, FRN, TLU', () => {
-  test.each(['cpu', 'wasm'])('%s: y and the gradients of every op and layer within 1e-4 of float64 and cpu, no leaks', async (b) => {
+describe('family parity on cpu and wasm (Node): UnitNormalization, LocalResponseNormalization, FRN, TLU, SpectralNormalization, WeightNormalization', () => {
+  test.each(['cpu', 'wasm'])('%s: y, the gradients and the wrappers\' updated weights of every op and layer within 1e-4 of float64 and cpu, no leaks', async (b) => {
     setWasmPaths(wasmDist);
     const records = await runFamilyParity(tf, lib, {backends: [b], log: (l) => process.stderr.write(`${l}\n`)});
     expect(records.filter((r) => r.backend === b).length).toBeGreaterThanOrEqual(10);
+    expect(records.filter((r) => r.backend === b && /^(spectral|weight)\//.test(r.case)).length).toBe(11);
     expectAllPass(records, b);
   }, 180000);
+
+  test('a wrong wrapper fails it (SpectralNormalization with one power iteration too many): the training cases fail, inference passes', async () => {
+    await tf.setBackend('cpu');
+    class OneMore extends lib.SpectralNormalization {
+      constructor(args: lib.SpectralNormalizationArgs) {
+        super({...args, powerIterations: (args.powerIterations ?? 1) + 1});
+      }
+    }
+    const records = await runFamilyParity(tf, {...lib, SpectralNormalization: OneMore} as typeof lib, {backends: ['cpu'], only: ['spectral/dense [4,5]']});
+    expect(records.map((r) => [r.case, r.pass])).toEqual([
+      ['spectral/dense [4,5]->3, 1 iteration inference', true], ['spectral/dense [4,5]->3, 1 iteration training', false]]);
+    expect(records[1].maxErrVsRef).toBeGreaterThan(1e-3);
+  });
 
   test('a wrong result fails it (sabotaged op: y + 2e-4), the layer path still passes', async () => {
     await tf.setBackend('cpu');
