@@ -112,17 +112,8 @@ export const AFFINE_KEYS = [
   'betaConstraint', 'gammaConstraint',
 ];
 
-/** Arguments shared by the layers with a gamma and a beta (Keras's names, camelCase). */
-export interface AffineArgs extends LayerArgs {
-  /**
-   * Added to the variance to avoid dividing by zero (to the standard
-   * deviation in ContribInstanceNormalization). Default 1e-3.
-   */
-  epsilon?: number;
-  /** If true, add the learned offset `beta`. Default true. */
-  center?: boolean;
-  /** If true, multiply by the learned scale `gamma`. Default true. */
-  scale?: boolean;
+/** The arguments of gamma and beta (initializers, regularizers, constraints), Keras's names, camelCase. */
+export interface GammaBetaArgs extends LayerArgs {
   /** Initializer for beta. Default 'zeros'. */
   betaInitializer?: InitializerIdentifier;
   /** Initializer for gamma. Default 'ones'. */
@@ -137,19 +128,27 @@ export interface AffineArgs extends LayerArgs {
   gammaConstraint?: ConstraintIdentifier|null;
 }
 
+/** Arguments shared by the layers with a gamma and a beta (Keras's names, camelCase). */
+export interface AffineArgs extends GammaBetaArgs {
+  /**
+   * Added to the variance to avoid dividing by zero (to the standard
+   * deviation in ContribInstanceNormalization). Default 1e-3.
+   */
+  epsilon?: number;
+  /** If true, add the learned offset `beta`. Default true. */
+  center?: boolean;
+  /** If true, multiply by the learned scale `gamma`. Default true. */
+  scale?: boolean;
+}
+
 /**
- * Base of the layers with Keras's affine arguments (GroupNormalization,
- * InstanceNormalization and its keras-contrib flavour, LayerNormalization):
- * parses and serializes them and builds gamma before beta, as Keras orders
- * them (Keras loads weights by position).
+ * Base of the layers with a gamma and a beta weight: resolves and
+ * serializes their initializers, regularizers and constraints and builds
+ * gamma before beta, as Keras orders them (Keras loads weights by
+ * position). FilterResponseNormalization extends it directly (TensorFlow
+ * Addons' layer has both weights always and its own epsilon).
  */
-export abstract class AffineNormalization extends NormalizationLayer {
-  /** Added to the variance (keras-contrib's flavour: to the standard deviation). */
-  readonly epsilon: number;
-  /** Whether the layer adds the learned offset `beta`. */
-  readonly center: boolean;
-  /** Whether the layer multiplies by the learned scale `gamma`. */
-  readonly scale: boolean;
+export abstract class GammaBetaLayer extends NormalizationLayer {
   /** Initializer of beta. */
   readonly betaInitializer: Initializer;
   /** Initializer of gamma. */
@@ -165,12 +164,9 @@ export abstract class AffineNormalization extends NormalizationLayer {
   protected gamma: tf.LayerVariable|null = null;
   protected beta: tf.LayerVariable|null = null;
 
-  constructor(args: AffineArgs, defaultEpsilon: number) {
+  constructor(args: GammaBetaArgs) {
     super(args);
     const who = this.who;
-    this.epsilon = checkEpsilon(who, args.epsilon ?? defaultEpsilon);
-    this.center = checkBoolean(who, 'center', args.center ?? true);
-    this.scale = checkBoolean(who, 'scale', args.scale ?? true);
     this.betaInitializer = getInitializer(who, 'betaInitializer', args.betaInitializer ?? 'zeros');
     this.gammaInitializer = getInitializer(who, 'gammaInitializer', args.gammaInitializer ?? 'ones');
     this.betaRegularizer = getRegularizer(who, 'betaRegularizer', args.betaRegularizer);
@@ -179,8 +175,8 @@ export abstract class AffineNormalization extends NormalizationLayer {
     this.gammaConstraint = getConstraint(who, 'gammaConstraint', args.gammaConstraint);
   }
 
-  /** Creates gamma (if scale), then beta (if center), both of paramShape. */
-  protected buildAffine(paramShape: number[], withGamma = this.scale, withBeta = this.center): void {
+  /** Creates gamma (if withGamma), then beta (if withBeta), both of paramShape. */
+  protected buildGammaBeta(paramShape: number[], withGamma: boolean, withBeta: boolean): void {
     this.gamma = withGamma ?
         this.addParam('gamma', paramShape, this.gammaInitializer,
                       {regularizer: this.gammaRegularizer, constraint: this.gammaConstraint}) :
@@ -199,12 +195,9 @@ export abstract class AffineNormalization extends NormalizationLayer {
     return this.beta ? this.beta.read() : null;
   }
 
-  /** The affine keys of the config, in Keras's order after the layer's own. */
-  protected affineConfig(): ConfigDict {
+  /** The gamma/beta keys of the config, in Keras's order. */
+  protected gammaBetaConfig(): ConfigDict {
     return {
-      epsilon: this.epsilon,
-      center: this.center,
-      scale: this.scale,
       betaInitializer: serialize(this.betaInitializer),
       gammaInitializer: serialize(this.gammaInitializer),
       betaRegularizer: serialize(this.betaRegularizer),
@@ -212,5 +205,37 @@ export abstract class AffineNormalization extends NormalizationLayer {
       betaConstraint: serialize(this.betaConstraint),
       gammaConstraint: serialize(this.gammaConstraint),
     } as unknown as ConfigDict;
+  }
+}
+
+/**
+ * Base of the layers with Keras's affine arguments (GroupNormalization,
+ * InstanceNormalization and its keras-contrib flavour, LayerNormalization):
+ * epsilon, center and scale on top of {@link GammaBetaLayer}'s weights.
+ */
+export abstract class AffineNormalization extends GammaBetaLayer {
+  /** Added to the variance (keras-contrib's flavour: to the standard deviation). */
+  readonly epsilon: number;
+  /** Whether the layer adds the learned offset `beta`. */
+  readonly center: boolean;
+  /** Whether the layer multiplies by the learned scale `gamma`. */
+  readonly scale: boolean;
+
+  constructor(args: AffineArgs, defaultEpsilon: number) {
+    super(args);
+    const who = this.who;
+    this.epsilon = checkEpsilon(who, args.epsilon ?? defaultEpsilon);
+    this.center = checkBoolean(who, 'center', args.center ?? true);
+    this.scale = checkBoolean(who, 'scale', args.scale ?? true);
+  }
+
+  /** Creates gamma (if scale), then beta (if center), both of paramShape. */
+  protected buildAffine(paramShape: number[], withGamma = this.scale, withBeta = this.center): void {
+    this.buildGammaBeta(paramShape, withGamma, withBeta);
+  }
+
+  /** The affine keys of the config, in Keras's order after the layer's own. */
+  protected affineConfig(): ConfigDict {
+    return {epsilon: this.epsilon, center: this.center, scale: this.scale, ...this.gammaBetaConfig()};
   }
 }

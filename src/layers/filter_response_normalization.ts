@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {filterResponseNormImpl} from '../ops/filter_response_norm';
 import {argError, checkBoolean} from '../ops/validate';
-import {NormalizationLayer} from './base';
+import {GammaBetaArgs, GammaBetaLayer, NormalizationLayer} from './base';
 import {ConfigDict, LayerArgs} from './common';
 import {
   Constraint, ConstraintIdentifier, getConstraint, getInitializer, getRegularizer, Initializer, InitializerIdentifier, Regularizer,
@@ -10,23 +10,11 @@ import {
 } from './identifiers';
 
 /** Arguments of {@link FilterResponseNormalization} (TensorFlow Addons', camelCase). */
-export interface FilterResponseNormalizationArgs extends LayerArgs {
+export interface FilterResponseNormalizationArgs extends GammaBetaArgs {
   /** Added to the mean square, as |epsilon| (kept as given in the config, as TFA). Default 1e-6. */
   epsilon?: number;
   /** The spatial axes; TensorFlow Addons accepts only [1, 2]. Default [1, 2]. */
   axis?: number[];
-  /** Initializer for beta. Default 'zeros'. */
-  betaInitializer?: InitializerIdentifier;
-  /** Initializer for gamma. Default 'ones'. */
-  gammaInitializer?: InitializerIdentifier;
-  /** Optional regularizer for beta. */
-  betaRegularizer?: RegularizerIdentifier|null;
-  /** Optional regularizer for gamma. */
-  gammaRegularizer?: RegularizerIdentifier|null;
-  /** Optional constraint for beta. */
-  betaConstraint?: ConstraintIdentifier|null;
-  /** Optional constraint for gamma. */
-  gammaConstraint?: ConstraintIdentifier|null;
   /** Learn an extra epsilon (weight `learned_epsilon`, [1], initialized to 1e-4), added as its absolute value. Default false. */
   learnedEpsilon?: boolean;
   /** Optional constraint for the learned epsilon. */
@@ -40,7 +28,7 @@ export interface FilterResponseNormalizationArgs extends LayerArgs {
  * `learned_epsilon` ([1], only with `learnedEpsilon`), then `gamma` and
  * `beta`, both [1, 1, 1, C]. Usually followed by {@link TLU}.
  */
-export class FilterResponseNormalization extends NormalizationLayer {
+export class FilterResponseNormalization extends GammaBetaLayer {
   /** The serialization class name, TensorFlow Addons' `Addons>FilterResponseNormalization`. */
   static className = 'Addons>FilterResponseNormalization';
   /** The keys of its arguments besides tf.layers.Layer's. */
@@ -52,22 +40,8 @@ export class FilterResponseNormalization extends NormalizationLayer {
   readonly epsilon: number;
   /** Whether an extra epsilon is learned. */
   readonly learnedEpsilon: boolean;
-  /** Initializer of beta. */
-  readonly betaInitializer: Initializer;
-  /** Initializer of gamma. */
-  readonly gammaInitializer: Initializer;
-  /** Regularizer of beta, or null. */
-  readonly betaRegularizer: Regularizer|null;
-  /** Regularizer of gamma, or null. */
-  readonly gammaRegularizer: Regularizer|null;
-  /** Constraint on beta, or null. */
-  readonly betaConstraint: Constraint|null;
-  /** Constraint on gamma, or null. */
-  readonly gammaConstraint: Constraint|null;
   /** Constraint on the learned epsilon, or null. */
   readonly learnedEpsilonConstraint: Constraint|null;
-  private gamma: tf.LayerVariable|null = null;
-  private beta: tf.LayerVariable|null = null;
   private epsWeight: tf.LayerVariable|null = null;
 
   constructor(args: FilterResponseNormalizationArgs = {}) {
@@ -81,12 +55,6 @@ export class FilterResponseNormalization extends NormalizationLayer {
       throw argError(who, 'axis', axis, '[1, 2] (TensorFlow Addons normalizes each channel over the spatial axes of [N, H, W, C] only)');
     }
     this.learnedEpsilon = checkBoolean(who, 'learnedEpsilon', args.learnedEpsilon ?? false);
-    this.betaInitializer = getInitializer(who, 'betaInitializer', args.betaInitializer ?? 'zeros');
-    this.gammaInitializer = getInitializer(who, 'gammaInitializer', args.gammaInitializer ?? 'ones');
-    this.betaRegularizer = getRegularizer(who, 'betaRegularizer', args.betaRegularizer);
-    this.gammaRegularizer = getRegularizer(who, 'gammaRegularizer', args.gammaRegularizer);
-    this.betaConstraint = getConstraint(who, 'betaConstraint', args.betaConstraint);
-    this.gammaConstraint = getConstraint(who, 'gammaConstraint', args.gammaConstraint);
     // TFA keeps the constraint only with learned_epsilon.
     this.learnedEpsilonConstraint = this.learnedEpsilon ?
         getConstraint(who, 'learnedEpsilonConstraint', args.learnedEpsilonConstraint) : null;
@@ -106,15 +74,12 @@ export class FilterResponseNormalization extends NormalizationLayer {
       this.epsWeight = this.addParam('learned_epsilon', [1], tf.initializers.constant({value: 1e-4}),
                                      {constraint: this.learnedEpsilonConstraint});
     }
-    this.gamma = this.addParam('gamma', [1, 1, 1, C], this.gammaInitializer,
-                               {regularizer: this.gammaRegularizer, constraint: this.gammaConstraint});
-    this.beta = this.addParam('beta', [1, 1, 1, C], this.betaInitializer,
-                              {regularizer: this.betaRegularizer, constraint: this.betaConstraint});
+    this.buildGammaBeta([1, 1, 1, C], true, true);
   }
 
   protected forward(x: tf.Tensor): tf.Tensor {
-    const gamma = (this.gamma as tf.LayerVariable).read();
-    const beta = (this.beta as tf.LayerVariable).read();
+    const gamma = this.readGamma();
+    const beta = this.readBeta();
     if (!this.epsWeight) return filterResponseNormImpl(x, {epsilon: Math.abs(this.epsilon), gamma, beta}, this.who);
     const w = this.epsWeight.read();
     return tf.tidy(() => {
@@ -129,12 +94,7 @@ export class FilterResponseNormalization extends NormalizationLayer {
       axis: [1, 2],
       epsilon: this.epsilon,
       learnedEpsilon: this.learnedEpsilon,
-      betaInitializer: serialize(this.betaInitializer),
-      gammaInitializer: serialize(this.gammaInitializer),
-      betaRegularizer: serialize(this.betaRegularizer),
-      gammaRegularizer: serialize(this.gammaRegularizer),
-      betaConstraint: serialize(this.betaConstraint),
-      gammaConstraint: serialize(this.gammaConstraint),
+      ...this.gammaBetaConfig(),
       learnedEpsilonConstraint: serialize(this.learnedEpsilonConstraint),
     } as unknown as ConfigDict;
   }

@@ -77,8 +77,50 @@ function fromConvConfig<T extends tf.serialization.Serializable>(
   return new cls(rest as never);
 }
 
-const Conv2DBase = tfjsClass<TfConv2D>('Conv2D');
-const Conv1DBase = tfjsClass<TfConv1D>('Conv1D');
+/**
+ * A tfjs conv class, as a mixin's base: TypeScript wants a mixin's base
+ * constructor to take `any[]` (TS2545); the mixin's own constructor narrows
+ * it to {@link WSConvArgs}.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type ConvBase = new (...args: any[]) => tf.layers.Layer;
+
+/**
+ * The weight-standardized variant of a tfjs conv class: the same layer with
+ * `standardizationEpsilon` in its arguments and config and its kernel
+ * standardized in every call. WSConv2D and WSConv1D differ only in the conv
+ * they extend and their class name.
+ */
+function weightStandardized<B extends ConvBase>(Base: B, className: string) {
+  return class extends Base {
+    /** Added to the kernel's per-channel variance. */
+    readonly standardizationEpsilon: number;
+
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    constructor(...args: any[]) {
+      const wsArgs = args[0] as WSConvArgs;
+      const epsilon = standardizationEpsilon(className, wsArgs);
+      super(convArgs(className, wsArgs));
+      this.standardizationEpsilon = epsilon;
+    }
+
+    /** Runs the convolution with the kernel standardized per output channel (the stored kernel is left raw). */
+    override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor|tf.Tensor[] {
+      return callStandardized(this as unknown as tf.layers.Layer & KernelHolder, this.standardizationEpsilon,
+                              () => super.call(inputs, kwargs));
+    }
+
+    /** The convolution's config plus `standardizationEpsilon`. */
+    override getConfig(): ConfigDict {
+      return {...super.getConfig(), standardizationEpsilon: this.standardizationEpsilon};
+    }
+
+    /** Rebuilds the layer from its config (tfjs passes customObjects in it, which is dropped). */
+    static fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: ConfigDict): T {
+      return fromConvConfig(cls, config, className);
+    }
+  };
+}
 
 /**
  * A weight-standardized 2-D convolution: tf.layers.conv2d with its kernel
@@ -88,32 +130,12 @@ const Conv1DBase = tfjsClass<TfConv1D>('Conv1D');
  * plus `standardization_epsilon`; its weights are conv2d's (the raw kernel).
  * Pair it with GroupNormalization (GN + WS, as in BiT).
  */
-export class WSConv2D extends Conv2DBase {
+export class WSConv2D extends weightStandardized(tfjsClass<TfConv2D>('Conv2D'), 'WSConv2D') {
   /** The serialization class name, `WSConv2D`. */
   static className = 'WSConv2D';
-  /** Added to the kernel's per-channel variance. */
-  readonly standardizationEpsilon: number;
 
   constructor(args: WSConvArgs) {
-    const epsilon = standardizationEpsilon('WSConv2D', args);
-    super(convArgs('WSConv2D', args));
-    this.standardizationEpsilon = epsilon;
-  }
-
-  /** Runs the convolution with the kernel standardized per output channel (the stored kernel is left raw). */
-  override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor|tf.Tensor[] {
-    return callStandardized(this as unknown as tf.layers.Layer & KernelHolder, this.standardizationEpsilon,
-                            () => super.call(inputs, kwargs));
-  }
-
-  /** The convolution's config plus `standardizationEpsilon`. */
-  override getConfig(): ConfigDict {
-    return {...super.getConfig(), standardizationEpsilon: this.standardizationEpsilon};
-  }
-
-  /** Rebuilds the layer from its config (tfjs passes customObjects in it, which is dropped). */
-  static fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: ConfigDict): T {
-    return fromConvConfig(cls, config, 'WSConv2D');
+    super(args);
   }
 }
 
@@ -123,31 +145,11 @@ export class WSConv2D extends Conv2DBase {
  * call; serializes as `WSConv1D` (conv1d's config plus
  * `standardization_epsilon`).
  */
-export class WSConv1D extends Conv1DBase {
+export class WSConv1D extends weightStandardized(tfjsClass<TfConv1D>('Conv1D'), 'WSConv1D') {
   /** The serialization class name, `WSConv1D`. */
   static className = 'WSConv1D';
-  /** Added to the kernel's per-channel variance. */
-  readonly standardizationEpsilon: number;
 
   constructor(args: WSConvArgs) {
-    const epsilon = standardizationEpsilon('WSConv1D', args);
-    super(convArgs('WSConv1D', args));
-    this.standardizationEpsilon = epsilon;
-  }
-
-  /** Runs the convolution with the kernel standardized per output channel (the stored kernel is left raw). */
-  override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor|tf.Tensor[] {
-    return callStandardized(this as unknown as tf.layers.Layer & KernelHolder, this.standardizationEpsilon,
-                            () => super.call(inputs, kwargs));
-  }
-
-  /** The convolution's config plus `standardizationEpsilon`. */
-  override getConfig(): ConfigDict {
-    return {...super.getConfig(), standardizationEpsilon: this.standardizationEpsilon};
-  }
-
-  /** Rebuilds the layer from its config (tfjs passes customObjects in it, which is dropped). */
-  static fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: ConfigDict): T {
-    return fromConvConfig(cls, config, 'WSConv1D');
+    super(args);
   }
 }
