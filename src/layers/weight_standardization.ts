@@ -78,12 +78,14 @@ function fromConvConfig<T extends tf.serialization.Serializable>(
 }
 
 /**
- * A tfjs conv class, as a mixin's base: TypeScript wants a mixin's base
- * constructor to take `any[]` (TS2545); the mixin's own constructor narrows
- * it to {@link WSConvArgs}.
+ * The type of a weight-standardized conv class: named, so that the
+ * declarations of WSConv2D and WSConv1D can spell their base (an anonymous
+ * class type over tfjs's protected members cannot be written into a .d.ts).
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type ConvBase = new (...args: any[]) => tf.layers.Layer;
+interface WSConvClass<T> {
+  new (args: WSConvArgs): T & {readonly standardizationEpsilon: number};
+  fromConfig<S extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<S>, config: ConfigDict): S;
+}
 
 /**
  * The weight-standardized variant of a tfjs conv class: the same layer with
@@ -91,16 +93,15 @@ type ConvBase = new (...args: any[]) => tf.layers.Layer;
  * standardized in every call. WSConv2D and WSConv1D differ only in the conv
  * they extend and their class name.
  */
-function weightStandardized<B extends ConvBase>(Base: B, className: string) {
-  return class extends Base {
+function weightStandardized<T extends tf.layers.Layer>(Base: ConvClass<T>, className: string): WSConvClass<T> {
+  const LayerBase: ConvClass<tf.layers.Layer> = Base;
+  class Standardized extends LayerBase {
     /** Added to the kernel's per-channel variance. */
     readonly standardizationEpsilon: number;
 
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    constructor(...args: any[]) {
-      const wsArgs = args[0] as WSConvArgs;
-      const epsilon = standardizationEpsilon(className, wsArgs);
-      super(convArgs(className, wsArgs));
+    constructor(args: WSConvArgs) {
+      const epsilon = standardizationEpsilon(className, args);
+      super(convArgs(className, args));
       this.standardizationEpsilon = epsilon;
     }
 
@@ -116,10 +117,12 @@ function weightStandardized<B extends ConvBase>(Base: B, className: string) {
     }
 
     /** Rebuilds the layer from its config (tfjs passes customObjects in it, which is dropped). */
-    static fromConfig<T extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<T>, config: ConfigDict): T {
+    static fromConfig<S extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<S>, config: ConfigDict): S {
       return fromConvConfig(cls, config, className);
     }
-  };
+  }
+  // Standardized's instances are T's (it extends Base); TypeScript types them as Base's declared Layer.
+  return Standardized as unknown as WSConvClass<T>;
 }
 
 /**
@@ -133,10 +136,6 @@ function weightStandardized<B extends ConvBase>(Base: B, className: string) {
 export class WSConv2D extends weightStandardized(tfjsClass<TfConv2D>('Conv2D'), 'WSConv2D') {
   /** The serialization class name, `WSConv2D`. */
   static className = 'WSConv2D';
-
-  constructor(args: WSConvArgs) {
-    super(args);
-  }
 }
 
 /**
@@ -148,8 +147,4 @@ export class WSConv2D extends weightStandardized(tfjsClass<TfConv2D>('Conv2D'), 
 export class WSConv1D extends weightStandardized(tfjsClass<TfConv1D>('Conv1D'), 'WSConv1D') {
   /** The serialization class name, `WSConv1D`. */
   static className = 'WSConv1D';
-
-  constructor(args: WSConvArgs) {
-    super(args);
-  }
 }
