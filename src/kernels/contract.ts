@@ -149,6 +149,23 @@ export function layoutKey(plan: Pick<NormPlan, 'viewShape'|'reduceAxes'|'paramVi
   return `${plan.viewShape}|${plan.reduceAxes}|${plan.paramViewShape}`;
 }
 
+/**
+ * fn cached by the plan's layout ({@link layoutKey}): what a kernel derives
+ * from the shapes and axes alone (plans repeat, one per layer and shape).
+ * Keeps at most about 256 layouts (then starts again).
+ */
+export function cachedByLayout<T>(fn: (plan: NormPlan) => T): (plan: NormPlan) => T {
+  const cache = new Map<string, T>();
+  return (plan) => {
+    const key = layoutKey(plan);
+    if (cache.has(key)) return cache.get(key) as T;
+    const value = fn(plan);
+    if (cache.size > 256) cache.clear();
+    cache.set(key, value);
+    return value;
+  };
+}
+
 /** n rounded up to a multiple of 16 (byte offsets in the SIMD module's memory). */
 export const align16 = (n: number): number => (n + 15) & ~15;
 

@@ -15,7 +15,7 @@
  *   consecutive rows of the same sets, and is folded into its set when the
  *   rows move on to other sets.
  */
-import {layoutKey, NormPlan, sizeOf, statsShapeOf} from './contract';
+import {cachedByLayout, NormPlan, sizeOf, statsShapeOf} from './contract';
 
 export interface FusedLayout {
   kind: 'row'|'column';
@@ -66,19 +66,8 @@ export function strides(shape: readonly number[]): number[] {
   return s;
 }
 
-const layoutCache = new Map<string, FusedLayout>();
-
 /** The layout of a plan (cached: plans repeat, one per layer and shape). */
-export function layoutOf(plan: NormPlan): FusedLayout {
-  const key = layoutKey(plan);
-  let layout = layoutCache.get(key);
-  if (layout == null) {
-    layout = buildLayout(plan);
-    if (layoutCache.size > 256) layoutCache.clear();
-    layoutCache.set(key, layout);
-  }
-  return layout;
-}
+export const layoutOf: (plan: NormPlan) => FusedLayout = cachedByLayout(buildLayout);
 
 function buildLayout(plan: NormPlan): FusedLayout {
   const {viewShape, reduceAxes, paramViewShape} = plan;

@@ -34,7 +34,10 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import {FusedBackend, FusedKernelDeclined, isNormMode, NormPlan} from './contract';
+import {
+  attrsOf, BackwardAttrs, cachedByLayout, FusedBackend, FusedKernelDeclined, isNormMode, MODES, NormPlan, sizeOf, StatName, statIndex,
+  statsShapeOf,
+} from './contract';
 
 /** The constants of tfjs-node's native binding this file uses. */
 interface TfBinding {
@@ -146,8 +149,6 @@ function merge(axes: Axis[]): Axis[] {
   return out;
 }
 
-const prod = (s: readonly number[]): number => s.reduce((p, d) => p * d, 1);
-
 /**
  * Where the full-size ops run: x viewed as `work`, the moments taken over
  * `workReduce`, giving per-partial tensors of shape `workStats`: element i
@@ -177,16 +178,7 @@ interface TfLayout {
   wsParam: Int32Array;
 }
 
-const layouts = new Map<string, TfLayout|null>();
-
-function layoutOf(plan: NormPlan): TfLayout|null {
-  const key = `${plan.viewShape}|${plan.reduceAxes}|${plan.paramViewShape}`;
-  if (layouts.has(key)) return layouts.get(key) as TfLayout|null;
-  const L = computeLayout(plan);
-  if (layouts.size > 256) layouts.clear();
-  layouts.set(key, L);
-  return L;
-}
+const layoutOf: (plan: NormPlan) => TfLayout|null = cachedByLayout(computeLayout);
 
 function computeLayout(plan: NormPlan): TfLayout|null {
   const {viewShape, reduceAxes, paramViewShape} = plan;
@@ -196,10 +188,10 @@ function computeLayout(plan: NormPlan): TfLayout|null {
     size, reduced: reduceAxes.includes(i), param: paramViewShape[i] !== 1 && size !== 1,
   })));
   if (!merged.some((a) => a.reduced)) merged.push({size: 1, reduced: true, param: false});
-  const statsShape = viewShape.map((d, i) => (reduceAxes.includes(i) ? 1 : d));
-  const total = prod(viewShape);
+  const statsShape = statsShapeOf(plan);
+  const total = sizeOf(viewShape);
   const last = merged.length - 1;
-  const keptSize = prod(merged.filter((a) => !a.reduced).map((a) => a.size));
+  const keptSize = sizeOf(merged.filter((a) => !a.reduced).map((a) => a.size));
   // Partials: the innermost axis is a statistics axis on its own (a kept
   // axis before it) and there are statistics axes further out.
   const usePartials = merged.length >= 3 && merged[last].reduced && !merged[last - 1].reduced &&
@@ -213,7 +205,7 @@ function computeLayout(plan: NormPlan): TfLayout|null {
   const paramWork = work.map((a) => (a.param ? a.size : 1));
   const paramAxes = work.flatMap((a, i) => (!a.param ? [i] : []));
   const fold = work.every((a) => !(a.reduced && a.param));
-  const wsSize = prod(workStats);
+  const wsSize = sizeOf(workStats);
   const wsParam = new Int32Array(fold ? wsSize : 0);
   if (fold) {
     // Row-major strides of paramWork, 0 along its broadcast axes.
@@ -258,12 +250,8 @@ export function tensorflowBackwardKind(plan: NormPlan): 'folded'|'general'|null 
   return L == null ? null : L.fold ? 'folded' : 'general';
 }
 
-interface Attrs extends NormPlan {
-  hasGamma: boolean;
-  hasBeta: boolean;
-  gammaShape?: number[];
-  betaShape?: number[];
-}
+/** The forward reads ForwardAttrs' fields of these, the backward all. */
+type Attrs = BackwardAttrs;
 
 function readFloats(t: tf.TensorInfo): Float32Array {
   const v = tf.engine().readSync(t.dataId);
@@ -311,7 +299,7 @@ function counted(fn: () => tf.Tensor[]): tf.Tensor[] {
 
 /** The forward kernel: y, then the statistics core.ts saves ([m1, m2, inv], [.., invStd] or [s]). */
 export const tensorflowForward: tf.KernelFunc = ({inputs, backend, attrs}) => {
-  const a = attrs as unknown as Attrs;
+  const a = attrsOf<Attrs>(attrs);
   const L = layoutOf(a);
   if (!L) throw new TensorflowKernelDeclined('layout');
   const n = new Native(backend as unknown as TensorflowBackendLike);
@@ -333,13 +321,13 @@ function forward(
   const bv = beta && L.fold ? readFloats(beta) : null;
   const gw = gamma && !L.fold ? n.reshape(gamma, L.paramWork) : null;
   const bw = beta && !L.fold ? n.reshape(beta, L.paramWork) : null;
-  const centred = a.mode !== 'rms';
+  const {centred, subtractsMean, epsilonOn, stats} = MODES[a.mode];
   // Centred moments of d = x - shift (shift 0 first): while a set's mean
   // of d is more than 2 standard deviations from 0, E[d^2] - mean(d)^2
   // would cancel, so d is taken again around the mean found (float32, so
   // that x - shift is exact near it); each pass gains several digits.
   const shift = new Float64Array(S);
-  const epsVar = a.mode === 'stdEps' ? 0 : a.epsilon;
+  const epsVar = epsilonOn === 'std' ? 0 : a.epsilon;
   let d = xw;
   let e2: Float64Array;
   let md: Float64Array;
@@ -358,7 +346,7 @@ function forward(
     d = n.sub(xw, wsTensor(L, (s) => shift[s]));
   }
   const inv = new Float64Array(S);
-  const invStd = a.mode === 'stdEps' ? new Float64Array(S) : null;
+  const invStd = epsilonOn === 'std' ? new Float64Array(S) : null;
   for (let s = 0; s < S; s++) {
     const v = centred ? Math.max(e2[s] - md[s] * md[s], 0) : e2[s];
     if (invStd) {
@@ -369,13 +357,13 @@ function forward(
       inv[s] = Math.fround(1 / Math.sqrt(v + a.epsilon));
     }
   }
-  checkInv(inv, a.mode === 'rms' ? '1 / rms' : '1 / std');
+  checkInv(inv, centred ? '1 / std' : '1 / rms');
   if (invStd) checkInv(invStd, '1 / std');
   const g = (i: number) => (gv ? gv[L.wsParam[i]] : 1);
   const b = (i: number) => (bv ? bv[L.wsParam[i]] : 0);
   let y: tf.Tensor;
   if (!a.hasGamma && !a.hasBeta || L.fold) {
-    if (a.mode === 'rms' || a.mode === 'rmsScaling') {
+    if (!subtractsMean) {
       // y = x * (s * gamma) + beta
       y = n.mul(xw, wsTensor(L, (s, i) => inv[s] * g(i)));
       if (a.hasBeta) y = n.add(y, wsTensor(L, (_, i) => b(i)));
@@ -385,7 +373,7 @@ function forward(
     }
   } else {
     let t: tf.Tensor;
-    if (a.mode === 'rms' || a.mode === 'rmsScaling') {
+    if (!subtractsMean) {
       t = n.mul(xw, wsTensor(L, (s) => inv[s]));
     } else {
       t = n.add(n.mul(d, wsTensor(L, (s) => inv[s])), wsTensor(L, (s) => -md[s] * inv[s]));
@@ -393,9 +381,7 @@ function forward(
     if (gw) t = n.mul(t, gw);
     y = bw ? n.add(t, bw) : t;
   }
-  const yOut = n.reshape(y, x.shape);
-  if (!centred) return [yOut, statsOut(inv)];
-  // m1: the mean rounded to float32; m2: its rounding error.
+  // m1: the mean rounded to float32; m2: its rounding error (saved by the centred modes).
   const m1 = new Float32Array(S);
   const m2 = new Float32Array(S);
   for (let s = 0; s < S; s++) {
@@ -403,7 +389,8 @@ function forward(
     m1[s] = mean;
     m2[s] = mean - m1[s];
   }
-  return [yOut, statsOut(m1), statsOut(m2), statsOut(inv), ...(invStd ? [statsOut(invStd)] : [])];
+  const saved: Record<StatName, ArrayLike<number>|null> = {m1, m2, inv, invStd, s: inv};
+  return [n.reshape(y, x.shape), ...stats.map((name) => statsOut(saved[name] as ArrayLike<number>))];
 }
 
 /**
@@ -414,7 +401,7 @@ function forward(
  * for data this kernel's forward declined).
  */
 export const tensorflowBackward: tf.KernelFunc = ({inputs, backend, attrs}) => {
-  const a = attrs as unknown as Attrs;
+  const a = attrsOf<Attrs>(attrs);
   const L = layoutOf(a);
   if (!L) throw new TensorflowKernelDeclined('layout');
   const n = new Native(backend as unknown as TensorflowBackendLike);
@@ -433,17 +420,17 @@ interface SavedStats {
   k: Float32Array;
 }
 
+/** The saved statistics by name (inputs s0, s1, ... in the order of MODES[mode].stats). */
 function savedStats(a: Attrs, ins: Record<string, tf.TensorInfo>): SavedStats {
-  if (a.mode === 'rms') {
-    const s = readFloats(ins.s0);
-    checkInv(s, 'saved 1 / rms');
-    return {m1: null, m2: null, inv: s, k: s};
-  }
-  const inv = readFloats(ins.s2);
-  checkInv(inv, 'saved 1 / std');
-  const k = a.mode === 'stdEps' ? readFloats(ins.s3) : inv;
-  if (a.mode === 'stdEps') checkInv(k, 'saved 1 / std');
-  return {m1: readFloats(ins.s0), m2: readFloats(ins.s1), inv, k};
+  const read = (name: StatName): Float32Array|null => {
+    const i = statIndex(a.mode, name);
+    return i < 0 ? null : readFloats(ins[`s${i}`]);
+  };
+  const inv = (read('inv') ?? read('s')) as Float32Array;
+  checkInv(inv, MODES[a.mode].centred ? 'saved 1 / std' : 'saved 1 / rms');
+  const invStd = read('invStd');
+  if (invStd) checkInv(invStd, 'saved 1 / std');
+  return {m1: read('m1'), m2: read('m2'), inv, k: invStd ?? inv};
 }
 
 /**
@@ -482,18 +469,19 @@ function backwardFolded(n: Native, L: TfLayout, a: Attrs, ins: Record<string, tf
   const mg = perSet(L, pdy, gv);
   const mgt = perSet(L, pdt, gv);
   const S = L.numSets;
+  const {subtractsMean} = MODES[a.mode];
   const B = new Float64Array(S);
   const C = new Float64Array(S);
   for (let s = 0; s < S; s++) {
     const inv = st.inv[s];
     const m2s = m2 ? m2[s] : 0;
-    if (a.mode === 'center' || a.mode === 'stdEps') {
+    if (subtractsMean) {
       // dx = inv * (g - mg) - xhat * mean(g * xhat) * k, xhat = (t - m2) * inv.
       const mgx = inv * (mgt[s] - m2s * mg[s]);
       B[s] = -inv * mgx * st.k[s];
       C[s] = -inv * mg[s] - B[s] * m2s;
     } else {
-      // rms, rmsScaling: dx = s * (g - xhat * mean(g * x * s)), x = t + m1, xhat = (t - m2) * s (rms: xhat = x * s).
+      // no mean subtracted (rms, rmsScaling): dx = s * (g - xhat * mean(g * x * s)), x = t + m1, xhat = (t - m2) * s (rms: xhat = x * s).
       const M = inv * (mgt[s] + (m1 ? m1[s] * mg[s] : 0));
       B[s] = -inv * inv * M;
       C[s] = -B[s] * m2s;
@@ -504,19 +492,19 @@ function backwardFolded(n: Native, L: TfLayout, a: Attrs, ins: Record<string, tf
   if (m2) dx = n.add(dx, wsTensor(L, (s) => C[s]));
   const grads = [n.reshape(dx, ins.x.shape)];
   const paramSums = (fn: (s: number, i: number) => number, shape: number[]) => {
-    const out = new Float64Array(prod(shape));
+    const out = new Float64Array(sizeOf(shape));
     for (let i = 0; i < L.numSets * L.r; i++) out[L.wsParam[i]] += L.count * fn(Math.floor(i / L.r), i);
     return tf.tensor(Float32Array.from(out), shape, 'float32');
   };
   if (a.hasGamma) {
-    // sum(dy * xn): xn = (t - m2) * inv (centred), x * s = (t + m1) * s (rms, rmsScaling).
+    // sum(dy * xn): xn = (t - m2) * inv (centred), x * s = (t + m1) * s (no mean subtracted).
     grads.push(paramSums((s, i) => {
       const inv = st.inv[s];
-      if (a.mode === 'center' || a.mode === 'stdEps') return inv * (pdt[i] - (m2 ? m2[s] : 0) * pdy[i]);
+      if (subtractsMean) return inv * (pdt[i] - (m2 ? m2[s] : 0) * pdy[i]);
       return inv * (pdt[i] + (m1 ? m1[s] * pdy[i] : 0));
-    }, a.gammaShape as number[]));
+    }, a.gammaShape));
   }
-  if (a.hasBeta) grads.push(paramSums((_, i) => pdy[i], a.betaShape as number[]));
+  if (a.hasBeta) grads.push(paramSums((_, i) => pdy[i], a.betaShape));
   return grads;
 }
 
@@ -529,9 +517,10 @@ function backwardGeneral(n: Native, L: TfLayout, a: Attrs, ins: Record<string, t
   const gw = a.hasGamma ? n.reshape(ins.gamma, L.paramWork) : null;
   const g = gw ? n.mul(dyw, gw) : dyw;
   const invT = wsTensor(L, (s) => st.inv[s]);
+  const {centred, subtractsMean} = MODES[a.mode];
   let xhat: tf.Tensor;
   let xn: tf.Tensor;
-  if (a.mode === 'rms') {
+  if (!centred) {
     xhat = xn = n.mul(xw, invT);
   } else {
     const {m1, m2} = splitMean(st);
@@ -539,11 +528,11 @@ function backwardGeneral(n: Native, L: TfLayout, a: Attrs, ins: Record<string, t
     // xhat = ((x - m1) - m2) * inv, or x * inv - m2 * inv where m1 = 0 (see splitMean).
     xhat = m1 ? n.mul(n.sub(n.sub(xw, wsTensor(L, (s) => m1[s])), wsTensor(L, (s) => mm2[s])), invT) :
                 n.add(n.mul(xw, invT), wsTensor(L, (s) => -mm2[s] * st.inv[s]));
-    xn = a.mode === 'rmsScaling' ? n.mul(xw, invT) : xhat;
+    xn = subtractsMean ? xhat : n.mul(xw, invT);
   }
   const mgx = perSet(L, readFloats(n.mean(n.mul(g, xn), R)));
   let dx: tf.Tensor;
-  if (a.mode === 'center' || a.mode === 'stdEps') {
+  if (subtractsMean) {
     // dx = inv * (g - mg) - xhat * mgx * k
     const mg = perSet(L, readFloats(n.mean(g, R)));
     dx = n.add(n.add(n.mul(g, invT), n.mul(xhat, wsTensor(L, (s) => -mgx[s] * st.k[s]))),
@@ -553,8 +542,8 @@ function backwardGeneral(n: Native, L: TfLayout, a: Attrs, ins: Record<string, t
     dx = n.add(n.mul(g, invT), n.mul(xhat, wsTensor(L, (s) => -st.inv[s] * mgx[s])));
   }
   const grads = [n.reshape(dx, ins.x.shape)];
-  if (a.hasGamma) grads.push(n.reshape(n.sum(n.mul(dyw, xn), L.paramAxes), a.gammaShape as number[]));
-  if (a.hasBeta) grads.push(n.reshape(n.sum(dyw, L.paramAxes), a.betaShape as number[]));
+  if (a.hasGamma) grads.push(n.reshape(n.sum(n.mul(dyw, xn), L.paramAxes), a.gammaShape));
+  if (a.hasBeta) grads.push(n.reshape(n.sum(dyw, L.paramAxes), a.betaShape));
   return grads;
 }
 

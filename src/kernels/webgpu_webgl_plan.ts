@@ -16,7 +16,7 @@
  * Every set is cut into chunks of CHUNK elements: the reduction passes run
  * one invocation per (set, chunk), then one per set merges the chunks.
  */
-import {layoutKey, NormPlan, sizeOf, statsShapeOf} from './contract';
+import {cachedByLayout, NormPlan, sizeOf, statsShapeOf} from './contract';
 import {strides} from './layout';
 
 export const CHUNK = 256;
@@ -44,17 +44,8 @@ export interface GpuPlan {
 
 const pad = (v: number[], n: number, fill: number) => [...new Array<number>(n - v.length).fill(fill), ...v];
 
-const cache = new Map<string, GpuPlan|null>();
-
 /** The plan's GPU description, or null when it has too many axes for the shaders. */
-export function gpuPlanOf(plan: NormPlan): GpuPlan|null {
-  const key = layoutKey(plan);
-  if (cache.has(key)) return cache.get(key) as GpuPlan|null;
-  const p = build(plan);
-  if (cache.size > 256) cache.clear();
-  cache.set(key, p);
-  return p;
-}
+export const gpuPlanOf: (plan: NormPlan) => GpuPlan|null = cachedByLayout(build);
 
 function build(plan: NormPlan): GpuPlan|null {
   const {viewShape, reduceAxes, paramViewShape} = plan;
