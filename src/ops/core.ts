@@ -21,7 +21,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import {MODES, NormMode, NormPlan, numStats} from '../kernels/contract';
+import {MODES, NormMode, NormPlan, numStats, sizeOf, statsShapeOf} from '../kernels/contract';
 import {fusedNorm, fusedNormGrad} from '../kernels/index';
 
 import {fullSize, maskView, prepareMask, SetOps, setOps} from './mask';
@@ -29,20 +29,18 @@ import {fullSize, maskView, prepareMask, SetOps, setOps} from './mask';
 export type {NormMode, NormPlan} from '../kernels/contract';
 
 /** Broadcast shape of two shapes of equal rank. */
-function broadcast(a: readonly number[], b: readonly number[]): number[] {
-  return a.map((d, i) => Math.max(d, b[i]));
+function broadcast(left: readonly number[], right: readonly number[]): number[] {
+  return left.map((d, i) => Math.max(d, right[i]));
 }
-
-const prod = (s: readonly number[]): number => s.reduce((p, d) => p * d, 1);
 
 /**
  * tf.where on tensors of one shape, run on their flat views: the webgl and
  * webgpu backends implement Select only up to rank 4, and the views here
  * reach rank 6.
  */
-function select(cond: tf.Tensor, a: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  if (a.rank <= 4) return tf.where(cond, a, b);
-  return tf.reshape(tf.where(tf.reshape(cond, [-1]), tf.reshape(a, [-1]), tf.reshape(b, [-1])), a.shape);
+function select(cond: tf.Tensor, ifTrue: tf.Tensor, ifFalse: tf.Tensor): tf.Tensor {
+  if (ifTrue.rank <= 4) return tf.where(cond, ifTrue, ifFalse);
+  return tf.reshape(tf.where(tf.reshape(cond, [-1]), tf.reshape(ifTrue, [-1]), tf.reshape(ifFalse, [-1])), ifTrue.shape);
 }
 
 /**
@@ -72,17 +70,18 @@ function taping(): boolean {
 function untaped(t: tf.Tensor, fn: (t: tf.Tensor) => tf.Tensor): tf.Tensor {
   if (!taping()) return fn(t);
   const constant = tf.customGrad((...args: Array<tf.Tensor|tf.GradSaveFunc>) => {
-    const a = args[0] as tf.Tensor;
-    // zeros of a's shape, not zerosLike(a): a may be disposed by the time a
-    // second-order backward runs, and tfjs-node's ZerosLike reads its input.
-    return {value: fn(a), gradFunc: () => tf.zeros(a.shape, a.dtype)};
+    const input = args[0] as tf.Tensor;
+    // zeros of the input's shape, not zerosLike(input): it may be disposed by
+    // the time a second-order backward runs, and tfjs-node's ZerosLike reads
+    // its input.
+    return {value: fn(input), gradFunc: () => tf.zeros(input.shape, input.dtype)};
   });
   return constant(t);
 }
 
 /** t > 0, as a constant to the tape (a comparison has no gradient). */
 function positive(t: tf.Tensor): tf.Tensor {
-  return untaped(t, (a) => tf.greater(a, 0));
+  return untaped(t, (v) => tf.greater(v, 0));
 }
 
 /**
@@ -98,7 +97,7 @@ function halfFloatStorage(): boolean {
 /**
  * The per-set divisor v is rescaled by before its moments are taken, so
  * that no sum or square overflows or underflows: on float16 storage
- * a = max(max|v|, 1) (squares above 65504 overflow); on float32 storage a
+ * max(max|v|, 1) (squares above 65504 overflow); on float32 storage a
  * power of two (an exact division) where max|v| is above 2^32 or below
  * 2^-32 (squares overflow at |v| > 1.8e19 and underflow below 1e-19), its
  * exponent capped at 127 (2^128 is Inf), and 1 elsewhere; on float32
@@ -116,8 +115,8 @@ function rescale(v: tf.Tensor, axes: number[], halfToo = true, floor: tf.Tensor|
     const pow2 = tf.pow(tf.scalar(2), exponent);
     const ones = tf.onesLike(maxAbs);
     const extreme = tf.greater(tf.maximum(maxAbs, tf.reciprocal(maxAbs)), 2 ** 32);
-    const a = select(extreme, select(tf.greater(maxAbs, 0), pow2, ones), ones);
-    return floor === 0 ? a : tf.maximum(a, floor);
+    const chosen = select(extreme, select(tf.greater(maxAbs, 0), pow2, ones), ones);
+    return floor === 0 ? chosen : tf.maximum(chosen, floor);
   };
   // The divisor cancels out of every result, so it is a constant to a tape
   // (the gradient of log(max|v|) would be NaN for an all-zero set).
@@ -127,7 +126,7 @@ function rescale(v: tf.Tensor, axes: number[], halfToo = true, floor: tf.Tensor|
 /**
  * The least divisor a set may be rescaled by for epsilon: a power of two
  * near sqrt(epsilon) * 2^-60, so that the scaled epsilon terms,
- * (sqrt(eps) / a)^2 and eps / a, stay below 2^120 (finite). A spread far
+ * (sqrt(eps) / divisor)^2 and eps / divisor, stay below 2^120 (finite). A spread far
  * below that is negligible against epsilon, so its squares may underflow.
  * 0 (no floor) where that power of two is below float32's range.
  */
@@ -136,51 +135,54 @@ function epsilonFloor(epsilon: number): number {
 }
 
 /**
- * k = a * rsqrt(ms * a^2 + eps) for the moment ms of v / a, without forming
- * a^2 or 1 / a (either can overflow): rsqrt(ms + (sqrt(eps) / a)^2); 0
- * where the sum is 0. What v / a is multiplied by; inv = k / a.
+ * k = divisor * rsqrt(ms * divisor^2 + eps) for the moment ms of
+ * v / divisor, without forming divisor^2 or 1 / divisor (either can
+ * overflow): rsqrt(ms + (sqrt(eps) / divisor)^2); 0 where the sum is 0.
+ * What v / divisor is multiplied by; inv = k / divisor.
  */
-function rsqrtScaled(ms: tf.Tensor, epsilon: number, a: tf.Tensor): tf.Tensor {
-  const ve = tf.add(ms, tf.square(tf.div(Math.sqrt(epsilon), a)));
+function rsqrtScaled(ms: tf.Tensor, epsilon: number, divisor: tf.Tensor): tf.Tensor {
+  const ve = tf.add(ms, tf.square(tf.div(Math.sqrt(epsilon), divisor)));
   const pos = positive(ve);
   // rsqrt of 1 where the sum is 0, so that the gradient there is 0, not NaN.
   return select(pos, tf.rsqrt(select(pos, ve, tf.onesLike(ve))), tf.zerosLike(ve));
 }
 
 /**
- * Centered statistics, taken of x scaled by two powers of two (exact): a0
- * brings x into range, so that its sum and x - mean cannot overflow (64
- * values of 1e37, [3.4e38, -3.4e38]); a1 the deviations, so that their
- * squares neither overflow nor underflow (a spread of 1e-25 or a denormal
- * one). With a = a0 * a1: ds = (x / a0 - m1s) / a1, m2s = mean(ds), the
- * variance of ds, and k, what (ds - m2s) is multiplied by to give xhat
- * (inv * a, finite where inv itself is not). Also the statistics the
- * forward saves: m1 = m1s * a0, m2 = m2s * a, inv = rsqrt(var + eps), or
+ * Centered statistics, taken of x scaled by two powers of two (exact):
+ * xDivisor brings x into range, so that its sum and x - mean cannot
+ * overflow (64 values of 1e37, [3.4e38, -3.4e38]); dDivisor the
+ * deviations, so that their squares neither overflow nor underflow (a
+ * spread of 1e-25 or a denormal one). With divisor = xDivisor * dDivisor:
+ * ds = (x / xDivisor - m1s) / dDivisor, m2s = mean(ds), the variance of ds,
+ * and k, what (ds - m2s) is multiplied by to give xhat (inv * divisor,
+ * finite where inv itself is not). Also the statistics the forward saves:
+ * m1 = m1s * xDivisor, m2 = m2s * divisor, inv = rsqrt(var + eps), or
  * 1 / (std + eps) in stdEps mode, where invStd = 1 / std is also returned,
- * and kStd = invStd * a (finite where invStd is not).
+ * and kStd = invStd * divisor (finite where invStd is not).
  */
 function centered(xv: tf.Tensor, plan: NormPlan, set: SetOps) {
-  const R = plan.reduceAxes;
+  const axes = plan.reduceAxes;
   const floor = epsilonFloor(plan.epsilon);
-  const a0 = rescale(set.valid(xv), R, false, floor);
-  const xs = tf.div(xv, a0);
+  const xDivisor = rescale(set.valid(xv), axes, false, floor);
+  const xs = tf.div(xv, xDivisor);
   const m1s = set.avg(xs);
   const d = tf.sub(xs, m1s);
-  const a1 = rescale(set.valid(d), R, true, floor === 0 ? 0 : tf.div(floor, a0));
-  const ds = tf.div(d, a1);
-  const a = tf.mul(a0, a1);
+  const dDivisor = rescale(set.valid(d), axes, true, floor === 0 ? 0 : tf.div(floor, xDivisor));
+  const ds = tf.div(d, dDivisor);
+  const divisor = tf.mul(xDivisor, dDivisor);
   const m2s = set.avg(ds);
-  const m1 = tf.mul(m1s, a0);
-  const m2 = tf.mul(m2s, a);
+  const m1 = tf.mul(m1s, xDivisor);
+  const m2 = tf.mul(m2s, divisor);
   const variance = tf.relu(tf.sub(set.avg(tf.square(ds)), tf.square(m2s)));
+  const common = {m1, m2, xs, dDivisor, divisor, ds, m2s, variance};
   if (MODES[plan.mode].epsilonOn === 'variance') {
-    const k = rsqrtScaled(variance, plan.epsilon, a);
-    return {m1, m2, inv: tf.div(k, a), invStd: null, xs, a1, a, ds, m2s, k, kStd: null, variance};
+    const k = rsqrtScaled(variance, plan.epsilon, divisor);
+    return {...common, inv: tf.div(k, divisor), invStd: null, k, kStd: null};
   }
   const pos = positive(variance);
   const sds = select(pos, tf.sqrt(select(pos, variance, tf.onesLike(variance))), tf.zerosLike(variance));
-  const k = safeReciprocal(tf.add(sds, tf.div(plan.epsilon, a)));
-  return {m1, m2, inv: tf.div(k, a), invStd: safeReciprocal(tf.mul(sds, a)), xs, a1, a, ds, m2s, k, kStd: safeReciprocal(sds), variance};
+  const k = safeReciprocal(tf.add(sds, tf.div(plan.epsilon, divisor)));
+  return {...common, inv: tf.div(k, divisor), invStd: safeReciprocal(tf.mul(sds, divisor)), k, kStd: safeReciprocal(sds)};
 }
 
 /** The highest rank TensorFlow's CPU broadcasting handles (tfjs-node's 'tensorflow' backend). */
@@ -201,9 +203,9 @@ function normalizeLowered(
     mask: tf.Tensor|null|undefined): tf.Tensor|null {
   const {viewShape, reduceAxes, paramViewShape} = plan;
   if (viewShape.length <= TF_MAX_BROADCAST_RANK || tf.getBackend() !== 'tensorflow') return null;
-  const R = [...reduceAxes].sort((a, b) => a - b);
-  const keep = viewShape.map((_, i) => i).filter((i) => !R.includes(i));
-  const perm = [...keep, ...R];
+  const sortedReduce = [...reduceAxes].sort((p, q) => p - q);
+  const keep = viewShape.map((_, i) => i).filter((i) => !sortedReduce.includes(i));
+  const perm = [...keep, ...sortedReduce];
   const tShape = perm.map((i) => viewShape[i]);
   const tParam = perm.map((i) => paramViewShape[i]);
   const view: number[] = [];
@@ -212,7 +214,7 @@ function normalizeLowered(
   let lastKey = '';
   perm.forEach((axis, j) => {
     if (tShape[j] === 1) return;
-    const isReduce = R.includes(axis);
+    const isReduce = sortedReduce.includes(axis);
     const key = `${isReduce}/${tParam[j] === 1}`;
     if (key === lastKey) {
       view[view.length - 1] *= tShape[j];
@@ -275,9 +277,9 @@ function sinkMoments(
       mean: () => tf.add(m1, m2),
       variance,
       values: () => {
-        const a = m1.dataSync();
-        const b = m2.dataSync();
-        return {mean: Float64Array.from(a, (v, i) => v + b[i]), variance: values()};
+        const hi = m1.dataSync();
+        const lo = m2.dataSync();
+        return {mean: Float64Array.from(hi, (v, i) => v + lo[i]), variance: values()};
       },
     });
   });
@@ -319,11 +321,11 @@ export function normalize(
   const inputs: tf.Tensor[] = [x];
   if (hasGamma) inputs.push(gamma);
   if (hasBeta) inputs.push(beta);
-  const {viewShape, reduceAxes: R, paramViewShape, mode} = plan;
-  const statsShape = viewShape.map((d, i) => (R.includes(i) ? 1 : d));
+  const {viewShape, reduceAxes, paramViewShape, mode} = plan;
+  const statsShape = statsShapeOf(plan);
   // Fold gamma into a per-set scale when that tensor is smaller than x:
   // y = d * scale + shift costs two full-size ops instead of four.
-  const fold = prod(broadcast(statsShape, paramViewShape)) < prod(viewShape);
+  const fold = sizeOf(broadcast(statsShape, paramViewShape)) < sizeOf(viewShape);
   const paramAxes: number[] = [];
   paramViewShape.forEach((d, i) => {
     if (d === 1) paramAxes.push(i);
@@ -350,7 +352,7 @@ export function normalize(
       return {value: fused.y, gradFunc};
     }
     const mv = hasMask ? maskView(mask, xin.shape, viewShape) : null;
-    const set = setOps(R, viewShape, mv);
+    const set = setOps(reduceAxes, viewShape, mv);
     // Saved after the statistics: the mask (if any), then gamma (if any).
     const extras = [...(mv ? [mv] : []), ...(g ? [g] : [])];
     const xv = tf.reshape(xin, viewShape);
@@ -359,9 +361,9 @@ export function normalize(
     let y: tf.Tensor;
     if (MODES[mode].subtractsMean) {
       // In scaled terms (see centered): xhat = (ds - m2s) * k.
-      const {m1, m2, inv, invStd, ds, m2s, k, variance, a} = centered(xv, plan, set);
+      const {m1, m2, inv, invStd, ds, m2s, k, variance, divisor} = centered(xv, plan, set);
       if (moments && mode === 'center') {
-        const v = () => tf.mul(tf.mul(variance, a), a);
+        const v = () => tf.mul(tf.mul(variance, divisor), divisor);
         sinkMoments(moments, m1, m2, v, () => Float64Array.from(tf.tidy(v).dataSync()));
       }
       if (fold) {
@@ -377,17 +379,17 @@ export function normalize(
       const stats = invStd ? [xin, m1, m2, inv, invStd] : [xin, m1, m2, inv];
       save([...stats, ...extras]);
     } else {
-      // y = x * s in scaled terms: (x / a) * k, with s = k / a.
+      // y = x * s in scaled terms: (x / divisor) * k, with s = k / divisor.
       let xsv: tf.Tensor;
       let k: tf.Tensor;
       if (!MODES[mode].centred) {
-        const a = rescale(set.valid(xv), R, true, epsilonFloor(plan.epsilon));
-        xsv = tf.div(xv, a);
-        k = rsqrtScaled(set.avg(tf.square(xsv)), plan.epsilon, a);
-        save([xin, tf.div(k, a), ...extras]);
+        const divisor = rescale(set.valid(xv), reduceAxes, true, epsilonFloor(plan.epsilon));
+        xsv = tf.div(xv, divisor);
+        k = rsqrtScaled(set.avg(tf.square(xsv)), plan.epsilon, divisor);
+        save([xin, tf.div(k, divisor), ...extras]);
       } else {
         const c = centered(xv, plan, set);
-        xsv = tf.div(c.xs, c.a1);
+        xsv = tf.div(c.xs, c.dDivisor);
         k = c.k;
         save([xin, c.m1, c.m2, c.inv, ...extras]);
       }
@@ -420,15 +422,16 @@ function paramView(t: tf.Tensor, paramViewShape: number[]): tf.Tensor {
 /**
  * What the backward works with, per set, in terms that stay finite wherever
  * the gradient does: xhat = dc * k and xn = xr * k (or xhat), and
- * dx = kOut * (...) / a. From x (backStatsOf), in the scaled terms of
- * centered(): dc = (x - mean) / a, xr = x / a, k = kOut = inv * a,
- * kStd = invStd * a (stdEps), a a power of two. From the saved statistics
- * (savedBackStats): a = null (1) and kOut = inv.
+ * dx = kOut * (...) / divisor. From x (backStatsOf), in the scaled terms of
+ * centered(): dc = (x - mean) / divisor, xr = x / divisor,
+ * k = kOut = inv * divisor, kStd = invStd * divisor (stdEps), divisor a
+ * power of two. From the saved statistics (savedBackStats): divisor = null
+ * (1) and kOut = inv.
  */
 interface BackStats {
   k: tf.Tensor;
   kOut: tf.Tensor;
-  a: tf.Tensor|null;
+  divisor: tf.Tensor|null;
   dc: tf.Tensor|null;
   xr: tf.Tensor|null;
   kStd: tf.Tensor|null;
@@ -437,15 +440,15 @@ interface BackStats {
 /** The backward's statistics, recomputed from the view xv in scaled tf ops (differentiable). */
 function backStatsOf(xv: tf.Tensor, plan: NormPlan, set: SetOps): BackStats {
   if (!MODES[plan.mode].centred) {
-    const a = rescale(set.valid(xv), plan.reduceAxes, true, epsilonFloor(plan.epsilon));
-    const xr = tf.div(xv, a);
-    const k = rsqrtScaled(set.avg(tf.square(xr)), plan.epsilon, a);
-    return {k, kOut: k, a, dc: null, xr, kStd: null};
+    const divisor = rescale(set.valid(xv), plan.reduceAxes, true, epsilonFloor(plan.epsilon));
+    const xr = tf.div(xv, divisor);
+    const k = rsqrtScaled(set.avg(tf.square(xr)), plan.epsilon, divisor);
+    return {k, kOut: k, divisor, dc: null, xr, kStd: null};
   }
   const c = centered(xv, plan, set);
   return {
-    k: c.k, kOut: c.k, a: c.a, dc: tf.sub(c.ds, c.m2s), xr: MODES[plan.mode].subtractsMean ? null : tf.div(c.xs, c.a1),
-    kStd: c.kStd,
+    k: c.k, kOut: c.k, divisor: c.divisor, dc: tf.sub(c.ds, c.m2s),
+    xr: MODES[plan.mode].subtractsMean ? null : tf.div(c.xs, c.dDivisor), kStd: c.kStd,
   };
 }
 
@@ -459,11 +462,11 @@ function backStatsOf(xv: tf.Tensor, plan: NormPlan, set: SetOps): BackStats {
  * epsilon lets matter).
  */
 function savedBackStats(xv: tf.Tensor, stats: tf.Tensor[], mode: NormMode): BackStats {
-  if (!MODES[mode].centred) return {k: stats[0], kOut: stats[0], a: null, dc: null, xr: xv, kStd: null};
+  if (!MODES[mode].centred) return {k: stats[0], kOut: stats[0], divisor: null, dc: null, xr: xv, kStd: null};
   const [m1, m2, inv] = stats;
   const xr = tf.mul(xv, 0.5);
   const dc = tf.sub(tf.sub(xr, tf.mul(m1, 0.5)), tf.mul(m2, 0.5));
-  return {k: tf.mul(inv, 2), kOut: inv, a: null, dc, xr, kStd: null};
+  return {k: tf.mul(inv, 2), kOut: inv, divisor: null, dc, xr, kStd: null};
 }
 
 /**
@@ -487,10 +490,10 @@ function backward(
   // masked statistics always take the tf-op path.
   const fused = hasMask || recorded ? null : fusedNormGrad(dy, saved, plan, hasGamma, hasBeta, gammaShape, betaShape);
   if (fused != null) return fused;
-  const {viewShape, reduceAxes: R, paramViewShape, mode} = plan;
+  const {viewShape, reduceAxes, paramViewShape, mode} = plan;
   const xin = saved[0];
   const g = hasGamma ? saved[saved.length - 1] : null;
-  const set = setOps(R, viewShape, hasMask ? saved[saved.length - (hasGamma ? 2 : 1)] : null);
+  const set = setOps(reduceAxes, viewShape, hasMask ? saved[saved.length - (hasGamma ? 2 : 1)] : null);
   // With a mask, x and dy at masked positions are replaced by 0 before any
   // arithmetic: the outputs there are don't-cares (as Keras treats masked
   // steps), so no masked value, even NaN or Inf, reaches dx of a valid
@@ -510,7 +513,7 @@ function backward(
   if (info.subtractsMean) {
     // dx = inv * (g - mean(g)) - xhat * mean(g * xhat) * c, where c = inv
     // for rsqrt(var + eps) and c = 1 / std for 1 / (std + eps); here
-    // inv = kOut / a and 1 / std = kStd / a.
+    // inv = kOut / divisor and 1 / std = kStd / divisor.
     xn = tf.mul(bs.dc as tf.Tensor, bs.k);
     const mg = set.spread(gdy);
     const mgx = set.spread(tf.mul(gdy, xn));
@@ -528,7 +531,7 @@ function backward(
   }
   // Divided by a power of two last: exact, or the correctly rounded +-Inf
   // (0) where the gradient itself exceeds (underflows) float32.
-  const dx = bs.a ? tf.div(inner, bs.a) : inner;
+  const dx = bs.divisor ? tf.div(inner, bs.divisor) : inner;
   // Sums over the axes gamma/beta broadcast along (none when they cover x).
   const toParam = (t: tf.Tensor, shape: number[]) =>
       tf.reshape(paramAxes.length > 0 ? tf.sum(t, paramAxes) : t, shape);
