@@ -4,6 +4,9 @@
  * `tfjsNormTest.bench`. The cases and variants of bench/bench.ts:
  * - fused: this package (the backend's fused kernel where it has one);
  * - tfop: this package, TFJS_NORMALIZATION_FUSED false (the tf-op path);
+ * - jsLoops (wasm only): the fused kernels with TFJS_NORMALIZATION_SIMD
+ *   false, i.e. their JS loops (what the threaded build ran before the SIMD
+ *   module took its shared heap);
  *   'fused' sets TFJS_NORMALIZATION_WEBGL_ROWS too (webgl's opt-in row layouts);
  * - naive: 5-D reshape + tf.moments + broadcast (GN/IN only);
  * - bn: the built-in BatchNormalization in training mode (forward: the
@@ -54,6 +57,7 @@ export interface BrowserBenchResult {
 const EPS = 1e-5;
 const FLAG = 'TFJS_NORMALIZATION_FUSED';
 const ROWS_FLAG = 'TFJS_NORMALIZATION_WEBGL_ROWS';
+const SIMD_FLAG = 'TFJS_NORMALIZATION_SIMD';
 
 type Fn = () => Tensor|Tensor[];
 
@@ -85,6 +89,17 @@ function variants(tf: TF, lib: Lib, c: BrowserCase, x: Tensor, gamma: Tensor, be
     }
   };
   const fns: Record<string, Fn> = {fused: withFlag(true, run(ours)), tfop: withFlag(false, run(ours))};
+  if (tf.getBackend() === 'wasm') {
+    const fused = fns.fused;
+    fns.jsLoops = () => {
+      tf.env().set(SIMD_FLAG, false);
+      try {
+        return fused();
+      } finally {
+        tf.env().set(SIMD_FLAG, true);
+      }
+    };
+  }
   if (c.op === 'gn' || c.op === 'in') {
     const G = c.op === 'in' ? C : c.groups;
     fns.naive = run((xx, g, b) => tf.tidy(() => {
