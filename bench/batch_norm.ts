@@ -8,6 +8,8 @@
  *
  *   npx tsx bench/batch_norm.ts                    # cpu, wasm; 9 rounds
  *   npx tsx bench/batch_norm.ts --rounds 15 --backends wasm --cpu-time
+ *   npx tsx bench/batch_norm.ts --rounds 21 --steps 10 --cpu-time   # each sample the mean of 10 steps
+ *   node --expose-gc --import tsx bench/batch_norm.ts --rounds 41 --steps 10 --cpu-time   # and a full GC before each sample
  *   npm run build && npx tsx bench/batch_norm.ts --browser
  *
  * Prints one table (median ms, bnLayer / gn and bnLayer / gnLayer) and writes
@@ -20,7 +22,7 @@ import {mkdirSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 
 import * as lib from '../src';
-import {BN_BENCH_SHAPE, BN_VARIANTS, BnBenchResult, median, runBatchNormBench} from './batch_norm_core';
+import {BN_BENCH_SHAPE, BN_VARIANTS, BnBenchResult, canForceGc, median, runBatchNormBench} from './batch_norm_core';
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
@@ -29,6 +31,9 @@ async function main(): Promise<void> {
     return i >= 0 ? argv[i + 1] : undefined;
   };
   const rounds = Number(get('--rounds') ?? 9);
+  // --steps N: each sample of the package's variants the mean of N consecutive steps (the built-in: 1).
+  const steps = Number(get('--steps') ?? 1);
+  if (!(Number.isInteger(steps) && steps >= 1)) throw new Error(`--steps must be a positive integer; received ${get('--steps')}`);
   // --cpu-time: on cpu and wasm (which compute on this thread) the process's CPU
   // time instead of wall time, less disturbed by other jobs on a shared
   // machine; tensorflow (TensorFlow's own threads) and the browser: wall time.
@@ -47,7 +52,7 @@ async function main(): Promise<void> {
     if (!(await tf.setBackend(backend)) || tf.getBackend() !== backend) throw new Error(`backend ${backend} cannot be set`);
     const onThread = cpuTime && (backend === 'cpu' || backend === 'wasm');
     clocks[backend] = onThread ? 'CPU time' : 'wall time';
-    results.push(await runBatchNormBench(tf, lib, rounds, onThread ? cpuClock : () => performance.now()));
+    results.push(await runBatchNormBench(tf, lib, rounds, onThread ? cpuClock : () => performance.now(), steps));
   }
   if (argv.includes('--browser')) {
     const {findChromium, launchChromium} = await import('../test/browser/chromium');
@@ -71,7 +76,9 @@ async function main(): Promise<void> {
     }
   }
   const lines = [
-    `BatchNormalization training step vs GroupNorm forward + backward, ${JSON.stringify(BN_BENCH_SHAPE)}, median ms of ${rounds} rounds`,
+    `BatchNormalization training step vs GroupNorm forward + backward, ${JSON.stringify(BN_BENCH_SHAPE)}, median ms of ${rounds} rounds` +
+        (steps > 1 ? ` (each the mean of ${steps} steps; the built-in 1)` : '') +
+        (canForceGc() ? '; a full GC before each sample in Node (--expose-gc)' : ''),
     `| backend | clock | ${BN_VARIANTS.join(' | ')} | bnLayer / gn | bnLayer / gnLayer | bnLayer / builtin |`,
     `|---|---|${BN_VARIANTS.map(() => '---|').join('')}---|---|---|`,
   ];

@@ -35,13 +35,20 @@ export interface BnBenchResult {
   samples: Record<BnVariant, number[]>;
 }
 
+/** Whether the runtime lets the bench collect garbage before each sample (Node with --expose-gc). */
+export const canForceGc = (): boolean => typeof (globalThis as {gc?: unknown}).gc === 'function';
+
 /**
  * Runs `rounds` interleaved rounds (after one warm-up each) on the active
  * backend. `clock` (ms) defaults to performance.now; Node passes the
  * process's CPU time, which a machine shared with other jobs disturbs less.
+ * `steps`: each sample of the package's variants is the mean of that many
+ * consecutive steps (each timed from the call to its values read, as with
+ * 1), which smooths out a loaded machine's scheduling; the built-in (100x
+ * slower) always takes 1.
  */
 export async function runBatchNormBench(
-    tf: TF, lib: Lib, rounds: number, clock: () => number = () => performance.now()): Promise<BnBenchResult> {
+    tf: TF, lib: Lib, rounds: number, clock: () => number = () => performance.now(), steps = 1): Promise<BnBenchResult> {
   const shape = BN_BENCH_SHAPE;
   const C = shape[shape.length - 1];
   const x = tf.randomNormal(shape, 0.3, 1.5, 'float32', 1);
@@ -61,26 +68,44 @@ export async function runBatchNormBench(
     builtin: step(builtin),
   };
   const samples = Object.fromEntries(BN_VARIANTS.map((v) => [v, [] as number[]])) as unknown as Record<BnVariant, number[]>;
-  const once = async (f: () => Tensor[]) => {
-    const t0 = clock();
-    const out = f();
-    await Promise.all(out.map((t) => t.data()));
-    const ms = clock() - t0;
-    tf.dispose(out);
-    return ms;
+  const once = async (f: () => Tensor[], n = 1) => {
+    let ms = 0;
+    for (let i = 0; i < n; i++) {
+      const t0 = clock();
+      const out = f();
+      await Promise.all(out.map((t) => t.data()));
+      ms += clock() - t0;
+      tf.dispose(out);
+    }
+    return ms / n;
   };
   for (const v of BN_VARIANTS) await once(fns[v]);
-  // The package's variants interleaved, their order rotating each round; the
-  // built-in (100x slower, and its garbage would land in the next variant's
-  // time) in rounds of its own afterwards.
+  // The package's variants interleaved, in an order shuffled each round (a
+  // fixed rotation has each variant follow the same one every round, so the
+  // garbage one leaves always lands in the same next one's time), with a
+  // full garbage collection before each sample where the runtime offers one
+  // (Node with --expose-gc; outside the timing); the built-in (100x slower,
+  // and its garbage would land in the next variant's time) in rounds of its
+  // own afterwards.
+  const gc = (globalThis as {gc?: () => void}).gc;
+  let seed = 1;
+  const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
   const ours = BN_VARIANTS.filter((v) => v !== 'builtin');
   for (let r = 0; r < rounds; r++) {
-    for (let k = 0; k < ours.length; k++) {
-      const v = ours[(r + k) % ours.length];
-      samples[v].push(await once(fns[v]));
+    const order = [...ours];
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    for (const v of order) {
+      gc?.();
+      samples[v].push(await once(fns[v], steps));
     }
   }
-  for (let r = 0; r < rounds; r++) samples.builtin.push(await once(fns.builtin));
+  for (let r = 0; r < rounds; r++) {
+    gc?.();
+    samples.builtin.push(await once(fns.builtin));
+  }
   tf.dispose([x, dy, gamma, beta]);
   mine.dispose();
   builtin.dispose();
