@@ -1,12 +1,16 @@
 /**
- * The test page's script, bundled by esbuild (./bundle.ts) with tfjs, its
+ * The test page's script, bundled by esbuild (./serve.ts) with tfjs, its
  * webgl, webgpu and wasm backends, the package's browser build (dist/index.mjs)
  * and the parity suite. It exposes `window.tfjsNormTest`; the jest side
- * (./parity.test.ts) calls it with page.evaluate and asserts the results.
+ * (./parity.test.ts, ./threaded.test.ts, bench/browser.ts) calls it with
+ * page.evaluate and asserts the results.
  *
  * `?half=1` in the page URL turns WEBGL_RENDER_FLOAT32_ENABLED off before
  * any backend starts: half-float textures, as on many phones. `?su=1` sets
  * WEBGL_USE_SHAPES_UNIFORMS (fewer shader compilations; see parity.test.ts).
+ * `?probe=1` watches the SIMD module (./simd_probe.ts); `?cores=N` and
+ * `?threads=N` size the threaded wasm build's pool (below); `?isolated=0`
+ * (read by the server) serves the page without COOP/COEP.
  */
 import '@tensorflow/tfjs-backend-webgpu';
 

@@ -3,8 +3,8 @@
  * test/browser/page.ts with tfjs, its backends and the package's browser
  * build (dist/index.mjs, the file `npm run build` ships), and a small static
  * server on 127.0.0.1 serves it with the COOP/COEP headers that give the
- * wasm backend its threads (`/?isolated=0`: without them). Used by parity.test.ts and by
- * scripts/browser-serve.mjs (to open the page in a browser by hand).
+ * wasm backend its threads (`/?isolated=0`: without them). Used by
+ * parity.test.ts, threaded.test.ts and bench/browser.ts.
  */
 import * as fs from 'fs';
 import * as http from 'http';
