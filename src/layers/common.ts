@@ -156,6 +156,18 @@ export function maskOf(kwargs: Kwargs): tf.Tensor|null {
   return Array.isArray(mask) ? (mask[0] ?? null) : mask;
 }
 
+/**
+ * For a layer that does not support masking (Keras drops the mask there):
+ * removes `mask` from the kwargs it was called with. tfjs 4.22's executor
+ * (`model.predict`, `fit`, `evaluate`) hands every layer after the first
+ * masked one the same kwargs object, whose `mask` stays set after a layer
+ * whose output has none, so without this the dropped mask would reach the
+ * layers after it.
+ */
+export function dropMask(kwargs: Kwargs): void {
+  if (kwargs != null && 'mask' in kwargs) delete kwargs.mask;
+}
+
 /** Returns the single tensor a layer was called with, or throws. */
 export function singleTensor(who: string, inputs: tf.Tensor|tf.Tensor[]): tf.Tensor {
   if (Array.isArray(inputs)) {

@@ -10,7 +10,7 @@ import type {Conv1D as TfConv1D, Conv2D as TfConv2D, ConvLayerArgs} from '@tenso
 
 import {checkEpsilon, show} from '../ops/validate';
 import {weightStandardization, WS_EPSILON} from '../ops/weight_standardization';
-import {ConfigDict, Kwargs, layerWho} from './common';
+import {ConfigDict, dropMask, Kwargs, layerWho} from './common';
 
 /** Arguments of {@link WSConv2D} and {@link WSConv1D}: tf.layers.conv2d's / conv1d's and `standardizationEpsilon`. */
 export interface WSConvArgs extends ConvLayerArgs {
@@ -105,10 +105,19 @@ function weightStandardized<T extends tf.layers.Layer>(Base: ConvClass<T>, class
       this.standardizationEpsilon = epsilon;
     }
 
-    /** Runs the convolution with the kernel standardized per output channel (the stored kernel is left raw). */
+    /**
+     * Runs the convolution with the kernel standardized per output channel (the stored kernel is left raw).
+     * Like Keras 3's conv layers it does not support masking: a mask ends here (see dropMask).
+     */
     override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor|tf.Tensor[] {
+      dropMask(kwargs);
       return callStandardized(this as unknown as tf.layers.Layer & KernelHolder, this.standardizationEpsilon,
                               () => super.call(inputs, kwargs));
+    }
+
+    /** No mask leaves it, as Keras 3's conv layers drop theirs (tfjs's conv would throw on an incoming mask). */
+    override computeMask(): tf.Tensor|tf.Tensor[] {
+      return null as unknown as tf.Tensor;  // tfjs's type has no null; its layers return null for "no mask"
     }
 
     /** The convolution's config plus `standardizationEpsilon`. */

@@ -4,7 +4,8 @@
  * (`layer`, an instance or a serialized `{className, config}`), builds it
  * with its own input shape, computes the wrapped layer's output shape, and
  * serializes as Keras wrappers do: the config holds the wrapped layer as
- * `{className, config}`. Its weights are the wrapped layer's, then its own
+ * `{className, config}`. It does not support masking, as Keras's wrappers
+ * (an incoming mask is dropped, as Keras drops it). Its weights are the wrapped layer's, then its own
  * (both trainable lists, then both non-trainable ones; its own first where
  * the reference wrapper has them so, as TFA's); disposing it disposes
  * them all (tfjs's dispose goes through `weights`).
@@ -13,7 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {argError} from '../ops/validate';
 import {NormalizationLayer} from './base';
-import {ConfigDict, LayerArgs} from './common';
+import {ConfigDict, dropMask, Kwargs, LayerArgs} from './common';
 import {SerializedObject} from './identifiers';
 
 /** Arguments of a wrapper: the layer it wraps. */
@@ -45,6 +46,24 @@ export abstract class NormalizationWrapper extends NormalizationLayer {
   constructor(args: WrapperArgs) {
     super(args);
     this.layer = toLayer(this.who, (args as {layer?: unknown}|undefined)?.layer);
+    // Keras 3's Wrapper (SpectralNormalization) and tf.keras 2's (TFA's WeightNormalization) do not support
+    // masking: the wrapped layer runs without the mask and the mask ends here.
+    this.supportsMasking = false;
+  }
+
+  /** The wrapped computation, without a mask; the mask ends here (see dropMask). */
+  override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor {
+    dropMask(kwargs);
+    return super.call(inputs, kwargs);
+  }
+
+  /**
+   * No mask leaves a wrapper, as Keras drops it after a layer that does not
+   * support masking (tfjs's default would throw on an incoming mask).
+   */
+  override computeMask(): tf.Tensor|tf.Tensor[] {
+    // tfjs's declared type has no null, but its layers return null for "no mask" (as Layer.computeMask does).
+    return null as unknown as tf.Tensor;
   }
 
   /** Builds the wrapped layer (if it is not) with this layer's input shape. */
