@@ -11,6 +11,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import {compileSimdWat, moduleSource, MODULE_PATH} from '../scripts/simd-wasm';
 import {ops} from '../src';
 import {FUSED_FLAG, FUSED_NORM_KERNEL, SIMD_FLAG} from '../src/kernels/index';
+import {MODES} from '../src/kernels/contract';
 import {layoutOf} from '../src/kernels/layout';
 import {
   SIMD_CPU_KEEP_BYTES, simdAvailable, simdCpuMemory, simdEngineForCpu, simdEngineForWasm, simdModule,
@@ -115,6 +116,57 @@ describe.each([['cpu'], ['wasm']] as const)('%s backend', (backend) => {
          expectClose(y, yRef.dataSync(), 1e-5 * 5, 'JS loops vs tf-op path');
          tf.dispose([x, g, b, y, yRef]);
        });
+
+  // rowGradSums sums in float32 by blocks of 16 rows and sums a block again
+  // in float64 where its float32 sums are not finite or tiny (products that
+  // may have underflowed, or a block of zero dy). Rows of 77: vector blocks,
+  // their last partial block and a scalar tail; 37 rows: two full blocks and
+  // a short one; gamma slices starting at 0 and 77 (pb changes mid-block).
+  test.each([
+    ['dy ~ 1', [1]], ['tiny dy (1e-30: sums below n 2^-96)', [1e-30]],
+    ['denormal dy (1e-39: float32 products lose bits)', [1e-39]], ['huge dy (5e37: float32 products overflow)', [5e37]],
+    ['zero dy', [0]], ['rows of every scale', [1, 0, 1e-30, 5e37, 1e-39, 3]],
+  ])('the row backward\'s float32 sums equal the float64 JS loops: %s', (_what, scales) => {
+    const rand = rng(33);
+    const [R, B] = [37, 77];
+    const cases: Array<{plan: NormPlan, gShape: number[]}> = [
+      {plan: {viewShape: [R, B], reduceAxes: [1], paramViewShape: [1, B], epsilon: 1e-5, mode: 'center'}, gShape: [B]},
+      {plan: {viewShape: [R, B], reduceAxes: [1], paramViewShape: [1, B], epsilon: 1e-5, mode: 'rms'}, gShape: [B]},
+      // Two gamma slices: the first R rows take gamma[0:77], the next R gamma[77:154].
+      {plan: {viewShape: [2, R, B], reduceAxes: [2], paramViewShape: [2, 1, B], epsilon: 1e-5, mode: 'stdEps'},
+        gShape: [2, 1, B]},
+    ];
+    for (const {plan, gShape} of cases) {
+      expect(layoutOf(plan).kind).toBe('row');
+      expect(simdPlanOf(layoutOf(plan))?.runLength).toBe(1);
+      const n = plan.viewShape.reduce((p, d) => p * d, 1);
+      const p = gShape.reduce((q, d) => q * d, 1);
+      const x = tf.tensor(normals(rand, n, 0.5, 2), plan.viewShape);
+      const dyv = normals(rand, n);
+      for (let r = 0; r < n / B; r++) for (let j = 0; j < B; j++) dyv[r * B + j] *= scales[Math.floor(r / 5) % scales.length];
+      const dy = tf.tensor(dyv, plan.viewShape);
+      const g = tf.tensor(normals(rand, p, 1, 0.5), gShape);
+      const b = MODES[plan.mode].hasBeta ? tf.tensor(normals(rand, p), gShape) : undefined;
+      const grads = () => tf.grads((a: tf.Tensor, c: tf.Tensor) => normalize(a, plan, c, b))([x, g], dy);
+      const runs0 = simdTrace.backward[PLACEMENT[backend]];
+      const simd = grads();
+      expect(simdTrace.backward[PLACEMENT[backend]]).toBe(runs0 + 1);
+      const js = withFlags({[SIMD_FLAG]: false}, grads);
+      simd.forEach((t, i) => {
+        const ref = js[i].dataSync();
+        const got = t.dataSync();
+        const scale = Math.max(0, ...Array.from(ref).filter(Number.isFinite).map(Math.abs));
+        // dgamma from float64 sums: within 1e-5. dx is written in float32
+        // (applyGradRows), where denormals carry fewer bits: 1e-4 and a few of their ulps (2^-149).
+        // Where float64 overflowed float32 (an Inf), the same Inf.
+        const tol = i === 0 ? 1e-4 * scale + 8 * 2 ** -149 : 1e-5 * scale;
+        const bad = Array.from(got).flatMap((v, k) =>
+          (Number.isFinite(ref[k]) ? Math.abs(v - ref[k]) <= tol : v === ref[k]) ? [] : [`[${k}] ${v} vs ${ref[k]}`]);
+        expect(`${plan.mode} ${['dx', 'dgamma'][i]}: ${bad.slice(0, 3).join(', ')}`).toBe(`${plan.mode} ${['dx', 'dgamma'][i]}: `);
+      });
+      tf.dispose([x, dy, g, b, ...simd, ...js]);
+    }
+  });
 });
 
 describe('cpu: the module\'s memory is bounded, and a call it cannot hold falls back to the JS loops', () => {

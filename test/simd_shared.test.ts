@@ -102,7 +102,7 @@ test('every export gives bit-identical results on a shared memory', () => {
     ['colDySums', (f, _b, rows, B) => f.colDySums(X, DY, rows, B, SC, OUT, OUT + 8 * B)],
     ['applyGradCols', (f, _b, rows, B) => f.applyGradCols(X, DY, OUT, rows, B, SC, SC + 4 * B, SC + 8 * B, SC + 12 * B)],
     ['rowGradSums', (f, buf, rows, B) => f.rowGradSums(X, DY, rows, B, infoGrad(buf, rows), SC, OUT, OUT + 8 * B,
-        OUT + 16 * B)],
+        OUT + 16 * B, OUT + (1 << 19))],
     ['rowRunSums', (f, buf, rows, B) => {
       if (B % 37 === 0) f.rowRunSums(X, DY, rows, B, 37, infoGrad(buf, rows), OUT);
     }],

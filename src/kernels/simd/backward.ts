@@ -44,7 +44,7 @@ export function simdBackwardScratchBytes(L: FusedLayout, hasGamma: boolean): num
     const sp = simdPlanOf(L);
     const runLength = sp ? sp.runLength : 1;
     const outs = runLength === 1 ? L.rows : L.rows * (L.B / runLength);
-    return align16(32 * L.rows) + align16(16 * outs) + 2 * align16(8 * L.paramSize) + ones;
+    return align16(32 * L.rows) + align16(16 * outs) + 2 * align16(8 * L.paramSize) + ones + align16(8 * L.B);
   }
   return align16(36 * L.B) + ones;
 }
@@ -165,9 +165,11 @@ function rowBackward(
   const out = info + align16(32 * rows);
   const DG = out + align16(16 * nOut);
   const DB = DG + align16(8 * paramSize);
+  // rowGradSums's f32 block sums (2B floats), then ones for a missing gamma.
+  const tmp = DB + align16(8 * paramSize);
   let g = ptr.g;
   if (g == null) {
-    g = DB + align16(8 * paramSize);
+    g = tmp + align16(8 * B);
     new Float32Array(buf, g, paramSize).fill(1);
   }
   const gv = new Float32Array(buf, g, paramSize);
@@ -191,7 +193,7 @@ function rowBackward(
     db = new Float64Array(buf, DB, paramSize);
     dg.fill(0);
     db.fill(0);
-    fns.rowGradSums(ptr.x, ptr.dy, rows, B, info, g, DG, DB, out);
+    fns.rowGradSums(ptr.x, ptr.dy, rows, B, info, g, DG, DB, out, tmp);
     for (let r = 0; r < rows; r++) {
       const s = rowSet[r];
       sg[s] += ov[2 * r];

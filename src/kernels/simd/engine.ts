@@ -33,7 +33,7 @@ export interface SimdExports {
       x: number, dy: number, dx: number, n: number, B: number, P: number, U: number, V: number, W: number): void;
   rowGradSums(
       x: number, dy: number, rows: number, B: number, info: number, g: number, DG: number, DB: number,
-      out: number): void;
+      out: number, tmp: number): void;
   rowRunSums(x: number, dy: number, rows: number, B: number, runLength: number, info: number, out: number): void;
   applyGradRows(
       x: number, dy: number, dx: number, rows: number, B: number, runLength: number, info: number, g: number): void;

@@ -292,6 +292,12 @@
           (i32.sub (local.get $B) (local.get $j)) (local.get $shift) (i32.add (local.get $K) (local.get $o8))
           (i32.add (local.get $S1) (local.get $o8)) (i32.add (local.get $S2) (local.get $o8)) (local.get $stride)))))
 
+  ;; The four f32 lanes of v added to the four f64 at p.
+  (func $acc4 (param $p i32) (param $v v128)
+    (v128.store (local.get $p) (f64x2.add (v128.load (local.get $p)) (f64x2.promote_low_f32x4 (local.get $v))))
+    (v128.store offset=16 (local.get $p) (f64x2.add (v128.load offset=16 (local.get $p))
+      (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))))))
+
   ;; Four f32 lanes stored as four f64 at p.
   (func $store4 (param $p i32) (param $v v128)
     (v128.store (local.get $p) (f64x2.promote_low_f32x4 (local.get $v)))
@@ -903,13 +909,206 @@
         (local.set $j (i32.add (local.get $j) (i32.const 1)))
         (br $scol))))
 
-  ;; rowGradSums(x, dy, rows, B, info, g, DG, DB, out): the backward's first
-  ;; pass for row layouts whose gamma varies along the row (R = 1). Per row
-  ;; r, info holds 32 bytes: f64 off, f64 inv, i32 pb (an element offset
-  ;; into g, DG and DB). With xn = (x - off) * inv and d = dy, in f64:
+  ;; rowGradSums(x, dy, rows, B, info, g, DG, DB, out, tmp): the backward's
+  ;; first pass for row layouts whose gamma varies along the row (R = 1).
+  ;; Per row r, info holds 32 bytes: f64 off, f64 inv, i32 pb (an element
+  ;; offset into g, DG and DB). With xn = (x - off) * inv and d = dy:
   ;; DG[pb + j] += d * xn, DB[pb + j] += d (f64 arrays, accumulated);
-  ;; out[2r] = sum(d * g), out[2r + 1] = sum(d * g * xn) (written).
+  ;; out[2r] = sum(d * g), out[2r + 1] = sum(d * g * xn) (f64, written).
+  ;;
+  ;; In float32x4, by blocks of up to 16 consecutive rows with the same pb:
+  ;; xn = (x - P) * I + Q with P, I the f32 off and inv and Q = (P - off) *
+  ;; inv (x - P is exact near the mean); the block's dgamma and dbeta
+  ;; partial sums (one term a row: at most 16 a lane) in tmp (2B f32:
+  ;; DG's, then DB's), added into the f64 DG and DB after the block; each
+  ;; row's sums in f32x4 partial sums of 16 vectors, flushed into f64. A
+  ;; block any of whose sums is not finite, or below n 2^-96 in magnitude
+  ;; (where f32 products could have underflowed; also a block of zero dy),
+  ;; is summed again in f64 throughout ($rowGradF64), as before.
   (func (export "rowGradSums")
+      (param $x i32) (param $dy i32) (param $rows i32) (param $B i32) (param $info i32)
+      (param $g i32) (param $DG i32) (param $DB i32) (param $out i32) (param $tmp i32)
+    (local $r0 i32) (local $n i32) (local $r i32) (local $pb i32) (local $bad i32) (local $stride i32)
+    (local $p i32) (local $q i32) (local $gp i32) (local $tg i32) (local $tb i32) (local $end i32) (local $end4 i32)
+    (local $blk i32) (local $ip i32) (local $j i32) (local $o i32)
+    (local $off f64) (local $inv f64) (local $P f32) (local $I f32) (local $Q f32)
+    (local $Pv v128) (local $Iv v128) (local $Qv v128) (local $v v128) (local $d v128) (local $xn v128) (local $gd v128)
+    (local $s0 v128) (local $t0 v128) (local $S v128) (local $T v128) (local $ok v128) (local $limv v128) (local $infv v128)
+    (local $sg f64) (local $sgx f64) (local $xs f32) (local $ds f32) (local $gs f32) (local $lim f64) (local $a f32) (local $b f32)
+    (local.set $stride (i32.shl (local.get $B) (i32.const 2)))
+    (local.set $tb (i32.add (local.get $tmp) (local.get $stride)))
+    (local.set $infv (f32x4.splat (f32.const inf)))
+    (block $done
+      (loop $blocks
+        (br_if $done (i32.ge_u (local.get $r0) (local.get $rows)))
+        ;; The block: up to 16 rows from r0 with the same pb.
+        (local.set $ip (i32.add (local.get $info) (i32.shl (local.get $r0) (i32.const 5))))
+        (local.set $pb (i32.load offset=16 (local.get $ip)))
+        (local.set $n (i32.const 1))
+        (block $ndone
+          (loop $nrow
+            (br_if $ndone (i32.or (i32.ge_u (local.get $n) (i32.const 16))
+              (i32.ge_u (i32.add (local.get $r0) (local.get $n)) (local.get $rows))))
+            (br_if $ndone (i32.ne (local.get $pb)
+              (i32.load offset=16 (i32.add (local.get $ip) (i32.shl (local.get $n) (i32.const 5))))))
+            (local.set $n (i32.add (local.get $n) (i32.const 1)))
+            (br $nrow)))
+        (local.set $lim (f64.mul (f64.convert_i32_u (local.get $n)) (f64.const 0x1p-96)))
+        ;; tmp = 0 (2B f32).
+        (local.set $p (local.get $tmp))
+        (local.set $end (i32.add (local.get $tmp) (i32.shl (local.get $stride) (i32.const 1))))
+        (block $zdone
+          (loop $zero
+            (br_if $zdone (i32.gt_u (i32.add (local.get $p) (i32.const 16)) (local.get $end)))
+            (v128.store (local.get $p) (v128.const i64x2 0 0))
+            (local.set $p (i32.add (local.get $p) (i32.const 16)))
+            (br $zero)))
+        (block $z1done
+          (loop $zero1
+            (br_if $z1done (i32.ge_u (local.get $p) (local.get $end)))
+            (f32.store (local.get $p) (f32.const 0))
+            (local.set $p (i32.add (local.get $p) (i32.const 4)))
+            (br $zero1)))
+        (local.set $bad (i32.const 0))
+        (local.set $r (i32.const 0))
+        (block $rdone
+          (loop $row
+            (br_if $rdone (i32.ge_u (local.get $r) (local.get $n)))
+            (local.set $ip (i32.add (local.get $info) (i32.shl (i32.add (local.get $r0) (local.get $r)) (i32.const 5))))
+            (local.set $off (f64.load (local.get $ip)))
+            (local.set $inv (f64.load offset=8 (local.get $ip)))
+            (local.set $P (f32.demote_f64 (local.get $off)))
+            (local.set $I (f32.demote_f64 (local.get $inv)))
+            (local.set $Q (f32.demote_f64 (f64.mul (f64.sub (f64.promote_f32 (local.get $P)) (local.get $off)) (local.get $inv))))
+            (local.set $Pv (f32x4.splat (local.get $P)))
+            (local.set $Iv (f32x4.splat (local.get $I)))
+            (local.set $Qv (f32x4.splat (local.get $Q)))
+            (local.set $o (i32.mul (i32.add (local.get $r0) (local.get $r)) (local.get $stride)))
+            (local.set $p (i32.add (local.get $x) (local.get $o)))
+            (local.set $q (i32.add (local.get $dy) (local.get $o)))
+            (local.set $gp (i32.add (local.get $g) (i32.shl (local.get $pb) (i32.const 2))))
+            (local.set $tg (local.get $tmp))
+            (local.set $end (i32.add (local.get $p) (local.get $stride)))
+            (local.set $end4 (i32.add (local.get $p) (i32.shl (i32.and (local.get $B) (i32.const -4)) (i32.const 2))))
+            (local.set $S (v128.const i64x2 0 0))
+            (local.set $T (v128.const i64x2 0 0))
+            (block $bdone
+              (loop $vblk
+                (br_if $bdone (i32.ge_u (local.get $p) (local.get $end4)))
+                (local.set $blk (select (local.get $end4) (i32.add (local.get $p) (i32.const 256))
+                  (i32.gt_u (i32.add (local.get $p) (i32.const 256)) (local.get $end4))))
+                (local.set $s0 (v128.const i64x2 0 0))
+                (local.set $t0 (v128.const i64x2 0 0))
+                (block $vdone
+                  (loop $vec
+                    (br_if $vdone (i32.ge_u (local.get $p) (local.get $blk)))
+                    (local.set $d (v128.load (local.get $q)))
+                    (local.set $xn (f32x4.add (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (local.get $Pv)) (local.get $Iv))
+                      (local.get $Qv)))
+                    (v128.store (local.get $tg) (f32x4.add (v128.load (local.get $tg)) (f32x4.mul (local.get $d) (local.get $xn))))
+                    (v128.store (i32.add (local.get $tg) (local.get $stride))
+                      (f32x4.add (v128.load (i32.add (local.get $tg) (local.get $stride))) (local.get $d)))
+                    (local.set $gd (f32x4.mul (local.get $d) (v128.load (local.get $gp))))
+                    (local.set $s0 (f32x4.add (local.get $s0) (local.get $gd)))
+                    (local.set $t0 (f32x4.add (local.get $t0) (f32x4.mul (local.get $gd) (local.get $xn))))
+                    (local.set $p (i32.add (local.get $p) (i32.const 16)))
+                    (local.set $q (i32.add (local.get $q) (i32.const 16)))
+                    (local.set $gp (i32.add (local.get $gp) (i32.const 16)))
+                    (local.set $tg (i32.add (local.get $tg) (i32.const 16)))
+                    (br $vec)))
+                (local.set $S (call $flush2 (local.get $S) (local.get $s0) (v128.const i64x2 0 0)))
+                (local.set $T (call $flush2 (local.get $T) (local.get $t0) (v128.const i64x2 0 0)))
+                (br $vblk)))
+            (local.set $sg (f64.add (f64x2.extract_lane 0 (local.get $S)) (f64x2.extract_lane 1 (local.get $S))))
+            (local.set $sgx (f64.add (f64x2.extract_lane 0 (local.get $T)) (f64x2.extract_lane 1 (local.get $T))))
+            (block $tdone
+              (loop $tail
+                (br_if $tdone (i32.ge_u (local.get $p) (local.get $end)))
+                (local.set $ds (f32.load (local.get $q)))
+                (local.set $xs (f32.add (f32.mul (f32.sub (f32.load (local.get $p)) (local.get $P)) (local.get $I)) (local.get $Q)))
+                (f32.store (local.get $tg) (f32.add (f32.load (local.get $tg)) (f32.mul (local.get $ds) (local.get $xs))))
+                (f32.store (i32.add (local.get $tg) (local.get $stride))
+                  (f32.add (f32.load (i32.add (local.get $tg) (local.get $stride))) (local.get $ds)))
+                (local.set $gs (f32.mul (local.get $ds) (f32.load (local.get $gp))))
+                (local.set $sg (f64.add (local.get $sg) (f64.promote_f32 (local.get $gs))))
+                (local.set $sgx (f64.add (local.get $sgx) (f64.promote_f32 (f32.mul (local.get $gs) (local.get $xs)))))
+                (local.set $p (i32.add (local.get $p) (i32.const 4)))
+                (local.set $q (i32.add (local.get $q) (i32.const 4)))
+                (local.set $gp (i32.add (local.get $gp) (i32.const 4)))
+                (local.set $tg (i32.add (local.get $tg) (i32.const 4)))
+                (br $tail)))
+            (local.set $o (i32.add (local.get $out) (i32.shl (i32.add (local.get $r0) (local.get $r)) (i32.const 4))))
+            (f64.store (local.get $o) (local.get $sg))
+            (f64.store offset=8 (local.get $o) (local.get $sgx))
+            (if (i32.or
+                  (i32.or (i32.eqz (f64.lt (f64.abs (local.get $sg)) (f64.const inf)))
+                    (i32.eqz (f64.lt (f64.abs (local.get $sgx)) (f64.const inf))))
+                  (i32.or (f64.lt (f64.abs (local.get $sg)) (f64.mul (f64.convert_i32_u (local.get $B)) (f64.const 0x1p-96)))
+                    (f64.lt (f64.abs (local.get $sgx)) (f64.mul (f64.convert_i32_u (local.get $B)) (f64.const 0x1p-96)))))
+              (then (local.set $bad (i32.const 1))))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $row)))
+        ;; Every dgamma and dbeta partial sum finite and at least n 2^-96 in magnitude?
+        (local.set $limv (f32x4.splat (f32.demote_f64 (local.get $lim))))
+        (local.set $p (local.get $tmp))
+        (local.set $end (i32.add (local.get $tmp) (i32.shl (local.get $stride) (i32.const 1))))
+        (local.set $ok (v128.const i32x4 -1 -1 -1 -1))
+        (block $cdone
+          (loop $chk
+            (br_if $cdone (i32.gt_u (i32.add (local.get $p) (i32.const 16)) (local.get $end)))
+            (local.set $v (f32x4.abs (v128.load (local.get $p))))
+            (local.set $ok (v128.and (local.get $ok)
+              (v128.and (f32x4.lt (local.get $v) (local.get $infv)) (f32x4.ge (local.get $v) (local.get $limv)))))
+            (local.set $p (i32.add (local.get $p) (i32.const 16)))
+            (br $chk)))
+        (if (i32.eqz (i32x4.all_true (local.get $ok))) (then (local.set $bad (i32.const 1))))
+        (block $c1done
+          (loop $chk1
+            (br_if $c1done (i32.ge_u (local.get $p) (local.get $end)))
+            (local.set $a (f32.abs (f32.load (local.get $p))))
+            (if (i32.eqz (i32.and (f32.lt (local.get $a) (f32.const inf))
+                  (f32.ge (local.get $a) (f32.demote_f64 (local.get $lim)))))
+              (then (local.set $bad (i32.const 1))))
+            (local.set $p (i32.add (local.get $p) (i32.const 4)))
+            (br $chk1)))
+        (if (local.get $bad)
+          (then
+            (call $rowGradF64 (i32.add (local.get $x) (i32.mul (local.get $r0) (local.get $stride)))
+              (i32.add (local.get $dy) (i32.mul (local.get $r0) (local.get $stride))) (local.get $n) (local.get $B)
+              (i32.add (local.get $info) (i32.shl (local.get $r0) (i32.const 5))) (local.get $g) (local.get $DG)
+              (local.get $DB) (i32.add (local.get $out) (i32.shl (local.get $r0) (i32.const 4)))))
+          (else
+            ;; DG[pb + j] += tmp[j], DB[pb + j] += tmp[B + j], in f64.
+            (local.set $j (i32.const 0))
+            (local.set $tg (i32.add (local.get $DG) (i32.shl (local.get $pb) (i32.const 3))))
+            (local.set $o (i32.add (local.get $DB) (i32.shl (local.get $pb) (i32.const 3))))
+            (block $fdone
+              (loop $fl
+                (br_if $fdone (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $B)))
+                (call $acc4 (i32.add (local.get $tg) (i32.shl (local.get $j) (i32.const 3)))
+                  (v128.load (i32.add (local.get $tmp) (i32.shl (local.get $j) (i32.const 2)))))
+                (call $acc4 (i32.add (local.get $o) (i32.shl (local.get $j) (i32.const 3)))
+                  (v128.load (i32.add (local.get $tb) (i32.shl (local.get $j) (i32.const 2)))))
+                (local.set $j (i32.add (local.get $j) (i32.const 4)))
+                (br $fl)))
+            (block $f1done
+              (loop $fl1
+                (br_if $f1done (i32.ge_u (local.get $j) (local.get $B)))
+                (local.set $p (i32.add (local.get $tg) (i32.shl (local.get $j) (i32.const 3))))
+                (f64.store (local.get $p) (f64.add (f64.load (local.get $p))
+                  (f64.promote_f32 (f32.load (i32.add (local.get $tmp) (i32.shl (local.get $j) (i32.const 2)))))))
+                (local.set $p (i32.add (local.get $o) (i32.shl (local.get $j) (i32.const 3))))
+                (f64.store (local.get $p) (f64.add (f64.load (local.get $p))
+                  (f64.promote_f32 (f32.load (i32.add (local.get $tb) (i32.shl (local.get $j) (i32.const 2)))))))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br $fl1)))))
+        (local.set $r0 (i32.add (local.get $r0) (local.get $n)))
+        (br $blocks))))
+
+  ;; $rowGradF64(x, dy, rows, B, info, g, DG, DB, out): rowGradSums in f64
+  ;; throughout (the same arrays, without tmp), for the blocks whose f32
+  ;; sums rowGradSums cannot use.
+  (func $rowGradF64
       (param $x i32) (param $dy i32) (param $rows i32) (param $B i32) (param $info i32)
       (param $g i32) (param $DG i32) (param $DB i32) (param $out i32)
     (local $r i32) (local $end i32) (local $end4 i32) (local $gp i32) (local $dgp i32) (local $dbp i32) (local $pb i32)
