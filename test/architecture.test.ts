@@ -88,3 +88,18 @@ test('each layer imports only the layers below it', () => {
   }
   expect(violations).toEqual([]);
 });
+
+test('the kernels\' test counters (src/kernels/trace.ts) count only under test: null on import, installed by no file of src/', async () => {
+  const installers = [...graph.keys()].filter(
+      (f) => f !== 'kernels/trace.ts' && fs.readFileSync(path.join(SRC, f), 'utf8').includes('installKernelTrace'));
+  expect(installers).toEqual([]);
+  const readers = [...graph.keys()].filter((f) => (graph.get(f) ?? []).includes('kernels/trace.ts')).sort();
+  expect(readers).toEqual(['kernels/simd/engine.ts', 'kernels/simd/run.ts', 'kernels/tensorflow.ts']);
+  // This test file installs nothing: the counters are null, so the kernels count nothing.
+  const trace = await import('../src/kernels/trace');
+  expect(trace.kernelTrace).toBeNull();
+  const installed = trace.installKernelTrace();
+  expect(trace.kernelTrace).toBe(installed);
+  expect(trace.installKernelTrace()).toBe(installed);
+  expect(installed.simd.forward).toEqual({copy: 0, view: 0});
+});

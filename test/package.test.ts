@@ -46,6 +46,15 @@ beforeAll(() => {
   }
 });
 
+test('the bundles hold no way to install the kernels\' test counters (src/kernels/trace.ts): nothing in them counts', () => {
+  for (const file of ['index.mjs', 'index.cjs']) {
+    const text = fs.readFileSync(path.join(root, 'dist', file), 'utf8');
+    expect(`${file}: ${text.includes('installKernelTrace')}`).toBe(`${file}: false`);
+    // The counters' one binding, declared null and never assigned.
+    expect(`${file}: ${(text.match(/\bkernelTrace = /g) ?? []).length}`).toBe(`${file}: 1`);
+  }
+});
+
 describe('from the repo itself (self-reference through package.json exports)', () => {
   test('require()', () => {
     expect(lastJson(node(['-e', CJS], root))).toEqual(EXPECTED);

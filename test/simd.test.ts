@@ -18,7 +18,7 @@ import {
 } from '../src/kernels/simd/engine';
 import {simdPlanOf} from '../src/kernels/simd/forward';
 import {SIMD_WASM_BASE64} from '../src/kernels/simd/module';
-import {simdTrace} from '../src/kernels/simd/trace';
+import {installKernelTrace} from '../src/kernels/trace';
 import {NormPlan, normalize} from '../src/ops/core';
 import {expectClose, expectNoLeakSync, withFlags} from './helpers';
 import {normals, rng} from './reference';
@@ -54,7 +54,10 @@ test('engines: no wasm engine for a backend without an importable memory', () =>
   // The threaded wasm build's shared memory: test/simd_shared.test.ts.
 });
 
-/** Where each backend keeps its arrays for the SIMD loops (simdTrace's keys). */
+/** Which SIMD loops ran, and the cpu engine's memory calls (test-only counters, installed here). */
+const trace = installKernelTrace();
+
+/** Where each backend keeps its arrays for the SIMD loops (trace.simd's keys). */
 const PLACEMENT = {cpu: 'copy', wasm: 'view'} as const;
 
 describe.each([['cpu'], ['wasm']] as const)('%s backend', (backend) => {
@@ -87,9 +90,9 @@ describe.each([['cpu'], ['wasm']] as const)('%s backend', (backend) => {
       const x = tf.tensor(normals(rand, n, 3, 2), shape);
       const g = tf.tensor(normals(rand, C, 1, 0.5));
       const b = tf.tensor(normals(rand, C));
-      const runs0 = simdTrace.forward[PLACEMENT[backend]];
+      const runs0 = trace.simd.forward[PLACEMENT[backend]];
       const y1 = expectNoLeakSync(() => f(x, g, b), 'SIMD forward');
-      expect(simdTrace.forward[PLACEMENT[backend]]).toBe(runs0 + 1);
+      expect(trace.simd.forward[PLACEMENT[backend]]).toBe(runs0 + 1);
       const y2 = withFlags({[SIMD_FLAG]: false}, () => f(x, g, b));
       expectClose(y1, y2.dataSync(), 2e-5, `${JSON.stringify(shape)}: SIMD vs JS loops`);
       tf.dispose([x, g, b, y1, y2]);
@@ -107,10 +110,10 @@ describe.each([['cpu'], ['wasm']] as const)('%s backend', (backend) => {
          const x = tf.tensor(normals(rand, 120, 1, 2), [2, 4, 3, 5]);
          const g = tf.tensor(normals(rand, 20, 1, 0.5), [4, 1, 5]);
          const b = tf.tensor(normals(rand, 20), [4, 1, 5]);
-         const runs0 = simdTrace.forward[PLACEMENT[backend]];
+         const runs0 = trace.simd.forward[PLACEMENT[backend]];
          const info = await tf.profile(() => normalize(x, plan, g, b));
          expect(info.kernels.map((k) => k.name)).toContain(FUSED_NORM_KERNEL);
-         expect(simdTrace.forward[PLACEMENT[backend]]).toBe(runs0);
+         expect(trace.simd.forward[PLACEMENT[backend]]).toBe(runs0);
          const y = info.result as tf.Tensor;
          const yRef = withFlags({[FUSED_FLAG]: false}, () => normalize(x, plan, g, b));
          expectClose(y, yRef.dataSync(), 1e-5 * 5, 'JS loops vs tf-op path');
@@ -202,11 +205,11 @@ describe('cpu: the module\'s memory is bounded, and a call it cannot hold falls 
     const shape = [32, 64, 256];
     const x = tf.randomNormal(shape, 0, 1, 'float32', 21);
     const dy = tf.randomNormal(shape, 0, 1, 'float32', 22);
-    const [runs, gradRuns, temporary] = [simdTrace.forward.copy, simdTrace.backward.copy, simdCpuMemory.temporary];
+    const [runs, gradRuns, temporary] = [trace.simd.forward.copy, trace.simd.backward.copy, trace.simdMemory.temporary];
     const keptBefore = simdEngineForCpu()?.memory.buffer.byteLength;  // earlier tests grew it under the default bound
     const [ySimd, dxSimd] = forwardBackward(x, dy);
-    expect([simdTrace.forward.copy - runs, simdTrace.backward.copy - gradRuns]).toEqual([2, 1]);
-    expect(simdCpuMemory.temporary - temporary).toBe(3);
+    expect([trace.simd.forward.copy - runs, trace.simd.backward.copy - gradRuns]).toEqual([2, 1]);
+    expect(trace.simdMemory.temporary - temporary).toBe(3);
     expect(simdEngineForCpu()?.memory.buffer.byteLength).toBe(keptBefore);
     const [yJs, dxJs] = withFlags({[SIMD_FLAG]: false}, () => forwardBackward(x, dy));
     expect(maxDiff(ySimd, yJs)).toBeLessThan(1e-5);
@@ -232,10 +235,10 @@ describe('cpu: the module\'s memory is bounded, and a call it cannot hold falls 
       throw new RangeError('WebAssembly.Memory(): could not allocate memory');
     });
     try {
-      const [runs, gradRuns, fallbacks] = [simdTrace.forward.copy, simdTrace.backward.copy, simdCpuMemory.fallbacks];
+      const [runs, gradRuns, fallbacks] = [trace.simd.forward.copy, trace.simd.backward.copy, trace.simdMemory.fallbacks];
       const [y, dx] = forwardBackward(x, dy);
-      expect([simdTrace.forward.copy - runs, simdTrace.backward.copy - gradRuns]).toEqual([0, 0]);
-      expect(simdCpuMemory.fallbacks - fallbacks).toBe(3);
+      expect([trace.simd.forward.copy - runs, trace.simd.backward.copy - gradRuns]).toEqual([0, 0]);
+      expect(trace.simdMemory.fallbacks - fallbacks).toBe(3);
       expect(maxDiff(y, yJs)).toBe(0);
       expect(maxDiff(dx, dxJs)).toBe(0);
       // Smaller calls would grow the kept memory, which cannot grow either: the JS loops too.

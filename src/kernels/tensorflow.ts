@@ -38,6 +38,7 @@ import {
   attrsOf, BackwardAttrs, cachedByLayout, FusedBackend, FusedKernelDeclined, isNormMode, MODES, NormPlan, sizeOf, StatName, statIndex,
   statsShapeOf,
 } from './contract';
+import {kernelTrace} from './trace';
 
 /** The constants of tfjs-node's native binding this file uses. */
 interface TfBinding {
@@ -70,9 +71,6 @@ export class TensorflowKernelDeclined extends FusedKernelDeclined {
     this.name = 'TensorflowKernelDeclined';
   }
 }
-
-/** How many forwards / backwards ran (and did not decline): for tests, which path ran. */
-export const tensorflowRuns = {forward: 0, backward: 0, declined: 0, extraPasses: 0};
 
 /** Native ops by name, float32, through the backend. */
 class Native {
@@ -291,7 +289,7 @@ function counted(fn: () => tf.Tensor[]): tf.Tensor[] {
     try {
       return fn();
     } catch (e) {
-      if (e instanceof TensorflowKernelDeclined) tensorflowRuns.declined++;
+      if (e instanceof TensorflowKernelDeclined && kernelTrace) kernelTrace.tensorflow.declined++;
       throw e;
     }
   });
@@ -305,7 +303,7 @@ export const tensorflowForward: tf.KernelFunc = ({inputs, backend, attrs}) => {
   const n = new Native(backend as unknown as TensorflowBackendLike);
   const {x, gamma, beta} = inputs as Record<string, tf.TensorInfo>;
   const out = counted(() => forward(n, L, a, x, a.hasGamma ? gamma : null, a.hasBeta ? beta : null));
-  tensorflowRuns.forward++;
+  if (kernelTrace) kernelTrace.tensorflow.forward++;
   return out;
 };
 
@@ -342,7 +340,7 @@ function forward(
     if (settled) break;
     if (pass === 2) throw new TensorflowKernelDeclined('a mean that does not settle in three passes');
     for (let s = 0; s < S; s++) shift[s] = Math.fround(shift[s] + md[s]);
-    tensorflowRuns.extraPasses++;
+    if (kernelTrace) kernelTrace.tensorflow.extraPasses++;
     d = n.sub(xw, wsTensor(L, (s) => shift[s]));
   }
   const inv = new Float64Array(S);
@@ -407,7 +405,7 @@ export const tensorflowBackward: tf.KernelFunc = ({inputs, backend, attrs}) => {
   const n = new Native(backend as unknown as TensorflowBackendLike);
   const ins = inputs as Record<string, tf.TensorInfo>;
   const out = counted(() => (L.fold ? backwardFolded(n, L, a, ins) : backwardGeneral(n, L, a, ins)));
-  tensorflowRuns.backward++;
+  if (kernelTrace) kernelTrace.tensorflow.backward++;
   return out;
 };
 

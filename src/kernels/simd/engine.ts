@@ -20,6 +20,7 @@
  * loops.
  */
 import {SIMD_WASM_BASE64} from './module';
+import {kernelTrace} from '../trace';
 import {SIMD_WASM_SHARED_BASE64} from './module_shared';
 
 /** The module's exports (see norm.wat for what each does). All pointers are byte offsets. */
@@ -141,12 +142,11 @@ export function simdEngineForCpu(): SimdEngine|null {
 export const SIMD_CPU_KEEP_BYTES = 64 * 2 ** 20;
 
 /**
- * The cpu engine's memory policy and counters: `keepBytes` (default
- * SIMD_CPU_KEEP_BYTES; tests lower it), how many calls ran on a memory of
- * their own (`temporary`) and how many fell back to the JS loops for want of
- * memory (`fallbacks`).
+ * The cpu engine's memory policy: `keepBytes` (default SIMD_CPU_KEEP_BYTES;
+ * tests lower it). What happened to each call is counted only under test
+ * (../trace.ts: `simdMemory`).
  */
-export const simdCpuMemory = {keepBytes: SIMD_CPU_KEEP_BYTES, temporary: 0, fallbacks: 0};
+export const simdCpuMemory = {keepBytes: SIMD_CPU_KEEP_BYTES};
 
 /**
  * A cpu engine with `bytes` of scratch at offset `base`: the kept engine
@@ -162,11 +162,11 @@ export function simdCpuScratch(bytes: number): {eng: SimdEngine, base: number}|n
     const memory = new WebAssembly.Memory({initial: Math.ceil(bytes / PAGE)});
     const fns = instantiate(memory);
     if (fns == null) return null;
-    simdCpuMemory.temporary++;
+    if (kernelTrace) kernelTrace.simdMemory.temporary++;
     return {eng: {fns, memory, scratch: () => 0}, base: 0};
   } catch (e) {
     if (!(e instanceof RangeError)) throw e;
-    simdCpuMemory.fallbacks++;
+    if (kernelTrace) kernelTrace.simdMemory.fallbacks++;
     return null;
   }
 }

@@ -17,7 +17,7 @@ import type {FusedLayout} from '../layout';
 import {simdBackwardScratchBytes, simdBackward as simdBackwardLoops} from './backward';
 import {simdCpuScratch, SimdEngine} from './engine';
 import {simdForward as simdForwardLoops, simdPlanOf, simdScratchBytes} from './forward';
-import {simdTrace} from './trace';
+import {kernelTrace} from '../trace';
 
 /** Whether the kernels may use the WebAssembly SIMD loops (the TFJS_NORMALIZATION_SIMD flag). */
 export function simdEnabled(): boolean {
@@ -144,7 +144,7 @@ export function simdForward(at: Placement, L: FusedLayout, mode: NormMode, epsil
   const stats = arr.stats.map(p.host);
   simdForwardLoops(p.eng, L, sp, {x: x as number, y: p.outs[0], g, b, scratch: p.scratch}, mode, epsilon, stats);
   p.finish();
-  simdTrace.forward[at.kind]++;
+  if (kernelTrace) kernelTrace.simd.forward[at.kind]++;
   return simdSafeStats(mode, stats);
 }
 
@@ -164,6 +164,6 @@ export function simdBackward(at: Placement, L: FusedLayout, mode: NormMode, arr:
       p.eng, L, {x: x as number, dy: dy as number, dx: p.outs[0], g, scratch: p.scratch}, mode,
       arr.stats.map(p.host), arr.dgamma && p.host(arr.dgamma), arr.dbeta && p.host(arr.dbeta));
   p.finish();
-  simdTrace.backward[at.kind]++;
+  if (kernelTrace) kernelTrace.simd.backward[at.kind]++;
   return true;
 }
