@@ -15,12 +15,17 @@ import {
 import {layoutOf} from '../src/kernels/layout';
 import {simdAvailable} from '../src/kernels/simd/engine';
 import {simdPlanOf} from '../src/kernels/simd/forward';
-import {simdTrace} from '../src/kernels/simd/trace';
+import {installKernelTrace} from '../src/kernels/trace';
 import {NormMode, NormPlan, normalize} from '../src/ops/core';
 import {groupNormPlan} from '../src/ops/group_norm';
-import {axesCase, groupCase, instanceCase, OpCase} from './cases';
+import {
+  axesCase, caseData, caseGrads, disposeCaseData, forwardAndGrads, groupCase, groupNormTrainingLoop, instanceCase, kernelsRun, OpCase, refGradList, scaleOf,
+} from './cases';
 import {expectClose, expectNoLeakSync, maxAbsDiff, withFlags} from './helpers';
-import {normals, refForward, refGrads64, rng} from './reference';
+import {normals, refForward, rng} from './reference';
+
+/** Which SIMD loops ran (test-only counters, installed here). */
+const simdTrace = installKernelTrace().simd;
 
 /** An op case of the matrix (test/cases.ts) and the loop of src/kernels/layout.ts its plan takes. */
 type KernelCase = OpCase&{kind: 'row'|'column'};
@@ -63,54 +68,8 @@ function cases(): KernelCase[] {
 
 const ALL = cases();
 
-/** Names of the kernels fn runs. */
-async function kernelsRun(fn: () => tf.Tensor|tf.Tensor[]): Promise<string[]> {
-  const info = await tf.profile(() => fn());
-  tf.dispose(info.result as tf.Tensor|tf.Tensor[]);
-  return info.kernels.map((k) => k.name);
-}
-
-/** The gradients of sum(run(...) * dy) with respect to every input. */
-function gradsOf(c: KernelCase, d: Data): tf.Tensor[] {
-  const args = [d.x, d.gamma, d.beta].filter((t): t is tf.Tensor => t != null);
-  const f = (...a: tf.Tensor[]) => tf.sum(tf.mul(c.run(a[0], a[1], c.beta ? a[2] : undefined), d.dy));
-  return tf.grads(f)(args);
-}
-
 /** fn with the fused kernels on or off. */
 const withFlag = <T>(on: boolean, fn: () => T): T => withFlags({[FUSED_FLAG]: on}, fn);
-
-interface Data {
-  x: tf.Tensor;
-  gamma?: tf.Tensor;
-  beta?: tf.Tensor;
-  dy: tf.Tensor;
-}
-
-function makeData(c: KernelCase, seed: number, mean = 0.5, std = 2): Data {
-  const rand = rng(seed);
-  const n = c.shape.reduce((a, b) => a * b, 1);
-  const d: Data = {x: tf.tensor(normals(rand, n, mean, std), c.shape), dy: tf.tensor(normals(rand, n), c.shape)};
-  if (c.paramShape) {
-    const p = c.paramShape.reduce((a, b) => a * b, 1);
-    d.gamma = tf.tensor(normals(rand, p, 1, 0.5), c.paramShape);
-    if (c.beta) d.beta = tf.tensor(normals(rand, p), c.paramShape);
-  }
-  return d;
-}
-
-/** Forward and the gradients of sum(y * dy) with respect to x, gamma, beta. */
-function forwardAndGrads(c: KernelCase, d: Data): {y: Float32Array, grads: Float32Array[]} {
-  const y = expectNoLeakSync(() => c.run(d.x, d.gamma, d.beta), 'forward');
-  const ys = y.dataSync() as Float32Array;
-  y.dispose();
-  const grads = expectNoLeakSync(() => gradsOf(c, d), 'gradients');
-  const gs = grads.map((g) => g.dataSync() as Float32Array);
-  tf.dispose(grads);
-  return {y: ys, grads: gs};
-}
-
-const scaleOf = (a: ArrayLike<number>) => Math.max(1, ...Array.from(a, Math.abs));
 
 /** The backends with fused kernels that run in Node here. */
 const NODE_BACKENDS = ['cpu', 'wasm'] as const;
@@ -174,7 +133,7 @@ describe.each(NODE_BACKENDS.flatMap((b) => [[b, 'SIMD'], [b, 'JS']] as const))('
   });
 
   test.each(ALL.map((c) => [c.name, c]))('%s: fused forward and gradients match the tf-op path', async (_, c) => {
-    const d = makeData(c, 7);
+    const d = caseData(c, 7);
     // The fused kernel runs with the flag on, and only then; on the SIMD
     // loops exactly when they are enabled.
     const at = PLACEMENT[backend];
@@ -194,9 +153,9 @@ describe.each(NODE_BACKENDS.flatMap((b) => [[b, 'SIMD'], [b, 'JS']] as const))('
     // Likewise the fused backward, on the SIMD loops exactly when they are
     // enabled (row and column layouts).
     const gradRuns0 = simdTrace.backward[at];
-    expect(await kernelsRun(() => gradsOf(c, d))).toContain(FUSED_NORM_GRAD_KERNEL);
+    expect(await kernelsRun(() => caseGrads(c, d))).toContain(FUSED_NORM_GRAD_KERNEL);
     expect(simdTrace.backward[at] > gradRuns0).toBe(simd);
-    expect(await withFlag(false, () => kernelsRun(() => gradsOf(c, d)))).not.toContain(FUSED_NORM_GRAD_KERNEL);
+    expect(await withFlag(false, () => kernelsRun(() => caseGrads(c, d)))).not.toContain(FUSED_NORM_GRAD_KERNEL);
 
     const fused = forwardAndGrads(c, d);
     const plain = withFlag(false, () => forwardAndGrads(c, d));
@@ -208,12 +167,11 @@ describe.each(NODE_BACKENDS.flatMap((b) => [[b, 'SIMD'], [b, 'JS']] as const))('
     fused.grads.forEach((g, i) => {
       expectClose(g, plain.grads[i], 5e-5 * scaleOf(plain.grads[i]), `${c.name} gradient ${i}`);
     });
-    const rg = refGrads64(c.spec, d.x.dataSync(), d.dy.dataSync(), d.gamma?.dataSync());
-    const refs = [rg.dx, ...(d.gamma ? [rg.dgamma] : []), ...(d.beta ? [rg.dbeta] : [])];
+    const refs = refGradList(c, d);
     fused.grads.forEach((g, i) => {
       expectClose(g, refs[i], 5e-5 * scaleOf(refs[i]), `${c.name} gradient ${i} vs float64 reference`);
     });
-    tf.dispose([d.x, d.gamma, d.beta, d.dy].filter((t): t is tf.Tensor => t != null));
+    disposeCaseData(d);
   });
 
   test('statistics handed to the backward: m1 + m2 is the float64 mean, inv the float64 rsqrt', () => {
@@ -242,12 +200,13 @@ describe.each(NODE_BACKENDS.flatMap((b) => [[b, 'SIMD'], [b, 'JS']] as const))('
 
   test('mean 1e3, std 1e-2: within 2e-4 of the float64 answer (row and column loops)', () => {
     const check = (c: KernelCase) => {
-      const d = makeData(c, 11, 1e3, 1e-2);
+      const d = caseData(c, 11, 1e3, 1e-2);
       const y = c.run(d.x, d.gamma, d.beta);
       const ref = refForward(c.spec, d.x.dataSync(), d.gamma?.dataSync(), d.beta?.dataSync());
       const err = maxAbsDiff(y.dataSync(), ref);
       expect(`${c.name}: ${err <= 2e-4}`).toBe(`${c.name}: true`);
-      tf.dispose([y, d.x, d.gamma, d.beta, d.dy].filter((t): t is tf.Tensor => t != null));
+      y.dispose();
+      disposeCaseData(d);
     };
     check(ALL.find((c) => c.kind === 'row' && c.plan.mode === 'center') as KernelCase);
     check(ALL.find((c) => c.kind === 'column' && c.plan.mode === 'center') as KernelCase);
@@ -257,16 +216,16 @@ describe.each(NODE_BACKENDS.flatMap((b) => [[b, 'SIMD'], [b, 'JS']] as const))('
     const checked: string[] = [];
     for (const c of ALL) {
       if (!['groupNorm', 'layerNorm', 'center', 'rms ', 'stdEps'].some((p) => c.name.startsWith(p))) continue;
-      const d = makeData(c, 17, c.plan.mode === 'rms' ? 1 : 1e3, 1e-2);
-      const fused = expectNoLeakSync(() => gradsOf(c, d), 'gradients');
-      const rg = refGrads64(c.spec, d.x.dataSync(), d.dy.dataSync(), d.gamma?.dataSync());
-      const refs = [rg.dx, ...(d.gamma ? [rg.dgamma] : []), ...(d.beta ? [rg.dbeta] : [])];
+      const d = caseData(c, 17, c.plan.mode === 'rms' ? 1 : 1e3, 1e-2);
+      const fused = expectNoLeakSync(() => caseGrads(c, d), 'gradients');
+      const refs = refGradList(c, d);
       fused.forEach((g, i) => {
         const rel = maxAbsDiff(g.dataSync(), refs[i]) / scaleOf(refs[i]);
         expect(`${c.name} gradient ${i}: ${rel <= 1e-4}`).toBe(`${c.name} gradient ${i}: true`);
       });
       checked.push(c.kind);
-      tf.dispose([...fused, d.x, d.gamma, d.beta, d.dy].filter((t): t is tf.Tensor => t != null));
+      tf.dispose(fused);
+      disposeCaseData(d);
     }
     expect(new Set(checked)).toEqual(new Set(['row', 'column']));
   });
@@ -315,19 +274,8 @@ describe.each(NODE_BACKENDS.flatMap((b) => [[b, 'SIMD'], [b, 'JS']] as const))('
   });
 
   test('a training loop through the fused forward leaks nothing and learns', () => {
-    const x = tf.tensor(normals(rng(13), 2 * 4 * 4 * 8, 2, 3), [2, 4, 4, 8]);
-    const target = tf.tensor(normals(rng(14), 2 * 4 * 4 * 8), [2, 4, 4, 8]);
-    const gamma = tf.variable(tf.ones([8]));
-    const beta = tf.variable(tf.zeros([8]));
-    const opt = tf.train.sgd(0.1);
-    const loss = () => tf.mean(tf.square(tf.sub(ops.groupNorm(x, {groups: 4, gamma, beta}), target))) as tf.Scalar;
-    const first = tf.tidy(() => loss().dataSync()[0]);
-    const before = tf.memory().numTensors;
-    for (let i = 0; i < 20; i++) tf.dispose(opt.minimize(loss, true) as tf.Scalar);
-    expect(tf.memory().numTensors).toBe(before);
-    const last = tf.tidy(() => loss().dataSync()[0]);
+    const {first, last, leaked} = groupNormTrainingLoop();
+    expect(leaked).toBe(0);
     expect(last).toBeLessThan(first * 0.95);
-    tf.dispose([x, target, gamma, beta]);
-    opt.dispose();
   });
 });

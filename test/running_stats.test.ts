@@ -10,17 +10,9 @@ import * as path from 'path';
 
 import {InstanceNormalization, layers} from '../src';
 import {expectClose, maxAbsDiff, saveToMemory, useTestBackend} from './helpers';
+import type {RunningStatsFixture} from './parity/suite';
 
-interface Fixture {
-  shape: number[];
-  epsilon: number;
-  momentum: number;
-  gamma: number[];
-  beta: number[];
-  train_steps: Array<{x: number[], y: number[], running_mean: number[], running_var: number[]}>;
-  eval: {x: number[], y: number[]};
-}
-const fixture = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'instance-norm-running-stats.json'), 'utf8')) as Fixture;
+const fixture = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'instance-norm-running-stats.json'), 'utf8')) as RunningStatsFixture;
 
 beforeAll(async () => {
   await useTestBackend();

@@ -15,12 +15,17 @@ import * as tf from '@tensorflow/tfjs';
 
 import {ops} from '../src';
 import {FUSED_FLAG, FUSED_NORM_GRAD_KERNEL, FUSED_NORM_KERNEL} from '../src/kernels/index';
-import {tensorflowBackwardKind, tensorflowRuns} from '../src/kernels/tensorflow';
-import {NormMode, NormPlan, normalize} from '../src/ops/core';
-import {groupNormPlan} from '../src/ops/group_norm';
-import {axesPlan} from '../src/ops/layer_norm';
+import {tensorflowBackwardKind} from '../src/kernels/tensorflow';
+import {installKernelTrace} from '../src/kernels/trace';
+import {normalize} from '../src/ops/core';
+import {
+  axesCase, caseData, caseGrads, disposeCaseData, forwardAndGrads, groupCase, groupNormTrainingLoop, instanceCase, kernelsRun, OpCase, refGradList, scaleOf,
+} from './cases';
 import {expectClose, expectNoLeakSync, maxAbsDiff, reportTfjsNodeMissing, tryTfjsNode, withFlags} from './helpers';
-import {axesSpec, groupSpec, normals, refForward, refGrads64, RefSpec, rng} from './reference';
+import {axesSpec, groupSpec, normals, refForward, rng} from './reference';
+
+/** How many forwards / backwards ran, declined, took extra passes (test-only counters, installed here). */
+const tensorflowRuns = installKernelTrace().tensorflow;
 
 const NO_TFJS_NODE_MESSAGE = 'tensorflow (tfjs-node) fused kernels NOT tested: @tensorflow/tfjs-node is not installed';
 
@@ -29,120 +34,36 @@ test('the fused kernels are registered for \'tensorflow\' without tfjs-node bein
   expect(tf.getKernel(FUSED_NORM_GRAD_KERNEL, 'tensorflow')).toBeDefined();
 });
 
-interface Case {
-  name: string;
-  shape: number[];
-  spec: RefSpec;
-  paramShape: number[]|null;
-  beta: boolean;
-  plan: NormPlan;
-  run: (x: tf.Tensor, gamma?: tf.Tensor, beta?: tf.Tensor) => tf.Tensor;
+/** The op cases of the matrix (test/cases.ts) this backend's kernels take: every mode, both backwards. */
+function cases(): OpCase[] {
+  const noAffine = {affine: false};
+  return [
+    groupCase([2, 6, 5, 64], 32, -1),            // channels-last (partials)
+    groupCase([2, 5, 7, 32], 8, -1, noAffine),   // no affine
+    groupCase([2, 8, 6, 5], 4, 1),               // channels-first: rows
+    groupCase([2, 3, 6, 2], 3, 2),               // channel axis in the middle
+    groupCase([2, 2, 2, 2, 6], 3, -1),           // rank 5
+    groupCase([4, 24], 1, -1),                   // one group
+    groupCase([3, 4, 4, 16], 16, -1, {}, 'stdEps'),
+    groupCase([3, 16, 20], 16, 1, {}, 'stdEps'),
+    groupCase([2, 8, 6, 5], 4, 1, {}, 'stdEps'),  // gamma varies inside a set: the general backward
+    groupCase([2, 8, 5, 4], 4, 1, {}, 'rms'),
+    groupCase([2, 4, 4, 8], 2, -1, noAffine, 'rms'),  // rms with partials
+    groupCase([2, 4, 4, 8], 2, -1, {}, 'rmsScaling'),
+    instanceCase([2, 7, 5, 24], -1),
+    axesCase([3, 5, 48], [-1], 'center'),
+    axesCase([4, 7], [-1], 'center'),
+    axesCase([2, 3, 4, 5], [1, 3], 'center'),    // alternating axes (partials)
+    axesCase([2, 3, 4, 5], [1, 2, 3], 'center', noAffine),
+    axesCase([6, 5, 9], [1], 'center'),          // a kept axis after the reduced one
+    axesCase([24, 5], [0], 'center'),            // statistics over the batch axis
+    axesCase([6, 3, 20], [0, 2], 'center'),      // a set spans several rows
+    axesCase([3, 5, 40], [-1], 'rms'),
+    axesCase([3, 40, 2], [1], 'rms'),
+    axesCase([3, 5, 40], [-1], 'rmsScaling'),
+    axesCase([3, 6, 4], [1, 2], 'rmsScaling'),
+  ];
 }
-
-function cases(): Case[] {
-  const out: Case[] = [];
-  const gn = (shape: number[], groups: number, axis: number, affine: boolean, mode: NormMode = 'center', eps = 1e-3) => {
-    const a = axis < 0 ? axis + shape.length : axis;
-    const plan = {...groupNormPlan('t', shape, groups, axis, eps), mode};
-    out.push({
-      name: `${mode === 'center' ? 'groupNorm' : mode} ${JSON.stringify(shape)} groups=${groups} axis=${axis}${affine ? '' : ' no affine'}`,
-      shape, spec: {...groupSpec(shape, groups, a, eps), mode}, paramShape: affine ? [shape[a]] : null, beta: affine,
-      plan,
-      run: mode === 'center' ? (x, gamma, beta) => ops.groupNorm(x, {groups, axis, epsilon: eps, gamma, beta}) :
-                               (x, gamma, beta) => normalize(x, plan, gamma, beta),
-    });
-  };
-  gn([2, 6, 5, 64], 32, -1, true);      // channels-last (partials)
-  gn([2, 5, 7, 32], 8, -1, false);      // no affine
-  gn([2, 8, 6, 5], 4, 1, true);         // channels-first: rows
-  gn([2, 3, 6, 2], 3, 2, true);         // channel axis in the middle
-  gn([2, 2, 2, 2, 6], 3, -1, true);     // rank 5
-  gn([4, 24], 1, -1, true);             // one group
-  gn([3, 4, 4, 16], 16, -1, true, 'stdEps');
-  gn([3, 16, 20], 16, 1, true, 'stdEps');
-  gn([2, 8, 6, 5], 4, 1, true, 'stdEps');  // gamma varies inside a set: the general backward
-  gn([2, 8, 5, 4], 4, 1, true, 'rms');
-  gn([2, 4, 4, 8], 2, -1, false, 'rms');  // rms with partials
-  gn([2, 4, 4, 8], 2, -1, true, 'rmsScaling');
-  out.push({
-    name: 'instanceNorm [2,7,5,24]', shape: [2, 7, 5, 24], spec: groupSpec([2, 7, 5, 24], 24, 3, 1e-3),
-    paramShape: [24], beta: true, plan: groupNormPlan('t', [2, 7, 5, 24], 24, -1, 1e-3),
-    run: (x, gamma, beta) => ops.instanceNorm(x, {gamma, beta}),
-  });
-  const ax = (shape: number[], axes: number[], mode: NormMode, affine: boolean, eps = 1e-3) => {
-    const A = axes.map((a) => (a < 0 ? a + shape.length : a)).sort((p, q) => p - q);
-    const beta = affine && mode === 'center';
-    out.push({
-      name: `${mode} ${JSON.stringify(shape)} axes=${JSON.stringify(axes)}${affine ? '' : ' no affine'}`,
-      shape, spec: axesSpec(shape, axes, eps, mode), paramShape: affine ? A.map((a) => shape[a]) : null, beta,
-      plan: axesPlan(shape, A, eps, mode),
-      run: mode === 'rms' ? (x, gamma) => ops.rmsNorm(x, {axis: axes, epsilon: eps, gamma}) :
-                            (x, gamma, b) => ops.layerNorm(
-                                x, {axis: axes, epsilon: eps, gamma, beta: b, rmsScaling: mode === 'rmsScaling'}),
-    });
-  };
-  ax([3, 5, 48], [-1], 'center', true);
-  ax([4, 7], [-1], 'center', true);
-  ax([2, 3, 4, 5], [1, 3], 'center', true);   // alternating axes (partials)
-  ax([2, 3, 4, 5], [1, 2, 3], 'center', false);
-  ax([6, 5, 9], [1], 'center', true);         // a kept axis after the reduced one
-  ax([24, 5], [0], 'center', true);           // statistics over the batch axis
-  ax([6, 3, 20], [0, 2], 'center', true);     // a set spans several rows
-  ax([3, 5, 40], [-1], 'rms', true);
-  ax([3, 40, 2], [1], 'rms', true);
-  ax([3, 5, 40], [-1], 'rmsScaling', true);
-  ax([3, 6, 4], [1, 2], 'rmsScaling', true);
-  return out;
-}
-
-interface Data {
-  x: tf.Tensor;
-  gamma?: tf.Tensor;
-  beta?: tf.Tensor;
-  dy: tf.Tensor;
-}
-
-function makeData(c: Case, seed: number, mean = 0.5, std = 2): Data {
-  const rand = rng(seed);
-  const n = c.shape.reduce((a, b) => a * b, 1);
-  const d: Data = {x: tf.tensor(normals(rand, n, mean, std), c.shape), dy: tf.tensor(normals(rand, n), c.shape)};
-  if (c.paramShape) {
-    const p = c.paramShape.reduce((a, b) => a * b, 1);
-    d.gamma = tf.tensor(normals(rand, p, 1, 0.5), c.paramShape);
-    if (c.beta) d.beta = tf.tensor(normals(rand, p), c.paramShape);
-  }
-  return d;
-}
-
-const disposeData = (d: Data) => tf.dispose([d.x, d.gamma, d.beta, d.dy].filter((t): t is tf.Tensor => t != null));
-
-function gradsOf(c: Case, d: Data): tf.Tensor[] {
-  const args = [d.x, d.gamma, d.beta].filter((t): t is tf.Tensor => t != null);
-  const f = (...a: tf.Tensor[]) => tf.sum(tf.mul(c.run(a[0], a[1], c.beta ? a[2] : undefined), d.dy));
-  return tf.grads(f)(args);
-}
-
-async function kernelsRun(fn: () => tf.Tensor|tf.Tensor[]): Promise<string[]> {
-  const info = await tf.profile(() => fn());
-  tf.dispose(info.result as tf.Tensor|tf.Tensor[]);
-  return info.kernels.map((k) => k.name);
-}
-
-function forwardAndGrads(c: Case, d: Data): {y: Float32Array, grads: Float32Array[]} {
-  const y = expectNoLeakSync(() => c.run(d.x, d.gamma, d.beta), 'forward');
-  const ys = y.dataSync() as Float32Array;
-  y.dispose();
-  const grads = expectNoLeakSync(() => gradsOf(c, d), 'gradients');
-  const gs = grads.map((g) => g.dataSync() as Float32Array);
-  tf.dispose(grads);
-  return {y: ys, grads: gs};
-}
-
-const scaleOf = (a: ArrayLike<number>) => Math.max(1, ...Array.from(a, Math.abs));
-const refGradList = (c: Case, d: Data) => {
-  const rg = refGrads64(c.spec, d.x.dataSync(), d.dy.dataSync(), d.gamma?.dataSync());
-  return [rg.dx, ...(d.gamma ? [rg.dgamma] : []), ...(d.beta ? [rg.dbeta] : [])];
-};
 
 if (!tryTfjsNode()) {
   reportTfjsNodeMissing(NO_TFJS_NODE_MESSAGE, 'tensorflow (tfjs-node) fused kernels');
@@ -160,14 +81,14 @@ if (!tryTfjsNode()) {
   });
 
   test.each(ALL.map((c) => [c.name, c]))('%s: the native kernels run; forward and gradients match float64 and the tf-op path', async (_, c) => {
-    const d = makeData(c, 7);
+    const d = caseData(c, 7);
     const runs = {...tensorflowRuns};
     expect(await kernelsRun(() => c.run(d.x, d.gamma, d.beta))).toContain(FUSED_NORM_KERNEL);
-    expect(await kernelsRun(() => gradsOf(c, d))).toContain(FUSED_NORM_GRAD_KERNEL);
+    expect(await kernelsRun(() => caseGrads(c, d))).toContain(FUSED_NORM_GRAD_KERNEL);
     expect(tensorflowRuns.forward).toBeGreaterThan(runs.forward);
     expect(tensorflowRuns.backward).toBeGreaterThan(runs.backward);
     expect(tensorflowRuns.declined).toBe(runs.declined);
-    const off = await withFlags({[FUSED_FLAG]: false}, () => kernelsRun(() => gradsOf(c, d)));
+    const off = await withFlags({[FUSED_FLAG]: false}, () => kernelsRun(() => caseGrads(c, d)));
     expect(off).not.toContain(FUSED_NORM_KERNEL);
     expect(off).not.toContain(FUSED_NORM_GRAD_KERNEL);
 
@@ -183,16 +104,16 @@ if (!tryTfjsNode()) {
       expectClose(g, plain.grads[i], 5e-5 * scaleOf(plain.grads[i]), `${c.name} gradient ${i} vs tf-op path`);
       expectClose(g, refs[i], 5e-5 * scaleOf(refs[i]), `${c.name} gradient ${i} vs float64 reference`);
     });
-    disposeData(d);
+    disposeCaseData(d);
   });
 
   test('mean 1e3, std 1e-2: forward within 2e-4 of float64 (rmsScaling: 2e-6 relative) and gradients within 1e-4 (relative), every layout, the kernel running', () => {
     const checked: string[] = [];
     for (const c of ALL) {
-      const d = makeData(c, 11, c.plan.mode === 'rms' ? 1 : 1e3, 1e-2);
+      const d = caseData(c, 11, c.plan.mode === 'rms' ? 1 : 1e3, 1e-2);
       const runs = {...tensorflowRuns};
       const y = c.run(d.x, d.gamma, d.beta);
-      const grads = gradsOf(c, d);
+      const grads = caseGrads(c, d);
       expect(`${c.name}: declined ${tensorflowRuns.declined - runs.declined}`).toBe(`${c.name}: declined 0`);
       expect(tensorflowRuns.forward).toBeGreaterThan(runs.forward);
       const ref = refForward(c.spec, d.x.dataSync(), d.gamma?.dataSync(), d.beta?.dataSync());
@@ -207,7 +128,7 @@ if (!tryTfjsNode()) {
       });
       checked.push(c.name);
       tf.dispose([y, ...grads]);
-      disposeData(d);
+      disposeCaseData(d);
     }
     expect(checked.length).toBe(ALL.length);
   });
@@ -298,13 +219,13 @@ if (!tryTfjsNode()) {
     const r = row(xs);
     expect(r.err).toBeLessThan(2e-4);
     // Gradients at mean 1e6, std 0.1 (the backward subtracts the saved m1 first there).
-    const c = ALL.find((k) => k.name.startsWith('center [3,5,48]')) as Case;
-    const d = makeData(c, 12, 1e6, 0.1);
-    const grads = gradsOf(c, d);
+    const c = ALL.find((k) => k.name.startsWith('layerNorm [3,5,48]')) as OpCase;
+    const d = caseData(c, 12, 1e6, 0.1);
+    const grads = caseGrads(c, d);
     const refs = refGradList(c, d);
     grads.forEach((g, i) => expect(maxAbsDiff(g.dataSync(), refs[i]) / scaleOf(refs[i])).toBeLessThanOrEqual(1e-4));
     tf.dispose(grads);
-    disposeData(d);
+    disposeCaseData(d);
   });
 
   test('masked statistics take the tf-op path (no fused kernel)', async () => {
@@ -343,21 +264,10 @@ if (!tryTfjsNode()) {
   });
 
   test('a training loop through the fused kernels leaks nothing and learns', () => {
-    const x = tf.tensor(normals(rng(13), 2 * 4 * 4 * 8, 2, 3), [2, 4, 4, 8]);
-    const target = tf.tensor(normals(rng(14), 2 * 4 * 4 * 8), [2, 4, 4, 8]);
-    const gamma = tf.variable(tf.ones([8]));
-    const beta = tf.variable(tf.zeros([8]));
-    const opt = tf.train.sgd(0.1);
-    const loss = () => tf.mean(tf.square(tf.sub(ops.groupNorm(x, {groups: 4, gamma, beta}), target))) as tf.Scalar;
-    const first = tf.tidy(() => loss().dataSync()[0]);
-    const before = tf.memory().numTensors;
     const runs = {...tensorflowRuns};
-    for (let i = 0; i < 20; i++) tf.dispose(opt.minimize(loss, true) as tf.Scalar);
-    expect(tf.memory().numTensors).toBe(before);
+    const {first, last, leaked} = groupNormTrainingLoop();
+    expect(leaked).toBe(0);
     expect(tensorflowRuns.backward - runs.backward).toBe(20);
-    const last = tf.tidy(() => loss().dataSync()[0]);
     expect(last).toBeLessThan(first * 0.95);
-    tf.dispose([x, target, gamma, beta]);
-    opt.dispose();
   });
 }
