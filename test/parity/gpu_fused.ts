@@ -21,6 +21,7 @@ type Tensor = TfModule.Tensor;
 export const FUSED_KERNEL_NAME = 'TfjsNormalizationFusedNorm';
 export const FUSED_GRAD_KERNEL_NAME = 'TfjsNormalizationFusedNormGrad';
 const FLAG = 'TFJS_NORMALIZATION_FUSED';
+const SIMD_FLAG = 'TFJS_NORMALIZATION_SIMD';
 
 export interface FusedRecord {
   case: string;
@@ -165,8 +166,18 @@ export function refGrads(
   return {dx, dgamma: gamma ? dgamma : undefined, dbeta: hasBeta ? dbeta : undefined};
 }
 
-async function runPath(tf: TF, lib: Lib, c: GpuCase, on: boolean, seed: number) {
+/**
+ * One path of case c: TFJS_NORMALIZATION_FUSED set to `on` (and, where
+ * given, TFJS_NORMALIZATION_SIMD to `simd`), y, then the gradients of
+ * sum(y * dy); `count` (optional) is read before the forward, between it
+ * and the backward, and after (test/parity/wasm_simd.ts: calls into the
+ * SIMD module).
+ */
+export async function runPath(
+    tf: TF, lib: Lib, c: GpuCase, on: boolean, seed: number, opts: {simd?: boolean, count?: () => number} = {}) {
   tf.env().set(FLAG, on);
+  if (opts.simd != null) tf.env().set(SIMD_FLAG, opts.simd);
+  const count = opts.count ?? (() => 0);
   try {
     const n = c.shape.reduce((a, b) => a * b, 1);
     const xv = normals(rng(seed), n, c.mean ?? 0.3, c.std ?? 1.5);
@@ -176,10 +187,12 @@ async function runPath(tf: TF, lib: Lib, c: GpuCase, on: boolean, seed: number) 
     const g = c.gamma ? tf.tensor(normals(rng(seed + 2), p, 1, 0.5), c.paramShape) : undefined;
     const b = c.beta ? tf.tensor(normals(rng(seed + 3), p), c.paramShape) : undefined;
     let y: Tensor|null = null;
+    const c0 = count();
     const prof = await tf.profile(() => {
       y = c.op(lib, x, g, b);
       return y;
     });
+    const c1 = count();
     const args = [x, ...(g ? [g] : []), ...(b ? [b] : [])];
     let grads: Tensor[] = [];
     const gprof = await tf.profile(() => {
@@ -187,6 +200,7 @@ async function runPath(tf: TF, lib: Lib, c: GpuCase, on: boolean, seed: number) 
         tf.sum(tf.mul(c.op(lib, a[0], g ? a[1] : undefined, b ? a[g ? 2 : 1] : undefined), dy)))(args);
       return grads;
     });
+    const c2 = count();
     const read = async (t?: Tensor) => (t ? await t.data() as Float32Array : undefined);
     const out = {
       y: await read(y as unknown as Tensor), dx: await read(grads[0]), dgamma: await read(g ? grads[1] : undefined),
@@ -198,10 +212,11 @@ async function runPath(tf: TF, lib: Lib, c: GpuCase, on: boolean, seed: number) 
     tf.dispose([x, dy, y as unknown as Tensor, ...grads, ...(g ? [g] : []), ...(b ? [b] : [])]);
     return {
       out, xv, dyv, gv, bv, fused: prof.kernelNames.includes(FUSED_KERNEL_NAME),
-      gradFused: gprof.kernelNames.includes(FUSED_GRAD_KERNEL_NAME),
+      gradFused: gprof.kernelNames.includes(FUSED_GRAD_KERNEL_NAME), forwardCount: c1 - c0, backwardCount: c2 - c1,
     };
   } finally {
     tf.env().set(FLAG, true);
+    if (opts.simd != null) tf.env().set(SIMD_FLAG, true);
   }
 }
 

@@ -11,19 +11,18 @@
  * Which loops ran is seen from outside (test/browser/simd_probe.ts): the
  * calls into the SIMD module's instance on the backend's own heap during
  * the forward and during the backward. The SIMD path's outputs come back
- * whole, so the test compares the two builds value by value.
+ * digested (length and a 64-bit hash of their float32 bits), so the test
+ * compares the two builds bit for bit. The paths are ./gpu_fused.ts's
+ * runPath.
  */
 import type * as TfModule from '@tensorflow/tfjs';
 
 import {simdCalls, simdInstances} from '../browser/simd_probe';
-import {groupSpec, normals, refForward, rng} from '../reference';
-import {FUSED_GRAD_KERNEL_NAME, FUSED_KERNEL_NAME, fusedCases, GpuCase, refGrads} from './gpu_fused';
+import {groupSpec, refForward} from '../reference';
+import {fusedCases, GpuCase, refGrads, runPath} from './gpu_fused';
 import {maxErr, type Lib, type TF} from './suite';
 
 type Tensor = TfModule.Tensor;
-
-const FUSED_FLAG = 'TFJS_NORMALIZATION_FUSED';
-const SIMD_FLAG = 'TFJS_NORMALIZATION_SIMD';
 
 const QUANTITIES = ['y', 'dx', 'dgamma', 'dbeta'] as const;
 type Quantity = typeof QUANTITIES[number];
@@ -107,63 +106,7 @@ export async function wasmBuildInfo(tf: TF, getThreadsCount: () => number): Prom
   };
 }
 
-interface PathResult {
-  out: Partial<Record<Quantity, Float32Array>>;
-  forwardCalls: number;
-  backwardCalls: number;
-  anyCalls: number;
-  fused: boolean;
-  gradFused: boolean;
-}
-
-/** One path of case c: the flags set, y, then tf.grads with dy (so the backward kernel gets dy itself). */
-async function runPath(tf: TF, lib: Lib, c: GpuCase, flags: {fused: boolean, simd: boolean}, seed: number): Promise<PathResult> {
-  tf.env().set(FUSED_FLAG, flags.fused);
-  tf.env().set(SIMD_FLAG, flags.simd);
-  const heap = wasmHeap(tf);
-  const tensors: Tensor[] = [];
-  const keep = <T extends Tensor>(t: T): T => {
-    tensors.push(t);
-    return t;
-  };
-  try {
-    const n = c.shape.reduce((a, b) => a * b, 1);
-    const p = c.paramShape.reduce((a, b) => a * b, 1);
-    const x = keep(tf.tensor(normals(rng(seed), n, c.mean ?? 0.3, c.std ?? 1.5), c.shape));
-    const dy = keep(tf.tensor(normals(rng(seed + 1), n), c.shape));
-    const g = c.gamma ? keep(tf.tensor(normals(rng(seed + 2), p, 1, 0.5), c.paramShape)) : undefined;
-    const b = c.beta ? keep(tf.tensor(normals(rng(seed + 3), p), c.paramShape)) : undefined;
-    const any0 = simdCalls(null);
-    const f0 = simdCalls(heap);
-    let y: Tensor|null = null;
-    const prof = await tf.profile(() => {
-      y = keep(c.op(lib, x, g, b));
-      return y;
-    });
-    const f1 = simdCalls(heap);
-    const args = [x, ...(g ? [g] : []), ...(b ? [b] : [])];
-    let grads: Tensor[] = [];
-    const gprof = await tf.profile(() => {
-      grads = tf.grads((...a: Tensor[]) => c.op(lib, a[0], g ? a[1] : undefined, b ? a[g ? 2 : 1] : undefined))(args, dy);
-      grads.forEach(keep);
-      return grads;
-    });
-    const f2 = simdCalls(heap);
-    const read = async (t?: Tensor) => (t ? await t.data() as Float32Array : undefined);
-    const out = {
-      y: await read(y as unknown as Tensor), dx: await read(grads[0]), dgamma: await read(g ? grads[1] : undefined),
-      dbeta: await read(b ? grads[g ? 2 : 1] : undefined),
-    };
-    return {
-      out, forwardCalls: f1 - f0, backwardCalls: f2 - f1, anyCalls: simdCalls(null) - any0,
-      fused: prof.kernelNames.includes(FUSED_KERNEL_NAME), gradFused: gprof.kernelNames.includes(FUSED_GRAD_KERNEL_NAME),
-    };
-  } finally {
-    tf.dispose(tensors);
-    tf.env().set(FUSED_FLAG, true);
-    tf.env().set(SIMD_FLAG, true);
-  }
-}
+type PathResult = Awaited<ReturnType<typeof runPath>>;
 
 /**
  * Beyond ./gpu_fused.ts's cases: one whose tensors (8 MiB each) make the
@@ -191,21 +134,18 @@ export async function runWasmSimdCheck(tf: TF, lib: Lib, only?: string[]): Promi
     seed += 10;
     const before = tf.memory().numTensors;
     try {
-      const simd = await runPath(tf, lib, c, {fused: true, simd: true}, seed);
-      const js = await runPath(tf, lib, c, {fused: true, simd: false}, seed);
-      const tfop = await runPath(tf, lib, c, {fused: false, simd: true}, seed);
-      const n = c.shape.reduce((a, b) => a * b, 1);
-      const p = c.paramShape.reduce((a, b) => a * b, 1);
-      const xv = normals(rng(seed), n, c.mean ?? 0.3, c.std ?? 1.5);
-      const gv = c.gamma ? normals(rng(seed + 2), p, 1, 0.5) : null;
-      const bv = c.beta ? normals(rng(seed + 3), p) : null;
-      const ref = refForward(c.spec, xv, gv, bv);
-      const refG = refGrads(c.spec, xv, normals(rng(seed + 1), n), gv, c.beta);
+      const heap = wasmHeap(tf);
+      const simd = await runPath(tf, lib, c, true, seed, {simd: true, count: () => simdCalls(heap)});
+      const js = await runPath(tf, lib, c, true, seed, {simd: false, count: () => simdCalls(null)});
+      const tfop = await runPath(tf, lib, c, false, seed, {simd: true, count: () => simdCalls(null)});
+      const ref = refForward(c.spec, simd.xv, simd.gv, simd.bv);
+      const refG = refGrads(c.spec, simd.xv, simd.dyv, simd.gv, c.beta);
       const vsRef = (r: PathResult, qs: readonly Quantity[]) =>
         Math.max(...qs.map((q) => maxErr(r.out[q], q === 'y' ? ref : refG[q])));
       records.push({
-        case: c.name, mode: c.spec.mode, simdForwardCalls: simd.forwardCalls, simdBackwardCalls: simd.backwardCalls,
-        callsWhenSimdOff: js.anyCalls, callsWhenFusedOff: tfop.anyCalls, fused: simd.fused, gradFused: simd.gradFused,
+        case: c.name, mode: c.spec.mode, simdForwardCalls: simd.forwardCount, simdBackwardCalls: simd.backwardCount,
+        callsWhenSimdOff: js.forwardCount + js.backwardCount, callsWhenFusedOff: tfop.forwardCount + tfop.backwardCount,
+        fused: simd.fused, gradFused: simd.gradFused,
         errVsJs: worst(simd, js), errVsTfop: worst(simd, tfop), errVsRef: vsRef(simd, ['y']),
         errGradVsRef: vsRef(simd, ['dx', 'dgamma', 'dbeta']), tfopErrVsRef: vsRef(tfop, QUANTITIES),
         out: Object.fromEntries(QUANTITIES.filter((q) => simd.out[q]).map((q) => {
