@@ -184,19 +184,45 @@ export function columnNorms(v: ArrayLike<number>, n: number, u: number): Float64
 }
 
 /**
- * TensorFlow Addons' `_data_dep_init` for a wrapped Dense in float64: the
- * naked clone (its kernel and bias, no activation) on the batch, x_init =
- * x · kernel + bias; per unit, mean and population variance over the rows,
+ * TensorFlow Addons' `_data_dep_init` in float64, given x_init (the naked
+ * clone's output: its kernel and bias, no activation) as `rows` rows of `u`
+ * units: per unit, mean and population variance over the rows,
  * scale = 1 / sqrt(var + 1e-10); returns g * scale and -mean * scale.
  */
-export function weightNormDataInitRef(
-    x: ArrayLike<number>, rows: number, n: number, u: number, cloneKernel: ArrayLike<number>, cloneBias: ArrayLike<number>|null,
-    g: ArrayLike<number>): {g: Float64Array, bias: Float64Array} {
-  const xInit = denseRef(x, rows, n, u, cloneKernel, cloneBias, 'linear');
+export function weightNormDataInitRef(xInit: ArrayLike<number>, rows: number, u: number, g: ArrayLike<number>): {g: Float64Array, bias: Float64Array} {
   const mean = new Float64Array(u);
   const sq = new Float64Array(u);
   for (let r = 0; r < rows; r++) for (let j = 0; j < u; j++) mean[j] += xInit[r * u + j] / rows;
   for (let r = 0; r < rows; r++) for (let j = 0; j < u; j++) sq[j] += (xInit[r * u + j] - mean[j]) ** 2 / rows;
-  const scale = sq.map((s) => 1 / Math.sqrt(s + 1e-10));
+  const scale = sq.map((e) => 1 / Math.sqrt(e + 1e-10));
   return {g: Float64Array.from(g, (e, j) => e * scale[j]), bias: mean.map((m, j) => -m * scale[j])};
+}
+
+/**
+ * A 2-D convolution in float64 (NHWC, 'valid' padding, stride 1): x of
+ * `shape` [N, H, W, C], kernel [kh, kw, C, F] row-major, optional bias [F],
+ * then the activation; the output is [N, H - kh + 1, W - kw + 1, F].
+ */
+export function conv2dRef(
+    x: ArrayLike<number>, shape: readonly number[], kernel: ArrayLike<number>, kh: number, kw: number, F: number,
+    bias: ArrayLike<number>|null, activation: 'linear'|'tanh'): Float64Array {
+  const [N, H, W, C] = shape;
+  const [Ho, Wo] = [H - kh + 1, W - kw + 1];
+  const y = new Float64Array(N * Ho * Wo * F);
+  for (let n = 0; n < N; n++) {
+    for (let i = 0; i < Ho; i++) {
+      for (let j = 0; j < Wo; j++) {
+        for (let f = 0; f < F; f++) {
+          let s = bias ? bias[f] : 0;
+          for (let a = 0; a < kh; a++) {
+            for (let b = 0; b < kw; b++) {
+              for (let c = 0; c < C; c++) s += x[((n * H + i + a) * W + j + b) * C + c] * kernel[((a * kw + b) * C + c) * F + f];
+            }
+          }
+          y[((n * Ho + i) * Wo + j) * F + f] = activation === 'tanh' ? Math.tanh(s) : s;
+        }
+      }
+    }
+  }
+  return y;
 }

@@ -116,7 +116,7 @@ if (!exe) {
             [backend, tol] as const);
         process.stderr.write(`\n[chromium${query}]\n${r.log.filter((l) => l.startsWith('family parity')).join('\n')}\n`);
         expect(r.records.filter((x) => x.backend === backend).length).toBeGreaterThanOrEqual(10);
-        expect(r.records.filter((x) => x.backend === backend && /^(spectral|weight)\//.test(x.case)).length).toBe(11);
+        expect(r.records.filter((x) => x.backend === backend && /^(spectral|weight)\//.test(x.case)).length).toBe(14);
         expectAllPass(r.records, 'cpu');
         expectAllPass(r.records, backend);
       }, 240000);

@@ -18,7 +18,7 @@ import type * as TfModule from '@tensorflow/tfjs';
 import {frnRef, gradsFD, lrnRef, tluRef, unitNormRef} from '../family_reference';
 import {normals, rng} from '../reference';
 import {toHalf} from './cases';
-import {buildWrapperCases, runWrapper} from './family_wrappers';
+import {buildWrapperCases, runWrapper, wrapperGradsOn} from './family_wrappers';
 import type {Lib, ParityRecord, TF} from './suite';
 import {DEFAULT_TOL, maxErr, useBackend} from './suite';
 
@@ -266,6 +266,8 @@ export async function runFamilyParity(
       let rec: ParityRecord;
       try {
         const {got, leaked} = await runWrapper(tf, c, lib);
+        const expected = wrapperGradsOn(c, backend) ? c.ref.length : 1 + c.weights.length;
+        if (got.length !== expected) throw new Error(`${got.length} quantities read, ${expected} expected on ${backend}`);
         if (backend === 'cpu') cpu.set(key, got.map((g) => Float32Array.from(g)));
         let err = 0;
         let worst = 'y';

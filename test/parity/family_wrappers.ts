@@ -19,7 +19,7 @@
 import type * as TfModule from '@tensorflow/tfjs';
 
 import {
-  columnNorms, denseRef, gradsFD, spectralUpdateRef, weightNormDataInitRef, weightNormKernelRef,
+  columnNorms, conv2dRef, denseRef, gradsFD, spectralUpdateRef, weightNormDataInitRef, weightNormKernelRef,
 } from '../family_reference';
 import {normals, rng} from '../reference';
 import {toHalf} from './cases';
@@ -39,6 +39,8 @@ export interface WrapperWeight {
 
 export interface WrapperCase {
   name: string;
+  /** The wrapped layer is a conv: on wasm (no Conv2DBackpropFilter in tfjs 4.22) only y and the weights after the call are read. */
+  conv: boolean;
   inShape: number[];
   outShape: number[];
   training: boolean;
@@ -52,17 +54,47 @@ export interface WrapperCase {
   quantities: string[];
 }
 
-interface Dense {
-  n: number;
+/** The wrapped layer: its config, kernel shape and float64 forward. */
+interface Wrapped {
+  label: string;
+  config: {className: string, config: TfModule.serialization.ConfigDict};
+  kernelShape: number[];
+  /** Output units (the kernel's last axis). */
   u: number;
   bias: boolean;
-  activation: 'linear'|'tanh';
+  /** A conv: tfjs 4.22's wasm backend has no Conv2DBackpropFilter, so there the gradients are not read. */
+  conv: boolean;
+  /** The output positions (rows of u values). */
+  rows: number;
+  forward: (x: ArrayLike<number>, kernel: ArrayLike<number>, bias: ArrayLike<number>|null, linear?: boolean) => Float64Array;
+}
+
+const rowsOf = (inShape: number[]) => inShape.slice(0, -1).reduce((a, b) => a * b, 1);
+
+function dense(inShape: number[], u: number, bias: boolean, activation: 'linear'|'tanh'): Wrapped {
+  const n = inShape[inShape.length - 1];
+  return {
+    label: `dense ${JSON.stringify(inShape)}->${u}${activation === 'tanh' ? ' tanh' : ''}${bias ? '' : ', no bias'}`,
+    config: {className: 'Dense', config: {units: u, useBias: bias, activation, name: 'dense'}},
+    kernelShape: [n, u], u, bias, conv: false, rows: rowsOf(inShape),
+    forward: (x, k, b, linear) => denseRef(x, rowsOf(inShape), n, u, k, b, linear ? 'linear' : activation),
+  };
+}
+
+function conv2d(inShape: number[], kh: number, kw: number, F: number, bias: boolean, activation: 'linear'|'tanh'): Wrapped {
+  const [N, H, W, C] = inShape;
+  return {
+    label: `conv2d ${JSON.stringify(inShape)} ${kh}x${kw}->${F}${activation === 'tanh' ? ' tanh' : ''}${bias ? '' : ', no bias'}`,
+    config: {className: 'Conv2D', config: {filters: F, kernelSize: [kh, kw], useBias: bias, activation, name: 'conv2d'}},
+    kernelShape: [kh, kw, C, F], u: F, bias, conv: true, rows: N * (H - kh + 1) * (W - kw + 1),
+    forward: (x, k, b, linear) => conv2dRef(x, inShape, k, kh, kw, F, b, linear ? 'linear' : activation),
+  };
 }
 
 interface Draft {
   name: string;
   inShape: number[];
-  dense: Dense;
+  wrapped: Wrapped;
   training: boolean;
   weights: Array<{name: string, shape: number[], dtype?: 'bool', trainable: boolean, mean?: number, std?: number, fill?: number}>;
   layer: (lib: Lib) => Layer;
@@ -70,50 +102,49 @@ interface Draft {
   reference: (x: Float64Array, w: Float64Array[]) => {after: Float64Array[], f: (inputs: Float64Array[]) => Float64Array};
 }
 
-const rowsOf = (inShape: number[]) => inShape.slice(0, -1).reduce((a, b) => a * b, 1);
-
-/** The wrapped Dense as a serialized {className, config} (the wrapper builds it with the page's or jest's tfjs). */
-const denseOf = (d: Dense) => ({className: 'Dense', config: {units: d.u, useBias: d.bias, activation: d.activation, name: 'dense'}});
-
 function drafts(): Draft[] {
   const out: Draft[] = [];
-  // SpectralNormalization: weights kernel, (bias,) vector_u; training runs the power iteration and assigns.
-  const spectral = (name: string, inShape: number[], d: Dense, iterations: number, opts: {zeroKernel?: boolean} = {}) => {
+  // SpectralNormalization: weights kernel, (bias,) vector_u; training runs the power iteration on the kernel
+  // as [-1, units] and assigns.
+  const spectral = (inShape: number[], d: Wrapped, iterations: number, opts: {zeroKernel?: boolean} = {}) => {
+    const rows = d.kernelShape.slice(0, -1).reduce((a, b) => a * b, 1);
     for (const training of [false, true]) {
-      const rows = rowsOf(inShape);
       out.push({
-        name: `spectral/${name} ${training ? 'training' : 'inference'}`, inShape, dense: d, training,
-        weights: [{name: 'kernel', shape: [d.n, d.u], trainable: true, mean: 0, std: 0.6, fill: opts.zeroKernel ? 0 : undefined},
+        name: `spectral/${d.label}, ${iterations} iteration${iterations > 1 ? 's' : ''}${opts.zeroKernel ? ', all-zero kernel (left as is)' : ''} ` +
+              `${training ? 'training' : 'inference'}`,
+        inShape, wrapped: d, training,
+        weights: [{name: 'kernel', shape: d.kernelShape, trainable: true, mean: 0, std: 0.6, fill: opts.zeroKernel ? 0 : undefined},
           ...(d.bias ? [{name: 'bias', shape: [d.u], trainable: true, mean: 0.1, std: 0.3}] : []),
           {name: 'vector_u', shape: [1, d.u], trainable: false, mean: 0, std: 1}],
-        layer: (lib) => new lib.SpectralNormalization({layer: denseOf(d), powerIterations: iterations}),
+        layer: (lib) => new lib.SpectralNormalization({layer: d.config, powerIterations: iterations}),
         reference: (x, w) => {
           const [kernel, bias, u0] = d.bias ? w : [w[0], null, w[1]];
-          const next = training ? spectralUpdateRef(kernel, d.n, d.u, u0, iterations) : {u: u0, kernel};
+          const next = training ? spectralUpdateRef(kernel, rows, d.u, u0, iterations) : {u: u0, kernel};
           return {
             after: [next.kernel, ...(bias ? [bias] : []), next.u],
-            f: (a) => denseRef(a[0], rows, d.n, d.u, a[1], d.bias ? a[2] : null, d.activation),
+            f: (a) => d.forward(a[0], a[1], d.bias ? a[2] : null),
           };
         },
       });
     }
   };
-  spectral('dense [4,5]->3, 1 iteration', [4, 5], {n: 5, u: 3, bias: true, activation: 'linear'}, 1);
-  spectral('dense [2,3,4]->5 tanh, no bias, 3 iterations', [2, 3, 4], {n: 4, u: 5, bias: false, activation: 'tanh'}, 3);
-  spectral('dense [3,4]->2, all-zero kernel (left as is)', [3, 4], {n: 4, u: 2, bias: true, activation: 'linear'}, 1, {zeroKernel: true});
+  spectral([4, 5], dense([4, 5], 3, true, 'linear'), 1);
+  spectral([2, 3, 4], dense([2, 3, 4], 5, false, 'tanh'), 3);
+  spectral([3, 4], dense([3, 4], 2, true, 'linear'), 1, {zeroKernel: true});
+  spectral([2, 4, 4, 3], conv2d([2, 4, 4, 3], 2, 3, 4, true, 'linear'), 2);
   // WeightNormalization: weights g, kernel (v), (bias,) initialized, (data init: data_dep_init/kernel, /bias).
-  const weight = (name: string, inShape: number[], d: Dense, dataInit: boolean, initialized: boolean, modes: boolean[]) => {
+  const weight = (name: string, inShape: number[], d: Wrapped, dataInit: boolean, initialized: boolean, modes: boolean[]) => {
+    const n = d.kernelShape.slice(0, -1).reduce((a, b) => a * b, 1);
     for (const training of modes) {
-      const rows = rowsOf(inShape);
       out.push({
-        name: `weight/${name} ${training ? 'training' : 'inference'}`, inShape, dense: d, training,
+        name: `weight/${d.label}, ${name} ${training ? 'training' : 'inference'}`, inShape, wrapped: d, training,
         weights: [{name: 'g', shape: [d.u], trainable: true, mean: 1, std: 0.3},
-          {name: 'kernel', shape: [d.n, d.u], trainable: true, mean: 0, std: 0.6},
+          {name: 'kernel', shape: d.kernelShape, trainable: true, mean: 0, std: 0.6},
           ...(d.bias ? [{name: 'bias', shape: [d.u], trainable: true, mean: 0.1, std: 0.3}] : []),
           {name: 'initialized', shape: [], dtype: 'bool' as const, trainable: false, fill: initialized ? 1 : 0},
-          ...(dataInit ? [{name: 'data_dep_init/kernel', shape: [d.n, d.u], trainable: false, mean: 0, std: 0.5},
+          ...(dataInit ? [{name: 'data_dep_init/kernel', shape: d.kernelShape, trainable: false, mean: 0, std: 0.5},
             ...(d.bias ? [{name: 'data_dep_init/bias', shape: [d.u], trainable: false, mean: -0.2, std: 0.3}] : [])] : [])],
-        layer: (lib) => new lib.WeightNormalization({layer: denseOf(d), dataInit}),
+        layer: (lib) => new lib.WeightNormalization({layer: d.config, dataInit}),
         reference: (x, w) => {
           const [g0, v] = w;
           let k = 2;
@@ -123,24 +154,25 @@ function drafts(): Draft[] {
           let g = g0;
           let b = b0;
           if (flag[0] === 0 && dataInit) {
-            const init = weightNormDataInitRef(x, rows, d.n, d.u, clone[0], d.bias ? clone[1] : null, g0);
+            const xInit = d.forward(x, clone[0], d.bias ? clone[1] : null, true);
+            const init = weightNormDataInitRef(xInit, d.rows, d.u, g0);
             g = init.g;
             if (d.bias) b = init.bias;
           } else if (flag[0] === 0) {
-            g = columnNorms(v, d.n, d.u);
+            g = columnNorms(v, n, d.u);
           }
           return {
             after: [g, v, ...(b ? [b] : []), Float64Array.of(1), ...clone],
-            f: (a) => denseRef(a[0], rows, d.n, d.u, weightNormKernelRef(a[2], d.n, d.u, a[1]), d.bias ? a[3] : null, d.activation),
+            f: (a) => d.forward(a[0], weightNormKernelRef(a[2], n, d.u, a[1]), d.bias ? a[3] : null),
           };
         },
       });
     }
   };
-  weight('dense [6,5]->3 tanh, first call: data init', [6, 5], {n: 5, u: 3, bias: true, activation: 'tanh'}, true, false, [false, true]);
-  weight('dense [2,3,4]->2, no bias, first call: init norm (dataInit false)', [2, 3, 4], {n: 4, u: 2, bias: false, activation: 'linear'},
-         false, false, [true]);
-  weight('dense [4,5]->3, initialized (a loaded model)', [4, 5], {n: 5, u: 3, bias: true, activation: 'linear'}, true, true, [false, true]);
+  weight('first call: data init', [6, 5], dense([6, 5], 3, true, 'tanh'), true, false, [false, true]);
+  weight('first call: init norm (dataInit false)', [2, 3, 4], dense([2, 3, 4], 2, false, 'linear'), false, false, [true]);
+  weight('initialized (a loaded model)', [4, 5], dense([4, 5], 3, true, 'linear'), true, true, [false, true]);
+  weight('first call: data init', [2, 4, 5, 2], conv2d([2, 4, 5, 2], 3, 2, 3, true, 'tanh'), true, false, [true]);
   return out;
 }
 
@@ -150,7 +182,9 @@ export function buildWrapperCases(opts: {halfFloat?: boolean, only?: string[]} =
   const round = (a: Float32Array) => (half ? a.map(toHalf) : a);
   return drafts().map((d, k) => ({d, k})).filter(({d}) => !opts.only || opts.only.some((s) => d.name.includes(s))).map(({d, k}) => {
     const rand = rng(7000 + k);
-    const outShape = [...d.inShape.slice(0, -1), d.dense.u];
+    const outShape = d.wrapped.conv ?
+        [d.inShape[0], d.inShape[1] - d.wrapped.kernelShape[0] + 1, d.inShape[2] - d.wrapped.kernelShape[1] + 1, d.wrapped.u] :
+        [...d.inShape.slice(0, -1), d.wrapped.u];
     const x = round(normals(rand, d.inShape.reduce((a, b) => a * b, 1), 0.3, 1.5));
     const dy = round(normals(rand, outShape.reduce((a, b) => a * b, 1)));
     const weights: WrapperWeight[] = d.weights.map((w) => {
@@ -164,14 +198,17 @@ export function buildWrapperCases(opts: {halfFloat?: boolean, only?: string[]} =
     const y = f([x64, ...trainable]);
     const grads = gradsFD(f, [x64, ...trainable], dy);
     return {
-      name: d.name, inShape: d.inShape, outShape, training: d.training, x, dy, weights, layer: d.layer,
+      name: d.name, conv: d.wrapped.conv, inShape: d.inShape, outShape, training: d.training, x, dy, weights, layer: d.layer,
       ref: [y, ...after, ...grads],
       quantities: ['y', ...weights.map((w) => `${w.name} after`), 'dx', ...weights.filter((w) => w.trainable).map((w) => `d${w.name}`)],
     };
   });
 }
 
-/** Runs one case (see the file's header); the got values are in the order of c.ref. */
+/** Whether the case's gradients can be computed on this backend (see WrapperCase.conv). */
+export const wrapperGradsOn = (c: WrapperCase, backend: string) => !(c.conv && backend === 'wasm');
+
+/** Runs one case (see the file's header); the got values are in the order of c.ref (without the gradients where wrapperGradsOn is false). */
 export async function runWrapper(tf: TF, c: WrapperCase, lib: Lib): Promise<{got: ArrayLike<number>[], leaked: number}> {
   const before = tf.memory().numTensors;
   const layer = c.layer(lib);
@@ -192,6 +229,11 @@ export async function runWrapper(tf: TF, c: WrapperCase, lib: Lib): Promise<{got
   const y = layer.apply(x, {training: c.training}) as Tensor;
   const got: ArrayLike<number>[] = [await y.data() as Float32Array];
   for (const w of layer.weights) got.push(await w.read().data() as Float32Array|Uint8Array);
+  if (!wrapperGradsOn(c, tf.getBackend())) {
+    tf.dispose([x, dy, y]);
+    layer.dispose();
+    return {got, leaked: tf.memory().numTensors - before};
+  }
   setWeights();
   const xVar = tf.variable(x, true);
   const vars = layer.trainableWeights.map((w) => w.read() as TfModule.Variable);
