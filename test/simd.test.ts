@@ -151,9 +151,9 @@ describe.each([['cpu'], ['wasm']] as const)('%s backend', (backend) => {
       const g = tf.tensor(normals(rand, p, 1, 0.5), gShape);
       const b = MODES[plan.mode].hasBeta ? tf.tensor(normals(rand, p), gShape) : undefined;
       const grads = () => tf.grads((a: tf.Tensor, c: tf.Tensor) => normalize(a, plan, c, b))([x, g], dy);
-      const runs0 = simdTrace.backward[PLACEMENT[backend]];
+      const runs0 = trace.simd.backward[PLACEMENT[backend]];
       const simd = grads();
-      expect(simdTrace.backward[PLACEMENT[backend]]).toBe(runs0 + 1);
+      expect(trace.simd.backward[PLACEMENT[backend]]).toBe(runs0 + 1);
       const js = withFlags({[SIMD_FLAG]: false}, grads);
       simd.forEach((t, i) => {
         const ref = js[i].dataSync();
