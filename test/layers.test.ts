@@ -122,12 +122,12 @@ const HARNESS_CASES: Array<[string, LayerTestSpec]> = [
   ['SpectralNormalization of a Dense', {
     cls: SpectralNormalization as never, args: {layer: {className: 'Dense', config: {units: 4}}, powerIterations: 2}, inputShape: [2, 4],
     weights: [['kernel', [4, 4]], ['bias', [4]], ['vector_u', [1, 4]]], configKeys: ['layer', 'powerIterations'],
-    usesMask: false,  // a wrapper: the wrapped Dense mixes the masked features
+    usesMask: false,  // a wrapper does not support masking (as Keras's): the mask checks are skipped
   }],
   ['WeightNormalization (TFA) of a Dense, no data init', {
     cls: WeightNormalization as never, args: {layer: {className: 'Dense', config: {units: 4}}, dataInit: false}, inputShape: [2, 4],
     weights: [['g', [4]], ['kernel', [4, 4]], ['bias', [4]], ['initialized', [], 'bool']], configKeys: ['layer', 'dataInit'],
-    usesMask: false,  // a wrapper: the wrapped Dense mixes the masked features
+    usesMask: false,  // a wrapper does not support masking (as Keras's): the mask checks are skipped
   }],
   ['TLU (TFA)', {
     cls: TLU, args: {}, inputShape: [2, 3, 4], weights: [['tau', [3, 4]]], configKeys: ['affine', 'tauInitializer', 'tauRegularizer', 'tauConstraint'],

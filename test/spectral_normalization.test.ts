@@ -171,7 +171,7 @@ describe('SpectralNormalization', () => {
   test('shared layer test (wrapping a Dense whose output is the input\'s shape)', () => runLayerTest({
     cls: SpectralNormalization as never, args: {layer: {className: 'Dense', config: {units: 4}}}, inputShape: [2, 4],
     weights: [['kernel', [4, 4]], ['bias', [4]], ['vector_u', [1, 4]]], configKeys: ['layer', 'powerIterations'],
-    usesMask: false,  // a wrapper: the wrapped Dense mixes the masked features
+    usesMask: false,  // a wrapper does not support masking (as Keras's): the mask checks are skipped
   }));
 
   test('model.fit trains through it (vector_u and the kernel updated every step), then save/load keeps every weight', async () => {

@@ -293,7 +293,7 @@ describe('WeightNormalization', () => {
     cls: WeightNormalization as never, args: {layer: {className: 'Dense', config: {units: 4}}}, inputShape: [2, 4],
     weights: [['g', [4]], ['kernel', [4, 4]], ['bias', [4]], ['initialized', [], 'bool'], ['kernel', [4, 4]], ['bias', [4]]],
     configKeys: ['layer', 'dataInit'], constantWeights: [4, 5],  // the naked clone's copies: only read by the data init
-    usesMask: false,  // a wrapper: the wrapped Dense mixes the masked features
+    usesMask: false,  // a wrapper does not support masking (as Keras's): the mask checks are skipped
   }));
 
   test('errors name the layer, the argument, the value and what was expected', () => {
