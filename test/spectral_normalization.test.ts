@@ -201,5 +201,8 @@ describe('SpectralNormalization', () => {
     const sn = new SpectralNormalization({layer: tf.layers.flatten(), name: 'sn_flat'});
     expect(() => sn.apply(tf.input({shape: [3, 2]}))).toThrow(
         "SpectralNormalization layer 'sn_flat': the wrapped Flatten layer");
+    // An RNN layer has no kernel of its own (its cell has): Keras 3 raises (hasattr(layer, 'kernel') is false), so does this.
+    expect(() => new SpectralNormalization({layer: tf.layers.lstm({units: 2}), name: 'sn_lstm'}).apply(tf.ones([1, 3, 2]))).toThrow(
+        /SpectralNormalization layer 'sn_lstm': the wrapped LSTM layer '[^']+' has no 'kernel' nor 'embeddings' weight/);
   });
 });

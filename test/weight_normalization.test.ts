@@ -301,5 +301,8 @@ describe('WeightNormalization', () => {
         /Addons>WeightNormalization layer '.*': argument 'dataInit' must be true or false; received "yes"\./);
     const wn = new WeightNormalization({layer: tf.layers.flatten(), name: 'wn_flat'});
     expect(() => wn.apply(tf.input({shape: [3, 2]}))).toThrow("Addons>WeightNormalization layer 'wn_flat': the wrapped Flatten layer");
+    // TFA normalizes an RNN's recurrent_kernel (wrappers.py, build(): is_rnn); not supported here: an error, not a wrong kernel.
+    expect(() => new WeightNormalization({layer: tf.layers.lstm({units: 2}), name: 'wn_lstm'}).apply(tf.ones([1, 3, 2]))).toThrow(
+        "Addons>WeightNormalization layer 'wn_lstm': the wrapped LSTM layer 'lstm" );
   });
 });

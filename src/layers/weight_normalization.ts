@@ -73,7 +73,9 @@ export class WeightNormalization extends NormalizationWrapper {
     const kernel = this.wrappedWeight('kernel');
     if (kernel == null) {
       throw new Error(`${this.who}: the wrapped ${this.layer.getClassName()} layer '${this.layer.name}' has no 'kernel' ` +
-                      'weight; WeightNormalization wraps a layer with a kernel (Dense, Conv1D/2D/3D, ...).');
+                      'weight; WeightNormalization wraps a layer with a kernel (Dense, Conv1D/2D/3D, ...)' +
+                      ((this.layer as unknown as {cell?: unknown}).cell != null ?
+                           ' (TensorFlow Addons also wraps RNN layers, normalizing their cell\'s recurrent_kernel: not supported here).' : '.'));
     }
     this.vWeight = kernel;
     const rank = kernel.shape.length;

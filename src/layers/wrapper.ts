@@ -74,10 +74,15 @@ export abstract class NormalizationWrapper extends NormalizationLayer {
     }
   }
 
-  /** The wrapped layer's weight `name` ('kernel', 'bias', 'embeddings'), or null. */
+  /**
+   * The wrapped layer's weight `name` ('kernel', 'bias', 'embeddings'), or
+   * null. An RNN layer has none of its own (its cell holds them; Keras's
+   * `hasattr(layer, 'kernel')` is false for it too).
+   */
   protected wrappedWeight(name: string): tf.LayerVariable|null {
     const own = (this.layer as unknown as Record<string, unknown>)[name];
     if (own instanceof tf.LayerVariable) return own;
+    if ((this.layer as unknown as {cell?: unknown}).cell != null) return null;
     return this.layer.weights.find((w) => w.originalName.split('/').pop() === name) ?? null;
   }
 
