@@ -198,6 +198,27 @@ describe.each(NODE_BACKENDS.flatMap((b) => [[b, 'SIMD'], [b, 'JS']] as const))('
     tf.dispose([x, y, ...stats]);
   });
 
+  test('a forward no gradient reads returns y alone; under a tape, y and the statistics; y the same', async () => {
+    const outputsOf = async (fn: () => tf.Tensor|tf.Tensor[]) => {
+      const info = await tf.profile(fn);
+      tf.dispose(info.result as tf.Tensor|tf.Tensor[]);
+      return info.kernels.filter((k) => k.name === FUSED_NORM_KERNEL).map((k) => k.outputShapes.length);
+    };
+    for (const c of [ALL[0], ALL[7], ALL[13]]) {  // GN channels-last, stdEps (4 statistics), LN rows
+      const d = caseData(c, 11);
+      const nStats = c.plan.mode === 'stdEps' ? 4 : c.plan.mode === 'rms' ? 1 : 3;
+      expect(`${c.name}: ${await outputsOf(() => c.run(d.x, d.gamma, d.beta))}`).toBe(`${c.name}: 1`);
+      expect(`${c.name}: ${await outputsOf(() => caseGrads(c, d))}`).toBe(`${c.name}: ${1 + nStats}`);
+      // fusedNorm without statistics: y alone, no tensor left behind, the same y.
+      const bare = expectNoLeakSync(() => fusedNorm(d.x, c.plan, d.gamma, d.beta, false), 'fusedNorm without statistics');
+      const full = fusedNorm(d.x, c.plan, d.gamma, d.beta) as {y: tf.Tensor, stats: tf.Tensor[]};
+      expect(bare?.stats).toEqual([]);
+      expect(full.stats.length).toBe(nStats);
+      expect(maxAbsDiff((bare as {y: tf.Tensor}).y.dataSync(), full.y.dataSync())).toBe(0);
+      tf.dispose([bare?.y, full.y, ...full.stats, d.x, d.gamma, d.beta, d.dy].filter((t): t is tf.Tensor => t != null));
+    }
+  });
+
   test('mean 1e3, std 1e-2: within 2e-4 of the float64 answer (row and column loops)', () => {
     const check = (c: KernelCase) => {
       const d = caseData(c, 11, 1e3, 1e-2);
@@ -261,7 +282,7 @@ describe.each(NODE_BACKENDS.flatMap((b) => [[b, 'SIMD'], [b, 'JS']] as const))('
       tf.dispose(normalize(x, {...plan, mask: x} as NormPlan));
       const attrs = runKernel.mock.calls.find((call) => call[0] === FUSED_NORM_KERNEL)?.[2] as tf.NamedAttrMap;
       expect(Object.keys(attrs).sort())
-          .toEqual(['epsilon', 'hasBeta', 'hasGamma', 'mode', 'paramViewShape', 'reduceAxes', 'viewShape']);
+          .toEqual(['epsilon', 'hasBeta', 'hasGamma', 'mode', 'paramViewShape', 'reduceAxes', 'viewShape', 'withStats']);
     } finally {
       runKernel.mockRestore();
     }

@@ -110,10 +110,17 @@ export function planOf(plan: NormPlan): NormPlan {
   return {viewShape, reduceAxes, paramViewShape, epsilon, mode};
 }
 
-/** Attributes of the forward kernel: the plan, and which of gamma and beta are inputs. */
+/**
+ * Attributes of the forward kernel: the plan, which of gamma and beta are
+ * inputs, and whether the caller needs the statistics (`withStats`; absent:
+ * true). false: no gradient will read them (no tape records), so a kernel
+ * may return y alone (cpu and wasm do: three fewer outputs a call); one
+ * that returns them anyway has them disposed by the dispatch.
+ */
 export type ForwardAttrs = NormPlan&{
   hasGamma: boolean;
   hasBeta: boolean;
+  withStats?: boolean;
 };
 
 /**

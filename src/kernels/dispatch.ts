@@ -46,20 +46,24 @@ export function canFuse(
 /**
  * Runs the fused forward of `plan` on x (its own shape; gamma/beta in
  * their own shapes, flattened in the same order as plan.paramViewShape).
- * Returns y (x's shape) and the statistics core.ts saves for its backward
- * (MODES[mode].stats), each shaped like plan.viewShape with the reduced
- * axes set to 1. Returns null where {@link canFuse} says no.
+ * Returns y (x's shape) and, with `withStats` (default true), the
+ * statistics core.ts saves for its backward (MODES[mode].stats), each
+ * shaped like plan.viewShape with the reduced axes set to 1; without, no
+ * statistics (stats is empty). Returns null where {@link canFuse} says no.
  */
 export function fusedNorm(
-    x: tf.Tensor, plan: NormPlan, gamma?: tf.Tensor|null,
-    beta?: tf.Tensor|null): {y: tf.Tensor, stats: tf.Tensor[]}|null {
+    x: tf.Tensor, plan: NormPlan, gamma?: tf.Tensor|null, beta?: tf.Tensor|null,
+    withStats = true): {y: tf.Tensor, stats: tf.Tensor[]}|null {
   if (!canFuse(plan, [x, gamma, beta])) return null;
   const inputs: tf.NamedTensorMap = {x};
   if (gamma != null) inputs.gamma = gamma;
   if (beta != null) inputs.beta = beta;
-  const attrs: ForwardAttrs = {...planOf(plan), hasGamma: gamma != null, hasBeta: beta != null};
+  const attrs: ForwardAttrs = {...planOf(plan), hasGamma: gamma != null, hasBeta: beta != null, withStats};
   const out = runDeclinable(FUSED_NORM_KERNEL, inputs, attrs);
-  return out && {y: out[0], stats: out.slice(1)};
+  if (out == null) return null;
+  if (withStats) return {y: out[0], stats: out.slice(1)};
+  tf.dispose(out.slice(1));
+  return {y: out[0], stats: []};
 }
 
 /**

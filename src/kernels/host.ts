@@ -31,13 +31,17 @@ export function hostForward<Out>(host: ArrayHost<Out>, {inputs, attrs}: Paramete
   const {x, gamma, beta} = inputs as Record<string, tf.TensorInfo>;
   const statsShape = statsShapeOf(plan);
   const y = host.alloc(x.shape);
-  const stats = MODES[plan.mode].stats.map(() => host.alloc(statsShape));
+  // Without withStats (no gradient will read them) the statistics go to
+  // plain arrays of this call, and y alone is returned.
+  const withStats = plan.withStats !== false;
+  const stats = withStats ? MODES[plan.mode].stats.map(() => host.alloc(statsShape)) : [];
+  const scratchStats = withStats ? [] : MODES[plan.mode].stats.map(() => new Float32Array(L.numSets));
   const arrays = (): FusedArrays => ({
     x: host.array(x),
     gamma: plan.hasGamma ? host.array(gamma) : null,
     beta: plan.hasBeta ? host.array(beta) : null,
     y: host.array(y),
-    stats: stats.map((s) => host.array(s)),
+    stats: withStats ? stats.map((s) => host.array(s)) : scratchStats,
   });
   const at = simdEnabled() ? host.placement : null;
   // The SIMD loops, or (not covered, no memory, or statistics outside the

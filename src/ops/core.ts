@@ -331,6 +331,9 @@ export function normalize(
     if (d === 1) paramAxes.push(i);
   });
 
+  // Whether anything will read the statistics: a gradient (a tape records
+  // this call; inside the customGrad below none appears to) or the sink.
+  const withStats = taping() || moments != null;
   const f = tf.customGrad((...args: Array<tf.Tensor|tf.GradSaveFunc>) => {
     const save = args[args.length - 1] as tf.GradSaveFunc;
     const xin = args[0] as tf.Tensor;
@@ -339,9 +342,10 @@ export function normalize(
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) =>
         backward(dy, saved, plan, paramAxes, hasGamma, hasBeta, hasMask, gamma?.shape, beta?.shape);
     // A fused kernel of the active backend, when it has one for this plan
-    // (src/kernels): same outputs and saved statistics, same backward.
+    // (src/kernels): same outputs and saved statistics, same backward
+    // (without a tape recording, or a moments sink, it returns y alone).
     // Masked statistics always take the tf-op path.
-    const fused = hasMask ? null : fusedNorm(xin, plan, g, b);
+    const fused = hasMask ? null : fusedNorm(xin, plan, g, b, withStats);
     if (fused != null) {
       if (moments && mode === 'center') {
         const inv = fused.stats[2];

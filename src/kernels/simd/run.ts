@@ -101,7 +101,9 @@ function place(
       return a.byteOffset;
     };
     const placed = {ins: ins.map((a) => (a ? offset(a) : null)), outs: outs.map(offset)};
-    host.forEach((a) => a && offset(a));
+    // Views of the heap only: a JS array of the caller's (statistics a
+    // forward does not return) stays as it is.
+    host.forEach((a) => a && a.buffer === eng.memory.buffer && offset(a));
     const scratch = eng.scratch(scratchBytes);
     return {
       eng, ...placed, scratch,
