@@ -79,14 +79,18 @@ async function main(): Promise<void> {
     `BatchNormalization training step vs GroupNorm forward + backward, ${JSON.stringify(BN_BENCH_SHAPE)}, median ms of ${rounds} rounds` +
         (steps > 1 ? ` (each the mean of ${steps} steps; the built-in 1)` : '') +
         (canForceGc() ? '; a full GC before each sample in Node (--expose-gc)' : ''),
-    `| backend | clock | ${BN_VARIANTS.join(' | ')} | bnLayer / gn | bnLayer / gnLayer | bnLayer / builtin |`,
-    `|---|---|${BN_VARIANTS.map(() => '---|').join('')}---|---|---|`,
+    `| backend | clock | ${BN_VARIANTS.join(' | ')} | bnLayer / gn | bnLayer / gn, paired | bnLayer / gnLayer | bnLayer / builtin |`,
+    `|---|---|${BN_VARIANTS.map(() => '---|').join('')}---|---|---|---|`,
   ];
+  // "paired": the median over rounds of the round's bnLayer / gn (the two
+  // samples of a round minutes apart at most, so a load that drifts over
+  // the run cancels more than in the ratio of the medians).
+  const paired = (r: BnBenchResult) => median(r.samples.bnLayer.map((b, k) => b / r.samples.gn[k]));
   results.forEach((r, i) => {
     const name = i < results.length - (argv.includes('--browser') ? 3 : 0) ? r.backend : `${r.backend} (Chromium)`;
     (r as BnBenchResult&{clock?: string}).clock = clocks[name];
     const m = Object.fromEntries(BN_VARIANTS.map((v) => [v, median(r.samples[v])])) as Record<string, number>;
-    lines.push(`| ${name} | ${clocks[name]} | ${BN_VARIANTS.map((v) => m[v].toFixed(2)).join(' | ')} | ${(m.bnLayer / m.gn).toFixed(2)} | ${(m.bnLayer / m.gnLayer).toFixed(2)} | ` +
+    lines.push(`| ${name} | ${clocks[name]} | ${BN_VARIANTS.map((v) => m[v].toFixed(2)).join(' | ')} | ${(m.bnLayer / m.gn).toFixed(2)} | ${paired(r).toFixed(2)} | ${(m.bnLayer / m.gnLayer).toFixed(2)} | ` +
                `${(m.bnLayer / m.builtin).toFixed(3)} |`);
   });
   console.log(lines.join('\n'));
