@@ -16,8 +16,9 @@
  * References of the random and large cases: test/reference.ts (float64
  * loops), gradients by central finite differences of it.
  */
+import {axesCase, groupCase, instanceCase, MatrixCase} from '../case_matrix';
 import type {ReferenceCase} from '../fixtures';
-import {axesSpec, channelSpec, groupSpec, normals, refForward, refGradsFD, RefMode, RefSpec, rng} from '../reference';
+import {channelSpec, normals, refForward, refGradsFD, RefSpec, rng} from '../reference';
 
 /** A case of test/fixtures/reference-cases.json (a type-only import: this module stays free of Node APIs). */
 export type FixtureCase = ReferenceCase;
@@ -90,16 +91,20 @@ export function toHalf(v: number): number {
   return Math.sign(v) * r * spacing;
 }
 
-function specFor(c: Omit<ParityCase, 'ref'>): RefSpec {
-  if (c.kind === 'batch') return channelSpec(c.shape, c.axis as number, c.epsilon);
-  if (c.kind === 'group' || c.kind === 'instance') {
-    const axis = c.axis as number;
-    const a = axis < 0 ? axis + c.shape.length : axis;
-    return groupSpec(c.shape, c.kind === 'instance' ? c.shape[a] : c.groups as number, a, c.epsilon);
+/** What a parity case is in the case matrix (test/case_matrix.ts); null for batch norm, which the matrix has no builder for. */
+export function matrixCaseOf(c: Pick<ParityCase, 'kind'|'shape'|'groups'|'axis'|'epsilon'|'rmsScaling'>): MatrixCase|null {
+  const opts = {epsilon: c.epsilon};
+  switch (c.kind) {
+    case 'group': return groupCase(c.shape, c.groups as number, c.axis as number, opts);
+    case 'instance': return instanceCase(c.shape, c.axis as number, opts);
+    case 'layer': return axesCase(c.shape, c.axis, c.rmsScaling ? 'rmsScaling' : 'center', opts);
+    case 'rms': return axesCase(c.shape, c.axis, 'rms', opts);
+    case 'batch': return null;
   }
-  const axes = (Array.isArray(c.axis) ? c.axis : [c.axis]).map((a) => (a < 0 ? a + c.shape.length : a));
-  const mode: RefMode = c.kind === 'rms' ? 'rms' : c.rmsScaling ? 'rmsScaling' : 'center';
-  return axesSpec(c.shape, axes, c.epsilon, mode);
+}
+
+function specFor(c: Omit<ParityCase, 'ref'>): RefSpec {
+  return matrixCaseOf(c)?.spec ?? channelSpec(c.shape, c.axis as number, c.epsilon);
 }
 
 /** The float64 reference: forward and finite-difference gradients. */
@@ -127,13 +132,7 @@ function fromFixture(f: FixtureCase, half: boolean): ParityCase {
   return {...base, ref};
 }
 
-interface Draft {
-  name: string;
-  kind: CaseKind;
-  shape: number[];
-  groups?: number;
-  axis: number|number[];
-  epsilon: number;
+interface Draft extends Pick<ParityCase, 'name'|'kind'|'shape'|'groups'|'axis'|'epsilon'> {
   center: boolean;
   scale: boolean;
   rmsScaling?: boolean;
@@ -250,11 +249,12 @@ function fromDraft(d: Draft, seed: number, half: boolean): ParityCase {
   const rand = rng(seed);
   const round = (a: Float32Array) => (half ? a.map(toHalf) : a);
   const n = size(d.shape);
-  const shapeAxes = (Array.isArray(d.axis) ? d.axis : [d.axis]).map((a) => (a < 0 ? a + d.shape.length : a)).sort((p, q) => p - q);
-  const paramShape = d.kind === 'group' || d.kind === 'instance' || d.kind === 'batch' ? [d.shape[shapeAxes[0]]] :
-                                                                                       shapeAxes.map((a) => d.shape[a]);
+  const channel = d.shape[(d.axis as number) < 0 ? (d.axis as number) + d.shape.length : d.axis as number];
+  const matrix = matrixCaseOf({...d, rmsScaling: d.rmsScaling ?? false});
+  // gamma/beta: the matrix's shape (one per channel, or the normalized axes' in sorted order); batch norm: one per channel.
+  const paramShape = matrix ? matrix.paramShape as number[] : [channel];
   const pn = size(paramShape);
-  const groups = d.kind === 'instance' ? d.shape[shapeAxes[0]] : d.groups;
+  const groups = d.kind === 'instance' ? channel : d.groups;
   const base = {
     name: d.name, kind: d.kind, shape: d.shape, groups, axis: d.axis, epsilon: d.epsilon,
     rmsScaling: d.rmsScaling ?? false,

@@ -13,7 +13,8 @@
  */
 import type * as TfModule from '@tensorflow/tfjs';
 
-import {axesSpec, groupSpec, normals, refForward, RefSpec, rng} from '../reference';
+import {axesCase, groupCase, instanceCase, MatrixCase} from '../case_matrix';
+import {normals, refForward, refGrads64, RefSpec, rng} from '../reference';
 import {maxErr, type Lib, type TF} from './suite';
 
 type Tensor = TfModule.Tensor;
@@ -58,42 +59,28 @@ export interface GpuCase {
 
 const EPS = 1e-3;
 
+/** A case of the matrix (test/case_matrix.ts) under this suite's name, passing gamma and beta or not. */
+const fromMatrix = (name: string, c: MatrixCase, gamma: boolean, beta: boolean): GpuCase => ({
+  name, shape: c.shape, paramShape: c.paramShape ?? [], gamma, beta, spec: c.spec,
+  op: (lib, x, g, b) => c.runWith(lib)(x, g, b),
+});
+
 /** Every op, mode and layout the fused kernels take, and the fidelity cases (also test/parity/wasm_simd.ts's). */
 export function fusedCases(): GpuCase[] {
-  const gn = (shape: number[], groups: number, axis: number, gamma = true, beta = true): GpuCase => ({
-    name: `gn${JSON.stringify(shape)}g${groups}a${axis}`, shape, paramShape: [shape[axis]], gamma, beta,
-    spec: groupSpec(shape, groups, axis, EPS),
-    op: (lib, x, g, b) => lib.ops.groupNorm(x, {groups, axis, epsilon: EPS, gamma: g, beta: b}),
-  });
-  const inorm = (shape: number[], axis: number): GpuCase => ({
-    name: `in${JSON.stringify(shape)}a${axis}`, shape, paramShape: [shape[axis]], gamma: true, beta: true,
-    spec: groupSpec(shape, shape[axis], axis, EPS),
-    op: (lib, x, g, b) => lib.ops.instanceNorm(x, {axis, epsilon: EPS, gamma: g, beta: b}),
-  });
-  const ln = (shape: number[], axes: number[], gamma = true, beta = true, rmsScaling = false): GpuCase => ({
-    name: `ln${JSON.stringify(shape)}${JSON.stringify(axes)}${rmsScaling ? 'rmsScaling' : ''}${gamma ? 'G' : ''}${beta ? 'B' : ''}`,
-    shape, paramShape: [...axes].sort((a, b) => a - b).map((a) => shape[a]), gamma, beta,
-    spec: axesSpec(shape, axes, EPS, rmsScaling ? 'rmsScaling' : 'center'),
-    op: (lib, x, g, b) => lib.ops.layerNorm(x, {axis: axes, epsilon: EPS, gamma: g, beta: b, rmsScaling}),
-  });
-  const rms = (shape: number[], axes: number[], gamma = true): GpuCase => ({
-    name: `rms${JSON.stringify(shape)}${JSON.stringify(axes)}${gamma ? 'G' : ''}`, shape,
-    paramShape: [...axes].sort((a, b) => a - b).map((a) => shape[a]), gamma, beta: false,
-    spec: axesSpec(shape, axes, EPS, 'rms'),
-    op: (lib, x, g) => lib.ops.rmsNorm(x, {axis: axes, epsilon: EPS, gamma: g}),
-  });
-  const contrib = (shape: number[]): GpuCase => {
-    const spec = {...groupSpec(shape, shape[shape.length - 1], shape.length - 1, EPS), mode: 'stdEps' as const};
-    return {
-      name: `contribIN(stdEps)${JSON.stringify(shape)}`, shape, paramShape: [], gamma: false, beta: false, spec,
-      op: (lib, x) => {
-        const layer = new lib.ContribInstanceNormalization({axis: -1, epsilon: EPS, center: false, scale: false});
-        const y = layer.apply(x) as Tensor;
-        layer.dispose();
-        return y;
-      },
-    };
-  };
+  const opts = {epsilon: EPS};
+  const gn = (shape: number[], groups: number, axis: number, gamma = true, beta = true): GpuCase =>
+    fromMatrix(`gn${JSON.stringify(shape)}g${groups}a${axis}`, groupCase(shape, groups, axis, opts), gamma, beta);
+  const inorm = (shape: number[], axis: number): GpuCase =>
+    fromMatrix(`in${JSON.stringify(shape)}a${axis}`, instanceCase(shape, axis, opts), true, true);
+  const ln = (shape: number[], axes: number[], gamma = true, beta = true, rmsScaling = false): GpuCase => fromMatrix(
+      `ln${JSON.stringify(shape)}${JSON.stringify(axes)}${rmsScaling ? 'rmsScaling' : ''}${gamma ? 'G' : ''}${beta ? 'B' : ''}`,
+      axesCase(shape, axes, rmsScaling ? 'rmsScaling' : 'center', opts), gamma, beta);
+  const rms = (shape: number[], axes: number[], gamma = true): GpuCase =>
+    fromMatrix(`rms${JSON.stringify(shape)}${JSON.stringify(axes)}${gamma ? 'G' : ''}`, axesCase(shape, axes, 'rms', opts), gamma, false);
+  // keras-contrib's instance norm ('stdEps'): the page runs it through ContribInstanceNormalization.
+  const contrib = (shape: number[]): GpuCase => fromMatrix(
+      `contribIN(stdEps)${JSON.stringify(shape)}`,
+      groupCase(shape, shape[shape.length - 1], -1, {...opts, affine: false}, 'stdEps'), false, false);
   return [
     gn([2, 4, 4, 8], 4, 3), gn([2, 8, 3, 5], 2, 1), gn([2, 16, 16, 8], 2, 3), gn([3, 7, 6], 3, 2, false, true),
     inorm([2, 5, 5, 6], 3), inorm([2, 6, 20], 1),
@@ -108,62 +95,14 @@ export function fusedCases(): GpuCase[] {
 
 /**
  * The analytic gradient of sum(y * dy) in float64 (the derivative of
- * refForward, not core.ts's code): per set, with gd = dy * gamma and xn
- * what gamma multiplies,
- * - center: dx = r (gd - mean(gd) - xn mean(gd xn)), r = 1 / sqrt(var + eps);
- * - stdEps: dx = r (gd - mean(gd)) - xn mean(gd xn) / std, r = 1 / (std + eps);
- * - rms: dx = r (gd - xn mean(gd xn)), r = 1 / sqrt(mean(x^2) + eps), xn = x r;
- * - rmsScaling: dx = r (gd - (x - mean) r mean(gd xn)), xn = x r;
- * dgamma = sum(dy xn), dbeta = sum(dy) per gamma entry.
+ * refForward, not core.ts's code: test/reference.ts's refGrads64), with
+ * dgamma and dbeta only where the case has gamma and beta.
  */
 export function refGrads(
     spec: RefSpec, x: ArrayLike<number>, dy: ArrayLike<number>, gamma: ArrayLike<number>|null,
     hasBeta: boolean): {dx: Float64Array, dgamma?: Float64Array, dbeta?: Float64Array} {
-  const n = x.length;
-  const S = spec.numSets;
-  const set = Int32Array.from({length: n}, (_, i) => spec.setOf(i));
-  const par = Int32Array.from({length: n}, (_, i) => spec.paramOf(i));
-  const cnt = new Float64Array(S);
-  const mean = new Float64Array(S);
-  for (let i = 0; i < n; i++) {
-    cnt[set[i]]++;
-    mean[set[i]] += x[i];
-  }
-  for (let k = 0; k < S; k++) mean[k] /= cnt[k];
-  const m2 = new Float64Array(S);
-  for (let i = 0; i < n; i++) {
-    const v = spec.mode === 'rms' ? x[i] : x[i] - mean[set[i]];
-    m2[set[i]] += v * v / cnt[set[i]];
-  }
-  const inv = (d: number) => (d === 0 ? 0 : 1 / d);
-  const r = Float64Array.from(m2, (v) => (spec.mode === 'stdEps' ? inv(Math.sqrt(v) + spec.epsilon) : inv(Math.sqrt(v + spec.epsilon))));
-  const invStd = Float64Array.from(m2, (v) => inv(Math.sqrt(v)));
-  const xn = (i: number) => (spec.mode === 'center' || spec.mode === 'stdEps' ? (x[i] - mean[set[i]]) : x[i]) * r[set[i]];
-  const gd = (i: number) => dy[i] * (gamma ? gamma[par[i]] : 1);
-  const mg = new Float64Array(S);
-  const mgx = new Float64Array(S);
-  for (let i = 0; i < n; i++) {
-    mg[set[i]] += gd(i) / cnt[set[i]];
-    mgx[set[i]] += gd(i) * xn(i) / cnt[set[i]];
-  }
-  const P = gamma ? gamma.length : hasBeta ? Math.max(...Array.from(par)) + 1 : 0;
-  const dx = new Float64Array(n);
-  const dgamma = new Float64Array(P);
-  const dbeta = new Float64Array(P);
-  for (let i = 0; i < n; i++) {
-    const k = set[i];
-    switch (spec.mode) {
-      case 'center': dx[i] = r[k] * (gd(i) - mg[k] - xn(i) * mgx[k]); break;
-      case 'stdEps': dx[i] = r[k] * (gd(i) - mg[k]) - xn(i) * mgx[k] * invStd[k]; break;
-      case 'rms': dx[i] = r[k] * (gd(i) - xn(i) * mgx[k]); break;
-      case 'rmsScaling': dx[i] = r[k] * (gd(i) - (x[i] - mean[k]) * r[k] * mgx[k]); break;
-    }
-    if (P > 0) {
-      dgamma[par[i]] += dy[i] * xn(i);
-      dbeta[par[i]] += dy[i];
-    }
-  }
-  return {dx, dgamma: gamma ? dgamma : undefined, dbeta: hasBeta ? dbeta : undefined};
+  const g = refGrads64(spec, x, dy, gamma);
+  return {dx: g.dx, dgamma: gamma ? g.dgamma : undefined, dbeta: hasBeta ? g.dbeta : undefined};
 }
 
 /**

@@ -18,7 +18,7 @@
 import type * as TfModule from '@tensorflow/tfjs';
 
 import type * as LibModule from '../../src/index';
-import {buildCases, CaseOptions, ParityCase, Quantities} from './cases';
+import {buildCases, CaseOptions, matrixCaseOf, ParityCase, Quantities} from './cases';
 
 export type TF = typeof TfModule;
 export type Lib = typeof LibModule;
@@ -98,20 +98,14 @@ function compare(got: Quantities, want: Quantities): {err: number, worst: string
 
 type OpFn = (x: Tensor, gamma?: Tensor, beta?: Tensor) => Tensor;
 
+/** The op of the case: the case matrix's (test/case_matrix.ts); batch norm's own. */
 function opFor(lib: Lib, c: ParityCase, mask?: Tensor): OpFn {
-  const {axis, epsilon} = c;
-  switch (c.kind) {
-    case 'group':
-      return (x, gamma, beta) => lib.ops.groupNorm(x, {groups: c.groups as number, axis: axis as number, epsilon, gamma, beta, mask});
-    case 'instance':
-      return (x, gamma, beta) => lib.ops.instanceNorm(x, {axis: axis as number, epsilon, gamma, beta, mask});
-    case 'layer':
-      return (x, gamma, beta) => lib.ops.layerNorm(x, {axis, epsilon, gamma, beta, rmsScaling: c.rmsScaling, mask});
-    case 'rms':
-      return (x, gamma) => lib.ops.rmsNorm(x, {axis, epsilon, gamma, mask});
-    case 'batch':
-      return (x, gamma, beta) => lib.ops.batchNorm(x, {axis: axis as number, epsilon, gamma, beta, mask});
+  const matrix = matrixCaseOf(c);
+  if (matrix) {
+    const run = matrix.runWith(lib);
+    return (x, gamma, beta) => run(x, gamma, beta, mask);
   }
+  return (x, gamma, beta) => lib.ops.batchNorm(x, {axis: c.axis as number, epsilon: c.epsilon, gamma, beta, mask});
 }
 
 /** Every layer that computes this case. */
