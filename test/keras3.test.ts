@@ -13,6 +13,7 @@ import * as os from 'os';
 import * as path from 'path';
 
 import {io, LayerNormalization} from '../src';
+import {relErr} from './family_helpers';
 import {useTestBackend} from './helpers';
 
 interface Expected {
@@ -30,18 +31,6 @@ const MODELS = ['sequential', 'axes', 'multi_io', 'nested', 'zoo_2d', 'zoo_seq',
 const ROUTES = ['keras', 'keras_keras'];
 const PREDICT_TOL = 1e-5;
 const GRAD_TOL = 1e-4;
-
-/** max |a - r| / max(1, |r|). */
-function relErr(a: ArrayLike<number>, r: ArrayLike<number>): number {
-  expect(a.length).toBe(r.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    const e = Math.abs(a[i] - r[i]) / Math.max(1, Math.abs(r[i]));
-    if (Number.isNaN(e)) return NaN;
-    m = Math.max(m, e);
-  }
-  return m;
-}
 
 /**
  * model.dispose() and then the variables it left: tfjs 4.22's dispose skips the
