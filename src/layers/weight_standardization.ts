@@ -83,7 +83,12 @@ function fromConvConfig<T extends tf.serialization.Serializable>(
  * class type over tfjs's protected members cannot be written into a .d.ts).
  */
 interface WSConvClass<T> {
-  new (args: WSConvArgs): T & {readonly standardizationEpsilon: number};
+  /** Builds the layer from the conv's arguments plus `standardizationEpsilon`. */
+  new (args: WSConvArgs): T & {
+    /** Added to the kernel's per-channel variance. */
+    readonly standardizationEpsilon: number,
+  };
+  /** Rebuilds the layer from its config (tfjs passes customObjects in it, which is dropped). */
   fromConfig<S extends tf.serialization.Serializable>(cls: tf.serialization.SerializableConstructor<S>, config: ConfigDict): S;
 }
 
