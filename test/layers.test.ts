@@ -121,7 +121,7 @@ const HARNESS_CASES: Array<[string, LayerTestSpec]> = [
   }],
   ['SpectralNormalization of a Dense', {
     cls: SpectralNormalization as never, args: {layer: {className: 'Dense', config: {units: 4}}, powerIterations: 2}, inputShape: [2, 4],
-    weights: [['kernel', [4, 4]], ['bias', [4]], ['vector_u', [1, 4]]], configKeys: ['layer', 'powerIterations'],
+    weights: [['kernel', [4, 4]], ['vector_u', [1, 4]], ['bias', [4]]], configKeys: ['layer', 'powerIterations'],
     usesMask: false,  // a wrapper does not support masking (as Keras's): the mask checks are skipped
   }],
   ['WeightNormalization (TFA) of a Dense, no data init', {

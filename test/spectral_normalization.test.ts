@@ -95,6 +95,98 @@ describe('Keras 3 files', () => {
   });
 });
 
+interface OrderCase {
+  name: string;
+  layer: {className: string, config: tf.serialization.ConfigDict};
+  order: Record<'weights'|'trainable_weights'|'non_trainable_weights', string[]>;
+  frozen: Record<'weights'|'trainable_weights'|'non_trainable_weights', string[]>;
+  get_weights: Array<{shape: number[], data: number[]}>;
+  x: {shape: number[], data: number[]};
+  output: number[];
+  output_training: number[];
+  get_weights_after_training: number[][];
+}
+
+describe('Keras 3\'s weight order (test/fixtures/keras3-family/spectral-order.json by scripts/make-keras3-spectral-order.py)', () => {
+  const fixture = JSON.parse(fs.readFileSync(path.join(FAMILY_FIXTURES, 'spectral-order.json'), 'utf8')) as {cases: OrderCase[]};
+  // Keras's paths 'sn/d/kernel' are tfjs's 'sn/kernel' (the wrapped layer builds under the wrapper's scope).
+  const short = (names: string[]) => names.map((n) => n.split('/').pop());
+  const names = (ws: tf.LayerVariable[]) => ws.map((w) => w.originalName.split('/').pop());
+
+  test.each(fixture.cases.map((c) => [c.name, c] as const))('%s: weights, trainableWeights, nonTrainableWeights (also frozen) in Keras\'s order', (_, c) => {
+    const sn = new SpectralNormalization({layer: c.layer, name: 'sn'});
+    sn.apply(tf.input({shape: c.x.shape.slice(1)}));
+    expect(names(sn.weights)).toEqual(short(c.order.weights));
+    expect(names(sn.trainableWeights)).toEqual(short(c.order.trainable_weights));
+    expect(names(sn.nonTrainableWeights)).toEqual(short(c.order.non_trainable_weights));
+    expect(sn.getWeights().map((w) => w.shape)).toEqual(c.get_weights.map((w) => w.shape));
+    sn.trainable = false;
+    expect(names(sn.weights)).toEqual(short(c.frozen.weights));
+    expect(names(sn.trainableWeights)).toEqual(short(c.frozen.trainable_weights));
+    expect(names(sn.nonTrainableWeights)).toEqual(short(c.frozen.non_trainable_weights));
+    sn.dispose();
+  });
+
+  test.each(fixture.cases.map((c) => [c.name, c] as const))('%s: setWeights(Keras\'s get_weights()) gives Keras\'s outputs (inference, training) and get_weights() after', (_, c) => {
+    const before = tf.memory().numTensors;
+    const sn = new SpectralNormalization({layer: c.layer, name: 'sn'});
+    const x = tf.tensor(c.x.data, c.x.shape);
+    tf.dispose(sn.apply(x) as tf.Tensor);
+    const values = c.get_weights.map((w) => tf.tensor(w.data, w.shape));
+    sn.setWeights(values);
+    sn.getWeights().forEach((w, i) => expect([i, relErr(w.dataSync(), c.get_weights[i].data)]).toEqual([i, 0]));
+    const y = sn.apply(x) as tf.Tensor;
+    expect(relErr(y.dataSync(), c.output)).toBeLessThan(1e-6);
+    const yt = sn.apply(x, {training: true}) as tf.Tensor;
+    expect(relErr(yt.dataSync(), c.output_training)).toBeLessThan(1e-5);
+    const after = sn.getWeights();
+    expect(after.length).toBe(c.get_weights_after_training.length);
+    after.forEach((w, i) => expect([i, relErr(w.dataSync(), c.get_weights_after_training[i])]).toEqual([i, expect.any(Number)]));
+    after.forEach((w, i) => expect(relErr(w.dataSync(), c.get_weights_after_training[i])).toBeLessThan(1e-5));
+    tf.dispose([x, y, yt, ...values]);  // getWeights() gives the variables' own tensors
+    sn.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  test('in a model: model.getWeights()/setWeights() round trip, save/load by name, trainable: false (fit\'s optimizer leaves its weights: the bias as set)', async () => {
+    const c = fixture.cases[0];
+    const make = (trainable: boolean) => tf.sequential({layers: [
+      tf.layers.dense({units: 4, inputShape: [4], name: 'pre'}),
+      new SpectralNormalization({layer: c.layer, name: 'sn', trainable}),
+    ]});
+    const model = make(true);
+    // tfjs's model lists every layer's trainable weights, then the non-trainable ones.
+    expect(model.weights.map((w) => w.originalName)).toEqual(['pre/kernel', 'pre/bias', 'sn/kernel', 'sn/bias', 'sn/vector_u']);
+    const sn = model.getLayer('sn');
+    const values = c.get_weights.map((w) => tf.tensor(w.data, w.shape));
+    sn.setWeights(values);
+    const all = model.getWeights();
+    const other = make(true);
+    other.setWeights(all);
+    other.weights.forEach((w, i) => expect(Array.from(w.read().dataSync())).toEqual(Array.from(all[i].dataSync())));
+    const x = tf.tensor(c.x.data, c.x.shape);
+    const classes = await expectExactRoundTrip(model, x);
+    expect(classes).toEqual(['Dense', 'SpectralNormalization']);
+
+    const frozen = make(false);
+    frozen.getLayer('sn').setWeights(values);
+    expect(frozen.trainableWeights.map((w) => w.originalName)).toEqual(['pre/kernel', 'pre/bias']);
+    expect(frozen.nonTrainableWeights.map((w) => w.originalName)).toEqual(['sn/kernel', 'sn/vector_u', 'sn/bias']);
+    frozen.compile({optimizer: tf.train.sgd(0.1), loss: 'meanSquaredError'});
+    const t = tf.ones([2, 3]);
+    await frozen.fit(x, t, {epochs: 1, batchSize: 2, verbose: 0});
+    // Not trainable: the optimizer leaves its kernel and bias (the training call's kernel / sigma aside: fit calls it in training).
+    const fs0 = frozen.getLayer('sn').getWeights();
+    expect(relErr(fs0[2].dataSync(), c.get_weights[2].data)).toBe(0);
+    // The same fit on the trainable copy moves the bias (so the check above can fail).
+    other.compile({optimizer: tf.train.sgd(0.1), loss: 'meanSquaredError'});
+    await other.fit(x, t, {epochs: 1, batchSize: 2, verbose: 0});
+    expect(relErr(other.getLayer('sn').getWeights()[2].dataSync(), c.get_weights[2].data)).toBeGreaterThan(1e-3);
+    tf.dispose([x, t, ...values]);
+    for (const m of [model, other, frozen]) m.dispose();
+  });
+});
+
 describe('SpectralNormalization', () => {
   test('a training call: u and sigma of a float64 power iteration, kernel := kernel / sigma; inference leaves both alone', () => {
     const dense = tf.layers.dense({units: 5, useBias: false});
@@ -134,10 +226,10 @@ describe('SpectralNormalization', () => {
     const sn = new SpectralNormalization({layer: tf.layers.dense({units: 3, kernelInitializer: 'zeros'})});
     const x = tf.ones([1, 2]);
     tf.dispose(sn.apply(x) as tf.Tensor);
-    const u = Array.from(sn.getWeights()[2].dataSync());
+    const u = Array.from(sn.getWeights()[1].dataSync());
     tf.dispose(sn.apply(x, {training: true}) as tf.Tensor);
     expect(Array.from(sn.getWeights()[0].dataSync())).toEqual([0, 0, 0, 0, 0, 0]);
-    expect(Array.from(sn.getWeights()[2].dataSync())).toEqual(u);
+    expect(Array.from(sn.getWeights()[1].dataSync())).toEqual(u);
     tf.dispose(x);
   });
 
@@ -148,19 +240,19 @@ describe('SpectralNormalization', () => {
     const vars = sn.trainableWeights.map((w) => w.read() as tf.Variable);
     const {value, grads} = tf.variableGrads(() => tf.sum(tf.square(sn.apply(x, {training: true}) as tf.Tensor)) as tf.Scalar, vars);
     const k = sn.getWeights()[0];
-    const b = sn.getWeights()[1];
+    const b = sn.getWeights()[2];
     const plain = tf.grads((kk: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.square(tf.add(tf.matMul(x, kk), bb))))([k, b]);
     expect(relErr(grads[vars[0].name].dataSync(), plain[0].dataSync())).toBeLessThan(1e-6);
     expect(relErr(grads[vars[1].name].dataSync(), plain[1].dataSync())).toBeLessThan(1e-6);
     tf.dispose([x, value, ...Object.values(grads), ...plain]);
   });
 
-  test('weights: the wrapped layer\'s (trainable), then the non-trainable vector_u [1, kernel.shape[-1]] from a truncated normal (stddev 0.02)', () => {
+  test('weights in Keras 3\'s order: kernel, the non-trainable vector_u [1, kernel.shape[-1]] from a truncated normal (stddev 0.02), bias', () => {
     const sn = new SpectralNormalization({layer: tf.layers.conv2d({filters: 64, kernelSize: 3}), name: 'sn_c'});
     sn.apply(tf.input({shape: [8, 8, 3]}));
     expect(sn.weights.map((w) => [w.originalName, w.shape, w.trainable])).toEqual([
-      ['sn_c/kernel', [3, 3, 3, 64], true], ['sn_c/bias', [64], true], ['sn_c/vector_u', [1, 64], false]]);
-    const u = Array.from(sn.weights[2].read().dataSync());
+      ['sn_c/kernel', [3, 3, 3, 64], true], ['sn_c/vector_u', [1, 64], false], ['sn_c/bias', [64], true]]);
+    const u = Array.from(sn.weights[1].read().dataSync());
     expect(Math.max(...u.map(Math.abs))).toBeLessThanOrEqual(0.04 + 1e-7);
     const std = Math.sqrt(u.reduce((s, v) => s + v * v, 0) / u.length);
     expect(std).toBeGreaterThan(0.01);
@@ -170,7 +262,7 @@ describe('SpectralNormalization', () => {
 
   test('shared layer test (wrapping a Dense whose output is the input\'s shape)', () => runLayerTest({
     cls: SpectralNormalization as never, args: {layer: {className: 'Dense', config: {units: 4}}}, inputShape: [2, 4],
-    weights: [['kernel', [4, 4]], ['bias', [4]], ['vector_u', [1, 4]]], configKeys: ['layer', 'powerIterations'],
+    weights: [['kernel', [4, 4]], ['vector_u', [1, 4]], ['bias', [4]]], configKeys: ['layer', 'powerIterations'],
     usesMask: false,  // a wrapper does not support masking (as Keras's): the mask checks are skipped
   }));
 
@@ -183,10 +275,10 @@ describe('SpectralNormalization', () => {
     model.compile({optimizer: tf.train.sgd(0.05), loss: 'meanSquaredError'});
     const x = tf.randomNormal([8, 6, 6, 2], 0, 1, 'float32', 6);
     const t = tf.randomNormal([8, 2], 0, 1, 'float32', 7);
-    const u0 = Array.from(model.layers[0].getWeights()[2].dataSync());
+    const u0 = Array.from(model.layers[0].getWeights()[1].dataSync());
     const h = await model.fit(x, t, {epochs: 3, batchSize: 8, verbose: 0});
     (h.history.loss as number[]).forEach((l) => expect(Number.isFinite(l)).toBe(true));
-    expect(Array.from(model.layers[0].getWeights()[2].dataSync())).not.toEqual(u0);
+    expect(Array.from(model.layers[0].getWeights()[1].dataSync())).not.toEqual(u0);
     const classes = await expectExactRoundTrip(model, x);
     expect(classes).toEqual(['SpectralNormalization', 'Flatten', 'SpectralNormalization']);
     tf.dispose([x, t]);

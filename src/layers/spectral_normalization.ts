@@ -22,7 +22,8 @@ export interface SpectralNormalizationArgs extends WrapperArgs {
  * the variables (unless the kernel is all zeros) and then calls the wrapped
  * layer; the gradient reaches the kernel variable as in Keras (sigma is not
  * differentiated). In inference the stored (normalized) kernel is used as is.
- * Serialized as a wrapper: the config holds the wrapped layer.
+ * Serialized as a wrapper: the config holds the wrapped layer. Its weights
+ * are in Keras 3's order, `[kernel, vector_u, bias]` (see `weights`).
  */
 export class SpectralNormalization extends NormalizationWrapper {
   /** The serialization class name, `SpectralNormalization` (Keras 3's). */
@@ -54,6 +55,52 @@ export class SpectralNormalization extends NormalizationWrapper {
     }
     const out = kernel.shape[kernel.shape.length - 1] as number;
     this.vectorU = this.addParam('vector_u', [1, out], tf.initializers.truncatedNormal({mean: 0, stddev: 0.02}), {trainable: false});
+  }
+
+  /**
+   * Keras 3's order: the kernel (the wrapper's own alias of the wrapped
+   * layer's), vector_u, then the wrapped layer's other weights (`[kernel,
+   * vector_u, bias]`), as its `weights` and `get_weights()`; so
+   * `getWeights()`/`setWeights()` take Keras's arrays as they are. Before
+   * the build: tf.layers.Layer's.
+   */
+  override get weights(): tf.LayerVariable[] {
+    const kernel = this.kernel;
+    if (kernel == null) return super.weights;
+    return [kernel, ...this.ownWeights(), ...this.layer.weights.filter((w) => w !== kernel)];
+  }
+
+  /** The trainable weights in {@link weights}' order (Keras 3 filters its weights): none when not trainable. */
+  override get trainableWeights(): tf.LayerVariable[] {
+    return this.inWeightsOrder(super.trainableWeights);
+  }
+
+  /** As tf.layers.Layer's setter (this layer's own list). */
+  override set trainableWeights(weights: tf.LayerVariable[]) {
+    super.trainableWeights = weights;
+  }
+
+  /** The non-trainable weights in {@link weights}' order: `[vector_u]`; every weight when not trainable. */
+  override get nonTrainableWeights(): tf.LayerVariable[] {
+    return this.inWeightsOrder(super.nonTrainableWeights);
+  }
+
+  /** As tf.layers.Layer's setter (this layer's own list). */
+  override set nonTrainableWeights(weights: tf.LayerVariable[]) {
+    super.nonTrainableWeights = weights;
+  }
+
+  /** This layer's own variables (vector_u), not the wrapped layer's. */
+  private ownWeights(): tf.LayerVariable[] {
+    const inner = new Set(this.layer.weights);
+    return [...super.trainableWeights, ...super.nonTrainableWeights].filter((w) => !inner.has(w));
+  }
+
+  /** `list` sorted as {@link weights} (the same members). */
+  private inWeightsOrder(list: tf.LayerVariable[]): tf.LayerVariable[] {
+    if (this.kernel == null) return list;
+    const members = new Set(list);
+    return this.weights.filter((w) => members.has(w));
   }
 
   protected forward(x: tf.Tensor, _mask: tf.Tensor|null, training: boolean): tf.Tensor {

@@ -104,7 +104,7 @@ interface Draft {
 
 function drafts(): Draft[] {
   const out: Draft[] = [];
-  // SpectralNormalization: weights kernel, (bias,) vector_u; training runs the power iteration on the kernel
+  // SpectralNormalization: weights kernel, vector_u, (bias) (Keras 3's order); training runs the power iteration on the kernel
   // as [-1, units] and assigns.
   const spectral = (inShape: number[], d: Wrapped, iterations: number, opts: {zeroKernel?: boolean} = {}) => {
     const rows = d.kernelShape.slice(0, -1).reduce((a, b) => a * b, 1);
@@ -114,14 +114,14 @@ function drafts(): Draft[] {
               `${training ? 'training' : 'inference'}`,
         inShape, wrapped: d, training,
         weights: [{name: 'kernel', shape: d.kernelShape, trainable: true, mean: 0, std: 0.6, fill: opts.zeroKernel ? 0 : undefined},
-          ...(d.bias ? [{name: 'bias', shape: [d.u], trainable: true, mean: 0.1, std: 0.3}] : []),
-          {name: 'vector_u', shape: [1, d.u], trainable: false, mean: 0, std: 1}],
+          {name: 'vector_u', shape: [1, d.u], trainable: false, mean: 0, std: 1},
+          ...(d.bias ? [{name: 'bias', shape: [d.u], trainable: true, mean: 0.1, std: 0.3}] : [])],
         layer: (lib) => new lib.SpectralNormalization({layer: d.config, powerIterations: iterations}),
         reference: (x, w) => {
-          const [kernel, bias, u0] = d.bias ? w : [w[0], null, w[1]];
+          const [kernel, u0, bias] = d.bias ? w : [w[0], w[1], null];
           const next = training ? spectralUpdateRef(kernel, rows, d.u, u0, iterations) : {u: u0, kernel};
           return {
-            after: [next.kernel, ...(bias ? [bias] : []), next.u],
+            after: [next.kernel, next.u, ...(bias ? [bias] : [])],
             f: (a) => d.forward(a[0], a[1], d.bias ? a[2] : null),
           };
         },
