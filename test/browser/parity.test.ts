@@ -21,14 +21,11 @@
  * No Chromium: one loud line and the suite is skipped; REQUIRE_BROWSER=1
  * makes that a failure (see ./chromium.ts).
  */
-import type {Page} from 'playwright-core';
-
 import {HALF_FLOAT_EXCLUDED} from '../parity/cases';
 import {expectAllPass} from '../parity/expect';
 import type {ParityOptions, ParityReport} from '../parity/suite';
-import {chromiumOrSkip, launchChromium, NO_CHROMIUM_MESSAGE} from './chromium';
-import type {PageApi} from './page';
-import {bundlePage, servePage} from './serve';
+import {chromiumOrSkip, NO_CHROMIUM_MESSAGE} from './chromium';
+import {browserSession, type PageWindow} from './session';
 
 /** Documented in docs/backends.md: float16 has an 11-bit significand. */
 // 2e-2: the worst measured is 1.1e-2 (dx of masked InstanceNormalization,
@@ -37,8 +34,6 @@ import {bundlePage, servePage} from './serve';
 const HALF_FLOAT_TOL = 2e-2;
 /** The fused GPU kernels' gradients against the float64 analytic gradient (the parity standard asks 1e-4). */
 const GRAD_VS_F64_TOL = 2e-5;
-
-type PageWindow = {tfjsNormTest: PageApi};
 
 /** Weight names, less the _1 tfjs appends while the original model still holds the name. */
 const baseNames = (names: string[]) => names.map((n) => n.replace(/_\d+$/, ''));
@@ -50,26 +45,7 @@ if (!exe) {
 }
 
 (exe ? describe : describe.skip)('browser backends (headless Chromium)', () => {
-  let server: {url: string, close: () => Promise<void>};
-  let browser: Awaited<ReturnType<typeof launchChromium>>;
-  const pageLog: string[] = [];
-  const pages = new Map<string, Page>();
-
-  async function open(query: string): Promise<Page> {
-    const known = pages.get(query);
-    if (known) return known;
-    const page = await browser.context.newPage();
-    page.on('pageerror', (e) => pageLog.push(`[${query}] pageerror: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error' && !m.text().includes('favicon') && !m.text().includes('404')) {
-        pageLog.push(`[${query}] console.error: ${m.text()}`);
-      }
-    });
-    await page.goto(`${server.url}${query}`);
-    await page.waitForFunction(() => (window as unknown as PageWindow).tfjsNormTest != null, undefined, {timeout: 60000});
-    pages.set(query, page);
-    return page;
-  }
+  const {open} = browserSession(exe as string);
 
   async function parity(query: string, opts: Omit<ParityOptions, 'fixtures'|'log'>): Promise<ParityReport> {
     const page = await open(query);
@@ -78,21 +54,6 @@ if (!exe) {
     process.stderr.write(`\n[chromium${query}]\n${report.log.filter((l) => l.startsWith('parity ')).join('\n')}\n`);
     return report;
   }
-
-  beforeAll(async () => {
-    server = await servePage(await bundlePage());
-    browser = await launchChromium(exe as string);
-  }, 120000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    if (pageLog.length > 0) process.stderr.write(`\npage log:\n${pageLog.join('\n')}\n`);
-  });
-
-  afterEach(() => {
-    expect(pageLog.filter((l) => l.includes('pageerror'))).toEqual([]);
-  });
 
   test.each(['webgl', 'webgpu', 'wasm'])(
       '%s: forward, dx, dgamma, dbeta of every op and layer within 1e-4 of float64 and cpu, no leaks', async (backend) => {

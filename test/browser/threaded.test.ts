@@ -19,14 +19,11 @@
  * not cross-origin isolated, has no SharedArrayBuffer, loads another
  * binary or runs one thread fails the tests: nothing here is skipped.
  */
-import type {Page} from 'playwright-core';
-
 import type {WasmBuildInfo, WasmSimdRecord} from '../parity/wasm_simd';
-import {chromiumOrSkip, launchChromium, NO_CHROMIUM_MESSAGE} from './chromium';
+import {chromiumOrSkip, NO_CHROMIUM_MESSAGE} from './chromium';
 import type {PageApi} from './page';
-import {bundlePage, servePage} from './serve';
+import {browserSession, type PageWindow} from './session';
 
-type PageWindow = {tfjsNormTest: PageApi};
 type SimdRun = Awaited<ReturnType<PageApi['wasmSimd']>>;
 
 /** The SIMD path against the tf-op path, the JS loops (max |a - b| / max(1, |b|)) and float64. */
@@ -48,22 +45,8 @@ if (!exe) {
 }
 
 (exe ? describe : describe.skip)('the threaded wasm build (headless Chromium, cross-origin isolated)', () => {
-  let server: {url: string, close: () => Promise<void>};
-  let browser: Awaited<ReturnType<typeof launchChromium>>;
-  const pageLog: string[] = [];
-  const pages = new Map<string, Page>();
+  const {open} = browserSession(exe as string);
   const runs = new Map<string, Promise<SimdRun>>();
-
-  async function open(query: string): Promise<Page> {
-    const known = pages.get(query);
-    if (known) return known;
-    const page = await browser.context.newPage();
-    page.on('pageerror', (e) => pageLog.push(`[${query}] pageerror: ${e.message}`));
-    await page.goto(`${server.url}${query}`);
-    await page.waitForFunction(() => (window as unknown as PageWindow).tfjsNormTest != null, undefined, {timeout: 60000});
-    pages.set(query, page);
-    return page;
-  }
 
   const build = async (query: string): Promise<WasmBuildInfo> =>
     (await open(query)).evaluate(() => (window as unknown as PageWindow).tfjsNormTest.wasmBuild());
@@ -77,21 +60,6 @@ if (!exe) {
     }
     return r;
   }
-
-  beforeAll(async () => {
-    server = await servePage(await bundlePage());
-    browser = await launchChromium(exe as string);
-  }, 120000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    if (pageLog.length > 0) process.stderr.write(`\npage log:\n${pageLog.join('\n')}\n`);
-  });
-
-  afterEach(() => {
-    expect(pageLog.filter((l) => l.includes('pageerror'))).toEqual([]);
-  });
 
   test('with COOP/COEP: cross-origin isolated, SharedArrayBuffer, tfjs loads the threaded SIMD binary, a shared heap, more than one thread', async () => {
     const info = await build(THREADED);

@@ -230,64 +230,46 @@ export async function runFamilyParity(
       records.push({case: '(backend start)', path: '-', backend, maxErrVsRef: Infinity, worstVsRef: '-', maxErrVsCpu: Infinity, tol, leaked: 0, pass: false, error: (e as Error).message});
       continue;
     }
-    for (const c of cases) {
-      const paths: Array<[string, () => Promise<{got: Float32Array[], leaked: number}>]> = [];
-      if (c.op) paths.push(['op', () => runOp(tf, lib, c)]);
-      paths.push(['layer', () => runLayer(tf, lib, c)]);
-      for (const [path, run] of paths) {
-        const key = `${c.name}|${path}`;
-        let rec: ParityRecord;
-        try {
-          const {got, leaked} = await run();
-          if (backend === 'cpu') cpu.set(key, got);
-          let err = 0;
-          let worst = 'y';
-          got.forEach((g, i) => {
-            const e = maxErr(g, c.ref[i]);
-            if (!(e <= err)) {
-              err = e;
-              worst = QUANTITIES(c)[i];
-            }
-          });
-          const base = cpu.get(key);
-          const vsCpu = base ? Math.max(...got.map((g, i) => maxErr(g, base[i]))) : Infinity;
-          rec = {case: c.name, path, backend, maxErrVsRef: err, worstVsRef: worst, maxErrVsCpu: vsCpu, tol, leaked,
-            pass: err <= tol && vsCpu <= tol && leaked === 0};
-        } catch (e) {
-          rec = {case: c.name, path, backend, maxErrVsRef: Infinity, worstVsRef: '-', maxErrVsCpu: Infinity, tol, leaked: 0,
-            pass: false, error: (e as Error).message};
-        }
-        records.push(rec);
-        if (!rec.pass) log(`FAIL ${backend} ${c.name} ${path}: ${JSON.stringify(rec)}`);
-      }
-    }
-    for (const c of wrapperCases) {
-      const key = `${c.name}|wrapper`;
+    /** Runs one path of a case, compares it with float64 (ref) and with cpu's run of it (by key), records the result. */
+    const check = async (name: string, path: string, key: string, ref: Float64Array[], quantities: string[],
+                         run: () => Promise<{got: ArrayLike<number>[], leaked: number}>): Promise<void> => {
       let rec: ParityRecord;
       try {
-        const {got, leaked} = await runWrapper(tf, c, lib);
-        const expected = wrapperGradsOn(c, backend) ? c.ref.length : 1 + c.weights.length;
-        if (got.length !== expected) throw new Error(`${got.length} quantities read, ${expected} expected on ${backend}`);
+        const {got, leaked} = await run();
         if (backend === 'cpu') cpu.set(key, got.map((g) => Float32Array.from(g)));
         let err = 0;
         let worst = 'y';
         got.forEach((g, i) => {
-          const e = maxErr(g, c.ref[i]);
+          const e = maxErr(g, ref[i]);
           if (!(e <= err)) {
             err = e;
-            worst = c.quantities[i];
+            worst = quantities[i];
           }
         });
         const base = cpu.get(key);
         const vsCpu = base ? Math.max(...got.map((g, i) => maxErr(g, base[i]))) : Infinity;
-        rec = {case: c.name, path: 'layer', backend, maxErrVsRef: err, worstVsRef: worst, maxErrVsCpu: vsCpu, tol, leaked,
+        rec = {case: name, path, backend, maxErrVsRef: err, worstVsRef: worst, maxErrVsCpu: vsCpu, tol, leaked,
           pass: err <= tol && vsCpu <= tol && leaked === 0};
       } catch (e) {
-        rec = {case: c.name, path: 'layer', backend, maxErrVsRef: Infinity, worstVsRef: '-', maxErrVsCpu: Infinity, tol, leaked: 0,
+        rec = {case: name, path, backend, maxErrVsRef: Infinity, worstVsRef: '-', maxErrVsCpu: Infinity, tol, leaked: 0,
           pass: false, error: (e as Error).message};
       }
       records.push(rec);
-      if (!rec.pass) log(`FAIL ${backend} ${c.name} layer: ${JSON.stringify(rec)}`);
+      if (!rec.pass) log(`FAIL ${backend} ${name} ${path}: ${JSON.stringify(rec)}`);
+    };
+    for (const c of cases) {
+      const paths: Array<[string, () => Promise<{got: Float32Array[], leaked: number}>]> = [];
+      if (c.op) paths.push(['op', () => runOp(tf, lib, c)]);
+      paths.push(['layer', () => runLayer(tf, lib, c)]);
+      for (const [path, run] of paths) await check(c.name, path, `${c.name}|${path}`, c.ref, QUANTITIES(c), run);
+    }
+    for (const c of wrapperCases) {
+      await check(c.name, 'layer', `${c.name}|wrapper`, c.ref, c.quantities, async () => {
+        const r = await runWrapper(tf, c, lib);
+        const expected = wrapperGradsOn(c, backend) ? c.ref.length : 1 + c.weights.length;
+        if (r.got.length !== expected) throw new Error(`${r.got.length} quantities read, ${expected} expected on ${backend}`);
+        return r;
+      });
     }
     const mine = records.filter((r) => r.backend === backend);
     const worst = mine.reduce((w, r) => (r.maxErrVsRef > w.maxErrVsRef ? r : w), mine[0]);
