@@ -195,32 +195,30 @@ function checkErr(got: ArrayLike<number>[], ref: Float64Array[]): number {
   return worst;
 }
 
-/** NHWC <-> NCHW for the channels-first peers. */
-function toNCHW(x: Float32Array, shape: number[]): Float32Array {
+/**
+ * NHWC <-> NCHW for the channels-first peers: `shape` is the NHWC shape;
+ * toFirst: NHWC data to NCHW, else NCHW data back to NHWC.
+ */
+function swapLayout(x: ArrayLike<number>, shape: number[], toFirst: boolean): Float32Array {
   const N = shape[0];
   const C = shape[shape.length - 1];
   const S = size(shape) / N / C;
   const out = new Float32Array(x.length);
   for (let n = 0; n < N; n++) {
     for (let s = 0; s < S; s++) {
-      for (let c = 0; c < C; c++) out[(n * C + c) * S + s] = x[(n * S + s) * C + c];
+      for (let c = 0; c < C; c++) {
+        const last = (n * S + s) * C + c;
+        const first = (n * C + c) * S + s;
+        if (toFirst) out[first] = x[last];
+        else out[last] = x[first];
+      }
     }
   }
   return out;
 }
 
-function toNHWC(x: ArrayLike<number>, shape: number[]): Float32Array {
-  const N = shape[0];
-  const C = shape[shape.length - 1];
-  const S = size(shape) / N / C;
-  const out = new Float32Array(x.length);
-  for (let n = 0; n < N; n++) {
-    for (let s = 0; s < S; s++) {
-      for (let c = 0; c < C; c++) out[(n * S + s) * C + c] = x[(n * C + c) * S + s];
-    }
-  }
-  return out;
-}
+const toNCHW = (x: Float32Array, shape: number[]): Float32Array => swapLayout(x, shape, true);
+const toNHWC = (x: ArrayLike<number>, shape: number[]): Float32Array => swapLayout(x, shape, false);
 
 // ---------------------------------------------------------------- a variant: one thing that is timed
 
