@@ -188,6 +188,8 @@ describe('io.fileSystem checkpoints: no shared weights, atomic saves', () => {
     // weight equal to the save's number (also in the metadata); it is killed
     // at a different moment in each round. Whatever is left must either fail
     // to load for want of a model.json or load as one consistent save.
+    // Each round starts a Node process that loads tfjs and src/ through tsx
+    // (5-15 s on a loaded 2-core machine): the timeout leaves room for that.
     const script = `
       const tf = require('@tensorflow/tfjs');
       const {io} = require('./src');
@@ -230,7 +232,7 @@ describe('io.fileSystem checkpoints: no shared weights, atomic saves', () => {
       loaded.dispose();
     }
     expect(outcomes).toHaveLength(6);
-  }, 120000);
+  }, 300000);
 });
 
 describe('model.json has exactly Keras\'s config keys and weight names', () => {
