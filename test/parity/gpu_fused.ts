@@ -117,18 +117,24 @@ export async function runPath(
   tf.env().set(FLAG, on);
   if (opts.simd != null) tf.env().set(SIMD_FLAG, opts.simd);
   const count = opts.count ?? (() => 0);
+  // Every tensor this run makes, disposed in the finally even when the op throws.
+  const made: Tensor[] = [];
+  const keep = <T extends Tensor|undefined>(t: T): T => {
+    if (t) made.push(t);
+    return t;
+  };
   try {
     const n = c.shape.reduce((a, b) => a * b, 1);
     const xv = normals(rng(seed), n, c.mean ?? 0.3, c.std ?? 1.5);
-    const x = tf.tensor(xv, c.shape);
-    const dy = tf.tensor(normals(rng(seed + 1), n), c.shape);
+    const x = keep(tf.tensor(xv, c.shape));
+    const dy = keep(tf.tensor(normals(rng(seed + 1), n), c.shape));
     const p = c.paramShape.reduce((a, b) => a * b, 1);
-    const g = c.gamma ? tf.tensor(normals(rng(seed + 2), p, 1, 0.5), c.paramShape) : undefined;
-    const b = c.beta ? tf.tensor(normals(rng(seed + 3), p), c.paramShape) : undefined;
+    const g = keep(c.gamma ? tf.tensor(normals(rng(seed + 2), p, 1, 0.5), c.paramShape) : undefined);
+    const b = keep(c.beta ? tf.tensor(normals(rng(seed + 3), p), c.paramShape) : undefined);
     let y: Tensor|null = null;
     const c0 = count();
     const prof = await tf.profile(() => {
-      y = c.op(lib, x, g, b);
+      y = keep(c.op(lib, x, g, b));
       return y;
     });
     const c1 = count();
@@ -137,6 +143,7 @@ export async function runPath(
     const gprof = await tf.profile(() => {
       grads = tf.grads((...a: Tensor[]) =>
         tf.sum(tf.mul(c.op(lib, a[0], g ? a[1] : undefined, b ? a[g ? 2 : 1] : undefined), dy)))(args);
+      made.push(...grads);
       return grads;
     });
     const c2 = count();
@@ -148,12 +155,12 @@ export async function runPath(
     const gv = g ? await g.data() : null;
     const bv = b ? await b.data() : null;
     const dyv = await dy.data();
-    tf.dispose([x, dy, y as unknown as Tensor, ...grads, ...(g ? [g] : []), ...(b ? [b] : [])]);
     return {
       out, xv, dyv, gv, bv, fused: prof.kernelNames.includes(FUSED_KERNEL_NAME),
       gradFused: gprof.kernelNames.includes(FUSED_GRAD_KERNEL_NAME), forwardCount: c1 - c0, backwardCount: c2 - c1,
     };
   } finally {
+    tf.dispose(made);
     tf.env().set(FLAG, true);
     if (opts.simd != null) tf.env().set(SIMD_FLAG, true);
   }
