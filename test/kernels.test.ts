@@ -294,6 +294,38 @@ describe.each(NODE_BACKENDS.flatMap((b) => [[b, 'SIMD'], [b, 'JS']] as const))('
     tf.dispose([x, xi]);
   });
 
+  test('the saved x outlives the caller\'s tensor; a pruned forward leaks nothing; Identity is put back', () => {
+    // The saved clones share x's data on wasm (src/kernels/wasm.ts): x
+    // disposed inside the taped function, and a tensor of its size made
+    // after (which would take x's freed memory), must not reach the backward.
+    const identity = tf.getKernel('Identity', backend);
+    const numData = () => tf.engine().backend.numDataIds();
+    for (const c of [ALL[0], ALL[13]]) {  // GN channels-last (column loops), LN (row loops)
+      const d = caseData(c, 5);
+      const args = [d.x, d.gamma, d.beta].filter((t): t is tf.Tensor => t != null);
+      const dataBefore = numData();
+      const direct = caseGrads(c, d);
+      const viaTemp = expectNoLeakSync(() => tf.grads((...a: tf.Tensor[]) => {
+        const t = tf.mul(a[0], 1);
+        const y = c.run(t, a[1], c.beta ? a[2] : undefined);
+        t.dispose();
+        const junk = tf.fill(c.shape, 7);
+        return tf.add(tf.sum(tf.mul(y, d.dy)), tf.mul(tf.sum(junk), 0));
+      })(args), `${c.name}: grads through a disposed input`);
+      direct.forEach((g, i) => expect(`${c.name} #${i}: ${maxAbsDiff(g.dataSync(), viaTemp[i].dataSync())}`).toBe(`${c.name} #${i}: 0`));
+      tf.dispose([...direct, ...viaTemp]);
+      // A forward the gradient does not reach: its saved tensors are the engine's to dispose.
+      const pruned = expectNoLeakSync(() => tf.grad((x: tf.Tensor) => {
+        c.run(x, d.gamma, d.beta);
+        return tf.sum(tf.mul(x, d.dy));
+      })(d.x), `${c.name}: pruned forward`);
+      tf.dispose(pruned);
+      expect(numData()).toBe(dataBefore);
+      disposeCaseData(d);
+    }
+    expect(tf.getKernel('Identity', backend)).toBe(identity);
+  });
+
   test('a training loop through the fused forward leaks nothing and learns', () => {
     const {first, last, leaked} = groupNormTrainingLoop();
     expect(leaked).toBe(0);

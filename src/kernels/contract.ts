@@ -206,4 +206,10 @@ export interface FusedBackend {
   backward?: tf.KernelFunc;
   /** Whether the kernel of `direction` takes this plan in the current environment. */
   accepts(plan: NormPlan, direction: Direction): boolean;
+  /**
+   * Runs `save` (core.ts's tf.customGrad save of x, the statistics and
+   * gamma for the fused backward) so that the clones it keeps share their
+   * inputs' data instead of copying it. Absent: save runs as it is.
+   */
+  saveShared?(save: () => void): void;
 }

@@ -89,6 +89,20 @@ export function fusedNormGrad(
   return runDeclinable(FUSED_NORM_GRAD_KERNEL, inputs, attrs);
 }
 
+/**
+ * tf.customGrad's save of `tensors` after a fused forward, through the
+ * active backend's {@link FusedBackend.saveShared} where it has one (wasm:
+ * the saved clones share x's data instead of copying it).
+ */
+export function fusedSave(save: tf.GradSaveFunc, tensors: tf.Tensor[]): void {
+  const share = records.get(tf.getBackend())?.saveShared;
+  if (share) {
+    share(() => save(tensors));
+  } else {
+    save(tensors);
+  }
+}
+
 /** Runs a kernel; null where it declined for its data ({@link FusedKernelDeclined}). */
 function runDeclinable(kernelName: string, inputs: tf.NamedTensorMap, attrs: ForwardAttrs|BackwardAttrs): tf.Tensor[]|null {
   try {

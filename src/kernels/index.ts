@@ -34,7 +34,7 @@ import {webglBackend} from './webgl';
 import {webgpuBackend} from './webgpu';
 
 export {FUSED_FLAG, FUSED_NORM_GRAD_KERNEL, FUSED_NORM_KERNEL, SIMD_FLAG, WEBGL_ROWS_FLAG} from './contract';
-export {canFuse, fusedEnabled, fusedNorm, fusedNormGrad} from './dispatch';
+export {canFuse, fusedEnabled, fusedNorm, fusedNormGrad, fusedSave} from './dispatch';
 export {simdEnabled} from './simd/run';
 
 /** The backends this package has fused kernels for, one record each. */

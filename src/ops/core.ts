@@ -22,7 +22,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {MODES, NormMode, NormPlan, numStats, sizeOf, statsShapeOf} from '../kernels/contract';
-import {fusedNorm, fusedNormGrad} from '../kernels/index';
+import {fusedNorm, fusedNormGrad, fusedSave} from '../kernels/index';
 
 import {fullSize, maskView, prepareMask, SetOps, setOps} from './mask';
 
@@ -340,7 +340,24 @@ export function normalize(
 
   // Whether anything will read the statistics: a gradient (a tape records
   // this call; inside the customGrad below none appears to) or the sink.
-  const withStats = taping() || moments != null;
+  const taped = taping();
+  const withStats = taped || moments != null;
+  // No tape records this call (inference): the fused kernel straight
+  // through the engine, without tf.customGrad's closures, scope and
+  // bookkeeping (nothing would ever call its gradient). y is the same
+  // tensor customGrad would return.
+  if (!taped && !hasMask) {
+    const direct = fusedNorm(x, plan, gamma, beta, withStats);
+    if (direct != null) {
+      if (moments && mode === 'center') {
+        const inv = direct.stats[2];
+        sinkMoments(moments, direct.stats[0], direct.stats[1], () => varianceFromInv(inv, plan.epsilon),
+                    () => varianceFromInvValues(inv, plan.epsilon));
+      }
+      tf.dispose(direct.stats);
+      return direct.y;
+    }
+  }
   const f = tf.customGrad((...args: Array<tf.Tensor|tf.GradSaveFunc>) => {
     const save = args[args.length - 1] as tf.GradSaveFunc;
     const xin = args[0] as tf.Tensor;
@@ -359,7 +376,7 @@ export function normalize(
         sinkMoments(moments, fused.stats[0], fused.stats[1], () => varianceFromInv(inv, plan.epsilon),
                     () => varianceFromInvValues(inv, plan.epsilon));
       }
-      save(g ? [xin, ...fused.stats, g] : [xin, ...fused.stats]);
+      fusedSave(save, g ? [xin, ...fused.stats, g] : [xin, ...fused.stats]);
       return {value: fused.y, gradFunc};
     }
     const mv = hasMask ? maskView(mask, xin.shape, viewShape) : null;
