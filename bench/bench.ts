@@ -26,23 +26,32 @@
  * Every variant's output (y; forward + backward: dx, dgamma, dbeta) is
  * checked against float64 (test/reference.ts) on the same data before it is
  * timed; a variant that fails the check is not timed and is reported (the
- * bench exits nonzero if one of this package's variants fails). A sample is
- * the mean of several calls (about 5 ms of work; 1 ms with --quick), timed
- * both in wall clock and in CPU time of the process that ran it; the
- * tables give the median (p25–p75) over the rounds of CPU time (default;
- * on a machine shared with other jobs the wall clock also counts the time
- * they held the core) or of wall clock (--clock wall), and ratios from this
- * run; node.json has both.
+ * bench exits nonzero if one of this package's variants fails).
+ *
+ * Timing: each variant is warmed up (250 ms of calls; 40 ms with --quick)
+ * and then given as many calls per sample as make about 25 ms (10 ms with
+ * --quick; --sample-ms), no cap; the PyTorch worker does the same for its
+ * own loop. A warm-up round over every variant is run and dropped, then
+ * --rounds rounds (25; 2 with --quick), each running every variant of a
+ * case once, in an order shuffled per round (seeded). A sample is timed in
+ * wall clock (reported by default) and in CPU time of the process that ran
+ * it (--clock cpu; Node's process.cpuUsage also counts V8's GC threads).
+ * Both processes run with the same glibc malloc settings (MALLOC_ENV: this
+ * bench reruns itself in a child that has them). Tables: median (p25–p75)
+ * over the rounds; ratios are paired (per round, then median and p25–p75
+ * over the rounds) beside the ratio of the medians; node.json has every
+ * round of both clocks, page faults and GC pauses per call, and the 1-minute
+ * load average at the start and end of the rounds.
  * Also: the peak bytes of a forward (tf.profile), fidelity on an input with
  * mean 1e3 and std 1e-2 for every variant that has it, and the
  * memory-bandwidth floor of one fused pass at the copy bandwidth measured in
  * the same run.
  *
- *   npm run bench                    # 9 rounds, cpu, wasm (+ tensorflow where it loads), every peer
- *   npm run bench -- --quick         # CI: 2 short rounds, wasm only; never writes bench/results/
+ *   npm run bench                    # 25 rounds, cpu, wasm (+ tensorflow where it loads), every peer
+ *   npm run bench -- --quick         # CI: 2 short rounds, wasm only (~25 s); never writes bench/results/
  *   npm run bench -- --rounds 11 --backends wasm --no-torch --no-ort
  *   npm run bench -- --backends wasm --lean   # this package's fused op and op + read only, against the peers
- *   npm run bench -- --clock wall    # report wall-clock medians (default: CPU time, see below)
+ *   npm run bench -- --clock cpu     # report CPU-time medians (default: wall clock, see above)
  *   NODE_PATH=$(bash scripts/tfjs-node-local.sh):node_modules npm run bench -- --backends tensorflow
  *
  * Writes tmp/bench/node.json and tmp/bench/RESULTS.md (tmp/bench/quick/ with
@@ -52,10 +61,11 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 
-import {ChildProcessWithoutNullStreams, spawn} from 'node:child_process';
+import {ChildProcessWithoutNullStreams, spawn, spawnSync} from 'node:child_process';
 import {existsSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs';
-import {cpus, homedir} from 'node:os';
+import {cpus, homedir, loadavg} from 'node:os';
 import {join} from 'node:path';
+import {PerformanceObserver} from 'node:perf_hooks';
 import {createInterface} from 'node:readline';
 
 import {buildSync} from 'esbuild';
@@ -77,6 +87,26 @@ function loadPackage(): typeof Pkg {
     target: 'es2020', keepNames: true, logLevel: 'warning', format: 'cjs', platform: 'node', outfile: out});
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(out) as typeof Pkg;
+}
+
+/**
+ * glibc's malloc settings of both processes that time things (this one and
+ * the PyTorch worker): keep freed memory in the heap instead of returning
+ * it to the OS. By default glibc serves big blocks with mmap and gives them
+ * back on free (and trims the heap top), and in this VM every fresh 4 KiB
+ * page costs ~10 µs to fault in: a 2 MiB output read into a fresh JS array
+ * then costs up to 5 ms, in some runs and not in others (glibc's mmap
+ * threshold adapts to what was freed before: the same variant took 0 page
+ * faults per call in one run and 70-250 in the next). With these, both
+ * processes reuse their freed memory, as a long-running one does.
+ */
+const MALLOC_ENV = {MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296', MALLOC_TOP_PAD_: '536870912'};
+
+// glibc reads them at process start: rerun this bench in a child that has them.
+if (process.platform === 'linux' && process.env.MALLOC_MMAP_THRESHOLD_ == null && !process.argv.includes('--no-malloc-env')) {
+  const child = spawnSync(process.execPath, [...process.execArgv, ...process.argv.slice(1)],
+      {stdio: 'inherit', env: {...process.env, ...MALLOC_ENV}});
+  process.exit(child.status ?? 1);
 }
 
 const {ops} = loadPackage();
@@ -121,16 +151,18 @@ function args() {
   const quick = a.includes('--quick');
   const o = {
     quick,
-    rounds: Number(get('--rounds') ?? (quick ? 2 : 9)),
-    sampleMs: quick ? 1 : 5,
+    rounds: Number(get('--rounds') ?? (quick ? 2 : 25)),
+    sampleMs: Number(get('--sample-ms') ?? (quick ? 10 : 25)),
+    warmMs: quick ? 40 : 250,
     backends: (get('--backends') ?? (quick ? 'wasm' : 'cpu,wasm,tensorflow')).split(','),
     torch: !a.includes('--no-torch'),
     ort: !a.includes('--no-ort'),
     write: a.includes('--write'),
-    clock: (get('--clock') ?? 'cpu') as 'cpu'|'wall',
+    clock: (get('--clock') ?? 'wall') as 'cpu'|'wall',
     lean: a.includes('--lean'),
   };
   if (o.clock !== 'cpu' && o.clock !== 'wall') throw new Error(`bench: --clock must be cpu or wall, not ${o.clock}`);
+  if (!(o.sampleMs > 0) || !(o.rounds >= 1)) throw new Error('bench: --sample-ms and --rounds must be positive');
   if (o.quick && o.write) throw new Error('bench: --quick never writes bench/results/ (drop --write)');
   return o;
 }
@@ -222,16 +254,28 @@ const toNHWC = (x: ArrayLike<number>, shape: number[]): Float32Array => swapLayo
 
 // ---------------------------------------------------------------- a variant: one thing that is timed
 
-/** Milliseconds per call: wall clock, and CPU time of the process that ran it. */
+/**
+ * Milliseconds per call: wall clock, and CPU time of the process that ran
+ * it; for this process's variants also the minor page faults per call and
+ * the window [t0, t1] (performance.now()) the GC events are matched to.
+ */
 interface Sample {
   wall: number;
   cpu: number;
+  faults?: number;
+  t0?: number;
+  t1?: number;
 }
 
-/** One variant on one case: `time(reps)` the mean per call of `reps` calls; `outputs()` what one call returns. */
+/**
+ * One variant on one case: `time(reps)` the mean per call of `reps` calls;
+ * `outputs()` what one call returns; `calibrate` (where the variant times
+ * itself, the PyTorch worker) warms it and returns its calls per sample.
+ */
 interface Runner {
   time(reps: number): Promise<Sample>;
   outputs(): Promise<ArrayLike<number>[]>;
+  calibrate?(sampleMs: number, warmMs: number): Promise<number>;
 }
 
 interface VariantInfo {
@@ -404,11 +448,8 @@ function torchPythons(): string[] {
 
 async function startTorchWith(py: string): Promise<Torch|string> {
   if (!existsSync(py)) return `${py} not found`;
-  // glibc returns big blocks to the OS on free by default; in this
-  // sandbox every fresh 2 MB output then costs ~10 ms of page faults.
-  // Keeping freed memory in the heap gives PyTorch's usual steady state.
-  const env = {...process.env, MALLOC_MMAP_THRESHOLD_: '4294967296', MALLOC_TRIM_THRESHOLD_: '4294967296',
-    MALLOC_TOP_PAD_: '536870912',
+  // The same malloc settings as this process (MALLOC_ENV).
+  const env = {...process.env, ...MALLOC_ENV,
     // OpenMP threads spin after a parallel region by default, taking a core
     // from whatever variant runs next on a 2-core machine: let them sleep.
     OMP_WAIT_POLICY: 'PASSIVE'};
@@ -459,7 +500,7 @@ async function startTorch(): Promise<{torch: Torch|null, notes: string[]}> {
 
 const DATA_DIR = join(__dirname, '..', 'tmp', 'bench', 'data');
 
-function torchVariant(torch: Torch, threads: number, sampleMs: number): VariantInfo {
+function torchVariant(torch: Torch, threads: number): VariantInfo {
   return {
     key: threads === 1 ? 'torch1' : 'torchN',
     backend: null,
@@ -468,8 +509,7 @@ function torchVariant(torch: Torch, threads: number, sampleMs: number): VariantI
       const id = `${c.id}:${threads}`;
       mkdirSync(dir, {recursive: true});
       for (const [k, v] of Object.entries(d)) writeFileSync(join(dir, `${k}.f32`), v as Float32Array);
-      const r = await torch.call({cmd: 'case', id, op: c.op, shape: c.shape, groups: c.groups, grad: c.grad, eps: EPS,
-        dir, sample_ms: sampleMs});
+      const r = await torch.call({cmd: 'case', id, op: c.op, shape: c.shape, groups: c.groups, grad: c.grad, eps: EPS, dir});
       if (r.error) throw new Error(`torch worker: ${String(r.error)}`);
       const buf = readFileSync(join(dir, 'torch_out.f32'));
       const all = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
@@ -478,7 +518,13 @@ function torchVariant(torch: Torch, threads: number, sampleMs: number): VariantI
       const outs = c.grad ? [all.subarray(0, n), ...(c.op === 'rms' ? [1] : [1, 2]).map((k) => all.subarray(n + (k - 1) * C, n + k * C))] :
                             [all.subarray(0, n)];
       return {
-        // The worker times its own loop of calls (about sampleMs of work); reps is its.
+        // The worker warms the case and sets its calls per sample as bench.ts does for its own variants.
+        async calibrate(sampleMs, warmMs) {
+          const t = await torch.call({cmd: 'calibrate', id, threads, sample_ms: sampleMs, warm_ms: warmMs});
+          if (t.error) throw new Error(`torch worker: ${String(t.error)}`);
+          return Number(t.reps);
+        },
+        // The worker times its own loop of the calls per sample calibrate set.
         async time() {
           const t = await torch.call({cmd: 'run', id, threads});
           if (t.error) throw new Error(`torch worker: ${String(t.error)}`);
@@ -599,14 +645,50 @@ function ortVariant(p: OrtPeer, key: Peer): VariantInfo {
 
 // ---------------------------------------------------------------- statistics
 
-/** Mean wall and process CPU ms per call of `reps` calls of f. */
+/** Mean wall and process CPU ms and minor page faults per call of `reps` calls of f. */
 async function clocked(reps: number, f: () => Promise<void>): Promise<Sample> {
+  const f0 = process.resourceUsage().minorPageFault;
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   for (let i = 0; i < reps; i++) await f();
-  const wall = (performance.now() - t0) / reps;
+  const t1 = performance.now();
   const c = process.cpuUsage(c0);
-  return {wall, cpu: (c.user + c.system) / 1000 / reps};
+  const faults = process.resourceUsage().minorPageFault - f0;
+  return {wall: (t1 - t0) / reps, cpu: (c.user + c.system) / 1000 / reps, faults: faults / reps, t0, t1};
+}
+
+/**
+ * Warm a variant up for `warmMs` of wall clock (batches of calls doubling
+ * up to half a sample), then its calls per sample: `sampleMs` over the
+ * wall time per call of the last batch (no cap: a sample is about sampleMs
+ * of work however short the call). The first calls of a variant are cold
+ * (JIT, first allocations, page faults: 15-25 ms against 0.5 ms steady for a
+ * wasm GroupNorm forward), so they set nothing.
+ */
+async function calibrate(r: Runner, sampleMs: number, warmMs: number): Promise<number> {
+  if (r.calibrate) return r.calibrate(sampleMs, warmMs);
+  const t0 = performance.now();
+  let n = 1;
+  let per = (await r.time(1)).wall;
+  do {
+    n = Math.max(1, Math.min(2 * n, Math.round(sampleMs / 2 / Math.max(per, 1e-4))));
+    per = (await r.time(n)).wall;
+  } while (performance.now() - t0 < warmMs);
+  return Math.max(1, Math.round(sampleMs / Math.max(per, 1e-4)));
+}
+
+/** GC events (perf_hooks), matched to the samples they fall in after the run. */
+const gcEvents: Array<{start: number, ms: number}> = [];
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) gcEvents.push({start: e.startTime, ms: e.duration});
+}).observe({entryTypes: ['gc']});
+
+/** GC pause ms per call in a sample of `reps` calls (events that started inside it). */
+function gcPerCall(s: Sample, reps: number): number|undefined {
+  if (s.t0 == null || s.t1 == null) return undefined;
+  let ms = 0;
+  for (const e of gcEvents) if (e.start >= s.t0 && e.start < s.t1) ms += e.ms;
+  return ms / reps;
 }
 
 interface Stat {
@@ -621,6 +703,16 @@ function quantile(sorted: number[], q: number): number {
   const lo = Math.floor(pos);
   const hi = Math.ceil(pos);
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+}
+
+/** A copy of `a` in an order drawn from `rand` (Fisher-Yates). */
+function shuffled<T>(a: readonly T[], rand: () => number): T[] {
+  const out = [...a];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
 }
 
 function stat(samples: number[]): Stat {
@@ -657,6 +749,14 @@ interface CaseResult {
   checkErr: Record<string, number>;
   /** Calls per sample (PyTorch: the worker's own count). */
   reps: Record<string, number>;
+  /** The reported clock's ms per call, round by round (round r of every variant of the case: the same round). */
+  rounds: Record<string, number[]>;
+  roundsWall: Record<string, number[]>;
+  roundsCpu: Record<string, number[]>;
+  /** Median wall-clock length of a sample (ms), minor page faults and GC pause ms per call (this process's variants). */
+  sampleMs: Record<string, number>;
+  faultsPerCall: Record<string, number>;
+  gcMsPerCall: Record<string, number>;
   floorMs: number;
   peakExtraBytes?: Record<string, {fused: number, tfop: number, outputBytes: number, statsBytes: number}>;
 }
@@ -672,6 +772,9 @@ async function main() {
     notes.push(s);
     console.log(`\n*** ${s} ***\n`);
   };
+  if (process.env.MALLOC_MMAP_THRESHOLD_ !== MALLOC_ENV.MALLOC_MMAP_THRESHOLD_) {
+    loud('this process runs on glibc\'s default malloc settings (--no-malloc-env, or not Linux): fresh output arrays may cost page faults that the PyTorch worker does not pay');
+  }
   // Backends: 'tensorflow' is tfjs-node, from node_modules or NODE_PATH (the
   // test lane's build: NODE_PATH=$(bash scripts/tfjs-node-local.sh):node_modules).
   const backends: string[] = [];
@@ -695,8 +798,8 @@ async function main() {
     t.notes.forEach(loud);
     if (torch) {
       console.log(`PyTorch ${torch.version} (${torch.python}), 1 thread and ${torch.threads} threads (its default); RMS: ${torch.rms}`);
-      variants.push(torchVariant(torch, 1, opt.sampleMs));
-      if (torch.threads > 1) variants.push(torchVariant(torch, torch.threads, opt.sampleMs));
+      variants.push(torchVariant(torch, 1));
+      if (torch.threads > 1) variants.push(torchVariant(torch, torch.threads));
     }
   } else {
     loud('PyTorch NOT measured: --no-torch');
@@ -742,7 +845,7 @@ async function main() {
     };
     const bytes = size(c.shape) * 4;
     const res: CaseResult = {id: c.id, label: c.label, op: c.op, grad: c.grad, ms: {}, msWall: {}, msCpu: {}, checkErr: {}, reps: {},
-      floorMs: (3 * bytes) / bw * 1000};
+      rounds: {}, roundsWall: {}, roundsCpu: {}, sampleMs: {}, faultsPerCall: {}, gcMsPerCall: {}, floorMs: (3 * bytes) / bw * 1000};
     const s: Setup = {c, runners: [], samples: new Map(), res};
     for (const v of variants) {
       let r: Runner|null;
@@ -760,36 +863,53 @@ async function main() {
         if (v.backend) badOurs.push(`${v.key} on ${c.id}`);
         continue;
       }
-      const one = (await r.time(1)).wall;
-      const reps = v.backend || v.key.startsWith('ort') ? Math.max(1, Math.min(50, Math.round(opt.sampleMs / Math.max(one, 1e-3)))) : 1;
-      await r.time(reps);
+      const reps = await calibrate(r, opt.sampleMs, opt.warmMs);
       res.reps[v.key] = reps;
       s.runners.push({v, r, reps});
     }
     setups.push(s);
   }
 
-  for (let round = 0; round < opt.rounds; round++) {
-    for (const s of setups) {
-      // Rotate the order each round.
-      const n = s.runners.length;
-      for (let i = 0; i < n; i++) {
-        const {v, r, reps} = s.runners[(i + round) % n];
+  // Rounds: every variant of a case once per round, one case after the
+  // other, in an order shuffled per round and case (seeded: the same
+  // orders every run), so that no variant always follows the same one.
+  // Round 0 is a warm-up round over everything, not kept: the JS around
+  // the kernels is shared by every case and is still tiering up while the
+  // first cases calibrate (a loop of one wasm GroupNorm forward took
+  // 1.2-2.3 ms per call over its first second, 0.45 ms after).
+  const loadStart = loadavg()[0];
+  for (let round = 0; round <= opt.rounds; round++) {
+    for (const [ci, s] of setups.entries()) {
+      const order = shuffled(s.runners, rng(1000 * round + ci + 1));
+      for (const {v, r, reps} of order) {
+        const sample = await r.time(reps);
+        if (round === 0) continue;
         const list = s.samples.get(v.key) ?? [];
-        list.push(await r.time(reps));
+        list.push(sample);
         s.samples.set(v.key, list);
       }
     }
-    process.stdout.write(`round ${round + 1}/${opt.rounds}\r`);
+    process.stdout.write(round ? `round ${round}/${opt.rounds}\r` : 'warm-up round\r');
   }
+  const loadEnd = loadavg()[0];
 
   const results: CaseResult[] = [];
   for (const s of setups) {
     for (const [k, list] of s.samples) {
+      const reps = s.res.reps[k];
       s.res.msWall[k] = stat(list.map((x) => x.wall));
       s.res.msCpu[k] = stat(list.map((x) => x.cpu));
       // PyTorch on several threads: its CPU time is the threads' total, not a speed; wall clock always.
-      s.res.ms[k] = opt.clock === 'wall' || k === 'torchN' ? s.res.msWall[k] : s.res.msCpu[k];
+      const useWall = opt.clock === 'wall' || k === 'torchN';
+      s.res.ms[k] = useWall ? s.res.msWall[k] : s.res.msCpu[k];
+      s.res.rounds[k] = list.map((x) => useWall ? x.wall : x.cpu);
+      s.res.roundsWall[k] = list.map((x) => x.wall);
+      s.res.roundsCpu[k] = list.map((x) => x.cpu);
+      const faults = list.map((x) => x.faults).filter((x): x is number => x != null);
+      if (faults.length) s.res.faultsPerCall[k] = stat(faults).median;
+      const gc = list.map((x) => gcPerCall(x, reps)).filter((x): x is number => x != null);
+      if (gc.length) s.res.gcMsPerCall[k] = stat(gc).median;
+      s.res.sampleMs[k] = stat(list.map((x) => x.wall * reps)).median;
     }
     if (!s.c.grad) {
       s.res.peakExtraBytes = {};
@@ -812,6 +932,16 @@ async function main() {
       }
     }
     results.push(s.res);
+  }
+  // Wall clock counts the time other jobs held the core. Niced jobs (the
+  // machine's rule for builds and tests) barely take it from this nice-0
+  // process; jobs at normal priority do: PyTorch on 1 thread then waits
+  // beyond its CPU time, which it otherwise never does.
+  const waits = results.map((r) => r.msWall.torch1 && r.msCpu.torch1 ? r.msWall.torch1.median / r.msCpu.torch1.median : null)
+      .filter((x): x is number => x != null);
+  if (opt.clock === 'wall' && waits.length && stat(waits).median > 1.15) {
+    loud(`PyTorch 1 thread: wall clock ${stat(waits).median.toFixed(2)}× its CPU time (median over the cases): other jobs at ` +
+        'normal priority held the cores, so the wall-clock samples include their time; rerun on a quieter machine or with --clock cpu');
   }
   for (const [k, inp] of tfInputs) {
     await useBackend(k.split(':')[0]);
@@ -848,7 +978,11 @@ async function main() {
     clock: opt.clock,
     rounds: opt.rounds,
     copyBandwidthGBs: bw / 1e9,
+    sampleMs: opt.sampleMs,
+    warmMs: opt.warmMs,
+    loadavg: [loadStart, loadEnd],
     results,
+    targets: targetsOf(backends, results),
     fidelity,
   };
   const dir = opt.write ? join(__dirname, 'results') : join(__dirname, '..', 'tmp', 'bench', ...(opt.quick ? ['quick'] : []));
@@ -937,7 +1071,13 @@ interface Out {
   clock: 'cpu'|'wall';
   rounds: number;
   copyBandwidthGBs: number;
+  /** Milliseconds of work per sample asked for, and of warm-up per variant before its calls per sample are set. */
+  sampleMs: number;
+  warmMs: number;
+  /** The 1-minute load average when the timed rounds began and ended. */
+  loadavg: number[];
   results: CaseResult[];
+  targets: Target[];
   fidelity: Record<string, Record<string, number>>;
 }
 
@@ -952,34 +1092,74 @@ function fmt(s?: Stat): string {
   return `${d(s.median)} (${d(s.p25)}–${d(s.p75)})`;
 }
 
-function ratioOf(a?: Stat, b?: Stat): number|null {
+/**
+ * The paired ratio num / den: round by round, num's sample over den's
+ * sample of the same round (taken within the same few hundred ms, so both
+ * saw about the same machine), then median (p25–p75) over the rounds.
+ */
+function pairedOf(r: CaseResult, num: string, den: string): Stat|null {
+  const a = r.rounds[num];
+  const b = r.rounds[den];
+  if (!a || !b || a.length !== b.length || !a.length) return null;
+  return stat(a.map((x, i) => x / b[i]));
+}
+
+/** The ratio of the two medians (for comparison with the paired ratio). */
+function mediansOf(r: CaseResult, num: string, den: string): number|null {
+  const a = r.ms[num];
+  const b = r.ms[den];
   return a && b ? a.median / b.median : null;
 }
 
-function ratio(a?: Stat, b?: Stat): string {
-  const r = ratioOf(a, b);
-  return r == null ? '–' : `${r.toFixed(2)}×`;
+const x2 = (v: number) => `${v.toFixed(2)}×`;
+
+/** Paired ratio with its p25–p75 (`spread`), or its median only. */
+function ratio(r: CaseResult, num: string, den: string, spread = false): string {
+  const p = pairedOf(r, num, den);
+  if (!p) return '–';
+  return spread ? `${x2(p.median)} (${p.p25.toFixed(2)}–${p.p75.toFixed(2)})` : x2(p.median);
 }
 
-/** The targets of issue #16 on this run: [target, case, ratio, limit]. */
-function targets(o: Out): string[] {
-  const L: string[] = [];
-  const row = (what: string, r: CaseResult, num: string, den: string, limit: number) => {
-    const q = ratioOf(r.ms[num], r.ms[den]);
-    const verdict = q == null ? 'not measured' : q <= limit ? '**met**' : '**not met**';
-    L.push(`| ${what} | ${r.label} | ${q == null ? '–' : `${q.toFixed(2)}×`} | ≤ ${limit}× | ${verdict} |`);
+interface Target {
+  target: string;
+  case: string;
+  num: string;
+  den: string;
+  limit: number;
+  /** Paired ratio over the rounds; the ratio of the medians. */
+  paired: Stat|null;
+  medians: number|null;
+  met: boolean|null;
+}
+
+/** The targets of issue #16 on this run, judged on the paired ratio's median. */
+function targetsOf(backends: string[], results: CaseResult[]): Target[] {
+  const T: Target[] = [];
+  const add = (target: string, r: CaseResult, num: string, den: string, limit: number) => {
+    const paired = pairedOf(r, num, den);
+    T.push({target, case: r.label, num, den, limit, paired, medians: mediansOf(r, num, den),
+      met: paired ? paired.median <= limit : null});
   };
-  L.push('| target | case | ratio | limit | this run |', '|---|---|---|---|---|');
-  for (const b of o.backends.filter((x) => x === 'wasm' || x === 'cpu')) {
+  for (const b of backends.filter((x) => x === 'wasm' || x === 'cpu')) {
     const fwd = b === 'wasm' ? 1.5 : 3;
     const grad = b === 'wasm' ? 2 : 4;
-    for (const r of o.results) {
+    for (const r of results) {
       if (r.grad && r.op !== 'gn' && r.op !== 'ln') continue;
-      row(`${b} fused / PyTorch 1 thread`, r, `${b}:fused`, 'torch1', r.grad ? grad : fwd);
+      add(`${b} fused / PyTorch 1 thread`, r, `${b}:fused`, 'torch1', r.grad ? grad : fwd);
     }
     if (b === 'wasm') {
-      for (const r of o.results.filter((x) => !x.grad)) row('wasm fused + read / onnxruntime-node', r, 'wasm:read', 'ortNode', 1);
+      for (const r of results.filter((x) => !x.grad)) add('wasm fused + read / onnxruntime-node', r, 'wasm:read', 'ortNode', 1);
     }
+  }
+  return T;
+}
+
+function targets(o: Out): string[] {
+  const L = ['| target | case | paired ratio (p25–p75) | ratio of medians | limit | this run |', '|---|---|---|---|---|---|'];
+  for (const t of o.targets) {
+    const verdict = t.met == null ? 'not measured' : t.met ? '**met**' : '**not met**';
+    const p = t.paired ? `${x2(t.paired.median)} (${t.paired.p25.toFixed(2)}–${t.paired.p75.toFixed(2)})` : '–';
+    L.push(`| ${t.target} | ${t.case} | ${p} | ${t.medians == null ? '–' : x2(t.medians)} | ≤ ${t.limit}× | ${verdict} |`);
   }
   return L;
 }
@@ -993,13 +1173,18 @@ function markdown(o: Out): string {
   const ort = Object.values(o.ort).join(', ') || '**ONNX Runtime not measured**';
   L.push(`Generated by \`${o.command}\` on ${o.date}: ${o.machine.cpus} CPUs (${o.machine.model}), ` +
       `Node ${o.machine.node}, tfjs ${o.machine.tfjs} (backends: ${o.backends.join(', ') || 'none'}), ${torch}; ${ort} ` +
-      `on 1 thread; ${o.rounds} interleaved rounds${o.quick ? ' (quick run: short samples, not for comparisons)' : ''}.`);
+      `on 1 thread; ${o.rounds} interleaved rounds after a warm-up round, load average ` +
+      `${o.loadavg.map((x) => x.toFixed(2)).join(' → ')} (1 minute; ${o.machine.cpus} cores)${o.quick ? ' (quick run: short samples, not for comparisons)' : ''}.`);
   if (o.notes.length) L.push('', 'Not measured or fallen back:', '', ...o.notes.map((n) => `- ${n}`));
-  L.push('', `Milliseconds per call: median (p25–p75) over the rounds of the mean of a sample of calls, ` +
-      (o.clock === 'cpu' ? '**CPU time** of the process that ran the call (Node\'s `process.cpuUsage`, the PyTorch worker\'s ' +
-        '`time.process_time`): on this shared machine a wall-clock sample also counts the time other jobs held the core ' +
-        '(wall-clock medians are in node.json, `msWall`); PyTorch on several threads is wall clock. ' :
-        '**wall clock** (CPU-time medians are in node.json, `msCpu`). ') + 'Channels-last (NHWC) ' +
+  L.push('', `Milliseconds per call: median (p25–p75) over the rounds of the mean of a sample of calls ` +
+      `(each variant warmed up for ${o.warmMs} ms, then as many calls per sample as make about ${o.sampleMs} ms; ` +
+      'the PyTorch worker does the same for its own loop; every variant of a case once per round, in an order shuffled per round), ' +
+      (o.clock === 'cpu' ? '**CPU time** of the process that ran the call (Node\'s `process.cpuUsage`, which also counts V8\'s ' +
+        'GC threads; the PyTorch worker\'s `time.process_time`; wall-clock medians are in node.json, `msWall`); PyTorch on ' +
+        'several threads is wall clock. ' :
+        '**wall clock** (CPU-time medians are in node.json, `msCpu`; wall clock also counts the time other jobs at normal ' +
+        'priority held the core: the bench warns when PyTorch on 1 thread waited beyond its CPU time). ') +
+      'Both processes run with the same glibc malloc settings (freed memory kept in the heap). Channels-last (NHWC) ' +
       'inputs; PyTorch and ONNX Runtime normalize the NCHW tensor of the same data for GroupNorm and InstanceNorm. ' +
       '"fused + read" reads every output into a JS array (`dataSync`), as ONNX Runtime always returns it. Every variant ' +
       `was checked against float64 on the same data before it was timed (max error relative to the largest |answer| ≤ ${CHECK_TOL}; ` +
@@ -1026,8 +1211,10 @@ function markdown(o: Out): string {
   L.push(`|---|${[...peerCols, ...ourCols, ...ratios].map(() => '---').join('|')}|`);
   for (const r of o.results) {
     L.push(`| ${r.label} | ${[...peerCols, ...ourCols].map(([k]) => fmt(r.ms[k])).join(' | ')} | ` +
-        `${ratios.map(([a, b]) => ratio(r.ms[a], r.ms[b])).join(' | ')} |`);
+        `${ratios.map(([a, b]) => ratio(r, a, b, true)).join(' | ')} |`);
   }
+  L.push('', 'Ratios are **paired**: round by round, the two variants\' samples of the same round (taken within a second of ' +
+      'each other) divided, then the median (p25–p75) over the rounds; "ratio of medians" divides the two columns\' medians.');
   L.push('', '## Targets (issue #16) in this run', '', ...targets(o), '');
 
   for (const backend of o.backends) {
@@ -1036,10 +1223,10 @@ function markdown(o: Out): string {
         'built-in LN / fused | fused / tf-op path | JS loops / SIMD |');
     L.push(`|---|${TF_VARIANTS.map(() => '---').join('|')}|---|---|---|---|---|`);
     const m = (r: CaseResult, v: TfVariant) => r.ms[`${backend}:${v}`];
+    const q = (r: CaseResult, a: TfVariant, b: TfVariant) => ratio(r, `${backend}:${a}`, `${backend}:${b}`);
     for (const r of o.results) {
       L.push(`| ${r.label} | ${TF_VARIANTS.map((v) => fmt(m(r, v))).join(' | ')} | ${r.floorMs.toFixed(2)} | ` +
-          `${ratio(m(r, 'fused'), m(r, 'bn'))} | ${ratio(m(r, 'builtinLN'), m(r, 'fused'))} | ` +
-          `${ratio(m(r, 'fused'), m(r, 'tfop'))} | ${ratio(m(r, 'fusedJS'), m(r, 'fused'))} |`);
+          `${q(r, 'fused', 'bn')} | ${q(r, 'builtinLN', 'fused')} | ${q(r, 'fused', 'tfop')} | ${q(r, 'fusedJS', 'fused')} |`);
     }
     L.push('');
     L.push('Peak bytes allocated by one forward beyond its input (`tf.profile`), against the output size:', '');

@@ -7,7 +7,12 @@ Protocol (one JSON object per line, on stdin and stdout):
       beta.f32, dy.f32: float32, channels-last like the tfjs side) and
       writes what one call returns to dir/torch_out.f32 (y, or dx, dgamma
       and dbeta one after the other, channels-last) for bench.ts to check
-      against float64; -> {"ok": true, "reps": r}
+      against float64; -> {"ok": true}
+  {"cmd": "calibrate", "id", "threads", "sample_ms", "warm_ms"}
+      warms the case up for warm_ms of wall clock (batches of calls doubling
+      up to half a sample), then sets its calls per sample r to sample_ms
+      over the wall ms per call of the last batch (no cap, as bench.ts
+      does for its own variants); -> {"reps": r}
   {"cmd": "run", "id", "threads"} -> {"ms": mean wall ms per call over r calls, "cpu_ms": process CPU ms}
   {"cmd": "fidelity", "op", "shape", "groups", "eps", "x": [...]} -> {"y": [...]}
 Group/instance norm run on the contiguous NCHW tensor of the same data
@@ -119,12 +124,26 @@ def main():
             with open(os.path.join(req['dir'], 'torch_out.f32'), 'wb') as fh:
                 for t in outputs():
                     fh.write(t.detach().contiguous().reshape(-1).numpy().astype('<f4').tobytes())
-            for _ in range(10):  # warm the allocator (see bench.ts: MALLOC_* settings)
-                fn()
-            one = timed(fn, 3)
-            reps = max(1, min(200, int(req.get('sample_ms', 5) / max(one, 1e-3))))
+            cases[req['id']] = (fn, 1)
+            out = {'ok': True}
+        elif cmd == 'calibrate':
+            want = int(req.get('threads', 1))
+            if want != threads:
+                torch.set_num_threads(want)
+                threads = want
+            fn, _ = cases[req['id']]
+            sample_ms = float(req['sample_ms'])
+            t0 = time.perf_counter()
+            n = 1
+            per = timed(fn, 1)
+            while True:
+                n = max(1, min(2 * n, round(sample_ms / 2 / max(per, 1e-4))))
+                per = timed(fn, n)
+                if (time.perf_counter() - t0) * 1000 >= float(req['warm_ms']):
+                    break
+            reps = max(1, round(sample_ms / max(per, 1e-4)))
             cases[req['id']] = (fn, reps)
-            out = {'ok': True, 'reps': reps}
+            out = {'reps': reps}
         elif cmd == 'run':
             want = int(req.get('threads', 1))
             if want != threads:
