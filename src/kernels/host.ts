@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import {FusedArrays, fusedBackward, FusedGradArrays, fusedForward} from './compute';
 import {attrsOf, BackwardAttrs, ForwardAttrs, MODES, sizeOf, statsShapeOf} from './contract';
 import {layoutOf} from './layout';
+import {workArrays} from './simd/forward';
 import {Placement, simdBackward, simdEnabled, simdForward} from './simd/run';
 
 /** Where one kernel call's arrays live. */
@@ -35,7 +36,7 @@ export function hostForward<Out>(host: ArrayHost<Out>, {inputs, attrs}: Paramete
   // plain arrays of this call, and y alone is returned.
   const withStats = plan.withStats !== false;
   const stats = withStats ? MODES[plan.mode].stats.map(() => host.alloc(statsShape)) : [];
-  const scratchStats = withStats ? [] : MODES[plan.mode].stats.map(() => new Float32Array(L.numSets));
+  const scratchStats = withStats ? [] : workArrays(L, 'stats', Float32Array, MODES[plan.mode].stats.length, L.numSets);
   const arrays = (): FusedArrays => ({
     x: host.array(x),
     gamma: plan.hasGamma ? host.array(gamma) : null,

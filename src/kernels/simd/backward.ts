@@ -30,7 +30,7 @@ import {align16, MODES, NormMode, statIndex} from '../contract';
 import type {FusedLayout} from '../layout';
 import type {SimdEngine} from './engine';
 import {setStats, toMeans} from '../compute';
-import {consecutive, eachStretch, simdPlanOf} from './forward';
+import {consecutive, eachStretch, simdPlanOf, workArrays} from './forward';
 
 /** Whether {@link simdBackward} covers a layout. */
 export function simdBackwardCovers(L: FusedLayout): boolean {
@@ -86,10 +86,8 @@ export function simdBackward(
   const gv = new Float32Array(buf, g, paramSize);
 
   const {inv, off, centre} = setStats(L, mode, stats);
-  const sg = new Float64Array(numSets);
-  const sgx = new Float64Array(numSets);
-  const dg = new Float64Array(paramSize);
-  const db = new Float64Array(paramSize);
+  const [sg, sgx] = workArrays(L, 'backward', Float64Array, 2, numSets);
+  const [dg, db] = workArrays(L, 'backwardParams', Float64Array, 2, paramSize);
   const segs = sp.applySegs;
   eachStretch(L, segs, (r0, n, sb, pb) => {
     for (let j = 0; j < B; j++) Pv[j] = off[sb + colSet[j]];
@@ -106,7 +104,7 @@ export function simdBackward(
       db[p] += d;
     }
   });
-  const k = gradCoefficients(mode, stats, setSize, inv, centre, sg, sgx);
+  const k = gradCoefficients(L, mode, stats, setSize, inv, centre, sg, sgx);
   eachStretch(L, segs, (r0, n, sb, pb) => {
     for (let j = 0; j < B; j++) {
       const s = sb + colSet[j];
@@ -132,15 +130,13 @@ export function simdBackward(
  * g * xn; they are turned into means in place.
  */
 function gradCoefficients(
-    mode: NormMode, stats: Float32Array[], setSize: number, inv: Float64Array, centre: Float64Array,
+    L: FusedLayout, mode: NormMode, stats: Float32Array[], setSize: number, inv: Float64Array, centre: Float64Array,
     sg: Float64Array, sgx: Float64Array): {P: Float64Array, V: Float64Array, W: Float64Array} {
   toMeans(setSize, sg, sgx);
   const withSg = MODES[mode].subtractsMean;
   const invStd = MODES[mode].epsilonOn === 'std' ? stats[statIndex(mode, 'invStd')] : null;
   const n = inv.length;
-  const P = new Float64Array(n);
-  const V = new Float64Array(n);
-  const W = new Float64Array(n);
+  const [P, V, W] = workArrays(L, 'gradCoefficients', Float64Array, 3, n);
   for (let s = 0; s < n; s++) {
     const iv = inv[s];
     const c = centre[s];
@@ -183,8 +179,7 @@ function rowBackward(
     f64[4 * r + 1] = inv[s];
     i32[8 * r + 4] = rowParam[r];
   }
-  const sg = new Float64Array(numSets);
-  const sgx = new Float64Array(numSets);
+  const [sg, sgx] = workArrays(L, 'backward', Float64Array, 2, numSets);
   const ov = new Float64Array(buf, out, 2 * nOut);
   let dg: Float64Array;
   let db: Float64Array;
@@ -200,8 +195,7 @@ function rowBackward(
       sgx[s] += ov[2 * r + 1];
     }
   } else {
-    dg = new Float64Array(paramSize);
-    db = new Float64Array(paramSize);
+    [dg, db] = workArrays(L, 'backwardParams', Float64Array, 2, paramSize);
     fns.rowRunSums(ptr.x, ptr.dy, rows, B, runLength, info, out);
     const runs = B / runLength;
     let k = 0;
@@ -221,7 +215,7 @@ function rowBackward(
   }
   if (dgamma) dgamma.set(dg);
   if (dbeta) dbeta.set(db);
-  const k = gradCoefficients(mode, stats, setSize, inv, centre, sg, sgx);
+  const k = gradCoefficients(L, mode, stats, setSize, inv, centre, sg, sgx);
   for (let r = 0; r < rows; r++) {
     const s = rowSet[r];
     f32[8 * r] = k.P[s];

@@ -17,7 +17,7 @@
  * JS loops ({@link simdPlanOf} returns null).
  */
 import {align16, MODES, NormMode} from '../contract';
-import {finalizeSets, finalizeStats, merge, mergeColumns} from '../compute';
+import {finalizeSets, merge, mergeColumns} from '../compute';
 import type {FusedLayout} from '../layout';
 import type {SimdEngine} from './engine';
 
@@ -113,6 +113,32 @@ export function eachStretch(
   }
 }
 
+/**
+ * JS-side work arrays of a layout, made once and reused by every call of
+ * it (the kernels run synchronously and never inside one another, so one
+ * set per layout serves all; a fresh typed array is an off-heap allocation
+ * and zero fill a call, several a kernel): `count` arrays of `n` elements
+ * under `tag`, zeroed on each take.
+ */
+const workCache = new WeakMap<FusedLayout, Map<string, Array<Float32Array|Float64Array>>>();
+
+export function workArrays<T extends Float32Array|Float64Array>(
+    L: FusedLayout, tag: string, Ctor: {new(n: number): T}, count: number, n: number): T[] {
+  let byTag = workCache.get(L);
+  if (byTag == null) {
+    byTag = new Map();
+    workCache.set(L, byTag);
+  }
+  let arrays = byTag.get(tag) as T[]|undefined;
+  if (arrays == null || arrays.length !== count || arrays[0].length !== n) {
+    arrays = Array.from({length: count}, () => new Ctor(n));
+    byTag.set(tag, arrays);
+  } else {
+    for (const a of arrays) a.fill(0);
+  }
+  return arrays;
+}
+
 /** `count` consecutive arrays of n elements of type Ctor in buf from byte offset `at` (their pointers: byteOffset). */
 export function consecutive<T extends Float32Array|Float64Array>(
     Ctor: {new(buf: ArrayBuffer, offset: number, n: number): T, BYTES_PER_ELEMENT: number}, buf: ArrayBuffer,
@@ -165,9 +191,7 @@ export function simdForward(
     b = extra;
     new Float32Array(buf, b, paramSize).fill(0);
   }
-  const count = new Float64Array(numSets);
-  const mean = new Float64Array(numSets);
-  const m2 = new Float64Array(numSets);
+  const [count, mean, m2, mu, scale] = workArrays(L, 'forward', Float64Array, 5, numSets);
 
   if (L.kind === 'row') {
     fns.rowMoments(ptr.x, rows, B, shift, work);
@@ -182,7 +206,7 @@ export function simdForward(
         merge(count, mean, m2, rowSet[r], B, xv[r * B] + s1 / B, Math.max(0, s2 - (s1 * s1) / B));
       }
     }
-    const {mu, scale} = finalizeStats(mean, m2, L, mode, epsilon, stats);
+    finalizeSets(mean, m2, L, mode, epsilon, stats, mu, scale, 0, numSets);
     const fi = new Float32Array(buf, work, 4 * rows);
     const ii = new Int32Array(buf, work, 4 * rows);
     for (let r = 0; r < rows; r++) {
@@ -207,7 +231,7 @@ export function simdForward(
     fns.colMoments(ptr.x + 4 * r0 * B, n, B, shift, Kv.byteOffset, S1v.byteOffset, S2v.byteOffset);
     mergeColumns(count, mean, m2, L, sb, n, Kv, S1v, S2v, rms);
   };
-  const apply = (mu: Float64Array, scale: Float64Array) => (r0: number, n: number, sb: number, pb: number) => {
+  const applyStretch = (r0: number, n: number, sb: number, pb: number) => {
     for (let j = 0; j < B; j++) {
       const s = sb + colSet[j];
       const p = pb + colParam[j];
@@ -223,15 +247,12 @@ export function simdForward(
   const ranges = sp.stretchSets;
   if (ranges == null) {
     eachStretch(L, sp.momentSegs, moments);
-    const {mu, scale} = finalizeStats(mean, m2, L, mode, epsilon, stats);
-    eachStretch(L, sp.applySegs, apply(mu, scale));
+    finalizeSets(mean, m2, L, mode, epsilon, stats, mu, scale, 0, numSets);
+    eachStretch(L, sp.applySegs, applyStretch);
     return;
   }
   // Each stretch's sets are complete after its own statistics pass: y for
   // that stretch at once, while its rows are still in cache.
-  const mu = new Float64Array(numSets);
-  const scale = new Float64Array(numSets);
-  const applyStretch = apply(mu, scale);
   const {momentSegs, applySegs} = sp;
   let a = 0;
   for (let i = 0; i + 1 < momentSegs.length; i++) {

@@ -43,14 +43,20 @@ export type Placement = {kind: 'copy'}|{kind: 'view', engine: SimdEngine};
  * float64 JS loops instead.
  */
 export function simdSafeStats(mode: NormMode, stats: Float32Array[]): boolean {
-  const keys = (['inv', 'invStd', 's'] as const).map((name) => statIndex(mode, name)).filter((k) => k >= 0);
-  for (const k of keys) {
-    for (const v of stats[k]) {
+  for (const k of SAFE_KEYS[mode]) {
+    const a = stats[k];
+    for (let i = 0; i < a.length; i++) {
+      const v = a[i];
       if (v !== 0 && !(v >= 2 ** -40 && v <= 2 ** 40)) return false;
     }
   }
   return true;
 }
+
+/** Per mode, where inv, invStd and s are among its statistics. */
+const SAFE_KEYS = Object.fromEntries((['center', 'rms', 'rmsScaling', 'stdEps'] as const).map((mode) =>
+  [mode, (['inv', 'invStd', 's'] as const).map((name) => statIndex(mode, name)).filter((k) => k >= 0)])) as
+    Record<NormMode, number[]>;
 
 /**
  * Bytes left between consecutive arrays in the cpu engine's memory, so that
@@ -94,25 +100,21 @@ function place(
     scratchBytes: number): Placed|null {
   if (at.kind === 'view') {
     const eng = at.engine;
-    // Offsets and lengths both: a view detached by the scratch allocation reads 0 for each.
-    const offsets = new Map<Float32Array, [number, number]>();
-    const offset = (a: Float32Array) => {
-      offsets.set(a, [a.byteOffset, a.length]);
-      return a.byteOffset;
-    };
-    const placed = {ins: ins.map((a) => (a ? offset(a) : null)), outs: outs.map(offset)};
-    // Views of the heap only: a JS array of the caller's (statistics a
-    // forward does not return) stays as it is.
-    host.forEach((a) => a && a.buffer === eng.memory.buffer && offset(a));
+    const before = eng.memory.buffer;
+    const placed = {ins: ins.map((a) => (a ? a.byteOffset : null)), outs: outs.map((a) => a.byteOffset)};
+    // Offsets and lengths of the views of the heap among `host`, taken
+    // before the scratch allocation (a view it detaches reads 0 for both).
+    // A JS array of the caller's (statistics a forward does not return)
+    // stays as it is.
+    const where = host.map((a) => (a && a.buffer === before ? [a.byteOffset, a.length] : null));
     const scratch = eng.scratch(scratchBytes);
-    return {
-      eng, ...placed, scratch,
-      host: (a) => {
-        const where = offsets.get(a);
-        return where == null ? a : new Float32Array(eng.memory.buffer, where[0], where[1]);
-      },
-      finish: () => undefined,
+    const buf = eng.memory.buffer;
+    // Unless the memory grew, the views are still valid and are used as they are.
+    const again = (a: Float32Array) => {
+      const w = where[host.indexOf(a)];
+      return w == null ? a : new Float32Array(buf, w[0], w[1]);
     };
+    return {eng, ...placed, scratch, host: buf === before ? (a) => a : again, finish: () => undefined};
   }
   let end = 0;
   const next = (a: Float32Array) => {
