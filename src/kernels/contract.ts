@@ -163,14 +163,32 @@ export function layoutKey(plan: Pick<NormPlan, 'viewShape'|'reduceAxes'|'paramVi
  */
 export function cachedByLayout<T>(fn: (plan: NormPlan) => T): (plan: NormPlan) => T {
   const cache = new Map<string, T>();
+  // The last plan's shapes (copies) and value: a layer calls with the same
+  // shapes again and again, and comparing them costs less than building the key.
+  let last: {viewShape: number[], reduceAxes: number[], paramViewShape: number[], value: T}|null = null;
   return (plan) => {
+    if (last != null && sameNumbers(last.viewShape, plan.viewShape) && sameNumbers(last.reduceAxes, plan.reduceAxes) &&
+        sameNumbers(last.paramViewShape, plan.paramViewShape)) {
+      return last.value;
+    }
     const key = layoutKey(plan);
-    if (cache.has(key)) return cache.get(key) as T;
-    const value = fn(plan);
-    if (cache.size > 256) cache.clear();
-    cache.set(key, value);
+    let value: T;
+    if (cache.has(key)) {
+      value = cache.get(key) as T;
+    } else {
+      value = fn(plan);
+      if (cache.size > 256) cache.clear();
+      cache.set(key, value);
+    }
+    last = {viewShape: [...plan.viewShape], reduceAxes: [...plan.reduceAxes], paramViewShape: [...plan.paramViewShape], value};
     return value;
   };
+}
+
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** n rounded up to a multiple of 16 (byte offsets in the SIMD module's memory). */

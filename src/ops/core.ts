@@ -322,6 +322,26 @@ export function normalize(
     mask?: tf.Tensor|null, moments?: MomentsSink): tf.Tensor {
   const lowered = moments ? null : normalizeLowered(x, plan, gamma, beta, mask);
   if (lowered != null) return lowered;
+  // Whether anything will read the statistics: a gradient (a tape records
+  // this call; inside the customGrad below none appears to) or the sink.
+  const taped = taping();
+  const withStats = taped || moments != null;
+  // No tape records this call (inference): the fused kernel straight
+  // through the engine, without tf.customGrad's closures, scope and
+  // bookkeeping (nothing would ever call its gradient). y is the same
+  // tensor customGrad would return.
+  if (!taped && mask == null) {
+    const direct = fusedNorm(x, plan, gamma, beta, withStats);
+    if (direct != null) {
+      if (moments && plan.mode === 'center') {
+        const inv = direct.stats[2];
+        sinkMoments(moments, direct.stats[0], direct.stats[1], () => varianceFromInv(inv, plan.epsilon),
+                    () => varianceFromInvValues(inv, plan.epsilon));
+      }
+      tf.dispose(direct.stats);
+      return direct.y;
+    }
+  }
   const hasGamma = gamma != null;
   const hasBeta = beta != null;
   const hasMask = mask != null;
@@ -337,27 +357,6 @@ export function normalize(
   paramViewShape.forEach((d, i) => {
     if (d === 1) paramAxes.push(i);
   });
-
-  // Whether anything will read the statistics: a gradient (a tape records
-  // this call; inside the customGrad below none appears to) or the sink.
-  const taped = taping();
-  const withStats = taped || moments != null;
-  // No tape records this call (inference): the fused kernel straight
-  // through the engine, without tf.customGrad's closures, scope and
-  // bookkeeping (nothing would ever call its gradient). y is the same
-  // tensor customGrad would return.
-  if (!taped && !hasMask) {
-    const direct = fusedNorm(x, plan, gamma, beta, withStats);
-    if (direct != null) {
-      if (moments && mode === 'center') {
-        const inv = direct.stats[2];
-        sinkMoments(moments, direct.stats[0], direct.stats[1], () => varianceFromInv(inv, plan.epsilon),
-                    () => varianceFromInvValues(inv, plan.epsilon));
-      }
-      tf.dispose(direct.stats);
-      return direct.y;
-    }
-  }
   const f = tf.customGrad((...args: Array<tf.Tensor|tf.GradSaveFunc>) => {
     const save = args[args.length - 1] as tf.GradSaveFunc;
     const xin = args[0] as tf.Tensor;
