@@ -33,9 +33,11 @@
  * --quick; --sample-ms), no cap; the PyTorch worker does the same for its
  * own loop. A warm-up round over every variant is run and dropped, then
  * --rounds rounds (25; 2 with --quick), each running every variant of a
- * case once, in an order shuffled per round (seeded). A sample is timed in
- * wall clock (reported by default) and in CPU time of the process that ran
- * it (--clock cpu; Node's process.cpuUsage also counts V8's GC threads).
+ * case once, in an order shuffled per round (seeded; a variant whose one
+ * call takes over 100 ms, the cpu composites, in the first 5 rounds only).
+ * A sample is timed in wall clock (reported by default) and in CPU time of
+ * the process that ran it (--clock cpu; Node's process.cpuUsage also
+ * counts V8's GC threads).
  * Both processes run with the same glibc malloc settings (MALLOC_ENV: this
  * bench reruns itself in a child that has them). Tables: median (p25–p75)
  * over the rounds; ratios are paired (per round, then median and p25–p75
@@ -665,8 +667,11 @@ async function clocked(reps: number, f: () => Promise<void>): Promise<Sample> {
  * (JIT, first allocations, page faults: 15-25 ms against 0.5 ms steady for a
  * wasm GroupNorm forward), so they set nothing.
  */
-async function calibrate(r: Runner, sampleMs: number, warmMs: number): Promise<number> {
-  if (r.calibrate) return r.calibrate(sampleMs, warmMs);
+async function calibrate(r: Runner, sampleMs: number, warmMs: number): Promise<{reps: number, perCallMs: number}> {
+  if (r.calibrate) {
+    const reps = await r.calibrate(sampleMs, warmMs);
+    return {reps, perCallMs: sampleMs / reps};
+  }
   const t0 = performance.now();
   let n = 1;
   let per = (await r.time(1)).wall;
@@ -674,8 +679,18 @@ async function calibrate(r: Runner, sampleMs: number, warmMs: number): Promise<n
     n = Math.max(1, Math.min(2 * n, Math.round(sampleMs / 2 / Math.max(per, 1e-4))));
     per = (await r.time(n)).wall;
   } while (performance.now() - t0 < warmMs);
-  return Math.max(1, Math.round(sampleMs / Math.max(per, 1e-4)));
+  return {reps: Math.max(1, Math.round(sampleMs / Math.max(per, 1e-4))), perCallMs: per};
 }
+
+/**
+ * A variant whose one call takes longer than this is timed in the first
+ * SLOW_ROUNDS rounds only: the cpu backend's tf-op, naive and BatchNorm
+ * composites take 0.1-2.3 s a call, 23 s a round between them, which
+ * would make a full 25-round run take 10 minutes. None of them is in a
+ * target; their ratios pair over the rounds both variants ran.
+ */
+const SLOW_CALL_MS = 100;
+const SLOW_ROUNDS = 5;
 
 /** GC events (perf_hooks), matched to the samples they fall in after the run. */
 const gcEvents: Array<{start: number, ms: number}> = [];
@@ -826,7 +841,7 @@ async function main() {
   // Setup: data, float64 answers, every variant checked, then warmed and its reps per sample chosen.
   interface Setup {
     c: Case;
-    runners: Array<{v: VariantInfo, r: Runner, reps: number}>;
+    runners: Array<{v: VariantInfo, r: Runner, reps: number, slow: boolean}>;
     samples: Map<string, Sample[]>;
     res: CaseResult;
   }
@@ -863,9 +878,9 @@ async function main() {
         if (v.backend) badOurs.push(`${v.key} on ${c.id}`);
         continue;
       }
-      const reps = await calibrate(r, opt.sampleMs, opt.warmMs);
+      const {reps, perCallMs} = await calibrate(r, opt.sampleMs, opt.warmMs);
       res.reps[v.key] = reps;
-      s.runners.push({v, r, reps});
+      s.runners.push({v, r, reps, slow: perCallMs > SLOW_CALL_MS});
     }
     setups.push(s);
   }
@@ -881,7 +896,8 @@ async function main() {
   for (let round = 0; round <= opt.rounds; round++) {
     for (const [ci, s] of setups.entries()) {
       const order = shuffled(s.runners, rng(1000 * round + ci + 1));
-      for (const {v, r, reps} of order) {
+      for (const {v, r, reps, slow} of order) {
+        if (slow && round > SLOW_ROUNDS) continue;
         const sample = await r.time(reps);
         if (round === 0) continue;
         const list = s.samples.get(v.key) ?? [];
@@ -1100,8 +1116,10 @@ function fmt(s?: Stat): string {
 function pairedOf(r: CaseResult, num: string, den: string): Stat|null {
   const a = r.rounds[num];
   const b = r.rounds[den];
-  if (!a || !b || a.length !== b.length || !a.length) return null;
-  return stat(a.map((x, i) => x / b[i]));
+  // Round i of both is index i (a slow variant has only the first rounds).
+  const n = Math.min(a?.length ?? 0, b?.length ?? 0);
+  if (!n) return null;
+  return stat(a.slice(0, n).map((x, i) => x / b[i]));
 }
 
 /** The ratio of the two medians (for comparison with the paired ratio). */
@@ -1214,7 +1232,9 @@ function markdown(o: Out): string {
         `${ratios.map(([a, b]) => ratio(r, a, b, true)).join(' | ')} |`);
   }
   L.push('', 'Ratios are **paired**: round by round, the two variants\' samples of the same round (taken within a second of ' +
-      'each other) divided, then the median (p25–p75) over the rounds; "ratio of medians" divides the two columns\' medians.');
+      'each other) divided, then the median (p25–p75) over the rounds; "ratio of medians" divides the two columns\' medians. ' +
+      `A variant whose one call takes over ${SLOW_CALL_MS} ms (the cpu backend's composites) is timed in the first ` +
+      `${SLOW_ROUNDS} rounds only, and its ratios pair over those.`);
   L.push('', '## Targets (issue #16) in this run', '', ...targets(o), '');
 
   for (const backend of o.backends) {
