@@ -170,6 +170,36 @@ describe.each([['cpu'], ['wasm']] as const)('%s backend', (backend) => {
       tf.dispose([x, dy, g, b, ...simd, ...js]);
     }
   });
+
+  // The column backward's first pass runs in pieces of at most 2^18 bytes of
+  // x (1024 rows of 64 channels): batch norm's one stretch of every row,
+  // and a group norm sample longer than that, split with a last piece
+  // shorter than colDySums's block of 16 rows.
+  test.each([
+    ['ops.batchNorm [2055, 64] (one stretch: 3 pieces, the last of 7 rows)', [2055, 64], 0],
+    ['ops.groupNorm [2, 33, 32, 64] G=32 (stretches of 1056 rows: 1024 + 32 each)', [2, 33, 32, 64], 32],
+  ] as const)('the column backward in pieces equals the JS loops: %s', (_what, shape, groups) => {
+    const n = shape.reduce((p, d) => p * d, 1);
+    const rand = rng(41);
+    const x = tf.tensor(normals(rand, n, 0.5, 2), [...shape]);
+    const dy = tf.tensor(normals(rand, n), [...shape]);
+    const g = tf.tensor(normals(rand, 64, 1, 0.5));
+    const b = tf.tensor(normals(rand, 64));
+    const f = (t: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+      groups > 0 ? ops.groupNorm(t, {groups, gamma: gg, beta: bb}) : ops.batchNorm(t, {gamma: gg, beta: bb});
+    const grads = () => tf.grads(f)([x, g, b], dy);
+    const runs0 = trace.simd.backward[PLACEMENT[backend]];
+    const simd = grads();
+    expect(trace.simd.backward[PLACEMENT[backend]]).toBe(runs0 + 1);
+    const js = withFlags({[SIMD_FLAG]: false}, grads);
+    ['dx', 'dgamma', 'dbeta'].forEach((name, i) => {
+      const ref = js[i].dataSync();
+      let scale = 0;
+      for (let k = 0; k < ref.length; k++) scale = Math.max(scale, Math.abs(ref[k]));
+      expectClose(simd[i], ref, (i === 0 ? 1e-4 : 1e-5) * scale, `${name}: SIMD in pieces vs JS loops`);
+    });
+    tf.dispose([x, dy, g, b, ...simd, ...js]);
+  });
 });
 
 describe('cpu: the module\'s memory is bounded, and a call it cannot hold falls back to the JS loops', () => {

@@ -89,7 +89,10 @@ export function simdBackward(
   const [sg, sgx] = workArrays(L, 'backward', Float64Array, 2, numSets);
   const [dg, db] = workArrays(L, 'backwardParams', Float64Array, 2, paramSize);
   const segs = sp.applySegs;
-  eachStretch(L, segs, (r0, n, sb, pb) => {
+  // Pass 1 in pieces of at most sumRows(B) rows: its eight-column strips walk
+  // down the rows, so a long stretch (batch norm: all rows are one) is walked
+  // eight times through a span that leaves L1/L2; the sums are additive.
+  eachStretch(L, chunked(segs, sumRows(B)), (r0, n, sb, pb) => {
     for (let j = 0; j < B; j++) Pv[j] = off[sb + colSet[j]];
     fns.colDySums(ptr.x + 4 * r0 * B, ptr.dy + 4 * r0 * B, n, B, Pv.byteOffset, Dv.byteOffset, Ev.byteOffset);
     for (let j = 0; j < B; j++) {
@@ -119,6 +122,30 @@ export function simdBackward(
   });
   if (dgamma) dgamma.set(dg);
   if (dbeta) dbeta.set(db);
+}
+
+/** Bytes of x (and as many of dy) one colDySums call walks at most: its strips then stay in L1/L2. */
+const SUM_PIECE_BYTES = 1 << 18;
+
+/** Rows of B floats in one colDySums call (at least 16, its block of rows). */
+function sumRows(B: number): number {
+  return Math.max(16, Math.floor(SUM_PIECE_BYTES / (4 * B)));
+}
+
+const chunkCache = new WeakMap<Int32Array, {max: number, segs: Int32Array}>();
+
+/** `segs` (stretch starts, then the end) with every stretch longer than `max` rows split into pieces of `max` (cached). */
+export function chunked(segs: Int32Array, max: number): Int32Array {
+  const hit = chunkCache.get(segs);
+  if (hit != null && hit.max === max) return hit.segs;
+  const out: number[] = [];
+  for (let i = 0; i + 1 < segs.length; i++) {
+    for (let r = segs[i]; r < segs[i + 1]; r += max) out.push(r);
+  }
+  out.push(segs[segs.length - 1]);
+  const split = out.length === segs.length ? segs : Int32Array.from(out);
+  chunkCache.set(segs, {max, segs: split});
+  return split;
 }
 
 /**
