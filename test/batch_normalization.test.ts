@@ -510,6 +510,108 @@ describe('gradients against central finite differences (float64 reference)', () 
   });
 });
 
+describe('moving statistics on CPU backends: the values the last step wrote', () => {
+  const shape = [6, 5, 4];
+  const C = 4;
+  /** Counts dataSync calls on the layer's moving variables during fn. */
+  const movingReads = (l: tf.layers.Layer, fn: () => void): number => {
+    const moving = l.nonTrainableWeights.map((w) => w.read());
+    const spy = jest.spyOn(tf.Tensor.prototype, 'dataSync');
+    try {
+      fn();
+      return spy.mock.contexts.filter((t) => moving.includes(t as tf.Tensor)).length;
+    } finally {
+      spy.mockRestore();
+    }
+  };
+  const step = (l: tf.layers.Layer, x: tf.Tensor) => tf.dispose(l.apply(x, {training: true}) as tf.Tensor);
+  const moving = (l: tf.layers.Layer) => l.nonTrainableWeights.map((w) => Array.from(w.read().dataSync()));
+  /** New data with the same values (tf.clone would share the data). */
+  const copyOf = (t: tf.Tensor) => tf.add(t, 0);
+
+  test.each(BACKENDS)('%s: steps after the first reuse the written values, bit for bit what reading them back gives', async (backend) => {
+    await tf.setBackend(backend);
+    const xs = [1, 2, 3, 4, 5].map((seed) => tf.randomNormal(shape, 0.3, 1.7, 'float32', seed));
+    const a = new BatchNormalization({momentum: 0.7});
+    const b = new BatchNormalization({momentum: 0.7});
+    tf.dispose([a.apply(xs[0]), b.apply(xs[0])] as tf.Tensor[]);
+    tf.tidy(() => {
+      const init = a.getWeights().map((w, i) => tf.add(w, tf.randomUniform(w.shape, 0.1, 0.6, 'float32', 10 + i)));
+      a.setWeights(init);
+      b.setWeights(init);
+    });
+    // The first step after setWeights reads the moving variables; later ones do not.
+    expect(movingReads(a, () => step(a, xs[0]))).toBe(2);
+    for (const x of xs.slice(1)) expect(movingReads(a, () => step(a, x))).toBe(0);
+    // b: its moving statistics rewritten with copies (new data, same values) before every step, so it reads them each time.
+    for (const x of xs) {
+      const copies = b.nonTrainableWeights.map((w) => copyOf(w.read()));
+      b.nonTrainableWeights.forEach((w, i) => w.write(copies[i]));
+      tf.dispose(copies);
+      expect(movingReads(b, () => step(b, x))).toBe(2);
+    }
+    expect(moving(a)).toEqual(moving(b));
+    tf.dispose(xs);
+    a.dispose();
+    b.dispose();
+    await tf.setBackend('cpu');
+  });
+
+  test.each(BACKENDS)('%s: setWeights, a write of either variable and a weights load all replace the written values', async (backend) => {
+    await tf.setBackend(backend);
+    const x = tf.randomNormal(shape, -0.2, 1.3, 'float32', 7);
+    const x2 = tf.randomNormal(shape, 0.5, 0.8, 'float32', 8);
+    const a = new BatchNormalization({momentum: 0.6});
+    tf.dispose(a.apply(x) as tf.Tensor);
+    const mm = tf.tensor1d([0.5, -1, 2, 0.25]);
+    const mv = tf.tensor1d([2, 0.5, 3, 1.5]);
+    /** One step from these moving statistics on a fresh layer: what the step after any of the writes below must give. */
+    const fresh = (mean: tf.Tensor, variance: tf.Tensor) => {
+      const f = new BatchNormalization({momentum: 0.6});
+      tf.dispose(f.apply(x) as tf.Tensor);
+      tf.tidy(() => f.setWeights([tf.ones([C]), tf.zeros([C]), mean.clone(), variance.clone()]));
+      step(f, x2);
+      const out = moving(f);
+      f.dispose();
+      return out;
+    };
+    // Each case: a step that writes the moving statistics, the write under test, then the step compared.
+    // setWeights.
+    step(a, x);
+    tf.tidy(() => a.setWeights([tf.ones([C]), tf.zeros([C]), mm.clone(), mv.clone()]));
+    step(a, x2);
+    expect(moving(a)).toEqual(fresh(mm, mv));
+    // A write of the moving variance alone (the mean keeps what the step wrote).
+    step(a, x);
+    const keptMean = tf.tensor1d(moving(a)[0]);
+    tf.tidy(() => {
+      a.nonTrainableWeights[1].write(mv.clone());
+    });
+    step(a, x2);
+    expect(moving(a)).toEqual(fresh(keptMean, mv));
+    // A write of the moving mean alone, through the tf.Variable itself.
+    step(a, x);
+    const keptVariance = tf.tensor1d(moving(a)[1]);
+    tf.tidy(() => (a.nonTrainableWeights[0].read() as tf.Variable).assign(mm.clone()));
+    step(a, x2);
+    expect(moving(a)).toEqual(fresh(mm, keptVariance));
+    // A weights load into a model holding the layer (LayersModel.loadWeights, as tf.loadLayersModel's weights).
+    const model = tf.sequential({layers: [tf.layers.inputLayer({inputShape: shape.slice(1)}), a]});
+    step(a, x);
+    tf.tidy(() => {
+      const values = [tf.ones([C]), tf.zeros([C]), mm.clone(), mv.clone()];
+      const named: tf.NamedTensorMap = {};
+      a.weights.forEach((w, i) => (named[w.originalName] = values[i]));
+      model.loadWeights(named);
+    });
+    step(a, x2);
+    expect(moving(a)).toEqual(fresh(mm, mv));
+    tf.dispose([x, x2, mm, mv, keptMean, keptVariance]);
+    model.dispose();
+    await tf.setBackend('cpu');
+  });
+});
+
 describe('numerics and leaks', () => {
   test('moving statistics of an input with mean 1e3 and std 1e-2 (fused kernel) within float32 resolution of float64', () => {
     const shape = [64, 4];

@@ -41,6 +41,14 @@ export interface BatchNormalizationArgs extends AffineArgs {
 }
 
 const CLIPPING_KEYS = ['rmax', 'rmin', 'dmax'];
+
+/** The moving statistics as a training step wrote them (float32 values), with the data each variable then held. */
+interface WrittenStats {
+  meanData: object;
+  varianceData: object;
+  mean: Float32Array;
+  variance: Float32Array;
+}
 /** Backends whose tensors live in CPU memory, tfjs-node's 'tensorflow' included (reading C values is cheap and does not stall a GPU). */
 const CPU_BACKENDS = new Set(['cpu', 'wasm', 'tensorflow']);
 
@@ -131,6 +139,8 @@ export class BatchNormalization extends AffineNormalization {
   private renormStddev: tf.LayerVariable|null = null;
   /** The batch-statistics plan of the last training input shape (shapes repeat step after step). */
   private plan: {shape: number[], plan: BatchNormPlan}|null = null;
+  /** The moving statistics this layer last wrote on a CPU backend (see {@link movingValues}). */
+  private written: WrittenStats|null = null;
 
   constructor(args: BatchNormalizationArgs = {}) {
     super(args, 1e-3);
@@ -228,21 +238,38 @@ export class BatchNormalization extends AffineNormalization {
     return batchNormWithPlan(this.who, x, this.planOf(x), this.readGamma(), this.readBeta(), mask, (batch) => {
       if (CPU_BACKENDS.has(tf.getBackend())) {
         const b = batch.values();
-        const cm = mean.read().dataSync();
-        const cv = variance.read().dataSync();
+        const {mean: cm, variance: cv} = this.movingValues(mean, variance);
         const nm = new Float32Array(cm.length);
         const nv = new Float32Array(cv.length);
         for (let i = 0; i < nm.length; i++) {
           nm[i] = cm[i] * m + b.mean[i] * (1 - m);
           nv[i] = cv[i] * m + b.variance[i] * (1 - m);
         }
-        mean.write(tf.tensor1d(nm, 'float32'));
-        variance.write(tf.tensor1d(nv, 'float32'));
+        const tm = tf.tensor1d(nm, 'float32');
+        const tv = tf.tensor1d(nv, 'float32');
+        mean.write(tm);
+        variance.write(tv);
+        this.written = {meanData: tm.dataId, varianceData: tv.dataId, mean: nm, variance: nv};
         return;
       }
       mean.write(tf.add(tf.mul(mean.read(), m), tf.mul(batch.mean(), 1 - m)));
       variance.write(tf.add(tf.mul(variance.read(), m), tf.mul(batch.variance(), 1 - m)));
     });
+  }
+
+  /**
+   * The moving statistics' current values on a CPU backend: the arrays this
+   * layer wrote last step while both variables still hold that write's
+   * data (tfjs data is immutable, and any other write, setWeights or a
+   * weights load included, gives a variable new data), else read back.
+   */
+  private movingValues(mean: tf.LayerVariable, variance: tf.LayerVariable): {mean: Float32Array, variance: Float32Array} {
+    const w = this.written;
+    const mr = mean.read();
+    const vr = variance.read();
+    if (w != null && mr.dataId === w.meanData && vr.dataId === w.varianceData) return w;
+    this.written = null;
+    return {mean: mr.dataSync() as Float32Array, variance: vr.dataSync() as Float32Array};
   }
 
   /** Keras 3's renorm path: _renorm_correction_and_moments, _compose_transforms, _update_renorm_statistics. */
