@@ -107,6 +107,13 @@ def clocked(fn, reps):
     return wall, (time.process_time() - c0) * 1000 / reps
 
 
+def use_threads(want, current):
+    """Sets torch's thread count to `want` where it is not already; returns it."""
+    if want != current:
+        torch.set_num_threads(want)
+    return want
+
+
 def main():
     torch.set_num_threads(1)
     threads = 1
@@ -117,9 +124,7 @@ def main():
             out = {'torch': torch.__version__, 'threads': DEFAULT_THREADS,
                    'rms': 'rms_norm' if HAS_RMS else 'composite'}
         elif cmd == 'case':
-            if threads != 1:
-                torch.set_num_threads(1)
-                threads = 1
+            threads = use_threads(1, threads)
             fn, outputs = make(req['op'], req['shape'], req.get('groups'), req['eps'], req['grad'], req['dir'])
             with open(os.path.join(req['dir'], 'torch_out.f32'), 'wb') as fh:
                 for t in outputs():
@@ -127,10 +132,7 @@ def main():
             cases[req['id']] = (fn, 1)
             out = {'ok': True}
         elif cmd == 'calibrate':
-            want = int(req.get('threads', 1))
-            if want != threads:
-                torch.set_num_threads(want)
-                threads = want
+            threads = use_threads(int(req.get('threads', 1)), threads)
             fn, _ = cases[req['id']]
             sample_ms = float(req['sample_ms'])
             t0 = time.perf_counter()
@@ -145,17 +147,12 @@ def main():
             cases[req['id']] = (fn, reps)
             out = {'reps': reps}
         elif cmd == 'run':
-            want = int(req.get('threads', 1))
-            if want != threads:
-                torch.set_num_threads(want)
-                threads = want
+            threads = use_threads(int(req.get('threads', 1)), threads)
             fn, reps = cases[req['id']]
             wall, cpu = clocked(fn, reps)
             out = {'ms': wall, 'cpu_ms': cpu}
         elif cmd == 'fidelity':
-            if threads != 1:
-                torch.set_num_threads(1)
-                threads = 1
+            threads = use_threads(1, threads)
             shape = req['shape']
             x = torch.tensor(req['x'], dtype=torch.float32).reshape(*shape)
             c = shape[-1]
