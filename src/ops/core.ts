@@ -330,7 +330,10 @@ export function normalize(
   // through the engine, without tf.customGrad's closures, scope and
   // bookkeeping (nothing would ever call its gradient). y is the same
   // tensor customGrad would return.
-  if (!taped && mask == null) {
+  // Whether the fused kernel was asked here and had nothing for this call
+  // (no kernel for the plan, or it declined the data): not asked again below.
+  const directTried = !taped && mask == null;
+  if (directTried) {
     const direct = fusedNorm(x, plan, gamma, beta, withStats);
     if (direct != null) {
       if (moments && plan.mode === 'center') {
@@ -367,8 +370,9 @@ export function normalize(
     // A fused kernel of the active backend, when it has one for this plan
     // (src/kernels): same outputs and saved statistics, same backward
     // (without a tape recording, or a moments sink, it returns y alone).
-    // Masked statistics always take the tf-op path.
-    const fused = hasMask ? null : fusedNorm(xin, plan, g, b, withStats);
+    // Masked statistics always take the tf-op path; an untaped call whose
+    // direct fused attempt above returned nothing takes it too.
+    const fused = hasMask || directTried ? null : fusedNorm(xin, plan, g, b, withStats);
     if (fused != null) {
       if (moments && mode === 'center') {
         const inv = fused.stats[2];
