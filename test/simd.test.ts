@@ -14,7 +14,7 @@ import {FUSED_FLAG, FUSED_NORM_KERNEL, SIMD_FLAG} from '../src/kernels/index';
 import {MODES} from '../src/kernels/contract';
 import {layoutOf} from '../src/kernels/layout';
 import {
-  SIMD_CPU_KEEP_BYTES, simdAvailable, simdCpuMemory, simdEngineForCpu, simdEngineForWasm, simdModule,
+  SIMD_CPU_KEEP_BYTES, simdAvailable, simdCpuMemory, simdEngineForCpu, simdEngineForWasm, SimdExports, simdModule,
 } from '../src/kernels/simd/engine';
 import {simdPlanOf} from '../src/kernels/simd/forward';
 import {SIMD_WASM_BASE64} from '../src/kernels/simd/module';
@@ -45,6 +45,115 @@ test('the module validates, uses SIMD, and exports its loops', () => {
   // WebAssembly.validate rejects it and the kernels keep their JS loops.
   const bytes = Buffer.from(SIMD_WASM_BASE64, 'base64');
   expect(bytes.includes(0xfd)).toBe(true);
+});
+
+/**
+ * colMoments as norm.wat documents it, in JS with float32 rounding at each
+ * step (Math.fround), per column: the shift K (the mean of the first 8 rows
+ * in f32, or 0), the f32 sums of d = x - K and d^2 over blocks of 16 rows,
+ * each added into the f64 totals; a group of 8 columns whose totals are not
+ * finite or whose mean square is below n 2^-96, the columns left after the
+ * last group of 8, and every column when n < 16, in f64 around K = x[0].
+ */
+function colMomentsRef(x: Float32Array, n: number, B: number, shift: boolean) {
+  const f = Math.fround;
+  const K = new Float64Array(B);
+  const S1 = new Float64Array(B);
+  const S2 = new Float64Array(B);
+  const f64 = (j: number) => {
+    K[j] = shift ? x[j] : 0;
+    let s = 0;
+    let q = 0;
+    for (let r = 0; r < n; r++) {
+      const e = x[r * B + j] - K[j];
+      s += e;
+      q += e * e;
+    }
+    S1[j] = s;
+    S2[j] = q;
+  };
+  const B8 = n < 16 ? 0 : B - (B % 8);
+  for (let j0 = 0; j0 < B8; j0 += 8) {
+    let bad = false;
+    for (let j = j0; j < j0 + 8; j++) {
+      let k = 0;
+      if (shift) {
+        k = x[j];
+        for (let r = 1; r < 8; r++) k = f(k + x[r * B + j]);
+        k = f(k * 0.125);
+      }
+      K[j] = k;
+      for (let r0 = 0; r0 < n; r0 += 16) {
+        let a = 0;
+        let b = 0;
+        for (let r = r0; r < Math.min(n, r0 + 16); r++) {
+          const d = f(x[r * B + j] - k);
+          a = f(a + d);
+          b = f(b + f(d * d));
+        }
+        S1[j] += a;
+        S2[j] += b;
+      }
+      bad ||= !(Math.abs(S1[j]) < Infinity) || !(S2[j] < Infinity) || S2[j] < n * 2 ** -96;
+    }
+    if (bad) for (let j = j0; j < j0 + 8; j++) f64(j);
+  }
+  for (let j = B8; j < B; j++) f64(j);
+  return {K, S1, S2};
+}
+
+test('colMoments and applyCols equal their float32 arithmetic in JS bit for bit, row blocks and column tails included', () => {
+  const memory = new WebAssembly.Memory({initial: 64});
+  const fns = new WebAssembly.Instance(simdModule() as WebAssembly.Module, {env: {memory}}).exports as unknown as
+      {colMoments: SimdExports['colMoments'], applyCols: SimdExports['applyCols']};
+  const X = 1024;
+  const Y = 1 << 20;
+  const W = 2 << 20;
+  const rand = rng(91);
+  // [n, B]: whole and partial blocks of 16 rows (a short last block, one
+  // row after the blocks, fewer than 16 rows: f64 only), groups of 8
+  // columns and tails of 1 to 7 (applyCols: groups of 16, 8, 4 and single columns).
+  const shapes: Array<[number, number]> =
+      [[16, 8], [35, 30], [17, 64], [33, 128], [5, 19], [40, 37], [100, 13], [48, 3], [1, 24], [64, 1]];
+  let checked = 0;
+  for (const [n, B] of shapes) {
+    for (const variant of ['normal', 'tiny group', 'overflowing group'] as const) {
+      const x = normals(rand, n * B, 3, 2);
+      // A group of 8 columns whose f32 sums cannot be used: squares below 2^-96, or overflowing f32.
+      if (variant !== 'normal' && B >= 8) {
+        for (let r = 0; r < n; r++) for (let j = 0; j < 8; j++) x[r * B + j] = variant === 'tiny group' ? x[r * B + j] * 1e-30 : (r % 2 ? -3e38 : 3e38);
+      }
+      new Float32Array(memory.buffer, X, n * B).set(x);
+      for (const shift of [true, false]) {
+        new Uint8Array(memory.buffer, W, 32 * B).fill(0xff);
+        fns.colMoments(X, n, B, shift ? 1 : 0, W, W + 8 * B, W + 16 * B, W + 24 * B);
+        const got = Array.from(new Float64Array(memory.buffer, W, 3 * B));
+        const ref = colMomentsRef(x, n, B, shift);
+        const want = [...ref.K, ...ref.S1, ...ref.S2];
+        const diff = got.flatMap((v, i) => (Object.is(v, want[i]) ? [] : [`[${i}] ${v} vs ${want[i]}`]));
+        expect(`colMoments [${n}, ${B}] ${variant} shift=${shift}: ${diff.slice(0, 3).join(', ')}`)
+            .toBe(`colMoments [${n}, ${B}] ${variant} shift=${shift}: `);
+        checked++;
+      }
+      const coef = normals(rand, 3 * B, 0.5, 1);
+      new Float32Array(memory.buffer, W, 3 * B).set(coef);
+      const guard = n * B;
+      new Float32Array(memory.buffer, Y, guard + 4).fill(7);
+      fns.applyCols(X, Y, n, B, W, W + 4 * B, W + 8 * B);
+      const y = new Float32Array(memory.buffer, Y, guard + 4);
+      const f = Math.fround;
+      const diff: string[] = [];
+      for (let i = 0; i < n * B; i++) {
+        const j = i % B;
+        const want = f(f(f(x[i] - coef[j]) * coef[B + j]) + coef[2 * B + j]);
+        if (!Object.is(y[i], want)) diff.push(`[${i}] ${y[i]} vs ${want}`);
+      }
+      for (let i = guard; i < guard + 4; i++) if (y[i] !== 7) diff.push(`wrote past the end at ${i}`);
+      expect(`applyCols [${n}, ${B}] ${variant}: ${diff.slice(0, 3).join(', ')}`).toBe(`applyCols [${n}, ${B}] ${variant}: `);
+      checked++;
+    }
+  }
+  expect(checked).toBe(shapes.length * 3 * 3);
 });
 
 test('engines: no wasm engine for a backend without an importable memory', () => {

@@ -92,8 +92,8 @@ test('every export gives bit-identical results on a shared memory', () => {
   const calls: Array<[string, (f: SimdExports, buf: ArrayBufferLike, rows: number, B: number) => void]> = [
     ['rowMoments shift', (f, _b, rows, B) => f.rowMoments(X, rows, B, 1, OUT)],
     ['rowMoments rms', (f, _b, rows, B) => f.rowMoments(X, rows, B, 0, OUT)],
-    ['colMoments', (f, _b, rows, B) => f.colMoments(X, rows, B, 1, OUT, OUT + 8 * B, OUT + 16 * B)],
-    ['colMoments rms', (f, _b, rows, B) => f.colMoments(X, rows, B, 0, OUT, OUT + 8 * B, OUT + 16 * B)],
+    ['colMoments', (f, _b, rows, B) => f.colMoments(X, rows, B, 1, OUT, OUT + 8 * B, OUT + 16 * B, OUT + 24 * B)],
+    ['colMoments rms', (f, _b, rows, B) => f.colMoments(X, rows, B, 0, OUT, OUT + 8 * B, OUT + 16 * B, OUT + 24 * B)],
     ['applyCols', (f, _b, rows, B) => f.applyCols(X, OUT, rows, B, SC, SC + 4 * B, SC + 8 * B)],
     ['applyRows R=1', (f, buf, rows, B) => f.applyRows(X, OUT, rows, B, 1, infoApply(buf, rows, 16), SC, SC + 4 * B)],
     ['applyRows runs', (f, buf, rows, B) => {

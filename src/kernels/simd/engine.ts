@@ -26,7 +26,7 @@ import {SIMD_WASM_SHARED_BASE64} from './module_shared';
 /** The module's exports (see norm.wat for what each does). All pointers are byte offsets. */
 export interface SimdExports {
   rowMoments(x: number, rows: number, B: number, shift: number, out: number): void;
-  colMoments(x: number, n: number, B: number, shift: number, K: number, S1: number, S2: number): void;
+  colMoments(x: number, n: number, B: number, shift: number, K: number, S1: number, S2: number, Kf: number): void;
   applyCols(x: number, y: number, n: number, B: number, P: number, A: number, C: number): void;
   applyRows(x: number, y: number, rows: number, B: number, runLength: number, info: number, g: number, b: number): void;
   colDySums(x: number, dy: number, n: number, B: number, P: number, D: number, E: number): void;

@@ -146,10 +146,14 @@ export function consecutive<T extends Float32Array|Float64Array>(
   return Array.from({length: count}, (_, i) => new Ctor(buf, at + i * n * Ctor.BYTES_PER_ELEMENT, n));
 }
 
+/** The forward's work area: per row 16 bytes (row layouts); per column the f64 K, S1, S2 and colMoments's f32 Kf. */
+function workBytes(L: FusedLayout): number {
+  return L.kind === 'row' ? 16 * L.rows : align16(24 * L.B) + 4 * L.B;
+}
+
 /** Scratch bytes {@link simdForward} needs, given which of gamma and beta are missing. */
 export function simdScratchBytes(L: FusedLayout, hasGamma: boolean, hasBeta: boolean): number {
-  const work = L.kind === 'row' ? 16 * L.rows : 24 * L.B;
-  return align16(work) + (hasGamma ? 0 : align16(4 * L.paramSize)) + (hasBeta ? 0 : align16(4 * L.paramSize));
+  return align16(workBytes(L)) + (hasGamma ? 0 : align16(4 * L.paramSize)) + (hasBeta ? 0 : align16(4 * L.paramSize));
 }
 
 /** Byte offsets, in the engine's memory, of the arrays of one forward. */
@@ -179,7 +183,7 @@ export function simdForward(
   const rms = !MODES[mode].centred;
   const shift = rms ? 0 : 1;
   const work = ptr.scratch;
-  let extra = work + align16(L.kind === 'row' ? 16 * rows : 24 * B);
+  let extra = work + align16(workBytes(L));
   let g = ptr.g;
   if (g == null) {
     g = extra;
@@ -222,13 +226,15 @@ export function simdForward(
   }
 
   // Column layouts. The statistics' f64 arrays and y's f32 coefficients
-  // share the work area (the coefficients are written after the sums are read).
+  // share the work area (the coefficients are written after the sums are
+  // read); colMoments's f32 shifts after them.
   const [Kv, S1v, S2v] = consecutive(Float64Array, buf, work, B, 3);
+  const Kf = work + align16(24 * B);
   const [Pv, Av, Cv] = consecutive(Float32Array, buf, work, B, 3);
   const gv = new Float32Array(buf, g, paramSize);
   const bv = new Float32Array(buf, b, paramSize);
   const moments = (r0: number, n: number, sb: number) => {
-    fns.colMoments(ptr.x + 4 * r0 * B, n, B, shift, Kv.byteOffset, S1v.byteOffset, S2v.byteOffset);
+    fns.colMoments(ptr.x + 4 * r0 * B, n, B, shift, Kv.byteOffset, S1v.byteOffset, S2v.byteOffset, Kf);
     mergeColumns(count, mean, m2, L, sb, n, Kv, S1v, S2v, rms);
   };
   const applyStretch = (r0: number, n: number, sb: number, pb: number) => {

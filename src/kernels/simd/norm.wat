@@ -186,71 +186,91 @@
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $row))))
 
-  ;; colMoments(x, n, B, shift, K, S1, S2): n rows of B floats at x; per
-  ;; column j, with a shift K[j] (shift = 1) or 0: K[j], S1[j] = sum over
-  ;; rows of (x - K[j]), S2[j] = sum of (x - K[j])^2, all f64 arrays of B
-  ;; elements (written, not accumulated). K[j] is the mean of the column's
-  ;; first 8 rows rounded to f32 (n < 16: all in f64, K[j] = x[j]), so the
-  ;; variance barely cancels (see rowMoments). Walks eight columns at a
-  ;; time down the rows summing d = x - K and d^2 in f32x4, flushed into
-  ;; S1 and S2 (f64) every 16 rows; then the remaining columns, and any
-  ;; columns whose f32 sums are not finite or whose mean square is below
-  ;; 2^-96, in f64 ($colF64).
+  ;; colMoments(x, n, B, shift, K, S1, S2, Kf): n rows of B floats at x;
+  ;; per column j, with a shift K[j] (shift = 1) or 0: K[j], S1[j] = sum
+  ;; over rows of (x - K[j]), S2[j] = sum of (x - K[j])^2, all f64 arrays of
+  ;; B elements (written, not accumulated); Kf: B f32 of scratch (16-byte
+  ;; aligned). K[j] is the mean of the column's first 8 rows rounded to f32
+  ;; (n < 16: all in f64, K[j] = x[j]), so the variance barely cancels (see
+  ;; rowMoments). Sums d = x - K and d^2 eight columns at a time in
+  ;; f32x4, flushed into S1 and S2 (f64) every 16 rows; the rows are walked
+  ;; block by block of 16 (every group of eight columns over one block,
+  ;; then the next block: the same sums in the same order as walking each
+  ;; group down all the rows, but the memory is read in row order); then the
+  ;; remaining columns, and any columns whose f32 sums are not finite or
+  ;; whose mean square is below 2^-96, in f64 ($colF64).
   (func (export "colMoments")
       (param $x i32) (param $n i32) (param $B i32) (param $shift i32)
-      (param $K i32) (param $S1 i32) (param $S2 i32)
+      (param $K i32) (param $S1 i32) (param $S2 i32) (param $Kf i32)
     (local $j i32) (local $stride i32) (local $p i32) (local $end i32) (local $blk i32) (local $o8 i32)
     (local $k0 v128) (local $k1 v128) (local $v v128) (local $w v128)
     (local $a0 v128) (local $a1 v128) (local $b0 v128) (local $b1 v128)
     (local $i i32) (local $bad i32) (local $lim f64) (local $q f64) (local $s f64) (local $ad i32)
+    (local $B8 i32) (local $rb i32) (local $xend i32) (local $o i32)
     (local.set $stride (i32.shl (local.get $B) (i32.const 2)))
     (local.set $lim (f64.mul (f64.convert_i32_u (local.get $n)) (f64.const 0x1p-96)))
-    (block $vdone
-      (loop $vcol
-        ;; Fewer than 16 rows: f64 throughout (cheap, and no f32 shift estimate to trust).
-        (br_if $vdone (i32.or (i32.gt_u (i32.add (local.get $j) (i32.const 8)) (local.get $B))
-          (i32.lt_u (local.get $n) (i32.const 16))))
+    (local.set $B8 (i32.and (local.get $B) (i32.const -8)))
+    (if (i32.lt_u (local.get $n) (i32.const 16)) (then (local.set $B8 (i32.const 0))))
+    ;; (1) Per group of 8 columns: K (as f32 into Kf, as f64 into K), S1 = S2 = 0.
+    (block $kd
+      (loop $kcol
+        (br_if $kd (i32.ge_u (local.get $j) (local.get $B8)))
         (local.set $p (i32.add (local.get $x) (i32.shl (local.get $j) (i32.const 2))))
-        (local.set $end (i32.add (local.get $p) (i32.mul (local.get $n) (local.get $stride))))
         (local.set $k0 (v128.const i64x2 0 0))
         (local.set $k1 (v128.const i64x2 0 0))
         (if (local.get $shift)
           (then
             (local.set $k0 (v128.load (local.get $p)))
             (local.set $k1 (v128.load offset=16 (local.get $p)))
-            (if (i32.ge_u (local.get $n) (i32.const 8))
-              (then
-                ;; The mean of the first 8 rows, in f32 (8 terms: within a few ulps).
-                (local.set $i (i32.const 1))
-                (local.set $blk (local.get $p))
-                (block $kdone
-                  (loop $krow
-                    (br_if $kdone (i32.ge_u (local.get $i) (i32.const 8)))
-                    (local.set $blk (i32.add (local.get $blk) (local.get $stride)))
-                    (local.set $k0 (f32x4.add (local.get $k0) (v128.load (local.get $blk))))
-                    (local.set $k1 (f32x4.add (local.get $k1) (v128.load offset=16 (local.get $blk))))
-                    (local.set $i (i32.add (local.get $i) (i32.const 1)))
-                    (br $krow)))
-                (local.set $k0 (f32x4.mul (local.get $k0) (f32x4.splat (f32.const 0.125))))
-                (local.set $k1 (f32x4.mul (local.get $k1) (f32x4.splat (f32.const 0.125))))))))
+            (local.set $i (i32.const 1))
+            (local.set $blk (local.get $p))
+            (block $kdone
+              (loop $krow
+                (br_if $kdone (i32.ge_u (local.get $i) (i32.const 8)))
+                (local.set $blk (i32.add (local.get $blk) (local.get $stride)))
+                (local.set $k0 (f32x4.add (local.get $k0) (v128.load (local.get $blk))))
+                (local.set $k1 (f32x4.add (local.get $k1) (v128.load offset=16 (local.get $blk))))
+                (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                (br $krow)))
+            (local.set $k0 (f32x4.mul (local.get $k0) (f32x4.splat (f32.const 0.125))))
+            (local.set $k1 (f32x4.mul (local.get $k1) (f32x4.splat (f32.const 0.125))))))
+        (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+        (v128.store (i32.add (local.get $Kf) (local.get $o)) (local.get $k0))
+        (v128.store offset=16 (i32.add (local.get $Kf) (local.get $o)) (local.get $k1))
         (local.set $o8 (i32.shl (local.get $j) (i32.const 3)))
         (call $store4 (i32.add (local.get $K) (local.get $o8)) (local.get $k0))
         (call $store4 (i32.add (local.get $K) (i32.add (local.get $o8) (i32.const 32))) (local.get $k1))
         (call $zero8 (i32.add (local.get $S1) (local.get $o8)))
         (call $zero8 (i32.add (local.get $S2) (local.get $o8)))
-        (local.set $blk (local.get $p))
-        (block $bdone
-          (loop $block
-            (br_if $bdone (i32.ge_u (local.get $blk) (local.get $end)))
-            (local.set $blk (i32.add (local.get $blk) (i32.shl (local.get $stride) (i32.const 4))))
-            (if (i32.gt_u (local.get $blk) (local.get $end)) (then (local.set $blk (local.get $end))))
+        (local.set $j (i32.add (local.get $j) (i32.const 8)))
+        (br $kcol)))
+    ;; (2) By blocks of 16 rows (a block's 16 x B floats stay in L1 while the
+    ;; groups go over them): per group, its f32x4 sums over the block's rows,
+    ;; flushed into S1 and S2.
+    (local.set $rb (local.get $x))
+    (local.set $xend (i32.add (local.get $x) (i32.mul (local.get $n) (local.get $stride))))
+    (if (i32.eqz (local.get $B8)) (then (local.set $rb (local.get $xend))))
+    (block $bdone
+      (loop $block
+        (br_if $bdone (i32.ge_u (local.get $rb) (local.get $xend)))
+        (local.set $blk (i32.add (local.get $rb) (i32.shl (local.get $stride) (i32.const 4))))
+        (if (i32.gt_u (local.get $blk) (local.get $xend)) (then (local.set $blk (local.get $xend))))
+        (local.set $j (i32.const 0))
+        (block $gdone
+          (loop $grp
+            (br_if $gdone (i32.ge_u (local.get $j) (local.get $B8)))
+            (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+            (local.set $k0 (v128.load (i32.add (local.get $Kf) (local.get $o))))
+            (local.set $k1 (v128.load offset=16 (i32.add (local.get $Kf) (local.get $o))))
+            (local.set $p (i32.add (local.get $rb) (local.get $o)))
+            (local.set $end (i32.add (local.get $blk) (local.get $o)))
             (local.set $a0 (v128.const i64x2 0 0))
             (local.set $a1 (v128.const i64x2 0 0))
             (local.set $b0 (v128.const i64x2 0 0))
             (local.set $b1 (v128.const i64x2 0 0))
             (block $rdone
               (loop $rows
-                (br_if $rdone (i32.ge_u (local.get $p) (local.get $blk)))
+                (br_if $rdone (i32.ge_u (local.get $p) (local.get $end)))
                 (local.set $v (f32x4.sub (v128.load (local.get $p)) (local.get $k0)))
                 (local.set $w (f32x4.sub (v128.load offset=16 (local.get $p)) (local.get $k1)))
                 (local.set $a0 (f32x4.add (local.get $a0) (local.get $v)))
@@ -259,6 +279,7 @@
                 (local.set $b1 (f32x4.add (local.get $b1) (f32x4.mul (local.get $w) (local.get $w))))
                 (local.set $p (i32.add (local.get $p) (local.get $stride)))
                 (br $rows)))
+            (local.set $o8 (i32.shl (local.get $j) (i32.const 3)))
             (local.set $ad (i32.add (local.get $S1) (local.get $o8)))
             (v128.store (local.get $ad) (f64x2.add (v128.load (local.get $ad)) (f64x2.promote_low_f32x4 (local.get $a0))))
             (v128.store offset=16 (local.get $ad) (f64x2.add (v128.load offset=16 (local.get $ad))
@@ -273,8 +294,17 @@
             (v128.store offset=32 (local.get $ad) (f64x2.add (v128.load offset=32 (local.get $ad)) (f64x2.promote_low_f32x4 (local.get $b1))))
             (v128.store offset=48 (local.get $ad) (f64x2.add (v128.load offset=48 (local.get $ad))
               (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $b1) (local.get $b1)))))
-            (br $block)))
-        ;; Any of the 8 columns not finite or below 2^-96 mean square: all 8 in f64.
+            (local.set $j (i32.add (local.get $j) (i32.const 8)))
+            (br $grp)))
+        (local.set $rb (local.get $blk))
+        (br $block)))
+    ;; (3) Any of a group's 8 columns not finite or below 2^-96 mean square:
+    ;; all 8 in f64; then the remaining columns (and all of them when n < 16).
+    (local.set $j (i32.const 0))
+    (block $vdone
+      (loop $vcol
+        (br_if $vdone (i32.ge_u (local.get $j) (local.get $B8)))
+        (local.set $o8 (i32.shl (local.get $j) (i32.const 3)))
         (local.set $bad (i32.const 0))
         (local.set $i (i32.const 0))
         (block $cdone
@@ -396,8 +426,11 @@
         (br $scol))))
 
   ;; applyCols(x, y, n, B, P, A, C): n rows of B floats; per column j,
-  ;; y = (x - P[j]) * A[j] + C[j] (f32 arrays of B elements). Eight columns
-  ;; at a time down the rows, then four, then single columns.
+  ;; y = (x - P[j]) * A[j] + C[j] (f32 arrays of B elements). By blocks of
+  ;; 16 rows (the block's 16 x B floats are read and written as a few
+  ;; sequential streams, and stay in L1 while the column groups go over
+  ;; them): sixteen columns at a time down the block's rows, then eight,
+  ;; then four, then single columns.
   (func (export "applyCols")
       (param $x i32) (param $y i32) (param $n i32) (param $B i32)
       (param $P i32) (param $A i32) (param $C i32)
@@ -405,114 +438,126 @@
     (local $p0 v128) (local $p1 v128) (local $a0 v128) (local $a1 v128) (local $c0 v128) (local $c1 v128)
     (local $p2 v128) (local $p3 v128) (local $a2 v128) (local $a3 v128) (local $c2 v128) (local $c3 v128)
     (local $ps f32) (local $as f32) (local $cs f32)
+    (local $rb i32) (local $blk i32) (local $xend i32) (local $dy i32)
     (local.set $stride (i32.shl (local.get $B) (i32.const 2)))
-    (block $v16done
-      (loop $v16
-        (br_if $v16done (i32.gt_u (i32.add (local.get $j) (i32.const 16)) (local.get $B)))
-        (local.set $o (i32.shl (local.get $j) (i32.const 2)))
-        (local.set $p (i32.add (local.get $x) (local.get $o)))
-        (local.set $q (i32.add (local.get $y) (local.get $o)))
-        (local.set $end (i32.add (local.get $p) (i32.mul (local.get $n) (local.get $stride))))
-        (local.set $p0 (v128.load (i32.add (local.get $P) (local.get $o))))
-        (local.set $a0 (v128.load (i32.add (local.get $A) (local.get $o))))
-        (local.set $c0 (v128.load (i32.add (local.get $C) (local.get $o))))
-        (local.set $p1 (v128.load offset=16 (i32.add (local.get $P) (local.get $o))))
-        (local.set $a1 (v128.load offset=16 (i32.add (local.get $A) (local.get $o))))
-        (local.set $c1 (v128.load offset=16 (i32.add (local.get $C) (local.get $o))))
-        (local.set $p2 (v128.load offset=32 (i32.add (local.get $P) (local.get $o))))
-        (local.set $a2 (v128.load offset=32 (i32.add (local.get $A) (local.get $o))))
-        (local.set $c2 (v128.load offset=32 (i32.add (local.get $C) (local.get $o))))
-        (local.set $p3 (v128.load offset=48 (i32.add (local.get $P) (local.get $o))))
-        (local.set $a3 (v128.load offset=48 (i32.add (local.get $A) (local.get $o))))
-        (local.set $c3 (v128.load offset=48 (i32.add (local.get $C) (local.get $o))))
-        (block $r16done
-          (loop $rows16
-            (br_if $r16done (i32.ge_u (local.get $p) (local.get $end)))
-            (v128.store (local.get $q)
-              (f32x4.add (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (local.get $p0)) (local.get $a0))
-                (local.get $c0)))
-            (v128.store offset=16 (local.get $q)
-              (f32x4.add (f32x4.mul (f32x4.sub (v128.load offset=16 (local.get $p)) (local.get $p1)) (local.get $a1))
-                (local.get $c1)))
-            (v128.store offset=32 (local.get $q)
-              (f32x4.add (f32x4.mul (f32x4.sub (v128.load offset=32 (local.get $p)) (local.get $p2)) (local.get $a2))
-                (local.get $c2)))
-            (v128.store offset=48 (local.get $q)
-              (f32x4.add (f32x4.mul (f32x4.sub (v128.load offset=48 (local.get $p)) (local.get $p3)) (local.get $a3))
-                (local.get $c3)))
-            (local.set $p (i32.add (local.get $p) (local.get $stride)))
-            (local.set $q (i32.add (local.get $q) (local.get $stride)))
-            (br $rows16)))
-        (local.set $j (i32.add (local.get $j) (i32.const 16)))
-        (br $v16)))
-    (block $v8done
-      (loop $v8
-        (br_if $v8done (i32.gt_u (i32.add (local.get $j) (i32.const 8)) (local.get $B)))
-        (local.set $o (i32.shl (local.get $j) (i32.const 2)))
-        (local.set $p (i32.add (local.get $x) (local.get $o)))
-        (local.set $q (i32.add (local.get $y) (local.get $o)))
-        (local.set $end (i32.add (local.get $p) (i32.mul (local.get $n) (local.get $stride))))
-        (local.set $p0 (v128.load (i32.add (local.get $P) (local.get $o))))
-        (local.set $p1 (v128.load offset=16 (i32.add (local.get $P) (local.get $o))))
-        (local.set $a0 (v128.load (i32.add (local.get $A) (local.get $o))))
-        (local.set $a1 (v128.load offset=16 (i32.add (local.get $A) (local.get $o))))
-        (local.set $c0 (v128.load (i32.add (local.get $C) (local.get $o))))
-        (local.set $c1 (v128.load offset=16 (i32.add (local.get $C) (local.get $o))))
-        (block $rdone
-          (loop $rows
-            (br_if $rdone (i32.ge_u (local.get $p) (local.get $end)))
-            (v128.store (local.get $q)
-              (f32x4.add (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (local.get $p0)) (local.get $a0))
-                (local.get $c0)))
-            (v128.store offset=16 (local.get $q)
-              (f32x4.add (f32x4.mul (f32x4.sub (v128.load offset=16 (local.get $p)) (local.get $p1)) (local.get $a1))
-                (local.get $c1)))
-            (local.set $p (i32.add (local.get $p) (local.get $stride)))
-            (local.set $q (i32.add (local.get $q) (local.get $stride)))
-            (br $rows)))
-        (local.set $j (i32.add (local.get $j) (i32.const 8)))
-        (br $v8)))
-    (block $v4done
-      (loop $v4
-        (br_if $v4done (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $B)))
-        (local.set $o (i32.shl (local.get $j) (i32.const 2)))
-        (local.set $p (i32.add (local.get $x) (local.get $o)))
-        (local.set $q (i32.add (local.get $y) (local.get $o)))
-        (local.set $end (i32.add (local.get $p) (i32.mul (local.get $n) (local.get $stride))))
-        (local.set $p0 (v128.load (i32.add (local.get $P) (local.get $o))))
-        (local.set $a0 (v128.load (i32.add (local.get $A) (local.get $o))))
-        (local.set $c0 (v128.load (i32.add (local.get $C) (local.get $o))))
-        (block $rdone
-          (loop $rows
-            (br_if $rdone (i32.ge_u (local.get $p) (local.get $end)))
-            (v128.store (local.get $q)
-              (f32x4.add (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (local.get $p0)) (local.get $a0))
-                (local.get $c0)))
-            (local.set $p (i32.add (local.get $p) (local.get $stride)))
-            (local.set $q (i32.add (local.get $q) (local.get $stride)))
-            (br $rows)))
-        (local.set $j (i32.add (local.get $j) (i32.const 4)))
-        (br $v4)))
-    (block $sdone
-      (loop $scol
-        (br_if $sdone (i32.ge_u (local.get $j) (local.get $B)))
-        (local.set $o (i32.shl (local.get $j) (i32.const 2)))
-        (local.set $p (i32.add (local.get $x) (local.get $o)))
-        (local.set $q (i32.add (local.get $y) (local.get $o)))
-        (local.set $end (i32.add (local.get $p) (i32.mul (local.get $n) (local.get $stride))))
-        (local.set $ps (f32.load (i32.add (local.get $P) (local.get $o))))
-        (local.set $as (f32.load (i32.add (local.get $A) (local.get $o))))
-        (local.set $cs (f32.load (i32.add (local.get $C) (local.get $o))))
-        (block $rdone
-          (loop $rows
-            (br_if $rdone (i32.ge_u (local.get $p) (local.get $end)))
-            (f32.store (local.get $q)
-              (f32.add (f32.mul (f32.sub (f32.load (local.get $p)) (local.get $ps)) (local.get $as)) (local.get $cs)))
-            (local.set $p (i32.add (local.get $p) (local.get $stride)))
-            (local.set $q (i32.add (local.get $q) (local.get $stride)))
-            (br $rows)))
-        (local.set $j (i32.add (local.get $j) (i32.const 1)))
-        (br $scol))))
+    (local.set $dy (i32.sub (local.get $y) (local.get $x)))
+    (local.set $rb (local.get $x))
+    (local.set $xend (i32.add (local.get $x) (i32.mul (local.get $n) (local.get $stride))))
+    (block $bdone
+      (loop $block
+        (br_if $bdone (i32.ge_u (local.get $rb) (local.get $xend)))
+        (local.set $blk (i32.add (local.get $rb) (i32.shl (local.get $stride) (i32.const 4))))
+        (if (i32.gt_u (local.get $blk) (local.get $xend)) (then (local.set $blk (local.get $xend))))
+        (local.set $j (i32.const 0))
+        (block $v16done
+          (loop $v16
+            (br_if $v16done (i32.gt_u (i32.add (local.get $j) (i32.const 16)) (local.get $B)))
+            (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+            (local.set $p (i32.add (local.get $rb) (local.get $o)))
+            (local.set $q (i32.add (local.get $p) (local.get $dy)))
+            (local.set $end (i32.add (local.get $blk) (local.get $o)))
+            (local.set $p0 (v128.load (i32.add (local.get $P) (local.get $o))))
+            (local.set $a0 (v128.load (i32.add (local.get $A) (local.get $o))))
+            (local.set $c0 (v128.load (i32.add (local.get $C) (local.get $o))))
+            (local.set $p1 (v128.load offset=16 (i32.add (local.get $P) (local.get $o))))
+            (local.set $a1 (v128.load offset=16 (i32.add (local.get $A) (local.get $o))))
+            (local.set $c1 (v128.load offset=16 (i32.add (local.get $C) (local.get $o))))
+            (local.set $p2 (v128.load offset=32 (i32.add (local.get $P) (local.get $o))))
+            (local.set $a2 (v128.load offset=32 (i32.add (local.get $A) (local.get $o))))
+            (local.set $c2 (v128.load offset=32 (i32.add (local.get $C) (local.get $o))))
+            (local.set $p3 (v128.load offset=48 (i32.add (local.get $P) (local.get $o))))
+            (local.set $a3 (v128.load offset=48 (i32.add (local.get $A) (local.get $o))))
+            (local.set $c3 (v128.load offset=48 (i32.add (local.get $C) (local.get $o))))
+            (block $r16done
+              (loop $rows16
+                (br_if $r16done (i32.ge_u (local.get $p) (local.get $end)))
+                (v128.store (local.get $q)
+                  (f32x4.add (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (local.get $p0)) (local.get $a0))
+                    (local.get $c0)))
+                (v128.store offset=16 (local.get $q)
+                  (f32x4.add (f32x4.mul (f32x4.sub (v128.load offset=16 (local.get $p)) (local.get $p1)) (local.get $a1))
+                    (local.get $c1)))
+                (v128.store offset=32 (local.get $q)
+                  (f32x4.add (f32x4.mul (f32x4.sub (v128.load offset=32 (local.get $p)) (local.get $p2)) (local.get $a2))
+                    (local.get $c2)))
+                (v128.store offset=48 (local.get $q)
+                  (f32x4.add (f32x4.mul (f32x4.sub (v128.load offset=48 (local.get $p)) (local.get $p3)) (local.get $a3))
+                    (local.get $c3)))
+                (local.set $p (i32.add (local.get $p) (local.get $stride)))
+                (local.set $q (i32.add (local.get $q) (local.get $stride)))
+                (br $rows16)))
+            (local.set $j (i32.add (local.get $j) (i32.const 16)))
+            (br $v16)))
+        (block $v8done
+          (loop $v8
+            (br_if $v8done (i32.gt_u (i32.add (local.get $j) (i32.const 8)) (local.get $B)))
+            (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+            (local.set $p (i32.add (local.get $rb) (local.get $o)))
+            (local.set $q (i32.add (local.get $p) (local.get $dy)))
+            (local.set $end (i32.add (local.get $blk) (local.get $o)))
+            (local.set $p0 (v128.load (i32.add (local.get $P) (local.get $o))))
+            (local.set $p1 (v128.load offset=16 (i32.add (local.get $P) (local.get $o))))
+            (local.set $a0 (v128.load (i32.add (local.get $A) (local.get $o))))
+            (local.set $a1 (v128.load offset=16 (i32.add (local.get $A) (local.get $o))))
+            (local.set $c0 (v128.load (i32.add (local.get $C) (local.get $o))))
+            (local.set $c1 (v128.load offset=16 (i32.add (local.get $C) (local.get $o))))
+            (block $rdone
+              (loop $rows
+                (br_if $rdone (i32.ge_u (local.get $p) (local.get $end)))
+                (v128.store (local.get $q)
+                  (f32x4.add (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (local.get $p0)) (local.get $a0))
+                    (local.get $c0)))
+                (v128.store offset=16 (local.get $q)
+                  (f32x4.add (f32x4.mul (f32x4.sub (v128.load offset=16 (local.get $p)) (local.get $p1)) (local.get $a1))
+                    (local.get $c1)))
+                (local.set $p (i32.add (local.get $p) (local.get $stride)))
+                (local.set $q (i32.add (local.get $q) (local.get $stride)))
+                (br $rows)))
+            (local.set $j (i32.add (local.get $j) (i32.const 8)))
+            (br $v8)))
+        (block $v4done
+          (loop $v4
+            (br_if $v4done (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $B)))
+            (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+            (local.set $p (i32.add (local.get $rb) (local.get $o)))
+            (local.set $q (i32.add (local.get $p) (local.get $dy)))
+            (local.set $end (i32.add (local.get $blk) (local.get $o)))
+            (local.set $p0 (v128.load (i32.add (local.get $P) (local.get $o))))
+            (local.set $a0 (v128.load (i32.add (local.get $A) (local.get $o))))
+            (local.set $c0 (v128.load (i32.add (local.get $C) (local.get $o))))
+            (block $rdone
+              (loop $rows
+                (br_if $rdone (i32.ge_u (local.get $p) (local.get $end)))
+                (v128.store (local.get $q)
+                  (f32x4.add (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (local.get $p0)) (local.get $a0))
+                    (local.get $c0)))
+                (local.set $p (i32.add (local.get $p) (local.get $stride)))
+                (local.set $q (i32.add (local.get $q) (local.get $stride)))
+                (br $rows)))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $v4)))
+        (block $sdone
+          (loop $scol
+            (br_if $sdone (i32.ge_u (local.get $j) (local.get $B)))
+            (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+            (local.set $p (i32.add (local.get $rb) (local.get $o)))
+            (local.set $q (i32.add (local.get $p) (local.get $dy)))
+            (local.set $end (i32.add (local.get $blk) (local.get $o)))
+            (local.set $ps (f32.load (i32.add (local.get $P) (local.get $o))))
+            (local.set $as (f32.load (i32.add (local.get $A) (local.get $o))))
+            (local.set $cs (f32.load (i32.add (local.get $C) (local.get $o))))
+            (block $rdone
+              (loop $rows
+                (br_if $rdone (i32.ge_u (local.get $p) (local.get $end)))
+                (f32.store (local.get $q)
+                  (f32.add (f32.mul (f32.sub (f32.load (local.get $p)) (local.get $ps)) (local.get $as)) (local.get $cs)))
+                (local.set $p (i32.add (local.get $p) (local.get $stride)))
+                (local.set $q (i32.add (local.get $q) (local.get $stride)))
+                (br $rows)))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $scol)))
+        (local.set $rb (local.get $blk))
+        (br $block))))
 
   ;; applyRows(x, y, rows, B, R, info, g, b): rows of B floats; per row r,
   ;; info holds 16 bytes: f32 P, f32 I, f32 Q, i32 pb (an element offset
