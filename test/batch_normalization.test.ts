@@ -14,6 +14,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 
 import {BatchNormalization, BatchNormalizationArgs, io, layers, ops} from '../src';
+import {fusedMovingUpdate} from '../src/kernels/moving_update';
+import {runMovingUpdateCheck} from './parity/moving_update';
 import {expectNoLeakSync, runLayerTest, saveToMemory} from './helpers';
 import {channelSpec, normals, refForward, refGradsFD, rng} from './reference';
 
@@ -647,5 +649,24 @@ describe('numerics and leaks', () => {
       bn.dispose();
     }
     tf.dispose([x, mask]);
+  });
+});
+
+describe('moving-statistics update (test/parity/moving_update.ts; its kernel: webgl and webgpu, test/browser/parity.test.ts)', () => {
+  test.each(BACKENDS)('%s: no update kernel (the JS update); two steps within 2e-6 of float64 with the fused kernels on and off, no leaks', async (backend) => {
+    await tf.setBackend(backend);
+    const r = await runMovingUpdateCheck(tf, {layers} as unknown as Parameters<typeof runMovingUpdateCheck>[1]);
+    expect([r.backend, r.registered, r.leaked]).toEqual([backend, false, 0]);
+    expect(r.layers.length).toBe(3);
+    for (const l of r.layers) {
+      expect([l.case, l.ran, l.ranFlagOff, l.forwardFused, l.err < 2e-6, l.errFlagOff < 2e-6]).toEqual([l.case, false, false, true, true, true]);
+    }
+    await tf.setBackend('cpu');
+  });
+
+  test('fusedMovingUpdate declines where no kernel is registered (cpu)', () => {
+    const t = [tf.zeros([3]), tf.ones([3]), tf.zeros([1, 3]), tf.zeros([1, 3]), tf.ones([1, 3])];
+    expect(fusedMovingUpdate(t[0], t[1], t.slice(2), 0.9, 1e-3)).toBeNull();
+    tf.dispose(t);
   });
 });

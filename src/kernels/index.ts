@@ -28,6 +28,7 @@ import * as tf from '@tensorflow/tfjs';
 import {FUSED_FLAG, FUSED_NORM_GRAD_KERNEL, FUSED_NORM_KERNEL, FusedBackend, SIMD_FLAG, WEBGL_ROWS_FLAG} from './contract';
 import {cpuBackend} from './cpu';
 import {useFusedBackend} from './dispatch';
+import {registerMovingUpdateKernels} from './moving_update';
 import {tensorflowBackend} from './tensorflow';
 import {wasmBackend} from './wasm';
 import {webglBackend} from './webgl';
@@ -35,6 +36,7 @@ import {webgpuBackend} from './webgpu';
 
 export {FUSED_FLAG, FUSED_NORM_GRAD_KERNEL, FUSED_NORM_KERNEL, SIMD_FLAG, WEBGL_ROWS_FLAG} from './contract';
 export {canFuse, fusedEnabled, fusedNorm, fusedNormGrad, fusedSave} from './dispatch';
+export {fusedMovingUpdate, MOVING_UPDATE_KERNEL} from './moving_update';
 export {simdEnabled} from './simd/run';
 
 /** The backends this package has fused kernels for, one record each. */
@@ -44,7 +46,11 @@ export const FUSED_BACKEND_RECORDS: readonly FusedBackend[] =
 /** Their names. */
 export const FUSED_BACKENDS: readonly string[] = FUSED_BACKEND_RECORDS.map((r) => r.backend);
 
-/** Registers the kernels (once; a second copy of the package finds them registered) and the flags. */
+/**
+ * Registers the kernels (once; a second copy of the package finds them
+ * registered), BatchNormalization's moving-statistics update on webgl and
+ * webgpu (./moving_update.ts), and the flags.
+ */
 export function registerFusedKernels(): void {
   for (const record of FUSED_BACKEND_RECORDS) {
     useFusedBackend(record);
@@ -56,6 +62,7 @@ export function registerFusedKernels(): void {
       }
     }
   }
+  registerMovingUpdateKernels();
   for (const [flag, value] of [[FUSED_FLAG, true], [SIMD_FLAG, true], [WEBGL_ROWS_FLAG, false]] as const) {
     try {
       tf.env().get(flag);

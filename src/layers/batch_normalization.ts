@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 
+import {fusedMovingUpdate} from '../kernels/moving_update';
 import {BatchNormPlan, batchNormPlan, batchNormWithPlan} from '../ops/batch_norm';
 import {argError, checkBoolean, checkChannelsRank, checkFloatTensor, checkIntegerAxis, resolveAxis, show} from '../ops/validate';
 import {AFFINE_KEYS, AffineArgs, AffineNormalization} from './base';
@@ -232,24 +233,44 @@ export class BatchNormalization extends AffineNormalization {
   private callTraining(x: tf.Tensor, mask: tf.Tensor|null): tf.Tensor {
     const {mean, variance} = this.variables();
     const m = this.momentum;
+    const eps = this.epsilon;
     // The update runs inside the forward (untaped), from the batch statistics:
     // in float64 on backends whose data is on the CPU (a few reads of C
-    // values cost less than the small ops), in tf ops elsewhere.
+    // values cost less than the small ops); elsewhere in one kernel from the
+    // fused forward's statistics (webgl, webgpu: src/kernels/moving_update.ts),
+    // else in tf ops.
     return batchNormWithPlan(this.who, x, this.planOf(x), this.readGamma(), this.readBeta(), mask, (batch) => {
+      const saved = batch.saved();
       if (CPU_BACKENDS.has(tf.getBackend())) {
-        const b = batch.values();
         const {mean: cm, variance: cv} = this.movingValues(mean, variance);
         const nm = new Float32Array(cm.length);
         const nv = new Float32Array(cv.length);
-        for (let i = 0; i < nm.length; i++) {
-          nm[i] = cm[i] * m + b.mean[i] * (1 - m);
-          nv[i] = cv[i] * m + b.variance[i] * (1 - m);
+        if (saved != null) {
+          // From m1, m2, inv directly: the arithmetic of Moments.values(), without its two float64 arrays.
+          const [hi, lo, inv] = saved.map((t) => t.dataSync());
+          for (let i = 0; i < nm.length; i++) {
+            const s = inv[i];
+            nm[i] = cm[i] * m + (hi[i] + lo[i]) * (1 - m);
+            nv[i] = cv[i] * m + (s > 0 ? Math.max(1 / (s * s) - eps, 0) : 0) * (1 - m);
+          }
+        } else {
+          const b = batch.values();
+          for (let i = 0; i < nm.length; i++) {
+            nm[i] = cm[i] * m + b.mean[i] * (1 - m);
+            nv[i] = cv[i] * m + b.variance[i] * (1 - m);
+          }
         }
         const tm = tf.tensor1d(nm, 'float32');
         const tv = tf.tensor1d(nv, 'float32');
         mean.write(tm);
         variance.write(tv);
         this.written = {meanData: tm.dataId, varianceData: tv.dataId, mean: nm, variance: nv};
+        return;
+      }
+      const fused = saved && fusedMovingUpdate(mean.read(), variance.read(), saved, m, eps);
+      if (fused != null) {
+        mean.write(fused[0]);
+        variance.write(fused[1]);
         return;
       }
       mean.write(tf.add(tf.mul(mean.read(), m), tf.mul(batch.mean(), 1 - m)));

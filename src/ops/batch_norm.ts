@@ -83,6 +83,8 @@ export function batchNormWithPlan(
   const C = [plan.channels];
   const sink: MomentsSink|undefined = moments && ((m) => moments({
     mean: () => tf.reshape(m.mean(), C), variance: () => tf.reshape(m.variance(), C), values: () => m.values(),
+    // C elements each, in the plan's statistics shape (not reshaped: a kernel or a read takes them as they are).
+    saved: () => m.saved(),
   }));
   return normalizeMasked(who, x, plan, gamma, beta, mask, sink);
 }

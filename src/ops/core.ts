@@ -259,6 +259,14 @@ export interface Moments {
   mean(): tf.Tensor;
   variance(): tf.Tensor;
   values(): {mean: Float64Array, variance: Float64Array};
+  /**
+   * The fused forward's own statistics, [m1, m2, inv] (mean = m1 + m2,
+   * inv = 1 / sqrt(variance + epsilon), 0 where that is 0), shaped as
+   * mean() and owned by the forward (not to be disposed); null where the
+   * statistics came from the tf-op path. For a caller that turns them into
+   * what it needs in one kernel instead of mean() and variance()'s ops.
+   */
+  saved(): tf.Tensor[]|null;
 }
 
 /**
@@ -271,11 +279,12 @@ export type MomentsSink = (moments: Moments) => void;
 
 function sinkMoments(
     sink: MomentsSink, m1: tf.Tensor, m2: tf.Tensor, variance: () => tf.Tensor,
-    values: () => Float64Array): void {
+    values: () => Float64Array, saved: tf.Tensor[]|null): void {
   tf.tidy(() => {
     sink({
       mean: () => tf.add(m1, m2),
       variance,
+      saved: () => saved,
       values: () => {
         // Plain loops: Float64Array.from with a map function takes the
         // iterator path (tens of microseconds a call on C values, per step).
@@ -339,7 +348,7 @@ export function normalize(
       if (moments && plan.mode === 'center') {
         const inv = direct.stats[2];
         sinkMoments(moments, direct.stats[0], direct.stats[1], () => varianceFromInv(inv, plan.epsilon),
-                    () => varianceFromInvValues(inv, plan.epsilon));
+                    () => varianceFromInvValues(inv, plan.epsilon), direct.stats.slice(0, 3));
       }
       tf.dispose(direct.stats);
       return direct.y;
@@ -377,7 +386,7 @@ export function normalize(
       if (moments && mode === 'center') {
         const inv = fused.stats[2];
         sinkMoments(moments, fused.stats[0], fused.stats[1], () => varianceFromInv(inv, plan.epsilon),
-                    () => varianceFromInvValues(inv, plan.epsilon));
+                    () => varianceFromInvValues(inv, plan.epsilon), fused.stats.slice(0, 3));
       }
       fusedSave(save, g ? [xin, ...fused.stats, g] : [xin, ...fused.stats]);
       return {value: fused.y, gradFunc};
@@ -395,7 +404,7 @@ export function normalize(
       const {m1, m2, inv, invStd, ds, m2s, k, variance, divisor} = centered(xv, plan, set);
       if (moments && mode === 'center') {
         const v = () => tf.mul(tf.mul(variance, divisor), divisor);
-        sinkMoments(moments, m1, m2, v, () => Float64Array.from(tf.tidy(v).dataSync()));
+        sinkMoments(moments, m1, m2, v, () => Float64Array.from(tf.tidy(v).dataSync()), null);
       }
       if (fold) {
         const scale = gv ? tf.mul(k, gv) : k;

@@ -25,6 +25,7 @@ import {checkRunningStats, Lib, ParityOptions, ParityRecord, ParityReport, runPa
 import {runWsParity, WsRecord} from '../parity/ws';
 import runningStatsFile from '../fixtures/instance-norm-running-stats.json';
 import {FusedRecord, runFusedGpuCheck} from '../parity/gpu_fused';
+import {MovingUpdateRecord, runMovingUpdateCheck} from '../parity/moving_update';
 import {runFamilyParity} from '../parity/family';
 import {BrowserBenchResult, runBrowserBench} from '../../bench/browser_page';
 import {BnBenchResult, runBatchNormBench} from '../../bench/batch_norm_core';
@@ -184,6 +185,8 @@ export interface PageApi {
   saveLoadLayers(backend: string): Promise<Array<{layer: string, routes: RouteResult[], leaked: number}>>;
   /** The fused GPU kernels against the tf-op path and float64 (test/parity/gpu_fused.ts). */
   fusedGpu(backend: string, only?: string[], webglRows?: boolean): Promise<{backend: string, info: string, records: FusedRecord[]}>;
+  /** BatchNormalization's moving-statistics update on this backend: its kernel (webgl, webgpu) and the layer (test/parity/moving_update.ts). */
+  movingUpdate(backend: string): Promise<MovingUpdateRecord>;
   /** bench/browser_page.ts on one backend (npm run bench:browser). */
   bench(backend: string, rounds: number, only?: string[]): Promise<BrowserBenchResult[]>;
   /** bench/batch_norm_core.ts on one backend (npx tsx bench/batch_norm.ts --browser). */
@@ -250,6 +253,10 @@ window.tfjsNormTest = {
     await useBackend(tfjs, backend);
     const info = backend === 'webgl' ? `WEBGL_RENDER_FLOAT32_ENABLED ${String(tf.env().getBool('WEBGL_RENDER_FLOAT32_ENABLED'))}` : '';
     return {backend: tf.getBackend(), info, records: await runFusedGpuCheck(tfjs, pkg, {only, webglRows})};
+  },
+  movingUpdate: async (backend) => {
+    await useBackend(tfjs, backend);
+    return runMovingUpdateCheck(tfjs, pkg);
   },
   bench: async (backend, rounds, only) => {
     await useBackend(tfjs, backend);

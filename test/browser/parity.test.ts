@@ -180,6 +180,27 @@ if (!exe) {
         }
       }, 120000);
 
+  test.each(['webgl', 'webgpu', 'wasm'])(
+      '%s: BatchNormalization moving statistics (webgl, webgpu: one update kernel, equal to the tf-op update and float64), no leaks',
+      async (backend) => {
+        const page = await open(backend === 'webgl' ? '?su=1' : '');
+        const r = await page.evaluate((b) => (window as unknown as PageWindow).tfjsNormTest.movingUpdate(b), backend);
+        const gpu = backend !== 'wasm';
+        process.stderr.write(`[chromium] ${backend} moving update: kernel vs tf ops ${r.errKernelVsTfop.toExponential(2)}, vs float64 ` +
+            `${r.errKernelVsF64.toExponential(2)}; layer vs float64 ${r.layers.map((l) => `${l.case} ${l.err.toExponential(2)} ` +
+            `(flag off ${l.errFlagOff.toExponential(2)}, ${l.kernels} kernels a step)`).join(', ')}\n`);
+        expect([r.backend, r.registered, r.leaked]).toEqual([backend, gpu, 0]);
+        // A few float32 ulps (the GPU's division and a possibly fused multiply-add).
+        expect(r.errKernelVsTfop).toBeLessThanOrEqual(1e-6);
+        expect(r.errKernelVsF64).toBeLessThanOrEqual(1e-6);
+        expect(r.layers.length).toBe(3);
+        for (const l of r.layers) {
+          // The update kernel runs wherever the fused forward did (webgl's declines row layouts: channels-first).
+          expect([l.case, l.ran, l.ranFlagOff, l.err <= 2e-6, l.errFlagOff <= 2e-6]).toEqual([l.case, gpu && l.forwardFused, false, true, true]);
+          expect([l.case, l.forwardFused]).toEqual([l.case, backend !== 'webgl' || !l.case.startsWith('channels-first')]);
+        }
+      }, 60000);
+
   test('webgl: by default the fused forward declines row layouts (layer/RMS norm over the last axes; opt-in flag), and runs for column layouts', async () => {
     const page = await open('?su=1');
     const r = await page.evaluate(
