@@ -14,6 +14,13 @@
  * 5. per gamma entry: the chunks merged: dgamma, dbeta.
  * The plan goes in as uniforms (one compiled shader per mode and gamma/beta
  * presence, whatever the shape).
+ *
+ * Where the sets are the gamma/beta entries (batch norm: one set per
+ * channel, over every other axis), gamma is constant over a set, so pass 1
+ * sums dy and dy * xn instead (mg = gamma * sum(dy) / n, mgx = gamma *
+ * sum(dy * xn) / n in pass 3), and those sums are dbeta and dgamma: passes 4
+ * and 5 (a third full read of x and dy) give way to two per-set copies out
+ * of the interleaved sums.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -31,6 +38,14 @@ function paramPlanOf(plan: NormPlan): GpuPlan|null {
     if (d === 1) reduceAxes.push(i);
   });
   return gpuPlanOf({...plan, reduceAxes});
+}
+
+/** Whether every set is one gamma/beta entry: the axes gamma/beta broadcast along are exactly the reduced ones. */
+function setsAreParams(plan: NormPlan): boolean {
+  const broadcast = plan.paramViewShape.flatMap((d, i) => (d === 1 && plan.viewShape[i] !== 1 ? [i] : []));
+  const reduced = plan.reduceAxes.filter((a) => plan.viewShape[a] !== 1);
+  return broadcast.length === reduced.length && broadcast.every((a) => reduced.includes(a)) &&
+      plan.paramViewShape.every((d, i) => d === 1 || d === plan.viewShape[i]);
 }
 
 /** Whether the webgpu backward takes this plan. */
@@ -94,8 +109,11 @@ function mergeProgram(numSets: number, both: boolean): WebGPUProgramLike {
     setOutputAtIndex(index, (acc.x - acc.y) * uniforms.scale);`);
 }
 
-/** Pass 3: dx. */
-function dxProgram(p: GpuPlan, mode: NormMode, hasGamma: boolean): WebGPUProgramLike {
+/**
+ * Pass 3: dx. `setSums`: red holds the per-set sums of dy and dy * xn (sets
+ * that are gamma entries), scaled here by gamma / n into mean(gd), mean(gd * xn).
+ */
+function dxProgram(p: GpuPlan, mode: NormMode, hasGamma: boolean, setSums: boolean): WebGPUProgramLike {
   const names = ['x', 'dy', ...dxStats(mode), ...(hasGamma ? ['g'] : []), 'red'];
   const {centred, subtractsMean, epsilonOn} = MODES[mode];
   const k = `${scaleVar(mode)}[s]`;
@@ -110,13 +128,14 @@ function dxProgram(p: GpuPlan, mode: NormMode, hasGamma: boolean): WebGPUProgram
   } else {
     expr = `${k} * (gd - xn * mgx)`;
   }
-  return program(`gradDx_${mode}_${hasGamma}`, p.size, names, DIM_UNIFORMS, `
+  const sc = setSums ? ` * (uniforms.invN${hasGamma ? ' * g[ix.y]' : ''})` : '';
+  return program(`gradDx_${mode}_${hasGamma}_${setSums}`, p.size, names, `${DIM_UNIFORMS} invN : f32,`, `
     let ix = dimIdx(index);
     let s = ix.x;
     let v = x[index];
     let gd = dy[index]${hasGamma ? ' * g[ix.y]' : ''};
-    let mg = red[2 * s];
-    let mgx = red[2 * s + 1];
+    let mg = red[2 * s]${sc};
+    let mgx = red[2 * s + 1]${sc};
     let xn = ${xnOf(mode)};
     setOutputAtIndex(index, ${expr});`, DIM_IDX);
 }
@@ -153,14 +172,26 @@ export const webgpuGradKernel: tf.KernelFunc = ({inputs, backend, attrs}) => {
   const gIn = plan.hasGamma ? [flat(ins.gamma)] : [];
   const du = dimUniforms(p);
   const f32u = (v: number) => ({type: 'float32' as const, data: [v]});
+  const invN = f32u(1 / p.setSize);
+  // Sets that are gamma entries: pass 1 without gamma (sums of dy, dy * xn), which are dbeta and dgamma too.
+  const setSums = setsAreParams(plan);
   try {
-    const part = run(setPartialProgram(p, plan.mode, plan.hasGamma), [...xnIn, ...gIn], [...planUniforms(p), ...du]);
+    const part = run(setPartialProgram(p, plan.mode, plan.hasGamma && !setSums), [...xnIn, ...(setSums ? [] : gIn)],
+                     [...planUniforms(p), ...du]);
     temps.push(part);
-    const red = run(mergeProgram(p.numSets, true), [part], [i32u(p.nChunks), i32u(0), f32u(1 / p.setSize)]);
+    const red = run(mergeProgram(p.numSets, true), [part], [i32u(p.nChunks), i32u(0), setSums ? f32u(1) : invN]);
     temps.push(red);
-    const dx = run(dxProgram(p, plan.mode, plan.hasGamma), [...dxIn, ...gIn, red], du);
+    const dx = run(dxProgram(p, plan.mode, plan.hasGamma, setSums), [...dxIn, ...gIn, red], [...du, invN]);
     outs.push({...dx, shape: ins.x.shape});
-    if (plan.hasGamma || plan.hasBeta) {
+    if (setSums) {
+      // red interleaves [sum(dy), sum(dy * xn)] per set: a merge of one chunk copies either out.
+      const copy = (which: number, shape: number[]) => {
+        const t = run(mergeProgram(p.numSets, false), [red], [i32u(1), i32u(which), f32u(1)]);
+        outs.push({...t, shape});
+      };
+      if (plan.hasGamma) copy(1, plan.gammaShape);
+      if (plan.hasBeta) copy(0, plan.betaShape);
+    } else if (plan.hasGamma || plan.hasBeta) {
       const pp = run(paramPartialProgram(q, plan.mode), xnIn, [...planUniforms(q), ...du]);
       temps.push(pp);
       const merge = (which: number, shape: number[]) => {

@@ -14,7 +14,7 @@
 import type * as TfModule from '@tensorflow/tfjs';
 
 import {axesCase, groupCase, instanceCase, MatrixCase} from '../case_matrix';
-import {normals, refForward, refGrads64, RefSpec, rng} from '../reference';
+import {channelSpec, normals, refForward, refGrads64, RefSpec, rng} from '../reference';
 import {maxErr, type Lib, type TF} from './suite';
 
 type Tensor = TfModule.Tensor;
@@ -81,7 +81,16 @@ export function fusedCases(): GpuCase[] {
   const contrib = (shape: number[]): GpuCase => fromMatrix(
       `contribIN(stdEps)${JSON.stringify(shape)}`,
       groupCase(shape, shape[shape.length - 1], -1, {...opts, affine: false}, 'stdEps'), false, false);
+  // Batch norm: one set per channel (the webgpu backward's sets-are-params route).
+  const bn = (shape: number[], axis: number, gamma = true, beta = true): GpuCase => {
+    const a = axis < 0 ? axis + shape.length : axis;
+    return {
+      name: `bn${JSON.stringify(shape)}a${axis}${gamma ? 'G' : ''}${beta ? 'B' : ''}`, shape, paramShape: [shape[a]], gamma, beta,
+      spec: channelSpec(shape, axis, EPS), op: (lib, x, g, b) => lib.ops.batchNorm(x, {axis, epsilon: EPS, gamma: g, beta: b}),
+    };
+  };
   return [
+    bn([8, 6, 5, 16], -1), bn([3, 8, 5, 7], 1), bn([37, 70], 1, false, true), bn([5, 300], -1, true, false),
     gn([2, 4, 4, 8], 4, 3), gn([2, 8, 3, 5], 2, 1), gn([2, 16, 16, 8], 2, 3), gn([3, 7, 6], 3, 2, false, true),
     inorm([2, 5, 5, 6], 3), inorm([2, 6, 20], 1),
     ln([3, 5, 300], [2]), ln([2, 3, 4, 5], [1, 3]), ln([3, 4, 5], [0, 2]), ln([6, 33], [1], false, false),
