@@ -12,7 +12,9 @@
  *   node --expose-gc --import tsx bench/batch_norm.ts --rounds 41 --steps 10 --cpu-time   # and a full GC before each sample
  *   npm run build && npx tsx bench/batch_norm.ts --browser
  *
- * Prints one table (median ms, bnLayer / gn and bnLayer / gnLayer) and writes
+ * Prints one table (median ms, bnLayer / gn and bnLayer / gnLayer), then the
+ * kernels one run of each variant dispatches and their summed time
+ * (tf.profile; where the backend times its kernels), and writes
  * tmp/bench/batchnorm.json (ignored by git).
  */
 import * as tf from '@tensorflow/tfjs';
@@ -22,7 +24,7 @@ import {mkdirSync, writeFileSync} from 'node:fs';
 import {join} from 'node:path';
 
 import * as lib from '../src';
-import {BN_BENCH_SHAPE, BN_VARIANTS, BnBenchResult, canForceGc, median, runBatchNormBench} from './batch_norm_core';
+import {BN_BENCH_SHAPE, BN_VARIANTS, BnBenchResult, BnVariant, canForceGc, median, runBatchNormBench} from './batch_norm_core';
 
 async function main(): Promise<void> {
   const argv = process.argv.slice(2);
@@ -86,13 +88,21 @@ async function main(): Promise<void> {
   // samples of a round minutes apart at most, so a load that drifts over
   // the run cancels more than in the ratio of the medians).
   const paired = (r: BnBenchResult) => median(r.samples.bnLayer.map((b, k) => b / r.samples.gn[k]));
+  const names = results.map((r, i) => (i < results.length - (argv.includes('--browser') ? 3 : 0) ? r.backend : `${r.backend} (Chromium)`));
   results.forEach((r, i) => {
-    const name = i < results.length - (argv.includes('--browser') ? 3 : 0) ? r.backend : `${r.backend} (Chromium)`;
+    const name = names[i];
     (r as BnBenchResult&{clock?: string}).clock = clocks[name];
     const m = Object.fromEntries(BN_VARIANTS.map((v) => [v, median(r.samples[v])])) as Record<string, number>;
     lines.push(`| ${name} | ${clocks[name]} | ${BN_VARIANTS.map((v) => m[v].toFixed(2)).join(' | ')} | ${(m.bnLayer / m.gn).toFixed(2)} | ${paired(r).toFixed(2)} | ${(m.bnLayer / m.gnLayer).toFixed(2)} | ` +
                `${(m.bnLayer / m.builtin).toFixed(3)} |`);
   });
+  // Kernels of one run (tf.profile), and the sum of their times where the backend measures them (webgl, webgpu, cpu).
+  const kernelCell = (r: BnBenchResult, v: BnVariant) => {
+    const ms = r.kernelTimes[v].reduce((a, [, t]) => a + t, 0);
+    return Number.isFinite(ms) ? `${r.kernels[v]} (${ms.toFixed(1)} ms)` : `${r.kernels[v]}`;
+  };
+  lines.push('', '| kernels of one run (their time) | ' + BN_VARIANTS.join(' | ') + ' |', `|---|${BN_VARIANTS.map(() => '---|').join('')}`);
+  results.forEach((r, i) => lines.push(`| ${names[i]} | ${BN_VARIANTS.map((v) => kernelCell(r, v)).join(' | ')} |`));
   console.log(lines.join('\n'));
   const dir = join('tmp', 'bench');
   mkdirSync(dir, {recursive: true});

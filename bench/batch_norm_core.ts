@@ -33,6 +33,10 @@ export interface BnBenchResult {
   shape: number[];
   /** Milliseconds per run, every round, per variant. */
   samples: Record<BnVariant, number[]>;
+  /** Kernels one run of each variant dispatches (tf.profile, after the warm-up). */
+  kernels: Record<BnVariant, number>;
+  /** Those kernels in order, with the backend's time of each in ms where it measures one (tf.profile's kernelTimeMs; NaN elsewhere). */
+  kernelTimes: Record<BnVariant, Array<[string, number]>>;
 }
 
 /** Whether the runtime lets the bench collect garbage before each sample (Node with --expose-gc). */
@@ -80,6 +84,14 @@ export async function runBatchNormBench(
     return ms / n;
   };
   for (const v of BN_VARIANTS) await once(fns[v]);
+  const kernels = {} as Record<BnVariant, number>;
+  const kernelTimes = {} as Record<BnVariant, Array<[string, number]>>;
+  for (const v of BN_VARIANTS) {
+    const info = await tf.profile(() => fns[v]());
+    kernels[v] = info.kernels.length;
+    kernelTimes[v] = info.kernels.map((k) => [k.name, typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : NaN]);
+    tf.dispose(info.result);
+  }
   // The package's variants interleaved, in an order shuffled each round (a
   // fixed rotation has each variant follow the same one every round, so the
   // garbage one leaves always lands in the same next one's time), with a
@@ -110,7 +122,7 @@ export async function runBatchNormBench(
   mine.dispose();
   builtin.dispose();
   gnLayer.dispose();
-  return {backend: tf.getBackend(), shape, samples};
+  return {backend: tf.getBackend(), shape, samples, kernels, kernelTimes};
 }
 
 /** Median of a sample list. */
