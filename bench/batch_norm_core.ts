@@ -49,11 +49,13 @@ export const canForceGc = (): boolean => typeof (globalThis as {gc?: unknown}).g
  * `steps`: each sample of the package's variants is the mean of that many
  * consecutive steps (each timed from the call to its values read, as with
  * 1), which smooths out a loaded machine's scheduling; the built-in (100x
- * slower) always takes 1.
+ * slower) always takes 1. `shape`: another input shape (channels last, C
+ * divisible by 32; e.g. [8,1,2,64], where the kernels cost next to nothing
+ * and what is timed is the layers' and ops' own overhead).
  */
 export async function runBatchNormBench(
-    tf: TF, lib: Lib, rounds: number, clock: () => number = () => performance.now(), steps = 1): Promise<BnBenchResult> {
-  const shape = BN_BENCH_SHAPE;
+    tf: TF, lib: Lib, rounds: number, clock: () => number = () => performance.now(), steps = 1,
+    shape: number[] = BN_BENCH_SHAPE): Promise<BnBenchResult> {
   const C = shape[shape.length - 1];
   const x = tf.randomNormal(shape, 0.3, 1.5, 'float32', 1);
   const dy = tf.randomNormal(shape, 0, 1, 'float32', 2);

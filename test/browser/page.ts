@@ -190,7 +190,7 @@ export interface PageApi {
   /** bench/browser_page.ts on one backend (npm run bench:browser). */
   bench(backend: string, rounds: number, only?: string[]): Promise<BrowserBenchResult[]>;
   /** bench/batch_norm_core.ts on one backend (npx tsx bench/batch_norm.ts --browser). */
-  benchBatchNorm(backend: string, rounds: number): Promise<BnBenchResult>;
+  benchBatchNorm(backend: string, rounds: number, steps?: number, shape?: number[]): Promise<BnBenchResult>;
   /** Whether a training step of a conv net runs on this backend, and the error when not. */
   convTrainStep(backend: string): Promise<string>;
   /** InstanceNormalization running statistics against PyTorch on this backend. */
@@ -262,9 +262,9 @@ window.tfjsNormTest = {
     await useBackend(tfjs, backend);
     return runBrowserBench(tfjs, pkg, rounds, only);
   },
-  benchBatchNorm: async (backend, rounds) => {
+  benchBatchNorm: async (backend, rounds, steps, shape) => {
     await useBackend(tfjs, backend);
-    return runBatchNormBench(tfjs, pkg, rounds);
+    return runBatchNormBench(tfjs, pkg, rounds, undefined, steps, shape);
   },
   convTrainStep: async (backend) => {
     await useBackend(tfjs, backend);
