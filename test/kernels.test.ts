@@ -65,7 +65,8 @@ function cases(): KernelCase[] {
     row(axesCase([4, 5, 19], [-1], 'center', noAffine)),
     // Column loops' tails: blocks of 16 rows with a short last one (35 and
     // 51 rows), groups of 8 columns then 6 or 4 more (30 = 16 + 8 + 4 + 2
-    // for applyCols), groups of channels straddling the groups of 8.
+    // for applyCols; 12 + 12 + 4 + 2 for applyGradCols; 44 = 3 x 12 + 8),
+    // groups of channels straddling the groups of 8.
     column(groupCase([2, 7, 5, 30], 5, -1)),
     column(groupCase([1, 17, 3, 44], 11, -1, {}, 'stdEps')),
   ];

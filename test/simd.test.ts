@@ -156,6 +156,119 @@ test('colMoments and applyCols equal their float32 arithmetic in JS bit for bit,
   expect(checked).toBe(shapes.length * 3 * 3);
 });
 
+/**
+ * colDySums as norm.wat documents it, in JS with float32 rounding at each
+ * step (Math.fround), per column: the f32 sums of dy and dy * (x - P) over
+ * blocks of 16 rows, each added into the f64 totals D and E; a group of 8
+ * columns where a total is not finite or |E| is below n 2^-96, the columns
+ * left after the last group of 8, and every column when n < 16, in f64.
+ */
+function colDySumsRef(x: Float32Array, dy: Float32Array, n: number, B: number, P: Float32Array) {
+  const f = Math.fround;
+  const D = new Float64Array(B);
+  const E = new Float64Array(B);
+  const f64 = (j: number) => {
+    let d = 0;
+    let e = 0;
+    for (let r = 0; r < n; r++) {
+      d += dy[r * B + j];
+      e += dy[r * B + j] * (x[r * B + j] - P[j]);
+    }
+    D[j] = d;
+    E[j] = e;
+  };
+  const B8 = n < 16 ? 0 : B - (B % 8);
+  for (let j0 = 0; j0 < B8; j0 += 8) {
+    let bad = false;
+    for (let j = j0; j < j0 + 8; j++) {
+      for (let r0 = 0; r0 < n; r0 += 16) {
+        let a = 0;
+        let b = 0;
+        for (let r = r0; r < Math.min(n, r0 + 16); r++) {
+          const g = dy[r * B + j];
+          a = f(a + g);
+          b = f(b + f(g * f(x[r * B + j] - P[j])));
+        }
+        D[j] += a;
+        E[j] += b;
+      }
+      bad ||= !(Math.abs(D[j]) < Infinity) || !(Math.abs(E[j]) < Infinity) || Math.abs(E[j]) < n * 2 ** -96;
+    }
+    if (bad) for (let j = j0; j < j0 + 8; j++) f64(j);
+  }
+  for (let j = B8; j < B; j++) f64(j);
+  return [...D, ...E];
+}
+
+test('colDySums and applyGradCols equal their float32 arithmetic in JS bit for bit, row blocks and column tails included', () => {
+  const memory = new WebAssembly.Memory({initial: 64});
+  const fns = new WebAssembly.Instance(simdModule() as WebAssembly.Module, {env: {memory}}).exports as unknown as
+      {colDySums: SimdExports['colDySums'], applyGradCols: SimdExports['applyGradCols']};
+  const X = 1024;
+  const DY = 1 << 20;
+  const DX = 2 << 20;
+  const W = 3 << 20;
+  const rand = rng(92);
+  // [n, B]: whole and partial blocks of 16 rows (a short last block, one
+  // row after the blocks, fewer than 16 rows: colDySums in f64 only);
+  // colDySums: groups of 8 columns and tails of 1 to 7; applyGradCols:
+  // groups of 12 (then 8, 4 and single columns), e.g. 30 = 12 + 12 + 4 + 2,
+  // 20 = 12 + 8, 64 = 5 x 12 + 4, 128 = 10 x 12 + 8.
+  const shapes: Array<[number, number]> =
+      [[16, 8], [35, 30], [17, 64], [33, 128], [5, 19], [40, 37], [100, 13], [48, 3], [1, 24], [64, 1], [31, 20], [18, 12]];
+  const variants = ['normal', 'tiny dy group', 'overflowing group', 'zero dy group'] as const;
+  let checked = 0;
+  for (const [n, B] of shapes) {
+    for (const variant of variants) {
+      const x = normals(rand, n * B, 3, 2);
+      const dy = normals(rand, n * B);
+      // A group of 8 columns whose f32 sums cannot be used: |E| below n 2^-96
+      // (products that may have underflowed, or all zero), or overflowing f32.
+      if (variant !== 'normal' && B >= 8) {
+        for (let r = 0; r < n; r++) {
+          for (let j = 0; j < 8; j++) {
+            const i = r * B + j;
+            dy[i] = variant === 'tiny dy group' ? dy[i] * 1e-30 : variant === 'zero dy group' ? 0 : (r % 2 ? -3e38 : 3e38);
+          }
+        }
+      }
+      new Float32Array(memory.buffer, X, n * B).set(x);
+      new Float32Array(memory.buffer, DY, n * B).set(dy);
+      const P = normals(rand, B, 3, 0.5);
+      new Float32Array(memory.buffer, W, B).set(P);
+      const out = W + 4096;
+      new Uint8Array(memory.buffer, out, 16 * B + 32).fill(0xff);
+      fns.colDySums(X, DY, n, B, W, out, out + 8 * B);
+      const got = Array.from(new Float64Array(memory.buffer, out, 2 * B));
+      const want = colDySumsRef(x, dy, n, B, P);
+      const diff = got.flatMap((v, i) => (Object.is(v, want[i]) ? [] : [`[${i}] ${v} vs ${want[i]}`]));
+      if (!new Uint8Array(memory.buffer, out + 16 * B, 32).every((v) => v === 0xff)) diff.push('wrote past E');
+      expect(`colDySums [${n}, ${B}] ${variant}: ${diff.slice(0, 3).join(', ')}`).toBe(`colDySums [${n}, ${B}] ${variant}: `);
+      checked++;
+
+      // applyGradCols: coefficients P, U, V, W (f32 arrays of B at 16-byte aligned offsets).
+      const coef = normals(rand, 4 * B, 0.5, 1);
+      const cp = (k: number) => W + k * 16 * Math.ceil(B / 4);
+      for (let k = 0; k < 4; k++) new Float32Array(memory.buffer, cp(k), B).set(coef.subarray(k * B, (k + 1) * B));
+      const guard = n * B;
+      new Float32Array(memory.buffer, DX, guard + 4).fill(7);
+      fns.applyGradCols(X, DY, DX, n, B, cp(0), cp(1), cp(2), cp(3));
+      const dx = new Float32Array(memory.buffer, DX, guard + 4);
+      const f = Math.fround;
+      const dd: string[] = [];
+      for (let i = 0; i < n * B; i++) {
+        const j = i % B;
+        const wantDx = f(f(f(dy[i] * coef[B + j]) + f(f(x[i] - coef[j]) * coef[2 * B + j])) + coef[3 * B + j]);
+        if (!Object.is(dx[i], wantDx)) dd.push(`[${i}] ${dx[i]} vs ${wantDx}`);
+      }
+      for (let i = guard; i < guard + 4; i++) if (dx[i] !== 7) dd.push(`wrote past the end at ${i}`);
+      expect(`applyGradCols [${n}, ${B}] ${variant}: ${dd.slice(0, 3).join(', ')}`).toBe(`applyGradCols [${n}, ${B}] ${variant}: `);
+      checked++;
+    }
+  }
+  expect(checked).toBe(shapes.length * variants.length * 2);
+});
+
 test('engines: no wasm engine for a backend without an importable memory', () => {
   expect(simdEngineForWasm(null)).toBeNull();
   expect(simdEngineForWasm({})).toBeNull();

@@ -89,9 +89,9 @@ export function simdBackward(
   const [sg, sgx] = workArrays(L, 'backward', Float64Array, 2, numSets);
   const [dg, db] = workArrays(L, 'backwardParams', Float64Array, 2, paramSize);
   const segs = sp.applySegs;
-  // Pass 1 in pieces of at most sumRows(B) rows: its eight-column strips walk
-  // down the rows, so a long stretch (batch norm: all rows are one) is walked
-  // eight times through a span that leaves L1/L2; the sums are additive.
+  // Pass 1 in pieces of at most sumRows(B) rows (batch norm: all rows are one
+  // stretch), from when colDySums walked eight-column strips down all the
+  // rows of its call; it now walks blocks of 16 rows. The sums are additive.
   eachStretch(L, chunked(segs, sumRows(B)), (r0, n, sb, pb) => {
     for (let j = 0; j < B; j++) Pv[j] = off[sb + colSet[j]];
     fns.colDySums(ptr.x + 4 * r0 * B, ptr.dy + 4 * r0 * B, n, B, Pv.byteOffset, Dv.byteOffset, Ev.byteOffset);

@@ -692,11 +692,14 @@
   ;; colDySums(x, dy, n, B, P, D, E): n rows of B floats of x and dy; per
   ;; column j: D[j] = sum of dy, E[j] = sum of dy * (x - P[j]) (P f32, D
   ;; and E f64 arrays of B elements, written). The backward's first pass.
-  ;; Eight columns at a time down the rows in float32x4, flushed into the
-  ;; f64 D and E every 16 rows (as colMoments); then the remaining columns,
-  ;; and any 8 columns whose f32 sums are not finite or whose |E| is below
-  ;; n 2^-96 (where f32 products could have underflowed), in f64
-  ;; ($colDyF64).
+  ;; Eight columns at a time in float32x4, flushed into the f64 D and E
+  ;; every 16 rows (as colMoments), the rows walked block by block of 16
+  ;; (every group of eight columns over one block, then the next block: the
+  ;; same sums in the same order as walking each group down all the rows,
+  ;; but x and dy are read in row order); then any 8 columns whose f32 sums
+  ;; are not finite or whose |E| is below n 2^-96 (where f32 products could
+  ;; have underflowed), and the remaining columns (all of them when n < 16),
+  ;; in f64 ($colDyF64).
   (func (export "colDySums")
       (param $x i32) (param $dy i32) (param $n i32) (param $B i32)
       (param $P i32) (param $D i32) (param $E i32)
@@ -704,34 +707,45 @@
     (local $o i32) (local $o8 i32) (local $i i32) (local $bad i32) (local $lim f64) (local $e f64) (local $d f64) (local $ad i32)
     (local $p0 v128) (local $p1 v128) (local $v v128) (local $w v128)
     (local $a0 v128) (local $a1 v128) (local $b0 v128) (local $b1 v128)
+    (local $B8 i32) (local $rb i32) (local $xend i32) (local $qd i32)
     (local.set $stride (i32.shl (local.get $B) (i32.const 2)))
     (local.set $lim (f64.mul (f64.convert_i32_u (local.get $n)) (f64.const 0x1p-96)))
-    (block $vdone
-      (loop $vcol
-        (br_if $vdone (i32.or (i32.gt_u (i32.add (local.get $j) (i32.const 8)) (local.get $B))
-          (i32.lt_u (local.get $n) (i32.const 16))))
-        (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+    (local.set $qd (i32.sub (local.get $dy) (local.get $x)))
+    (local.set $B8 (i32.and (local.get $B) (i32.const -8)))
+    (if (i32.lt_u (local.get $n) (i32.const 16)) (then (local.set $B8 (i32.const 0))))
+    (block $zd
+      (loop $zcol
+        (br_if $zd (i32.ge_u (local.get $j) (local.get $B8)))
         (local.set $o8 (i32.shl (local.get $j) (i32.const 3)))
-        (local.set $p (i32.add (local.get $x) (local.get $o)))
-        (local.set $q (i32.add (local.get $dy) (local.get $o)))
-        (local.set $end (i32.add (local.get $p) (i32.mul (local.get $n) (local.get $stride))))
-        (local.set $p0 (v128.load (i32.add (local.get $P) (local.get $o))))
-        (local.set $p1 (v128.load offset=16 (i32.add (local.get $P) (local.get $o))))
         (call $zero8 (i32.add (local.get $D) (local.get $o8)))
         (call $zero8 (i32.add (local.get $E) (local.get $o8)))
-        (local.set $blk (local.get $p))
-        (block $bdone
-          (loop $block
-            (br_if $bdone (i32.ge_u (local.get $blk) (local.get $end)))
-            (local.set $blk (i32.add (local.get $blk) (i32.shl (local.get $stride) (i32.const 4))))
-            (if (i32.gt_u (local.get $blk) (local.get $end)) (then (local.set $blk (local.get $end))))
+        (local.set $j (i32.add (local.get $j) (i32.const 8)))
+        (br $zcol)))
+    (local.set $rb (local.get $x))
+    (local.set $xend (i32.add (local.get $x) (i32.mul (local.get $n) (local.get $stride))))
+    (if (i32.eqz (local.get $B8)) (then (local.set $rb (local.get $xend))))
+    (block $bdone
+      (loop $block
+        (br_if $bdone (i32.ge_u (local.get $rb) (local.get $xend)))
+        (local.set $blk (i32.add (local.get $rb) (i32.shl (local.get $stride) (i32.const 4))))
+        (if (i32.gt_u (local.get $blk) (local.get $xend)) (then (local.set $blk (local.get $xend))))
+        (local.set $j (i32.const 0))
+        (block $gdone
+          (loop $grp
+            (br_if $gdone (i32.ge_u (local.get $j) (local.get $B8)))
+            (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+            (local.set $p0 (v128.load (i32.add (local.get $P) (local.get $o))))
+            (local.set $p1 (v128.load offset=16 (i32.add (local.get $P) (local.get $o))))
+            (local.set $p (i32.add (local.get $rb) (local.get $o)))
+            (local.set $q (i32.add (local.get $p) (local.get $qd)))
+            (local.set $end (i32.add (local.get $blk) (local.get $o)))
             (local.set $a0 (v128.const i64x2 0 0))
             (local.set $a1 (v128.const i64x2 0 0))
             (local.set $b0 (v128.const i64x2 0 0))
             (local.set $b1 (v128.const i64x2 0 0))
             (block $rdone
               (loop $rows
-                (br_if $rdone (i32.ge_u (local.get $p) (local.get $blk)))
+                (br_if $rdone (i32.ge_u (local.get $p) (local.get $end)))
                 (local.set $v (v128.load (local.get $q)))
                 (local.set $w (v128.load offset=16 (local.get $q)))
                 (local.set $a0 (f32x4.add (local.get $a0) (local.get $v)))
@@ -743,6 +757,7 @@
                 (local.set $p (i32.add (local.get $p) (local.get $stride)))
                 (local.set $q (i32.add (local.get $q) (local.get $stride)))
                 (br $rows)))
+            (local.set $o8 (i32.shl (local.get $j) (i32.const 3)))
             (local.set $ad (i32.add (local.get $D) (local.get $o8)))
             (v128.store (local.get $ad) (f64x2.add (v128.load (local.get $ad)) (f64x2.promote_low_f32x4 (local.get $a0))))
             (v128.store offset=16 (local.get $ad) (f64x2.add (v128.load offset=16 (local.get $ad))
@@ -757,7 +772,16 @@
             (v128.store offset=32 (local.get $ad) (f64x2.add (v128.load offset=32 (local.get $ad)) (f64x2.promote_low_f32x4 (local.get $b1))))
             (v128.store offset=48 (local.get $ad) (f64x2.add (v128.load offset=48 (local.get $ad))
               (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $b1) (local.get $b1)))))
-            (br $block)))
+            (local.set $j (i32.add (local.get $j) (i32.const 8)))
+            (br $grp)))
+        (local.set $rb (local.get $blk))
+        (br $block)))
+    (local.set $j (i32.const 0))
+    (block $vdone
+      (loop $vcol
+        (br_if $vdone (i32.ge_u (local.get $j) (local.get $B8)))
+        (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+        (local.set $o8 (i32.shl (local.get $j) (i32.const 3)))
         (local.set $bad (i32.const 0))
         (local.set $i (i32.const 0))
         (block $cdone
@@ -864,99 +888,164 @@
 
   ;; applyGradCols(x, dy, dx, n, B, P, U, V, W): n rows of B floats; per
   ;; column j, dx = dy * U[j] + (x - P[j]) * V[j] + W[j] (f32 arrays of B
-  ;; elements). The backward's second pass. Row by row, the coefficients
-  ;; read from memory alongside (L1-resident): four vectors an iteration,
-  ;; then one, then single elements (0.156 -> 0.142-0.146 ms against eight
-  ;; columns at a time down the rows, GN [8,32,32,64], interleaved harness).
+  ;; elements). The backward's second pass. By blocks of 16 rows: per
+  ;; group of twelve columns (then eight, four, single columns) its
+  ;; coefficients held in locals over the block's rows (row by row with
+  ;; the coefficients read from memory alongside was bound by those four
+  ;; extra loads a vector; each group down all the rows, by the stride).
   (func (export "applyGradCols")
       (param $x i32) (param $dy i32) (param $dx i32) (param $n i32) (param $B i32)
       (param $P i32) (param $U i32) (param $V i32) (param $W i32)
-    (local $r i32) (local $stride i32) (local $p i32) (local $q i32) (local $t i32) (local $end i32) (local $end4 i32)
-    (local $end16 i32) (local $c i32) (local $u i32) (local $v i32) (local $w i32)
+    (local $j i32) (local $stride i32) (local $o i32) (local $p i32) (local $q i32) (local $t i32) (local $end i32)
+    (local $rb i32) (local $blk i32) (local $xend i32) (local $qd i32) (local $td i32)
+    (local $ps f32) (local $us f32) (local $vs f32) (local $ws f32)
+    (local $p0 v128) (local $u0 v128) (local $v0 v128) (local $w0 v128)
+    (local $p1 v128) (local $u1 v128) (local $v1 v128) (local $w1 v128)
+    (local $p2 v128) (local $u2 v128) (local $v2 v128) (local $w2 v128)
     (local.set $stride (i32.shl (local.get $B) (i32.const 2)))
-    (block $done
-      (loop $row
-        (br_if $done (i32.ge_u (local.get $r) (local.get $n)))
-        (local.set $p (i32.add (local.get $x) (i32.mul (local.get $r) (local.get $stride))))
-        (local.set $q (i32.add (local.get $dy) (i32.mul (local.get $r) (local.get $stride))))
-        (local.set $t (i32.add (local.get $dx) (i32.mul (local.get $r) (local.get $stride))))
-        (local.set $c (local.get $P))
-        (local.set $u (local.get $U))
-        (local.set $v (local.get $V))
-        (local.set $w (local.get $W))
-        (local.set $end (i32.add (local.get $p) (local.get $stride)))
-        (local.set $end4 (i32.add (local.get $p) (i32.shl (i32.and (local.get $B) (i32.const -4)) (i32.const 2))))
-        (local.set $end16 (i32.add (local.get $p) (i32.shl (i32.and (local.get $B) (i32.const -16)) (i32.const 2))))
-        (block $v4done
-          (loop $vec4
-            (br_if $v4done (i32.ge_u (local.get $p) (local.get $end16)))
-              (v128.store (local.get $t)
-                (f32x4.add
-                  (f32x4.add (f32x4.mul (v128.load (local.get $q)) (v128.load (local.get $u)))
-                    (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (v128.load (local.get $c)))
-                      (v128.load (local.get $v))))
-                  (v128.load (local.get $w))))
-              (v128.store offset=16 (local.get $t)
-                (f32x4.add
-                  (f32x4.add (f32x4.mul (v128.load offset=16 (local.get $q)) (v128.load offset=16 (local.get $u)))
-                    (f32x4.mul (f32x4.sub (v128.load offset=16 (local.get $p)) (v128.load offset=16 (local.get $c)))
-                      (v128.load offset=16 (local.get $v))))
-                  (v128.load offset=16 (local.get $w))))
-              (v128.store offset=32 (local.get $t)
-                (f32x4.add
-                  (f32x4.add (f32x4.mul (v128.load offset=32 (local.get $q)) (v128.load offset=32 (local.get $u)))
-                    (f32x4.mul (f32x4.sub (v128.load offset=32 (local.get $p)) (v128.load offset=32 (local.get $c)))
-                      (v128.load offset=32 (local.get $v))))
-                  (v128.load offset=32 (local.get $w))))
-              (v128.store offset=48 (local.get $t)
-                (f32x4.add
-                  (f32x4.add (f32x4.mul (v128.load offset=48 (local.get $q)) (v128.load offset=48 (local.get $u)))
-                    (f32x4.mul (f32x4.sub (v128.load offset=48 (local.get $p)) (v128.load offset=48 (local.get $c)))
-                      (v128.load offset=48 (local.get $v))))
-                  (v128.load offset=48 (local.get $w))))
-            (local.set $p (i32.add (local.get $p) (i32.const 64)))
-            (local.set $q (i32.add (local.get $q) (i32.const 64)))
-            (local.set $t (i32.add (local.get $t) (i32.const 64)))
-            (local.set $c (i32.add (local.get $c) (i32.const 64)))
-            (local.set $u (i32.add (local.get $u) (i32.const 64)))
-            (local.set $v (i32.add (local.get $v) (i32.const 64)))
-            (local.set $w (i32.add (local.get $w) (i32.const 64)))
-            (br $vec4)))
-        (block $vdone
-          (loop $vec
-            (br_if $vdone (i32.ge_u (local.get $p) (local.get $end4)))
-              (v128.store (local.get $t)
-                (f32x4.add
-                  (f32x4.add (f32x4.mul (v128.load (local.get $q)) (v128.load (local.get $u)))
-                    (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (v128.load (local.get $c)))
-                      (v128.load (local.get $v))))
-                  (v128.load (local.get $w))))
-            (local.set $p (i32.add (local.get $p) (i32.const 16)))
-            (local.set $q (i32.add (local.get $q) (i32.const 16)))
-            (local.set $t (i32.add (local.get $t) (i32.const 16)))
-            (local.set $c (i32.add (local.get $c) (i32.const 16)))
-            (local.set $u (i32.add (local.get $u) (i32.const 16)))
-            (local.set $v (i32.add (local.get $v) (i32.const 16)))
-            (local.set $w (i32.add (local.get $w) (i32.const 16)))
-            (br $vec)))
-        (block $tdone
-          (loop $tail
-            (br_if $tdone (i32.ge_u (local.get $p) (local.get $end)))
-            (f32.store (local.get $t)
-              (f32.add
-                (f32.add (f32.mul (f32.load (local.get $q)) (f32.load (local.get $u)))
-                  (f32.mul (f32.sub (f32.load (local.get $p)) (f32.load (local.get $c))) (f32.load (local.get $v))))
-                (f32.load (local.get $w))))
-            (local.set $p (i32.add (local.get $p) (i32.const 4)))
-            (local.set $q (i32.add (local.get $q) (i32.const 4)))
-            (local.set $t (i32.add (local.get $t) (i32.const 4)))
-            (local.set $c (i32.add (local.get $c) (i32.const 4)))
-            (local.set $u (i32.add (local.get $u) (i32.const 4)))
-            (local.set $v (i32.add (local.get $v) (i32.const 4)))
-            (local.set $w (i32.add (local.get $w) (i32.const 4)))
-            (br $tail)))
-        (local.set $r (i32.add (local.get $r) (i32.const 1)))
-        (br $row))))
+    (local.set $qd (i32.sub (local.get $dy) (local.get $x)))
+    (local.set $td (i32.sub (local.get $dx) (local.get $x)))
+    (local.set $rb (local.get $x))
+    (local.set $xend (i32.add (local.get $x) (i32.mul (local.get $n) (local.get $stride))))
+    (block $bdone
+      (loop $block
+        (br_if $bdone (i32.ge_u (local.get $rb) (local.get $xend)))
+        (local.set $blk (i32.add (local.get $rb) (i32.shl (local.get $stride) (i32.const 4))))
+        (if (i32.gt_u (local.get $blk) (local.get $xend)) (then (local.set $blk (local.get $xend))))
+        (local.set $j (i32.const 0))
+        (block $g12done
+          (loop $g12
+            (br_if $g12done (i32.gt_u (i32.add (local.get $j) (i32.const 12)) (local.get $B)))
+            (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+            (local.set $p (i32.add (local.get $rb) (local.get $o)))
+            (local.set $q (i32.add (local.get $p) (local.get $qd)))
+            (local.set $t (i32.add (local.get $p) (local.get $td)))
+            (local.set $end (i32.add (local.get $blk) (local.get $o)))
+            (local.set $p0 (v128.load (i32.add (local.get $P) (local.get $o))))
+            (local.set $u0 (v128.load (i32.add (local.get $U) (local.get $o))))
+            (local.set $v0 (v128.load (i32.add (local.get $V) (local.get $o))))
+            (local.set $w0 (v128.load (i32.add (local.get $W) (local.get $o))))
+            (local.set $p1 (v128.load offset=16 (i32.add (local.get $P) (local.get $o))))
+            (local.set $u1 (v128.load offset=16 (i32.add (local.get $U) (local.get $o))))
+            (local.set $v1 (v128.load offset=16 (i32.add (local.get $V) (local.get $o))))
+            (local.set $w1 (v128.load offset=16 (i32.add (local.get $W) (local.get $o))))
+            (local.set $p2 (v128.load offset=32 (i32.add (local.get $P) (local.get $o))))
+            (local.set $u2 (v128.load offset=32 (i32.add (local.get $U) (local.get $o))))
+            (local.set $v2 (v128.load offset=32 (i32.add (local.get $V) (local.get $o))))
+            (local.set $w2 (v128.load offset=32 (i32.add (local.get $W) (local.get $o))))
+            (block $r12done
+              (loop $r12
+                (br_if $r12done (i32.ge_u (local.get $p) (local.get $end)))
+                (v128.store (local.get $t)
+                  (f32x4.add
+                    (f32x4.add (f32x4.mul (v128.load (local.get $q)) (local.get $u0))
+                      (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (local.get $p0)) (local.get $v0)))
+                    (local.get $w0)))
+                (v128.store offset=16 (local.get $t)
+                  (f32x4.add
+                    (f32x4.add (f32x4.mul (v128.load offset=16 (local.get $q)) (local.get $u1))
+                      (f32x4.mul (f32x4.sub (v128.load offset=16 (local.get $p)) (local.get $p1)) (local.get $v1)))
+                    (local.get $w1)))
+                (v128.store offset=32 (local.get $t)
+                  (f32x4.add
+                    (f32x4.add (f32x4.mul (v128.load offset=32 (local.get $q)) (local.get $u2))
+                      (f32x4.mul (f32x4.sub (v128.load offset=32 (local.get $p)) (local.get $p2)) (local.get $v2)))
+                    (local.get $w2)))
+                (local.set $p (i32.add (local.get $p) (local.get $stride)))
+                (local.set $q (i32.add (local.get $q) (local.get $stride)))
+                (local.set $t (i32.add (local.get $t) (local.get $stride)))
+                (br $r12)))
+            (local.set $j (i32.add (local.get $j) (i32.const 12)))
+            (br $g12)))
+        (block $g8done
+          (loop $g8
+            (br_if $g8done (i32.gt_u (i32.add (local.get $j) (i32.const 8)) (local.get $B)))
+            (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+            (local.set $p (i32.add (local.get $rb) (local.get $o)))
+            (local.set $q (i32.add (local.get $p) (local.get $qd)))
+            (local.set $t (i32.add (local.get $p) (local.get $td)))
+            (local.set $end (i32.add (local.get $blk) (local.get $o)))
+            (local.set $p0 (v128.load (i32.add (local.get $P) (local.get $o))))
+            (local.set $u0 (v128.load (i32.add (local.get $U) (local.get $o))))
+            (local.set $v0 (v128.load (i32.add (local.get $V) (local.get $o))))
+            (local.set $w0 (v128.load (i32.add (local.get $W) (local.get $o))))
+            (local.set $p1 (v128.load offset=16 (i32.add (local.get $P) (local.get $o))))
+            (local.set $u1 (v128.load offset=16 (i32.add (local.get $U) (local.get $o))))
+            (local.set $v1 (v128.load offset=16 (i32.add (local.get $V) (local.get $o))))
+            (local.set $w1 (v128.load offset=16 (i32.add (local.get $W) (local.get $o))))
+            (block $r8done
+              (loop $r8
+                (br_if $r8done (i32.ge_u (local.get $p) (local.get $end)))
+                (v128.store (local.get $t)
+                  (f32x4.add
+                    (f32x4.add (f32x4.mul (v128.load (local.get $q)) (local.get $u0))
+                      (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (local.get $p0)) (local.get $v0)))
+                    (local.get $w0)))
+                (v128.store offset=16 (local.get $t)
+                  (f32x4.add
+                    (f32x4.add (f32x4.mul (v128.load offset=16 (local.get $q)) (local.get $u1))
+                      (f32x4.mul (f32x4.sub (v128.load offset=16 (local.get $p)) (local.get $p1)) (local.get $v1)))
+                    (local.get $w1)))
+                (local.set $p (i32.add (local.get $p) (local.get $stride)))
+                (local.set $q (i32.add (local.get $q) (local.get $stride)))
+                (local.set $t (i32.add (local.get $t) (local.get $stride)))
+                (br $r8)))
+            (local.set $j (i32.add (local.get $j) (i32.const 8)))
+            (br $g8)))
+        (block $g4done
+          (loop $g4
+            (br_if $g4done (i32.gt_u (i32.add (local.get $j) (i32.const 4)) (local.get $B)))
+            (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+            (local.set $p (i32.add (local.get $rb) (local.get $o)))
+            (local.set $q (i32.add (local.get $p) (local.get $qd)))
+            (local.set $t (i32.add (local.get $p) (local.get $td)))
+            (local.set $end (i32.add (local.get $blk) (local.get $o)))
+            (local.set $p0 (v128.load (i32.add (local.get $P) (local.get $o))))
+            (local.set $u0 (v128.load (i32.add (local.get $U) (local.get $o))))
+            (local.set $v0 (v128.load (i32.add (local.get $V) (local.get $o))))
+            (local.set $w0 (v128.load (i32.add (local.get $W) (local.get $o))))
+            (block $r4done
+              (loop $r4
+                (br_if $r4done (i32.ge_u (local.get $p) (local.get $end)))
+                (v128.store (local.get $t)
+                  (f32x4.add
+                    (f32x4.add (f32x4.mul (v128.load (local.get $q)) (local.get $u0))
+                      (f32x4.mul (f32x4.sub (v128.load (local.get $p)) (local.get $p0)) (local.get $v0)))
+                    (local.get $w0)))
+                (local.set $p (i32.add (local.get $p) (local.get $stride)))
+                (local.set $q (i32.add (local.get $q) (local.get $stride)))
+                (local.set $t (i32.add (local.get $t) (local.get $stride)))
+                (br $r4)))
+            (local.set $j (i32.add (local.get $j) (i32.const 4)))
+            (br $g4)))
+        (block $g1done
+          (loop $g1
+            (br_if $g1done (i32.gt_u (i32.add (local.get $j) (i32.const 1)) (local.get $B)))
+            (local.set $o (i32.shl (local.get $j) (i32.const 2)))
+            (local.set $p (i32.add (local.get $rb) (local.get $o)))
+            (local.set $q (i32.add (local.get $p) (local.get $qd)))
+            (local.set $t (i32.add (local.get $p) (local.get $td)))
+            (local.set $end (i32.add (local.get $blk) (local.get $o)))
+            (local.set $ps (f32.load (i32.add (local.get $P) (local.get $o))))
+            (local.set $us (f32.load (i32.add (local.get $U) (local.get $o))))
+            (local.set $vs (f32.load (i32.add (local.get $V) (local.get $o))))
+            (local.set $ws (f32.load (i32.add (local.get $W) (local.get $o))))
+            (block $r1done
+              (loop $r1
+                (br_if $r1done (i32.ge_u (local.get $p) (local.get $end)))
+                (f32.store (local.get $t)
+                  (f32.add
+                    (f32.add (f32.mul (f32.load (local.get $q)) (local.get $us))
+                      (f32.mul (f32.sub (f32.load (local.get $p)) (local.get $ps)) (local.get $vs)))
+                    (local.get $ws)))
+                (local.set $p (i32.add (local.get $p) (local.get $stride)))
+                (local.set $q (i32.add (local.get $q) (local.get $stride)))
+                (local.set $t (i32.add (local.get $t) (local.get $stride)))
+                (br $r1)))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $g1)))
+        (local.set $rb (local.get $blk))
+        (br $block))))
 
   ;; rowGradSums(x, dy, rows, B, info, g, DG, DB, out, tmp): the backward's
   ;; first pass for row layouts whose gamma varies along the row (R = 1).
