@@ -12,6 +12,7 @@ import {ops} from '../src';
 import {
   canFuse, FUSED_BACKENDS, FUSED_FLAG, FUSED_NORM_GRAD_KERNEL, FUSED_NORM_KERNEL, fusedNorm, SIMD_FLAG,
 } from '../src/kernels/index';
+import {plainOut} from '../src/kernels/host';
 import {layoutOf} from '../src/kernels/layout';
 import {simdAvailable} from '../src/kernels/simd/engine';
 import {simdPlanOf} from '../src/kernels/simd/forward';
@@ -336,5 +337,47 @@ describe.each(NODE_BACKENDS.flatMap((b) => [[b, 'SIMD'], [b, 'JS']] as const))('
     const {first, last, leaked} = groupNormTrainingLoop();
     expect(leaked).toBe(0);
     expect(last).toBeLessThan(first * 0.95);
+  });
+});
+
+describe('cpu outputs that skip zeroing (src/kernels/host.ts plainOut)', () => {
+  test('whole outputs of 16384+ elements are their own unzeroed memory; the others are zeroed', () => {
+    const big = plainOut([4, 4096], true).values;
+    expect(big.length).toBe(16384);
+    expect(big.byteOffset).toBe(0);
+    expect(big.buffer.byteLength).toBe(4 * 16384);
+    // Not whole (statistics, dgamma, dbeta), or small: zero-filled as before.
+    for (const [shape, whole] of [[[4, 4096], false], [[4095, 4], true]] as const) {
+      const v = plainOut([...shape], whole).values;
+      expect(v.length).toBe(shape[0] * shape[1]);
+      expect(v.every((e) => e === 0)).toBe(true);
+    }
+  });
+
+  test.each([['SIMD', true], ['JS', false]] as const)('%s loops: every element of large y and dx is written', async (_, simd) => {
+    await tf.setBackend('cpu');
+    const shape = [2, 16, 16, 64];  // 32768 elements: unzeroed y and dx
+    const n = 2 * 16 * 16 * 64;
+    // Freed memory full of NaN, for the allocator to hand back to the outputs.
+    for (let i = 0; i < 8; i++) new Float32Array(Buffer.allocUnsafeSlow(4 * n).buffer).fill(NaN);
+    const x = tf.tensor(normals(rng(11), n, 0.5, 2), shape);
+    const dy = tf.tensor(normals(rng(12), n, 0, 1), shape);
+    const gamma = tf.tensor(normals(rng(13), 64, 1, 0.1), [64]);
+    const beta = tf.tensor(normals(rng(14), 64, 0, 0.1), [64]);
+    const run = () => {
+      const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => ops.groupNorm(a, {groups: 8, epsilon: 1e-3, gamma: g, beta: b});
+      const y = f(x, gamma, beta);
+      const grads = tf.grads((a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => f(a, g, b))([x, gamma, beta], dy);
+      return [y, ...grads];
+    };
+    const fused = withFlags({[SIMD_FLAG]: simd}, () => expectNoLeakSync(run, 'large cpu forward and backward'));
+    const plain = withFlag(false, run);
+    fused.forEach((t, i) => {
+      const v = t.dataSync();
+      expect(`#${i} finite: ${v.every(Number.isFinite)}`).toBe(`#${i} finite: true`);
+      const want = plain[i].dataSync();
+      expectClose(v, want, 5e-5 * scaleOf(want), `large cpu output #${i} vs tf-op path`);
+    });
+    tf.dispose([x, dy, gamma, beta, ...fused, ...plain]);
   });
 });

@@ -17,8 +17,12 @@ import {Placement, simdBackward, simdEnabled, simdForward} from './simd/run';
 export interface ArrayHost<Out> {
   /** How the SIMD loops see these arrays; null: they cannot run here. */
   placement: Placement|null;
-  /** An output, allocated now (every output is allocated before any array is taken). */
-  alloc(shape: number[]): Out;
+  /**
+   * An output, allocated now (every output is allocated before any array is
+   * taken). `whole`: the loops write every element before anything reads it
+   * (y, dx), so a host may skip zeroing it.
+   */
+  alloc(shape: number[], whole?: boolean): Out;
   /** The values of an input or an output, valid until the next allocation. */
   array(t: tf.TensorInfo|Out): Float32Array;
   /** The output as the kernel returns it. */
@@ -31,7 +35,7 @@ export function hostForward<Out>(host: ArrayHost<Out>, {inputs, attrs}: Paramete
   const L = layoutOf(plan);
   const {x, gamma, beta} = inputs as Record<string, tf.TensorInfo>;
   const statsShape = statsShapeOf(plan);
-  const y = host.alloc(x.shape);
+  const y = host.alloc(x.shape, true);
   // Without withStats (no gradient will read them) the statistics go to
   // plain arrays of this call, and y alone is returned.
   const withStats = plan.withStats !== false;
@@ -56,7 +60,7 @@ export function hostBackward<Out>(host: ArrayHost<Out>, {inputs, attrs}: Paramet
   const plan = attrsOf<BackwardAttrs>(attrs);
   const L = layoutOf(plan);
   const ins = inputs as Record<string, tf.TensorInfo>;
-  const dx = host.alloc(ins.x.shape);
+  const dx = host.alloc(ins.x.shape, true);
   const dgamma = plan.hasGamma ? host.alloc(plan.gammaShape) : null;
   const dbeta = plan.hasBeta ? host.alloc(plan.betaShape) : null;
   const arrays = (): FusedGradArrays => ({
@@ -79,5 +83,25 @@ export interface PlainOut {
   values: Float32Array;
 }
 
-/** Allocates a plain output. */
-export const plainOut = (shape: number[]): PlainOut => ({shape, values: new Float32Array(sizeOf(shape))});
+/**
+ * Node's Buffer.allocUnsafeSlow: memory of its own (not a pooled slice),
+ * not zeroed; undefined elsewhere (browsers).
+ */
+const NodeBuffer = (globalThis as {Buffer?: {allocUnsafeSlow?: (bytes: number) => {buffer: ArrayBufferLike}}}).Buffer;
+
+/** Outputs of at least this many elements may skip zeroing (smaller ones: not worth a Buffer). */
+const UNZEROED_MIN = 16384;
+
+/**
+ * Allocates a plain output. `whole` (every element written before it is
+ * read, see ArrayHost.alloc): on Node, a large one is not zeroed first
+ * (Buffer.allocUnsafeSlow); zeroing 1-4 MiB of recycled memory was about a
+ * third of the output's cost on the cpu backend (docs/performance.md,
+ * "cpu backend: per-case cost").
+ */
+export const plainOut = (shape: number[], whole = false): PlainOut => {
+  const n = sizeOf(shape);
+  const values = whole && n >= UNZEROED_MIN && typeof NodeBuffer?.allocUnsafeSlow === 'function' ?
+    new Float32Array(NodeBuffer.allocUnsafeSlow(4 * n).buffer as ArrayBuffer, 0, n) : new Float32Array(n);
+  return {shape, values};
+};
