@@ -333,6 +333,38 @@ describe.each(NODE_BACKENDS.flatMap((b) => [[b, 'SIMD'], [b, 'JS']] as const))('
     expect(tf.getKernel('Identity', backend)).toBe(identity);
   });
 
+  test('sets of equal values far from 0 keep beta (column loops: y = (x - mean) * k + beta, not x * k + (beta - mean * k))', () => {
+    // Variance 0, so y is beta exactly (refForward), while x * k is about
+    // 3e21: written as x * k + (beta - mean * k), beta cancels away to 0.
+    const v = 1e20;
+    const C = 13;
+    const beta = tf.tensor1d(Array.from({length: C}, (_, j) => 0.5 + j));
+    const gamma = tf.tensor1d(Array.from({length: C}, (_, j) => 1 + j / 8));
+    const cases: Array<[string, number[], number, (x: tf.Tensor) => tf.Tensor]> = [
+      ['groupNorm, a set per element', [2, 1, C], -1, (x) => ops.groupNorm(x, {groups: C, gamma, beta})],
+      ['groupNorm, 17 rows', [3, 17, C], -1, (x) => ops.groupNorm(x, {groups: C, gamma, beta})],
+      ['instanceNorm', [2, 33, C], -1, (x) => ops.instanceNorm(x, {gamma, beta})],
+      ['batchNorm', [3, 7, C], -1, (x) => ops.batchNorm(x, {gamma, beta})],
+      ['batchNorm channels-first', [3, C, 5], 1, (x) => ops.batchNorm(x, {axis: 1, gamma, beta})],
+    ];
+    for (const [name, shape, axis, run] of cases) {
+      const a = axis < 0 ? shape.length + axis : axis;
+      const n = shape.reduce((p, d) => p * d, 1);
+      const xv = new Float32Array(n);
+      const stride = shape.slice(a + 1).reduce((p, d) => p * d, 1);
+      for (let i = 0; i < n; i++) xv[i] = (Math.floor(i / stride) % C % 2 ? -v : v) * (1 + Math.floor(i / stride) % C);
+      const x = tf.tensor(xv, shape);
+      const ran = expectNoLeakSync(() => run(x), name);
+      const want = new Float32Array(n);
+      const b = beta.dataSync();
+      for (let i = 0; i < n; i++) want[i] = b[Math.floor(i / stride) % C];
+      expect(`${name}: ${maxAbsDiff(ran.dataSync(), want)}`).toBe(`${name}: 0`);
+      // (Not against the tf-op path: its float32 mean of equal values is not exact, so it is off by a few.)
+      tf.dispose([x, ran]);
+    }
+    tf.dispose([beta, gamma]);
+  });
+
   test('a training loop through the fused forward leaks nothing and learns', () => {
     const {first, last, leaked} = groupNormTrainingLoop();
     expect(leaked).toBe(0);

@@ -256,7 +256,10 @@ function applyColumn(
     x: Float32Array, y: Float32Array, g: Float32Array, b: Float32Array, L: FusedLayout, mu: Float64Array,
     scale: Float64Array): void {
   const {B, rows, rowSet, rowParam, colSet, colParam} = L;
-  // y = x * A[j] + C[j], A and C recomputed when a row's sets or params change.
+  // y = (x - M[j]) * A[j] + C[j], recomputed when a row's sets or params
+  // change. Not x * A + (beta - mu * A): for a set of equal values far from 0
+  // (x * A >> beta) that cancels beta away.
+  const M = new Float64Array(B);
   const A = new Float64Array(B);
   const C = new Float64Array(B);
   for (let r = 0; r < rows; r++) {
@@ -267,12 +270,12 @@ function applyColumn(
       for (let j = 0; j < B; j++) {
         const s = sb + colSet[j];
         const p = pb + colParam[j];
-        const k = scale[s] * g[p];
-        A[j] = k;
-        C[j] = b[p] - mu[s] * k;
+        M[j] = mu[s];
+        A[j] = scale[s] * g[p];
+        C[j] = b[p];
       }
     }
-    for (let j = 0; j < B; j++) y[o + j] = x[o + j] * A[j] + C[j];
+    for (let j = 0; j < B; j++) y[o + j] = (x[o + j] - M[j]) * A[j] + C[j];
   }
 }
 
