@@ -250,8 +250,10 @@ export class BatchNormalization extends AffineNormalization {
           const [hi, lo, inv] = saved.map((t) => t.dataSync());
           for (let i = 0; i < nm.length; i++) {
             const s = inv[i];
-            nm[i] = cm[i] * m + (hi[i] + lo[i]) * (1 - m);
-            nv[i] = cv[i] * m + (s > 0 ? Math.max(1 / (s * s) - eps, 0) : 0) * (1 - m);
+            const mu = hi[i] + lo[i];
+            nm[i] = cm[i] * m + mu * (1 - m);
+            // A NaN or Inf in the batch leaves inv 0: the variance is NaN then, as with the tf-op update.
+            nv[i] = cv[i] * m + (Number.isFinite(mu) ? (s > 0 ? Math.max(1 / (s * s) - eps, 0) : 0) : NaN) * (1 - m);
           }
         } else {
           const b = batch.values();
