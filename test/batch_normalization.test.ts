@@ -635,7 +635,7 @@ describe('numerics and leaks', () => {
     bn.dispose();
   });
 
-  test('a NaN in one channel of the batch makes that channel\'s moving mean and variance NaN, as the tf-op update does (cpu, wasm)', async () => {
+  test('a NaN in one channel of the batch makes that channel\'s moving mean and variance NaN, as the tf-op update does (cpu, wasm; renorm too)', async () => {
     // The fused forward's inv is 0 for a NaN set; read as a variance of 0, the
     // moving variance decayed to a finite value where the tf-op update gave NaN.
     for (const backend of ['cpu', 'wasm']) {
@@ -644,12 +644,13 @@ describe('numerics and leaks', () => {
       const xv = normals(rand, 5 * 6 * 7, 0.3, 1.5);
       xv[2 * 7 + 3] = NaN;  // channel 3 (channels-last) or channel 2 (channels-first, [5, 6, 7])
       const x = tf.tensor(xv, [5, 6, 7]);
-      for (const axis of [-1, 1]) {
+      // renorm: its update reads the batch variance in tf ops from the fused forward's statistics (core.ts varianceFromInv).
+      for (const [axis, renorm] of [[-1, false], [1, false], [-1, true], [1, true]] as const) {
         const bad = axis === -1 ? 3 : 2;
         const step = (fused: boolean) => {
           tf.env().set('TFJS_NORMALIZATION_FUSED', fused);
           try {
-            const bn = new BatchNormalization({axis, momentum: 0.7});
+            const bn = new BatchNormalization({axis, momentum: 0.7, renorm});
             tf.dispose(bn.apply(x, {training: true}) as tf.Tensor);
             const w = weightsOf(bn);
             bn.dispose();
@@ -663,7 +664,7 @@ describe('numerics and leaks', () => {
         const C = axis === -1 ? 7 : 6;
         for (let c = 0; c < C; c++) {
           for (const k of ['moving_mean', 'moving_variance'] as const) {
-            const at = `${backend} axis ${axis} ${k}[${c}]`;
+            const at = `${backend} axis ${axis}${renorm ? ' renorm' : ''} ${k}[${c}]`;
             expect(`${at}: ${Number.isNaN(fused[k][c])}`).toBe(`${at}: ${c === bad}`);
             expect(`${at}: ${Number.isNaN(plain[k][c])}`).toBe(`${at}: ${c === bad}`);
             if (c !== bad) expect(Math.abs(fused[k][c] - plain[k][c])).toBeLessThan(1e-5);

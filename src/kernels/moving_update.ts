@@ -6,6 +6,8 @@
  *   mean     = moving_mean * momentum + (m1 + m2) * (1 - momentum),
  *   variance = moving_variance * momentum + v * (1 - momentum),
  *   v        = max(1 / inv^2 - epsilon, 0), 0 where inv is not > 0,
+ *              NaN where m1 + m2 is not finite (a NaN or Inf in the
+ *              channel leaves inv 0; the tf-op path's variance is NaN),
  *
  * the arithmetic of the layer's tf-op update (varianceFromInv and the
  * moving averages of src/layers/batch_normalization.ts), in float32, one
@@ -37,9 +39,13 @@ type MovingInputs = Record<'mean'|'variance'|'m1'|'m2'|'inv', tf.TensorInfo>;
 // webgpu ----------------------------------------------------------------
 
 function wgslProgram(which: 'mean'|'variance', n: number) {
+  // Finiteness by the exponent bits (WGSL has no isnan, and a compiler may fold x != x); the NaN
+  // made at run time from the mean's bits (a constant NaN is a shader-creation error in WGSL).
   const value = which === 'mean' ? '(m1[index] + m2[index])' :
-                                   'select(0.0, max(1.0 / (inv[index] * inv[index]) - uniforms.eps, 0.0), inv[index] > 0.0)';
-  return program(`movingUpdate_${which}`, n, which === 'mean' ? ['moving', 'm1', 'm2'] : ['moving', 'inv'],
+                                   'select(bitcast<f32>(bitcast<u32>(m1[index] + m2[index]) | 0x7fc00000u), ' +
+                                   'select(0.0, max(1.0 / (inv[index] * inv[index]) - uniforms.eps, 0.0), inv[index] > 0.0), ' +
+                                   '(bitcast<u32>(m1[index] + m2[index]) & 0x7f800000u) != 0x7f800000u)';
+  return program(`movingUpdate_${which}`, n, which === 'mean' ? ['moving', 'm1', 'm2'] : ['moving', 'm1', 'm2', 'inv'],
                  'momentum : f32, rest : f32, eps : f32,', `
     setOutputAtIndex(index, moving[index] * uniforms.momentum + ${value} * uniforms.rest);`);
 }
@@ -51,7 +57,7 @@ const webgpuMovingUpdate: tf.KernelFunc = ({inputs, backend, attrs}) => {
   const n = tf.util.sizeFromShape(mean.shape);
   const u = [momentum, 1 - momentum, epsilon].map((v) => ({type: 'float32' as const, data: [v]}));
   const newMean = be.runWebGPUProgram(wgslProgram('mean', n), [mean, m1, m2].map(flatView), 'float32', u);
-  const newVariance = be.runWebGPUProgram(wgslProgram('variance', n), [variance, inv].map(flatView), 'float32', u);
+  const newVariance = be.runWebGPUProgram(wgslProgram('variance', n), [variance, m1, m2, inv].map(flatView), 'float32', u);
   return [{...newMean, shape: mean.shape}, {...newVariance, shape: variance.shape}];
 };
 
@@ -66,10 +72,12 @@ interface WebGLBackendLike {
 }
 
 function glslProgram(which: 'mean'|'variance', n: number) {
+  // Finiteness by the exponent bits (WebGL 2's floatBitsToUint; isnan is unreliable on some GPUs).
   const value = which === 'mean' ? '(getM1(i) + getM2(i))' :
-                                   '(getInv(i) > 0.0 ? max(1.0 / (getInv(i) * getInv(i)) - eps, 0.0) : 0.0)';
+                                   '((floatBitsToUint(getM1(i) + getM2(i)) & 0x7f800000u) == 0x7f800000u ? uintBitsToFloat(0x7fc00000u) : ' +
+                                   '(getInv(i) > 0.0 ? max(1.0 / (getInv(i) * getInv(i)) - eps, 0.0) : 0.0))';
   return {
-    variableNames: which === 'mean' ? ['moving', 'm1', 'm2'] : ['moving', 'inv'],
+    variableNames: which === 'mean' ? ['moving', 'm1', 'm2'] : ['moving', 'm1', 'm2', 'inv'],
     outputShape: [n],
     customUniforms: [{name: 'momentum', type: 'float' as const}, {name: 'rest', type: 'float' as const},
                      {name: 'eps', type: 'float' as const}],
@@ -99,7 +107,7 @@ const webglMovingUpdate: tf.KernelFunc = ({inputs, backend, attrs}) => {
     }
   };
   const newMean = run('mean', [mean, m1, m2]);
-  const newVariance = run('variance', [variance, inv]);
+  const newVariance = run('variance', [variance, m1, m2, inv]);
   return [{...newMean, shape: mean.shape}, {...newVariance, shape: variance.shape}];
 };
 
@@ -120,7 +128,8 @@ export function registerMovingUpdateKernels(): void {
  * The new moving mean and variance from the kernel of the active backend,
  * or null where it has none (cpu, wasm, tensorflow and other backends),
  * the fused kernels are off (TFJS_NORMALIZATION_FUSED), webgl stores
- * half floats (1 / inv^2 overflows float16), or a tensor is not float32
+ * half floats (1 / inv^2 overflows float16) or is WebGL 1 (no
+ * floatBitsToUint for the finiteness test), or a tensor is not float32
  * with C elements. `saved`: [m1, m2, inv] as the fused forward returns them.
  */
 export function fusedMovingUpdate(
@@ -128,7 +137,7 @@ export function fusedMovingUpdate(
     epsilon: number): [tf.Tensor, tf.Tensor]|null {
   const backend = tf.getBackend();
   if (!tf.env().getBool(FUSED_FLAG) || tf.getKernel(MOVING_UPDATE_KERNEL, backend) == null) return null;
-  if (backend === 'webgl' && !tf.env().getBool('WEBGL_RENDER_FLOAT32_ENABLED')) return null;
+  if (backend === 'webgl' && (!tf.env().getBool('WEBGL_RENDER_FLOAT32_ENABLED') || tf.env().getNumber('WEBGL_VERSION') !== 2)) return null;
   const [m1, m2, inv] = saved;
   const ins = [movingMean, movingVariance, m1, m2, inv];
   if (saved.length !== 3 || ins.some((t) => t.dtype !== 'float32' || t.size !== movingMean.size)) return null;

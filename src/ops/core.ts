@@ -305,15 +305,21 @@ function sinkMoments(
  * 0. Never differentiated (see MomentsSink), so the Inf of 1 / 0 is simply
  * replaced.
  */
-function varianceFromInv(inv: tf.Tensor, epsilon: number): tf.Tensor {
-  return select(tf.greater(inv, 0), tf.relu(tf.sub(tf.reciprocal(tf.square(inv)), epsilon)), tf.zerosLike(inv));
+function varianceFromInv(inv: tf.Tensor, epsilon: number, m1: tf.Tensor, m2: tf.Tensor): tf.Tensor {
+  const v = select(tf.greater(inv, 0), tf.relu(tf.sub(tf.reciprocal(tf.square(inv)), epsilon)), tf.zerosLike(inv));
+  // A NaN or Inf in a set leaves the fused forward's inv 0: its variance is NaN then, as the tf-op path's.
+  return select(tf.isFinite(tf.add(m1, m2)), v, tf.fill(v.shape, NaN));
 }
 
 /** varianceFromInv in float64 on the values. */
-function varianceFromInvValues(inv: tf.Tensor, epsilon: number): Float64Array {
+function varianceFromInvValues(inv: tf.Tensor, epsilon: number, m1: tf.Tensor, m2: tf.Tensor): Float64Array {
   const s = inv.dataSync();
+  const hi = m1.dataSync();
+  const lo = m2.dataSync();
   const out = new Float64Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s[i] > 0 ? Math.max(1 / (s[i] * s[i]) - epsilon, 0) : 0;
+  for (let i = 0; i < s.length; i++) {
+    out[i] = !Number.isFinite(hi[i] + lo[i]) ? NaN : s[i] > 0 ? Math.max(1 / (s[i] * s[i]) - epsilon, 0) : 0;
+  }
   return out;
 }
 
@@ -347,8 +353,9 @@ export function normalize(
     if (direct != null) {
       if (moments && plan.mode === 'center') {
         const inv = direct.stats[2];
-        sinkMoments(moments, direct.stats[0], direct.stats[1], () => varianceFromInv(inv, plan.epsilon),
-                    () => varianceFromInvValues(inv, plan.epsilon), direct.stats.slice(0, 3));
+        const [m1, m2] = direct.stats;
+        sinkMoments(moments, m1, m2, () => varianceFromInv(inv, plan.epsilon, m1, m2),
+                    () => varianceFromInvValues(inv, plan.epsilon, m1, m2), direct.stats.slice(0, 3));
       }
       tf.dispose(direct.stats);
       return direct.y;
@@ -385,8 +392,9 @@ export function normalize(
     if (fused != null) {
       if (moments && mode === 'center') {
         const inv = fused.stats[2];
-        sinkMoments(moments, fused.stats[0], fused.stats[1], () => varianceFromInv(inv, plan.epsilon),
-                    () => varianceFromInvValues(inv, plan.epsilon), fused.stats.slice(0, 3));
+        const [m1, m2] = fused.stats;
+        sinkMoments(moments, m1, m2, () => varianceFromInv(inv, plan.epsilon, m1, m2),
+                    () => varianceFromInvValues(inv, plan.epsilon, m1, m2), fused.stats.slice(0, 3));
       }
       fusedSave(save, g ? [xin, ...fused.stats, g] : [xin, ...fused.stats]);
       return {value: fused.y, gradFunc};

@@ -193,6 +193,8 @@ if (!exe) {
         // A few float32 ulps (the GPU's division and a possibly fused multiply-add).
         expect(r.errKernelVsTfop).toBeLessThanOrEqual(1e-6);
         expect(r.errKernelVsF64).toBeLessThanOrEqual(1e-6);
+        // A channel with a NaN or Inf: its moving variance NaN, as the tf-op update's.
+        expect(r.nonFinite).toBe(true);
         expect(r.layers.length).toBe(3);
         for (const l of r.layers) {
           // The update kernel runs wherever the fused forward did (webgl's declines row layouts: channels-first).

@@ -8,7 +8,9 @@
  * - The kernel itself, where the backend registers it: on C = 67 channels
  *   (more than one workgroup, not a multiple of it), inv including 0 and
  *   values where 1 / inv^2 - epsilon < 0, against the same update in tf ops
- *   on the same backend (the layer's fallback) and against float64;
+ *   on the same backend (the layer's fallback) and against float64; and
+ *   channels whose mean is NaN or Inf (inv 0, as the fused forward leaves
+ *   a set with a NaN or Inf): the variance NaN there, as the tf-op path's;
  * - the layer: two training steps (tf.grads of a call with training true,
  *   then a call with training true that no tape records) channels-last,
  *   channels-first and dense, the moving statistics against
@@ -37,6 +39,11 @@ export interface MovingUpdateRecord {
   /** ... and against float64 of the same float32 inputs. */
   errKernelVsF64: number;
   /**
+   * The kernel's outputs at the channels of mean NaN and mean Inf: mean NaN and Inf, variance NaN
+   * in both (true where not registered).
+   */
+  nonFinite: boolean;
+  /**
    * Per layer case: moving statistics after two steps against float64, flag
    * on and off; the update kernel ran in both steps (flag on / off); the
    * fused forward ran in both (flag on: the update kernel takes its statistics; webgl's forward
@@ -52,14 +59,29 @@ function update64(mm: Float32Array, mv: Float32Array, m1: Float32Array, m2: Floa
   const nm = new Float64Array(mm.length);
   const nv = new Float64Array(mm.length);
   for (let i = 0; i < mm.length; i++) {
-    const v = inv[i] > 0 ? Math.max(1 / (inv[i] * inv[i]) - eps, 0) : 0;
+    const v = !Number.isFinite(m1[i] + m2[i]) ? NaN : inv[i] > 0 ? Math.max(1 / (inv[i] * inv[i]) - eps, 0) : 0;
     nm[i] = mm[i] * m + (m1[i] + m2[i]) * (1 - m);
     nv[i] = mv[i] * m + v * (1 - m);
   }
   return [nm, nv];
 }
 
-async function kernelCheck(tf: TF): Promise<{errKernelVsTfop: number, errKernelVsF64: number}> {
+/** maxErr over the channels where want is finite; NaN, Inf and -Inf required as they are elsewhere. */
+function errAndNonFinite(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  const g: number[] = [];
+  const w: number[] = [];
+  for (let i = 0; i < want.length; i++) {
+    if (Number.isFinite(want[i])) {
+      g.push(got[i]);
+      w.push(want[i]);
+    } else if (!Object.is(got[i], want[i]) && !(Number.isNaN(got[i]) && Number.isNaN(want[i]))) {
+      return Infinity;
+    }
+  }
+  return maxErr(g, w);
+}
+
+async function kernelCheck(tf: TF): Promise<{errKernelVsTfop: number, errKernelVsF64: number, nonFinite: boolean}> {
   const C = 67;
   const r = rng(17);
   const m = 0.9;
@@ -72,6 +94,11 @@ async function kernelCheck(tf: TF): Promise<{errKernelVsTfop: number, errKernelV
   inv[0] = 0;
   inv[1] = 1 / Math.sqrt(eps / 2);  // 1 / inv^2 - eps < 0: variance 0
   inv[2] = 40;
+  // A NaN and an Inf in the channel: the forward's mean NaN / Inf, its inv 0.
+  m1[3] = NaN;
+  m1[4] = Infinity;
+  inv[3] = 0;
+  inv[4] = 0;
   // The statistics as the forward shapes them channels-last: [1, C].
   const t = [tf.tensor1d(mm), tf.tensor1d(mv), tf.tensor2d(m1, [1, C]), tf.tensor2d(m2, [1, C]), tf.tensor2d(inv, [1, C])];
   const [tmm, tmv, tm1, tm2, tinv] = t;
@@ -79,7 +106,8 @@ async function kernelCheck(tf: TF): Promise<{errKernelVsTfop: number, errKernelV
                                     {momentum: m, epsilon: eps}) as Tensor[];
   const ref = tf.tidy(() => {
     const mean = tf.reshape(tf.add(tm1, tm2), [C]);
-    const variance = tf.reshape(tf.where(tf.greater(tinv, 0), tf.relu(tf.sub(tf.reciprocal(tf.square(tinv)), eps)), tf.zerosLike(tinv)), [C]);
+    const v = tf.where(tf.greater(tinv, 0), tf.relu(tf.sub(tf.reciprocal(tf.square(tinv)), eps)), tf.zerosLike(tinv));
+    const variance = tf.reshape(tf.where(tf.isFinite(tf.add(tm1, tm2)), v, tf.fill(v.shape, NaN)), [C]);
     return [tf.add(tf.mul(tmm, m), tf.mul(mean, 1 - m)), tf.add(tf.mul(tmv, m), tf.mul(variance, 1 - m))];
   });
   const [k0, k1, r0, r1] = await Promise.all([...out, ...ref].map((x) => x.data() as Promise<Float32Array>));
@@ -87,8 +115,9 @@ async function kernelCheck(tf: TF): Promise<{errKernelVsTfop: number, errKernelV
   const shapesOk = out[0].shape.join() === `${C}` && out[1].shape.join() === `${C}`;
   tf.dispose([...t, ...out, ...ref]);
   return {
-    errKernelVsTfop: shapesOk ? Math.max(maxErr(k0, r0), maxErr(k1, r1)) : Infinity,
-    errKernelVsF64: Math.max(maxErr(k0, f0), maxErr(k1, f1)),
+    errKernelVsTfop: shapesOk ? Math.max(errAndNonFinite(k0, r0), errAndNonFinite(k1, r1)) : Infinity,
+    errKernelVsF64: Math.max(errAndNonFinite(k0, f0), errAndNonFinite(k1, f1)),
+    nonFinite: Number.isNaN(k0[3]) && k0[4] === Infinity && Number.isNaN(k1[3]) && Number.isNaN(k1[4]),
   };
 }
 
@@ -154,7 +183,7 @@ export async function runMovingUpdateCheck(tf: TF, lib: Lib): Promise<MovingUpda
   const backend = tf.getBackend();
   const start = tf.memory().numTensors;
   const registered = tf.getKernel(MOVING_UPDATE_KERNEL_NAME, backend) != null;
-  const k = registered ? await kernelCheck(tf) : {errKernelVsTfop: 0, errKernelVsF64: 0};
+  const k = registered ? await kernelCheck(tf) : {errKernelVsTfop: 0, errKernelVsF64: 0, nonFinite: true};
   const layers: MovingUpdateRecord['layers'] = [];
   for (const [name, shape, axis] of [['channels-last [4,5,6,8]', [4, 5, 6, 8], 3], ['channels-first [3,8,5,7]', [3, 8, 5, 7], 1],
                                      ['dense [37,70]', [37, 70], 1]] as Array<[string, number[], number]>) {
