@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 
 import {fusedMovingUpdate} from '../kernels/moving_update';
 import {BatchNormPlan, batchNormPlan, batchNormWithPlan} from '../ops/batch_norm';
+import {varianceOfSet} from '../ops/core';
 import {argError, checkBoolean, checkChannelsRank, checkFloatTensor, checkIntegerAxis, resolveAxis, show} from '../ops/validate';
 import {AFFINE_KEYS, AffineArgs, AffineNormalization} from './base';
 import {ConfigDict} from './common';
@@ -249,11 +250,9 @@ export class BatchNormalization extends AffineNormalization {
           // From m1, m2, inv directly: the arithmetic of Moments.values(), without its two float64 arrays.
           const [hi, lo, inv] = saved.map((t) => t.dataSync());
           for (let i = 0; i < nm.length; i++) {
-            const s = inv[i];
             const mu = hi[i] + lo[i];
             nm[i] = cm[i] * m + mu * (1 - m);
-            // A NaN or Inf in the batch leaves inv 0: the variance is NaN then, as with the tf-op update.
-            nv[i] = cv[i] * m + (Number.isFinite(mu) ? (s > 0 ? Math.max(1 / (s * s) - eps, 0) : 0) : NaN) * (1 - m);
+            nv[i] = cv[i] * m + varianceOfSet(mu, inv[i], eps) * (1 - m);
           }
         } else {
           const b = batch.values();

@@ -311,15 +311,24 @@ function varianceFromInv(inv: tf.Tensor, epsilon: number, m1: tf.Tensor, m2: tf.
   return select(tf.isFinite(tf.add(m1, m2)), v, tf.fill(v.shape, NaN));
 }
 
+/**
+ * One set's variance from the fused forward's statistics, in float64: mean =
+ * m1 + m2, inv = 1 / sqrt(variance + epsilon) (0 where the variance is 0,
+ * and for a set with a NaN or Inf, whose variance is NaN, as the tf-op
+ * path's).
+ */
+export function varianceOfSet(mean: number, inv: number, epsilon: number): number {
+  if (!Number.isFinite(mean)) return NaN;
+  return inv > 0 ? Math.max(1 / (inv * inv) - epsilon, 0) : 0;
+}
+
 /** varianceFromInv in float64 on the values. */
 function varianceFromInvValues(inv: tf.Tensor, epsilon: number, m1: tf.Tensor, m2: tf.Tensor): Float64Array {
   const s = inv.dataSync();
   const hi = m1.dataSync();
   const lo = m2.dataSync();
   const out = new Float64Array(s.length);
-  for (let i = 0; i < s.length; i++) {
-    out[i] = !Number.isFinite(hi[i] + lo[i]) ? NaN : s[i] > 0 ? Math.max(1 / (s[i] * s[i]) - epsilon, 0) : 0;
-  }
+  for (let i = 0; i < s.length; i++) out[i] = varianceOfSet(hi[i] + lo[i], s[i], epsilon);
   return out;
 }
 
