@@ -15,6 +15,8 @@ import * as path from 'path';
 
 import {BatchNormalization, BatchNormalizationArgs, io, layers, ops} from '../src';
 import {fusedMovingUpdate} from '../src/kernels/moving_update';
+import {gradsFD} from './family_reference';
+import {runBnInferenceCheck} from './parity/bn_inference';
 import {runMovingUpdateCheck} from './parity/moving_update';
 import {expectNoLeakSync, runLayerTest, saveToMemory} from './helpers';
 import {channelSpec, normals, refForward, refGradsFD, rng} from './reference';
@@ -509,6 +511,108 @@ describe('gradients against central finite differences (float64 reference)', () 
       bn.dispose();
     }
     await tf.setBackend('cpu');
+  });
+});
+
+describe('inference path (training: false, trainable: false): values and analytic gradients (test/parity/bn_inference.ts)', () => {
+  test.each(BACKENDS)('%s: y bit for bit with and without a tape (tf.batchNorm\'s bits channels-last), gradients of x, gamma, beta and the moving statistics within 1e-4 of float64 finite differences; frozen: x alone; no leaks', async (backend) => {
+    await tf.setBackend(backend);
+    const records = await runBnInferenceCheck(tf, {BatchNormalization} as unknown as Parameters<typeof runBnInferenceCheck>[1]);
+    expect(records.length).toBe(14);
+    for (const r of records) {
+      const tag = `${r.case} trainable ${r.trainable}`;
+      expect([tag, r.error, r.grads, r.identicalY, r.leaked]).toEqual([tag, undefined, r.expected, true, 0]);
+      expect([tag, r.errY]).toEqual([tag, expect.any(Number)]);
+      expect([tag, r.errY <= 1e-5, r.worst, r.errGrads <= 1e-4]).toEqual([tag, true, r.worst, true]);
+    }
+    await tf.setBackend('cpu');
+  });
+
+  test.each(BACKENDS)('%s: second order through the inference gradient (d/dgamma, d/dvariance of sum(dx * r); d/dx, d/dmean of sum(dgamma * r)) equals finite differences of the float64 first order', async (backend) => {
+    await tf.setBackend(backend);
+    const eps = 1e-3;
+    for (const {shape, axis} of [{shape: [3, 2, 4], axis: -1}, {shape: [2, 4, 3], axis: 1}]) {
+      const rand = rng(31 + axis);
+      const n = shape.reduce((p, d) => p * d, 1);
+      const a = axis < 0 ? axis + shape.length : axis;
+      const C = shape[a];
+      const inner = shape.slice(a + 1).reduce((p, d) => p * d, 1);
+      const ch = (i: number) => Math.floor(i / inner) % C;
+      const [xv, dyv, rv] = [normals(rand, n, 0.3, 1.5), normals(rand, n), normals(rand, n)];
+      const r2v = normals(rand, C);
+      const gv = normals(rand, C, 1, 0.5);
+      const bv = normals(rand, C);
+      const mv = normals(rand, C, 0.5, 1);
+      const vv = Float32Array.from(normals(rand, C), (e) => 0.3 + Math.abs(e));
+      // float64 first-order gradients: dx_i = dy_i g / sqrt(v + eps); dgamma_c = sum dy (x - m) / sqrt(v + eps).
+      const sumDx = ([g, v]: Float64Array[]) => [Array.from(dyv).reduce((s, d, i) => s + d * rv[i] * g[ch(i)] / Math.sqrt(v[ch(i)] + eps), 0)];
+      const sumDgamma = ([x, m]: Float64Array[]) => {
+        const dg = new Float64Array(C);
+        for (let i = 0; i < n; i++) dg[ch(i)] += dyv[i] * (x[i] - m[ch(i)]) / Math.sqrt(vv[ch(i)] + eps);
+        return [dg.reduce((s, d, c) => s + d * r2v[c], 0)];
+      };
+      const [refG, refV] = gradsFD(sumDx, [gv, vv], [1]);
+      const [refX, refM] = gradsFD(sumDgamma, [xv, mv], [1]);
+      const bn = new BatchNormalization({axis});
+      const x = tf.tensor(xv, shape);
+      tf.dispose(bn.apply(x) as tf.Tensor);
+      bn.setWeights([gv, bv, mv, vv].map((t) => tf.tensor1d(t)));
+      const [gVar, , mVar, vVar] = bn.weights.map((w) => w.read() as tf.Variable);
+      // tf.variableGrads drops non-trainable variables: the moving statistics' made trainable here.
+      mVar.trainable = true;
+      vVar.trainable = true;
+      const [dy, r, r2] = [tf.tensor(dyv, shape), tf.tensor(rv, shape), tf.tensor1d(r2v)];
+      const xVar = tf.variable(x, true);
+      const first = (which: 'x'|'gamma') => tf.variableGrads(
+          () => tf.sum(tf.mul(bn.apply(xVar, {training: false}) as tf.Tensor, dy)) as tf.Scalar, [xVar, gVar]).grads[which === 'x' ? xVar.name : gVar.name];
+      const second = expectNoLeakSync(() => {
+        const s1 = tf.variableGrads(() => tf.sum(tf.mul(first('x'), r)) as tf.Scalar, [gVar, vVar]);
+        const s2 = tf.variableGrads(() => tf.sum(tf.mul(first('gamma'), r2)) as tf.Scalar, [xVar, mVar]);
+        tf.dispose([s1.value as tf.Scalar, s2.value as tf.Scalar]);
+        return [s1.grads[gVar.name], s1.grads[vVar.name], s2.grads[xVar.name], s2.grads[mVar.name]];
+      }, 'second order');
+      [refG, refV, refX, refM].forEach((want, i) => expect([shape, i, relErr(second[i].dataSync(), want) < 1e-4]).toEqual([shape, i, true]));
+      tf.dispose([x, xVar, dy, r, r2, ...second]);
+      bn.dispose();
+    }
+    await tf.setBackend('cpu');
+  });
+
+  test('frozen: an optimizer without a varList leaves gamma and beta as they are (the built-in, constructed with trainable: false, keeps them trainable tf.Variables and moves them); trainable set false after building too', () => {
+    const x = tf.randomNormal([6, 3], 1, 2, 'float32', 3);
+    for (const make of [
+      () => new BatchNormalization({trainable: false}),
+      () => {
+        const l = new BatchNormalization();
+        tf.dispose(l.apply(x) as tf.Tensor);
+        l.trainable = false;
+        return l;
+      },
+    ]) {
+      const bn = make();
+      const dense = tf.layers.dense({units: 3, inputShape: [3]});
+      const run = () => bn.apply(dense.apply(x) as tf.Tensor) as tf.Tensor;
+      tf.dispose(run());
+      const before = weightsOf(bn);
+      const opt = tf.train.sgd(0.5);
+      for (let i = 0; i < 2; i++) tf.dispose(opt.minimize(() => tf.sum(tf.square(run())) as tf.Scalar, true) ?? []);
+      const after = weightsOf(bn);
+      for (const k of Object.keys(before)) expect([k, Array.from(after[k])]).toEqual([k, Array.from(before[k])]);
+      // The gradient still reaches the layer below.
+      expect(Array.from(dense.getWeights()[0].dataSync())).not.toEqual(Array.from(tf.tidy(() => tf.zeros([3, 3])).dataSync()));
+      opt.dispose();
+      bn.dispose();
+      dense.dispose();
+    }
+    const builtin = tf.layers.batchNormalization({trainable: false});
+    tf.dispose(builtin.apply(x) as tf.Tensor);
+    const g0 = builtin.getWeights()[0].dataSync().slice();
+    const opt = tf.train.sgd(0.5);
+    tf.dispose(opt.minimize(() => tf.sum(tf.mul(builtin.apply(x) as tf.Tensor, tf.range(0, 18).reshape([6, 3]))) as tf.Scalar, true) ?? []);
+    expect(Array.from(builtin.getWeights()[0].dataSync())).not.toEqual(Array.from(g0));
+    opt.dispose();
+    builtin.dispose();
+    x.dispose();
   });
 });
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
 import {fusedMovingUpdate} from '../kernels/moving_update';
-import {BatchNormPlan, batchNormPlan, batchNormWithPlan} from '../ops/batch_norm';
+import {batchNormInference, BatchNormPlan, batchNormPlan, batchNormWithPlan} from '../ops/batch_norm';
 import {varianceOfSet} from '../ops/core';
 import {argError, checkBoolean, checkChannelsRank, checkFloatTensor, checkIntegerAxis, resolveAxis, show} from '../ops/validate';
 import {AFFINE_KEYS, AffineArgs, AffineNormalization} from './base';
@@ -214,21 +214,11 @@ export class BatchNormalization extends AffineNormalization {
   private callInference(x: tf.Tensor): tf.Tensor {
     const {mean, variance} = this.variables();
     const a = resolveAxis(this.who, 'axis', this.axis, x.rank);
-    return tf.tidy(() => {
-      const gamma = this.readGamma();
-      const beta = this.readBeta();
-      // Channels-last: tf.batchNorm on the [C] weights, as tfjs's built-in (identical outputs).
-      if (a === x.rank - 1 && x.rank <= 4) {
-        return tf.batchNorm(x, mean.read(), variance.read(), beta ?? undefined, gamma ?? undefined, this.epsilon);
-      }
-      // Elsewhere in tf ops: the cpu backend's FusedBatchNorm steps through
-      // reshaped [1, C, 1, 1] statistics along the flattened last axis (wrong).
-      const shape = this.broadcastShape(x);
-      const inv = tf.rsqrt(tf.add(variance.read(), this.epsilon));
-      const scale = gamma ? tf.mul(inv, gamma) : inv;
-      const y = tf.mul(tf.sub(x, tf.reshape(mean.read(), shape)), tf.reshape(scale, shape));
-      return beta ? tf.add(y, tf.reshape(beta, shape)) : y;
-    });
+    // Frozen (trainable: false): the gradient reaches x alone, the weights
+    // constants to it (none is trainable); otherwise gamma, beta and the
+    // moving statistics get theirs too.
+    return batchNormInference(x, mean.read(), variance.read(), this.readGamma(), this.readBeta(), a, this.epsilon,
+                              this.trainable);
   }
 
   private callTraining(x: tf.Tensor, mask: tf.Tensor|null): tf.Tensor {

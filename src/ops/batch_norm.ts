@@ -107,3 +107,89 @@ export function batchNorm<R extends tf.Rank>(x: tf.Tensor<R>, opts: BatchNormOpt
   });
   return batchNormImpl(x, opts.axis ?? -1, opts.epsilon ?? 1e-3, opts.gamma, opts.beta, 'batchNorm', opts.mask) as tf.Tensor<R>;
 }
+
+/**
+ * Batch normalization with given statistics (inference: the
+ * BatchNormalization layer's `training: false` and `trainable: false`):
+ * `y = (x - mean) * rsqrt(variance + epsilon) * gamma + beta` along the
+ * channel axis `axis` (resolved, in [0, rank)); mean, variance, gamma and
+ * beta of shape [C], checked by the caller. Channels-last of rank <= 4 is
+ * `tf.batchNorm` itself (the built-in layer's outputs, bit for bit);
+ * elsewhere broadcast tf ops (the cpu backend's FusedBatchNorm steps
+ * through reshaped [1, C, 1, 1] statistics along the flattened last axis:
+ * wrong).
+ *
+ * `trainable: false` (a frozen layer: its weights constants to the tape, as
+ * Keras's non-trainable weights): the gradient reaches x alone, dx = dy * s
+ * with s = gamma * rsqrt(variance + epsilon) per channel, one full-size
+ * product. Otherwise gamma, beta, mean and variance are differentiated too.
+ * Channels-last: analytic, dbeta = sum(dy), dgamma = sum(dy * (x - mean)) *
+ * rsqrt(variance + epsilon), dmean = -dbeta * s, dvariance = -dgamma * s *
+ * rsqrt(variance + epsilon) / 2, the sums over the rows of the [M, C] view
+ * as a product with a row of ones (tfjs's own FusedBatchNorm gradient tiles
+ * the rsqrt to x's shape and takes x - mean whatever is asked: 125 ms on
+ * cpu, 33 ms on wasm for a dx of [8,32,32,64]; sum over axis 0 of [M, C] is
+ * 16 / 8 ms, the product 0.9 / 0.1 ms). Other axes: the tf ops' own
+ * gradients, which compute only what is asked.
+ * Differentiable again (second order) through the same tf ops.
+ */
+export function batchNormInference(
+    x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor, gamma: tf.Tensor|null, beta: tf.Tensor|null, axis: number,
+    epsilon: number, trainable: boolean): tf.Tensor {
+  const rank = x.rank;
+  const last = axis === rank - 1;
+  const C = x.shape[axis];
+  // x viewed as [P, C, Q] along another axis, the per-channel values as
+  // [C, 1]; along the last, x as it is and the values as [C] (the same
+  // arithmetic per element either way; on the cpu backend a product with
+  // [1, 1, 1, C] costs 17 times one with [C], on wasm one with [1, C, 1, 1]
+  // 6 times one with [C, 1] on the [P, C, Q] view).
+  const product = (dims: number[]) => dims.reduce((p, d) => p * d, 1);
+  const view = last ? x.shape : [product(x.shape.slice(0, axis)), C, product(x.shape.slice(axis + 1))];
+  const shape = last ? [C] : [C, 1];
+  const perChannel = (t: tf.Tensor, s: tf.Tensor) => tf.reshape(tf.mul(tf.reshape(t, view), tf.reshape(s, shape)), x.shape);
+  const forward = (xin: tf.Tensor, m: tf.Tensor, v: tf.Tensor, g: tf.Tensor|null, b: tf.Tensor|null): tf.Tensor => {
+    if (last && rank <= 4) return tf.batchNorm(xin, m, v, b ?? undefined, g ?? undefined, epsilon);
+    const inv = tf.rsqrt(tf.add(v, epsilon));
+    const scale = g ? tf.mul(inv, g) : inv;
+    const y = tf.mul(tf.sub(tf.reshape(xin, view), tf.reshape(m, shape)), tf.reshape(scale, shape));
+    return tf.reshape(b ? tf.add(y, tf.reshape(b, shape)) : y, x.shape);
+  };
+  if (!tf.engine().isTapeOn() || (trainable && !last)) return tf.tidy(() => forward(x, mean, variance, gamma, beta));
+  const hasGamma = gamma != null;
+  const hasBeta = beta != null;
+  const inputs = trainable ? [x, mean, variance, ...(gamma ? [gamma] : []), ...(beta ? [beta] : [])] : [x];
+  const f = tf.customGrad((...args: Array<tf.Tensor|tf.GradSaveFunc>) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const xin = args[0] as tf.Tensor;
+    let k = 1;
+    const m = trainable ? args[k++] as tf.Tensor : mean;
+    const v = trainable ? args[k++] as tf.Tensor : variance;
+    const g = trainable && hasGamma ? args[k++] as tf.Tensor : gamma;
+    const b = trainable && hasBeta ? args[k++] as tf.Tensor : beta;
+    // Saved: x, mean, variance, gamma (if any): the inputs themselves, so that
+    // a second-order gradient reaches them through the backward's ops.
+    save([xin, m, v, ...(g ? [g] : [])]);
+    return {
+      value: tf.tidy(() => forward(xin, m, v, g, b)),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => {
+        const [xs, ms, vs] = saved;
+        const gs = hasGamma ? saved[3] : null;
+        const inv = tf.rsqrt(tf.add(vs, epsilon));
+        const s = gs ? tf.mul(inv, gs) : inv;
+        const dx = perChannel(dy, s);
+        if (!trainable) return [dx];
+        // Sums over the rows of the [M, C] view (last is true here).
+        const ones = tf.ones([1, xs.size / C]);
+        const rowSums = (t: tf.Tensor) => tf.reshape(tf.matMul(ones, tf.reshape(t, [-1, C])), [C]);
+        const dbeta = rowSums(dy);
+        const dgamma = tf.mul(rowSums(tf.mul(dy, tf.sub(xs, ms))), inv);
+        const dmean = tf.neg(tf.mul(dbeta, s));
+        const dvariance = tf.mul(tf.mul(tf.mul(dgamma, s), inv), -0.5);
+        return [dx, tf.reshape(dmean, ms.shape), tf.reshape(dvariance, vs.shape),
+          ...(gs ? [tf.reshape(dgamma, gs.shape)] : []), ...(hasBeta ? [dbeta] : [])];
+      }),
+    };
+  });
+  return f(...inputs);
+}
