@@ -12,7 +12,8 @@
  *   node --expose-gc --import tsx bench/batch_norm.ts --rounds 41 --steps 10 --cpu-time   # and a full GC before each sample
  *   npm run build && npx tsx bench/batch_norm.ts --browser
  *
- * Prints one table (median ms, bnLayer / gn and bnLayer / gnLayer), then the
+ * Prints one table (median ms, bnLayer / gn, bnLayer / gnLayer, and the
+ * frozen layer's step, trainable: false, against the built-in's), then the
  * kernels one run of each variant dispatches and their summed time
  * (tf.profile; where the backend times its kernels), and writes
  * tmp/bench/batchnorm.json (ignored by git).
@@ -81,8 +82,8 @@ async function main(): Promise<void> {
     `BatchNormalization training step vs GroupNorm forward + backward, ${JSON.stringify(BN_BENCH_SHAPE)}, median ms of ${rounds} rounds` +
         (steps > 1 ? ` (each the mean of ${steps} steps; the built-in 1)` : '') +
         (canForceGc() ? '; a full GC before each sample in Node (--expose-gc)' : ''),
-    `| backend | clock | ${BN_VARIANTS.join(' | ')} | bnLayer / gn | bnLayer / gn, paired | bnLayer / gnLayer | bnLayer / builtin |`,
-    `|---|---|${BN_VARIANTS.map(() => '---|').join('')}---|---|---|---|`,
+    `| backend | clock | ${BN_VARIANTS.join(' | ')} | bnLayer / gn | bnLayer / gn, paired | bnLayer / gnLayer | bnLayer / builtin | bnFrozen / builtinFrozen |`,
+    `|---|---|${BN_VARIANTS.map(() => '---|').join('')}---|---|---|---|---|`,
   ];
   // "paired": the median over rounds of the round's bnLayer / gn (the two
   // samples of a round minutes apart at most, so a load that drifts over
@@ -94,7 +95,7 @@ async function main(): Promise<void> {
     (r as BnBenchResult&{clock?: string}).clock = clocks[name];
     const m = Object.fromEntries(BN_VARIANTS.map((v) => [v, median(r.samples[v])])) as Record<string, number>;
     lines.push(`| ${name} | ${clocks[name]} | ${BN_VARIANTS.map((v) => m[v].toFixed(2)).join(' | ')} | ${(m.bnLayer / m.gn).toFixed(2)} | ${paired(r).toFixed(2)} | ${(m.bnLayer / m.gnLayer).toFixed(2)} | ` +
-               `${(m.bnLayer / m.builtin).toFixed(3)} |`);
+               `${(m.bnLayer / m.builtin).toFixed(3)} | ${(m.bnFrozen / m.builtinFrozen).toFixed(3)} |`);
   });
   // Kernels of one run (tf.profile), and the sum of their times where the backend measures them (webgl, webgpu, cpu).
   const kernelCell = (r: BnBenchResult, v: BnVariant) => {

@@ -14,7 +14,12 @@
  *   bnLayer: the same layer machinery around the op, for a like-for-like
  *   comparison of the two layers;
  * - builtin: tfjs's built-in `tf.layers.batchNormalization` training step,
- *   timed as bnLayer.
+ *   timed as bnLayer;
+ * - bnFrozen: this package's BatchNormalization with `trainable: false`
+ *   (fine-tuning below a frozen layer): the inference forward with the
+ *   moving statistics and the gradient of x, `tf.grads` with dy given;
+ * - builtinFrozen: the same with tfjs's built-in (its FusedBatchNorm
+ *   gradient).
  */
 import type * as TfModule from '@tensorflow/tfjs';
 
@@ -25,7 +30,7 @@ type Lib = typeof LibModule;
 type Tensor = TfModule.Tensor;
 
 export const BN_BENCH_SHAPE = [8, 32, 32, 64];
-export const BN_VARIANTS = ['bnLayer', 'bnOp', 'gn', 'gnLayer', 'builtin'] as const;
+export const BN_VARIANTS = ['bnLayer', 'bnOp', 'gn', 'gnLayer', 'bnFrozen', 'builtin', 'builtinFrozen'] as const;
 export type BnVariant = typeof BN_VARIANTS[number];
 
 export interface BnBenchResult {
@@ -64,14 +69,23 @@ export async function runBatchNormBench(
   const mine = lib.layers.batchNormalization({momentum: 0.9});
   const builtin = tf.layers.batchNormalization({momentum: 0.9});
   const gnLayer = lib.layers.groupNormalization({groups: 32});
-  tf.dispose([mine.apply(x), builtin.apply(x), gnLayer.apply(x)] as Tensor[]);
+  const mineFrozen = lib.layers.batchNormalization({momentum: 0.9, trainable: false});
+  const builtinFrozen = tf.layers.batchNormalization({momentum: 0.9, trainable: false});
+  tf.dispose([mine, builtin, gnLayer, mineFrozen, builtinFrozen].map((l) => l.apply(x)) as Tensor[]);
+  // The frozen layers: moving statistics away from 0 and 1 (same values in both).
+  const moving = [gamma, beta, tf.randomNormal([C], 0.3, 0.2, 'float32', 5), tf.randomUniform([C], 1, 3, 'float32', 6)];
+  mineFrozen.setWeights(moving);
+  builtinFrozen.setWeights(moving);
+  tf.dispose(moving.slice(2));
   const step = (layer: TfModule.layers.Layer) => () => tf.grads((t: Tensor) => layer.apply(t, {training: true}) as Tensor)([x], dy);
   const fns: Record<BnVariant, () => Tensor[]> = {
     bnLayer: step(mine),
     bnOp: () => tf.grads((t: Tensor, g: Tensor, b: Tensor) => lib.ops.batchNorm(t, {gamma: g, beta: b}))([x, gamma, beta], dy),
     gn: () => tf.grads((t: Tensor, g: Tensor, b: Tensor) => lib.ops.groupNorm(t, {groups: 32, gamma: g, beta: b}))([x, gamma, beta], dy),
     gnLayer: step(gnLayer),
+    bnFrozen: step(mineFrozen),
     builtin: step(builtin),
+    builtinFrozen: step(builtinFrozen),
   };
   const samples = Object.fromEntries(BN_VARIANTS.map((v) => [v, [] as number[]])) as unknown as Record<BnVariant, number[]>;
   const once = async (f: () => Tensor[], n = 1) => {
@@ -104,7 +118,8 @@ export async function runBatchNormBench(
   const gc = (globalThis as {gc?: () => void}).gc;
   let seed = 1;
   const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
-  const ours = BN_VARIANTS.filter((v) => v !== 'builtin');
+  const builtins = ['builtin', 'builtinFrozen'] as const;
+  const ours = BN_VARIANTS.filter((v) => !(builtins as readonly string[]).includes(v));
   for (let r = 0; r < rounds; r++) {
     const order = [...ours];
     for (let i = order.length - 1; i > 0; i--) {
@@ -117,13 +132,13 @@ export async function runBatchNormBench(
     }
   }
   for (let r = 0; r < rounds; r++) {
-    gc?.();
-    samples.builtin.push(await once(fns.builtin));
+    for (const v of builtins) {
+      gc?.();
+      samples[v].push(await once(fns[v]));
+    }
   }
   tf.dispose([x, dy, gamma, beta]);
-  mine.dispose();
-  builtin.dispose();
-  gnLayer.dispose();
+  for (const l of [mine, builtin, gnLayer, mineFrozen, builtinFrozen]) l.dispose();
   return {backend: tf.getBackend(), shape, samples, kernels, kernelTimes};
 }
 

@@ -515,15 +515,14 @@ describe('gradients against central finite differences (float64 reference)', () 
 });
 
 describe('inference path (training: false, trainable: false): values and analytic gradients (test/parity/bn_inference.ts)', () => {
-  test.each(BACKENDS)('%s: y bit for bit with and without a tape (tf.batchNorm\'s bits channels-last), gradients of x, gamma, beta and the moving statistics within 1e-4 of float64 finite differences; frozen: x alone; no leaks', async (backend) => {
+  test.each(BACKENDS)('%s: y bit for bit with and without a tape (tf.batchNorm\'s bits channels-last), gradients of x, gamma, beta and the moving statistics within 2e-5 of float64 finite differences; frozen: x alone; no leaks', async (backend) => {
     await tf.setBackend(backend);
     const records = await runBnInferenceCheck(tf, {BatchNormalization} as unknown as Parameters<typeof runBnInferenceCheck>[1]);
     expect(records.length).toBe(14);
     for (const r of records) {
       const tag = `${r.case} trainable ${r.trainable}`;
       expect([tag, r.error, r.grads, r.identicalY, r.leaked]).toEqual([tag, undefined, r.expected, true, 0]);
-      expect([tag, r.errY]).toEqual([tag, expect.any(Number)]);
-      expect([tag, r.errY <= 1e-5, r.worst, r.errGrads <= 1e-4]).toEqual([tag, true, r.worst, true]);
+      expect([tag, r.errY <= 2e-6, r.worst, r.errGrads <= 2e-5]).toEqual([tag, true, r.worst, true]);
     }
     await tf.setBackend('cpu');
   });

@@ -25,6 +25,7 @@ import {checkRunningStats, Lib, ParityOptions, ParityRecord, ParityReport, runPa
 import {runWsParity, WsRecord} from '../parity/ws';
 import runningStatsFile from '../fixtures/instance-norm-running-stats.json';
 import {FusedRecord, runFusedGpuCheck} from '../parity/gpu_fused';
+import {BnInferenceRecord, runBnInferenceCheck} from '../parity/bn_inference';
 import {MovingUpdateRecord, runMovingUpdateCheck} from '../parity/moving_update';
 import {runFamilyParity} from '../parity/family';
 import {BrowserBenchResult, runBrowserBench} from '../../bench/browser_page';
@@ -187,6 +188,8 @@ export interface PageApi {
   fusedGpu(backend: string, only?: string[], webglRows?: boolean): Promise<{backend: string, info: string, records: FusedRecord[]}>;
   /** BatchNormalization's moving-statistics update on this backend: its kernel (webgl, webgpu) and the layer (test/parity/moving_update.ts). */
   movingUpdate(backend: string): Promise<MovingUpdateRecord>;
+  /** BatchNormalization's inference path and its gradient on this backend (test/parity/bn_inference.ts). */
+  bnInference(backend: string): Promise<BnInferenceRecord[]>;
   /** bench/browser_page.ts on one backend (npm run bench:browser). */
   bench(backend: string, rounds: number, only?: string[]): Promise<BrowserBenchResult[]>;
   /** bench/batch_norm_core.ts on one backend (npx tsx bench/batch_norm.ts --browser). */
@@ -257,6 +260,10 @@ window.tfjsNormTest = {
   movingUpdate: async (backend) => {
     await useBackend(tfjs, backend);
     return runMovingUpdateCheck(tfjs, pkg);
+  },
+  bnInference: async (backend) => {
+    await useBackend(tfjs, backend);
+    return runBnInferenceCheck(tfjs, pkg);
   },
   bench: async (backend, rounds, only) => {
     await useBackend(tfjs, backend);

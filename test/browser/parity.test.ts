@@ -203,6 +203,21 @@ if (!exe) {
         }
       }, 60000);
 
+  test.each(['webgl', 'webgpu', 'wasm'])(
+      '%s: BatchNormalization inference path: y the same bits with and without a tape (tf.batchNorm\'s channels-last), gradients within 2e-5 of float64 finite differences (frozen: x alone), no leaks',
+      async (backend) => {
+        const page = await open(backend === 'webgl' ? '?su=1' : '');
+        const records = await page.evaluate((b) => (window as unknown as PageWindow).tfjsNormTest.bnInference(b), backend);
+        process.stderr.write(`[chromium] ${backend} BN inference: y vs float64 max ${Math.max(...records.map((r) => r.errY)).toExponential(2)}, ` +
+            `gradients max ${Math.max(...records.map((r) => r.errGrads)).toExponential(2)}\n`);
+        expect(records.length).toBe(14);
+        for (const r of records) {
+          const tag = `${r.case} trainable ${r.trainable}`;
+          expect([tag, r.error, r.grads, r.identicalY, r.leaked]).toEqual([tag, undefined, r.expected, true, 0]);
+          expect([tag, r.errY <= 2e-6, r.worst, r.errGrads <= 2e-5]).toEqual([tag, true, r.worst, true]);
+        }
+      }, 60000);
+
   test('webgl: by default the fused forward declines row layouts (layer/RMS norm over the last axes; opt-in flag), and runs for column layouts', async () => {
     const page = await open('?su=1');
     const r = await page.evaluate(
