@@ -12,6 +12,17 @@ import {checkKeras3Fixture, expectExactRoundTrip} from './family_helpers';
 import {expectClose, expectNoLeakSync, runLayerTest, useTestBackend} from './helpers';
 import {normals, rng} from './reference';
 
+/** Elementwise |got - want| <= tol * max(|want|, max|want| * 1e-6): relative, for values of any size. */
+function expectRel(got: tf.Tensor, want: number[], tol: number, what: string): void {
+  const g = got.dataSync();
+  const scale = Math.max(...want.map(Math.abs));
+  want.forEach((v, i) => {
+    if (!(Math.abs(g[i] - v) <= tol * Math.max(Math.abs(v), scale * 1e-6))) {
+      throw new Error(`${what}: element ${i} is ${g[i]}, expected ${v} (relative tolerance ${tol})`);
+    }
+  });
+}
+
 beforeAll(async () => {
   await useTestBackend();
 });
@@ -31,14 +42,14 @@ describe('ops.unitNorm', () => {
     const x = normals(rand, n, 0.2, 1.3);
     const dy = normals(rand, n);
     const axes = (Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + shape.length : a));
-    const f = (v: Float64Array[]) => unitNormRef(v[0], shape, axes, 1e-6);
+    const f = (v: Float64Array[]) => unitNormRef(v[0], shape, axes, 1e-12);
     const xt = tf.tensor(x, shape);
     const dyt = tf.tensor(dy, shape);
     const [y, dx] = expectNoLeakSync(() => tf.tidy(() => {
       const g = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(ops.unitNorm(t, {axis}), dyt)))(xt);
       return [ops.unitNorm(xt, {axis}), g];
     }), 'unitNorm');
-    expectClose(y, unitNormRef(x, shape, axes, 1e-6), 2e-7, 'y');
+    expectClose(y, unitNormRef(x, shape, axes, 1e-12), 2e-7, 'y');
     expectClose(dx, gradsFD(f, [x], dy)[0], 1e-6, 'dx');
     tf.dispose([xt, dyt, y, dx]);
   });
@@ -47,17 +58,18 @@ describe('ops.unitNorm', () => {
     const dy = tf.tensor2d([[1, -2, 3], [0.5, 0.5, 0.5]]);
     const x = tf.zeros([2, 3]);
     const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(ops.unitNorm(t), dy)))(x);
-    expectClose(dx, [1e6, -2e6, 3e6, 5e5, 5e5, 5e5], 1e-1, 'dx at 0');
+    // Keras 3.15 (float32 and float64): dx = dy * 1e12 at x = 0.
+    expectRel(dx, [1e12, -2e12, 3e12, 5e11, 5e11, 5e11], 1e-6, 'dx at 0');
     const y = ops.unitNorm(x);
     expect(Array.from(y.dataSync())).toEqual([0, 0, 0, 0, 0, 0]);
-    // A norm just below epsilon is the same linear branch; just above, the projected one.
-    const small = tf.tensor2d([[3e-7, 4e-7]]);  // norm 5e-7
+    // A norm just below epsilon (1e-12) is the same linear branch; above it, the projected one.
+    const small = tf.tensor2d([[3e-13, 4e-13]]);  // norm 5e-13
     expectClose(ops.unitNorm(small), [0.3, 0.4], 1e-6, 'below epsilon');
-    const eps = tf.tensor2d([[3e-6, 4e-6]]);    // norm 5e-6
+    const eps = tf.tensor2d([[3e-9, 4e-9]]);    // norm 5e-9
     expectClose(ops.unitNorm(eps), [0.6, 0.8], 1e-6, 'above epsilon');
     const dxe = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(ops.unitNorm(t), tf.tensor2d([[1, 0]]))))(eps);
-    // (dy - y * (dy . y)) / ||x|| = ([1, 0] - [0.6, 0.8] * 0.6) / 5e-6
-    expectClose(dxe, [0.64 / 5e-6, -0.48 / 5e-6], 1, 'dx above epsilon');
+    // (dy - y * (dy . y)) / ||x|| = ([1, 0] - [0.6, 0.8] * 0.6) / 5e-9
+    expectRel(dxe, [0.64 / 5e-9, -0.48 / 5e-9], 1e-6, 'dx above epsilon');
     tf.dispose([dy, x, dx, y, small, eps, dxe]);
   });
 
@@ -111,11 +123,46 @@ describe('UnitNormalization layer', () => {
     tf.dispose([a, b, c]);
   });
 
-  test('Keras 3 epsilon: the layer bounds the norm by 1e-6', () => {
-    const l = new UnitNormalization();
-    const y = l.apply(tf.tensor2d([[3e-7, 4e-7]])) as tf.Tensor;
-    expectClose(y, [0.3, 0.4], 1e-6, 'y');
-    y.dispose();
+  /**
+   * Keras 3.15.1 (TensorFlow backend, float64): UnitNormalization(axis) on x, the gradient dx of
+   * sum(y * dy + y^3 / 3) (dy depends on x, as in a gradient penalty) and the gradient of sum(dx * w)
+   * (second order), by nested GradientTapes (tmp script; the numbers are pasted here). Keras's bound on
+   * the norm is 1e-12: the row [3e-9, 4e-9, 0] is a unit vector (it was [3e-3, 4e-3, 0] with 1e-6), the
+   * row [3e-13, 4e-13, 0] is x * 1e12.
+   */
+  test.each([
+    {axis: -1, x: [[0.3, -1.2, 0.7], [3e-9, 4e-9, 0]], dy: [[1, -2, 3], [1, -2, 3]], w: [[0.5, 1, -1], [0.5, 1, -1]],
+      y: [0.21107926341908756, -0.8443170536763502, 0.4925182813112043, 0.6, 0.8, 0.0],
+      dx: [0.30362085990616067, 0.8196797590015478, 1.2750420754714415, 304640000.0, -228479999.99999997, 600000000.0],
+      h: [-0.60684034248966, 0.5447327077281412, 1.6275474836249733, 3775999999999992.0, 1.66208e+17, -1.4288e+17]},
+    {axis: -1, x: [[3e-13, 4e-13, 0], [0, 0, 0]], dy: [[1, -2, 3], [1, -2, 3]], w: [[0.5, 1, -1], [0.5, 1, -1]],
+      y: [0.3, 0.4, 0, 0, 0, 0],
+      dx: [1090000000000.0001, -1839999999999.9998, 3000000000000.0, 1e12, -2e12, 3e12],
+      // Keras's second order at x = 0 is NaN (rsqrt(0) = Inf times a zero gradient); this op's is 0, the
+      // derivative of its linear branch's dx = (dy + y²) / epsilon at y = 0.
+      h: [3e+23, 8e+23, 0, 0, 0, 0]},
+    {axis: [1, 2], x: [[[0.3, -1.2], [0.7, 2.0]], [[1.5, 0.2], [-0.4, 0.9]]], dy: [[[1, -2], [3, 0.5]], [[-1, 2], [0.3, 0.7]]],
+      w: [[[0.5, 1], [-1, 2]], [[1, 1], [-0.5, 0.3]]],
+      y: [0.12227087189088336, -0.4890834875635334, 0.28529870107872785, 0.8151391459392224, 0.830773163432567,
+        0.11076975512434227, -0.22153951024868454, 0.49846389805954017],
+      dx: [0.2734509733016606, -0.15680009089776903, 0.9287220440077837, -0.4601504159366347, -0.33767390018827187,
+        1.092348879728113, 0.23762611870768843, 0.42565724646651176],
+      h: [-0.21852963813445223, -1.0505467816989356, 0.23775374736203791, 0.2537863051880893, -0.08818726622991299,
+        -0.8059966383249054, -0.01690663644359033, -0.5298239129928175]},
+  ])("Keras 3.15's values, first and second order, axis $axis (norm bound 1e-12)", ({axis, x, dy, w, y, dx, h}) => {
+    const l = new UnitNormalization({axis});
+    const xt = tf.tensor(x), dyt = tf.tensor(dy), wt = tf.tensor(w);
+    const first = (t: tf.Tensor) => tf.grad((u: tf.Tensor) => {
+      const out = l.apply(u) as tf.Tensor;
+      return tf.sum(tf.add(tf.mul(out, dyt), tf.div(tf.pow(out, 3), 3)));
+    })(t);
+    const [yt, dxt, ht] = expectNoLeakSync(() => tf.tidy(() => [
+      l.apply(xt) as tf.Tensor, first(xt), tf.grad((u: tf.Tensor) => tf.sum(tf.mul(first(u), wt)))(xt),
+    ]), 'UnitNormalization second order');
+    expectClose(yt, y, 1e-6, 'y');
+    expectRel(dxt, dx, 2e-6, 'dx');
+    expectRel(ht, h, 2e-5, 'second order');
+    tf.dispose([xt, dyt, wt, yt, dxt, ht]);
   });
 
   test('masks pass through (supports_masking, as Keras)', () => {

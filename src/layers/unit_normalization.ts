@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 
-import {unitNormImpl} from '../ops/unit_norm';
+import {UNIT_NORM_EPSILON, unitNormImpl} from '../ops/unit_norm';
 import {resolveAxes} from '../ops/validate';
 import {NormalizationLayer} from './base';
 import {ConfigDict, LayerArgs} from './common';
@@ -15,8 +15,9 @@ export interface UnitNormalizationArgs extends LayerArgs {
 /**
  * Keras 3's `keras.layers.UnitNormalization`: each vector along `axis`
  * (-1; a number or a list) is divided by its L2 norm,
- * `y = x * rsqrt(max(sum(x²), 1e-12))`, i.e. `x / max(||x||₂, 1e-6)`
- * (`ops.unitNorm` with epsilon 1e-6). No weights; masks pass through.
+ * `y = x * min(rsqrt(sum(x²)), 1e12)` (Keras 3.15's `ops.normalize(x, axis,
+ * order=2, epsilon=1e-12)`), i.e. `x / max(||x||₂, 1e-12)` (`ops.unitNorm`
+ * with its default epsilon). No weights; masks pass through.
  */
 export class UnitNormalization extends NormalizationLayer {
   /** The serialization class name, `UnitNormalization` (Keras 3's). */
@@ -36,7 +37,7 @@ export class UnitNormalization extends NormalizationLayer {
   }
 
   protected forward(x: tf.Tensor): tf.Tensor {
-    return unitNormImpl(x, {axis: this.axis, epsilon: 1e-6}, this.who);
+    return unitNormImpl(x, {axis: this.axis, epsilon: UNIT_NORM_EPSILON}, this.who);
   }
 
   protected argsConfig(): ConfigDict {

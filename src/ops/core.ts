@@ -58,7 +58,7 @@ function safeReciprocal(x: tf.Tensor): tf.Tensor {
  * the gradient being computed will itself be differentiated (tf.grad of a
  * function that calls tf.grad: gradient penalties, Hessian-vector products).
  */
-function taping(): boolean {
+export function taping(): boolean {
   return tf.engine().isTapeOn();
 }
 
@@ -67,7 +67,7 @@ function taping(): boolean {
  * gradient for t. For what has no gradient (comparisons) or cancels out
  * (the rescaling divisor); without a recording tape, plainly fn(t).
  */
-function untaped(t: tf.Tensor, fn: (t: tf.Tensor) => tf.Tensor): tf.Tensor {
+export function untaped(t: tf.Tensor, fn: (t: tf.Tensor) => tf.Tensor): tf.Tensor {
   if (!taping()) return fn(t);
   const constant = tf.customGrad((...args: Array<tf.Tensor|tf.GradSaveFunc>) => {
     const input = args[0] as tf.Tensor;
