@@ -115,6 +115,68 @@ describe('FilterResponseNormalization', () => {
     model.dispose();
   });
 
+  /**
+   * TFA's call() (normalizations.py, reimplemented in TensorFlow 2.21 float64: TFA does not install here):
+   * epsilon 1e-3, learned epsilon 0.05 and 0, x [1, 2, 2, 2]; the gradients of sum(y * dy + y³ / 3) for x,
+   * gamma, beta and learned_epsilon, and the gradients of sum(dx * w) + sum(dgamma) + sum(dlearned) for all
+   * four (second order), by nested GradientTapes (tmp script; the numbers are pasted here). At learned 0
+   * TensorFlow's abs passes no gradient (sign(0) = 0); tfjs's Abs gradient there is -dy.
+   */
+  test.each([
+    {learned: 0.05,
+      y: [0.8175857969648795, -1.1345802722104672, 2.252757390894639, -0.013083945557906568, -0.3305514781789277,
+        0.5476642177683737, 0.17175857969648795, -0.7607481633262803],
+      g: [[0.018303029671915105, 0.6380914743463897, 0.5853144334671239, 1.8888560896782642, -0.13967049586767621,
+        0.7322886858113564, 0.8093387224713098, 0.5757282635658357], [11.075091014716936, -0.31312703558954824],
+      [6.682127687054747, 4.166117447148694], [-9.309460627640751]],
+      h: [[2.5250935415727165, 2.533665016880626, 10.24369864611294, 2.4934227734466163, -6.620809523817324,
+        1.0496244215758261, -1.852366576968028, 1.019271334018586], [-5.201046553682826, 2.4521610791748985],
+      [1.558041193159034, 1.1746194314419165], [2.823613912943967]]},
+    {learned: 0,
+      y: [0.8447098233342549, -1.1792364931869324, 2.334129470002765, -0.004152701362613531, -0.34682589400055297,
+        0.583389194549546, 0.1744709823334255, -0.7875418959121594],
+      g: [[-0.26990757483003014, 0.713793227208783, 0.09518360364875633, 1.99015257870475, 0.0851039139759584,
+        0.8516216582526077, 0.8057238908319616, 0.6102797820726711], [12.212550338248931, -0.4622754998250762],
+      [7.11242339279845, 4.351181141926507], [0]],
+      h: [[-3.6678473238805216, 4.594527312982737, 0.5005036425946194, 4.823341301198281, -2.7166224918367425,
+        3.9031830317354523, -2.446412556997476, 1.8951253859838122], [18.20873952288794, -0.5806692867940808],
+      [10.549686994966146, 5.354943654453709], [0]]},
+  ])('learned epsilon $learned: y, first- and second-order gradients (x, gamma, beta, learned_epsilon) as TFA in float64', (c) => {
+    const shape = [1, 2, 2, 2];
+    const x = tf.tensor([0.5, -1.0, 1.5, 0.2, -0.3, 0.8, 0.05, -0.6], shape);
+    const dy = tf.tensor([1.0, -0.5, 0.3, 2.0, -1.2, 0.4, 0.7, 0.1], shape);
+    const w = tf.tensor([0.2, 1.0, -0.5, 0.3, 0.9, -0.4, 0.6, 1.1], shape);
+    const layer = new FilterResponseNormalization({epsilon: 1e-3, learnedEpsilon: true});
+    tf.dispose(layer.apply(x) as tf.Tensor);
+    const values = [tf.tensor1d([c.learned]), tf.tensor([1.2, 0.7], [1, 1, 1, 2]), tf.tensor([0.1, -0.2], [1, 1, 1, 2])];
+    layer.setWeights(values);
+    tf.dispose(values);
+    const [eps, gamma, beta] = layer.weights.map((v) => v.read() as tf.Variable);
+    const xv = tf.variable(x);
+    const all = [xv, gamma, beta, eps];
+    const inner = () => {
+      const y = layer.apply(xv) as tf.Tensor;
+      return tf.sum(tf.add(tf.mul(y, dy), tf.div(tf.pow(y, 3), 3))) as tf.Scalar;
+    };
+    const got = expectNoLeakSync(() => tf.tidy(() => {
+      const first = tf.variableGrads(inner, all).grads;
+      const second = tf.variableGrads(() => {
+        const gi = tf.variableGrads(inner, all).grads;
+        return tf.addN([tf.sum(tf.mul(gi[xv.name], w)), tf.sum(gi[gamma.name]), tf.sum(gi[eps.name])]) as tf.Scalar;
+      }, all).grads;
+      return [layer.apply(xv) as tf.Tensor, ...all.map((v) => first[v.name]), ...all.map((v) => second[v.name])];
+    }), 'FRN second order');
+    const rel = (t: tf.Tensor, want: number[], tol: number, what: string) => {
+      const scale = Math.max(1, ...want.map(Math.abs));
+      expectClose(t, want, tol * scale, what);
+    };
+    rel(got[0], c.y, 1e-6, 'y');
+    ['dx', 'dgamma', 'dbeta', 'dlearned'].forEach((n, i) => rel(got[1 + i], c.g[i], 1e-5, n));
+    ['second order x', 'gamma', 'beta', 'learned'].forEach((n, i) => rel(got[5 + i], c.h[i], 1e-5, n));
+    tf.dispose([x, dy, w, xv, ...got]);
+    layer.dispose();
+  });
+
   test('extreme magnitudes: squares beyond float32 (3e20) and far below epsilon (1e-30) give TFA\'s float64 values', () => {
     const x = tf.tensor4d([3e20, 4e20, 0, 0, 1e-30, -2e-30, 0, 0], [2, 2, 2, 1]);
     const y = ops.filterResponseNorm(x);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 
-import {filterResponseNormImpl} from '../ops/filter_response_norm';
+import {absSignGrad, filterResponseNormImpl} from '../ops/filter_response_norm';
 import {argError, checkBoolean} from '../ops/validate';
 import {GammaBetaArgs, GammaBetaLayer, NormalizationLayer} from './base';
 import {ConfigDict, LayerArgs} from './common';
@@ -83,8 +83,9 @@ export class FilterResponseNormalization extends GammaBetaLayer {
     if (!this.epsWeight) return filterResponseNormImpl(x, {epsilon: Math.abs(this.epsilon), gamma, beta}, this.who);
     const w = this.epsWeight.read();
     return tf.tidy(() => {
-      // epsilon + |learned|: |.| of a non-negative sum is the sum, so the op's abs passes the gradient through.
-      const eps = tf.add(tf.abs(w), Math.abs(this.epsilon));
+      // |epsilon| + |learned| (|learned| with TensorFlow's gradient, 0 at 0): |.| of a non-negative sum is
+      // the sum, so the op's abs passes the gradient through.
+      const eps = tf.add(absSignGrad(w), Math.abs(this.epsilon));
       return filterResponseNormImpl(x, {epsilon: eps, gamma, beta}, this.who);
     });
   }
