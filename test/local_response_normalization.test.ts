@@ -67,6 +67,59 @@ describe('PyTorch LocalResponseNorm (torch 2.13, float64)', () => {
   });
 });
 
+/**
+ * torch.nn.LocalResponseNorm(size, alpha=2, beta=0.75, k=1) in float64 (torch 2.13) on x [1, 5, 2]: y, dx of
+ * sum(y * dy) and the gradient of sum(dx * w) (second order, autograd with create_graph) (tmp script; the
+ * numbers are pasted here). Size 3 runs on tfjs's LRN kernel (whose LRNGrad has no gradient), size 4 on tf ops.
+ */
+describe('PyTorch LocalResponseNorm: second-order gradients and NaN (torch 2.13, float64)', () => {
+  const x = [[[0.5, -1.0], [1.5, 0.2], [-0.3, 0.8], [0.05, -0.6], [1.1, 0.4]]];
+  const dy = [[[1.0, -0.5], [0.3, 2.0], [-1.2, 0.4], [0.7, 0.1], [0.2, -0.9]]];
+  const w = [[[0.2, 1.0], [-0.5, 0.3], [0.9, -0.4], [0.6, 1.1], [-0.7, 0.5]]];
+  test.each([
+    {size: 3,
+      y: [0.23960366409235218, -0.6736637163869548, 0.7069150411918862, 0.11383559974254209, -0.14815942773554902,
+        0.5389309731095638, 0.031288103002860036, -0.39044374273489946, 0.70539734270374, 0.31997416067065143],
+      dx: [0.395392671908666, -0.03052333127560264, -0.21416778033885497, 1.051632986225646, -0.544966193823972,
+        0.09932060653858138, 0.43007627131451365, -5.909837058884482e-05, 0.029541307497534107, -0.6255972128811844],
+      h: [0.022105410665506975, -0.12453618649844933, 0.20113563287648611, 0.4531877306516179, -0.35850836775560235,
+        -0.10894302910240336, 0.13957610517062707, -0.04531149480605717, -0.08303312291932907, 0.04000077497033949]},
+    {size: 4,
+      y: [0.2721655269759087, -0.7304951032175895, 0.8044596054790443, 0.12659502194815575, -0.16082622857882978,
+        0.4721461578473275, 0.023247490326439586, -0.42175599389276175, 0.7551497138988753, 0.2838358028059609],
+      dx: [0.42801845011312945, -0.011703540166204673, -0.19464018078750234, 1.1991953796357842, -0.5788356448948704,
+        0.2102375577602031, 0.31866341577203544, 0.027747828394573817, 0.05700632866058173, -0.5822190448724737],
+      h: [0.08899169551846628, -0.14807633311546664, 0.13317120392678514, 0.47093302287555294, -0.3893823994261486,
+        0.08168895942793755, 0.07607580322037052, 0.009274501532105447, 0.017935202664884124, -0.07167806843786309]},
+  ])('size $size: y, dx and the second-order gradient as torch', ({size, y, dx, h}) => {
+    const opts = {convention: 'pytorch' as const, size, alpha: 2};
+    const xt = tf.tensor(x), dyt = tf.tensor(dy), wt = tf.tensor(w);
+    const first = (t: tf.Tensor) => tf.grad((u: tf.Tensor) => tf.sum(tf.mul(ops.localResponseNorm(u, opts), dyt)))(t);
+    const got = expectNoLeakSync(() => tf.tidy(() => [
+      ops.localResponseNorm(xt, opts), first(xt), tf.grad((u: tf.Tensor) => tf.sum(tf.mul(first(u), wt)))(xt),
+    ]), 'localResponseNorm second order');
+    expectClose(got[0], y, 1e-6, 'y');
+    expectClose(got[1], dx, 1e-6, 'dx');
+    expectClose(got[2], h, 1e-6, 'second order');
+    tf.dispose([xt, dyt, wt, ...got]);
+  });
+
+  test.each([
+    // A NaN in channel 0 reaches the windows it is in: channels 0..2 for size 4 (c - 2 .. c + 1), 0..1 for size 2.
+    {size: 4, y: [NaN, NaN, NaN, -0.4937442994019986, 0.16016508414749397, 1.1569247179176727]},
+    {size: 2, y: [NaN, NaN, 0.7815899427813602, -0.3907949713906801, 0.3474001329774193, 0.8213520768642728]},
+  ])('even size $size: a NaN channel makes only its windows NaN, as torch (the other channels keep their values)', ({size, y}) => {
+    const xt = tf.tensor3d([[[NaN], [1.0], [2.0], [-1.0], [0.5], [3.0]]]);
+    const got = ops.localResponseNorm(xt, {convention: 'pytorch', size, alpha: 1});
+    const g = Array.from(got.dataSync());
+    y.forEach((v, i) => {
+      if (Number.isNaN(v)) expect(g[i]).toBeNaN();
+      else expect(Math.abs(g[i] - v)).toBeLessThan(1e-6);
+    });
+    tf.dispose([xt, got]);
+  });
+});
+
 describe('tf.nn.local_response_normalization (TensorFlow 2.21)', () => {
   test.each(lrnTf.cases.map((c) => [c.name, c] as const))('%s: op and layer, y and dx within 1e-5', (_, c) => {
     expect(lrnTf.framework).toMatch(/^tensorflow 2\./);

@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 
+import {fusedSave} from '../kernels/index';
+import {taping} from './core';
 import {argError, checkFloatTensor, checkOptionKeys, resolveAxis} from './validate';
 
 /** The two conventions of local response normalization's arguments. */
@@ -100,8 +102,10 @@ export function lrnParams(who: string, opts: LocalResponseNormOptions, arg = 'op
  *
  * Channels outside the tensor count as zeros. Runs on
  * `tf.localResponseNormalization` (its kernels and gradient on every backend)
- * where the window is symmetric; an even PyTorch size runs on tf ops (a
- * banded matrix product over the channels). Any rank >= 1, any channel axis.
+ * where the window is symmetric, with a differentiable backward when a tape
+ * records it (second-order gradients); an even PyTorch size runs on tf ops
+ * (window sums of shifted slices, so a NaN reaches only its windows, as in
+ * PyTorch). Any rank >= 1, any channel axis.
  */
 export function localResponseNorm<R extends tf.Rank>(x: tf.Tensor<R>, opts: LocalResponseNormOptions = {}): tf.Tensor<R> {
   const who = 'localResponseNorm';
@@ -121,18 +125,10 @@ export function localResponseNormImpl<R extends tf.Rank>(x: tf.Tensor<R>, p: Lrn
     const moved = last ? x : tf.transpose(x, perm);
     const C = x.shape[axis];
     const flat = tf.reshape(moved, [1, 1, moved.size / C, C]) as tf.Tensor4D;
-    let y: tf.Tensor;
-    if (p.before === p.after) {
-      // tfjs asserts an integer radius; a radius beyond the channels is the same as C - 1.
-      y = tf.localResponseNormalization(flat, Math.min(p.before, C), p.bias, p.alpha, p.beta);
-    } else {
-      const band = new Float32Array(C * C);
-      for (let j = 0; j < C; j++) {
-        for (let c = Math.max(0, j - p.after); c <= Math.min(C - 1, j + p.before); c++) band[j * C + c] = 1;
-      }
-      const sums = tf.matMul(tf.reshape(tf.square(flat), [-1, C]), tf.tensor2d(band, [C, C]));
-      y = tf.div(tf.reshape(flat, [-1, C]), tf.pow(tf.add(tf.mul(sums, p.alpha), p.bias), p.beta));
-    }
+    const y = p.before === p.after ? lrnKernel(flat, p) :
+        // PyTorch's even sizes: the window sums of the squares, from shifted slices (NaN-safe: a channel
+        // reaches only the windows it is in, as PyTorch's padded average pool).
+        tf.div(flat, tf.pow(tf.add(tf.mul(windowSum(tf.square(flat), p.before, p.after), p.alpha), p.bias), p.beta));
     const back = tf.reshape(y, moved.shape);
     if (last) return back as tf.Tensor<R>;
     const inverse = perm.map((_, i) => perm.indexOf(i));
@@ -143,4 +139,65 @@ export function localResponseNormImpl<R extends tf.Rank>(x: tf.Tensor<R>, p: Lrn
 /** The config keys of a convention, for the layer (`convention` and `axis` included). */
 export function lrnConfigKeys(convention: LrnConvention): readonly string[] {
   return KEYS[convention];
+}
+
+/**
+ * The sums over the windows [c - before, c + after] along the last axis
+ * (channels outside count as zeros), as the sum of before + after + 1
+ * shifted slices of the zero-padded tensor: differentiable to any order on
+ * every backend, and a NaN or Inf reaches only the windows its channel is in
+ * (a banded matrix product would spread it over every channel: NaN * 0).
+ */
+function windowSum(t: tf.Tensor, before: number, after: number): tf.Tensor {
+  const C = t.shape[t.rank - 1];
+  // A window beyond the channels sums the same as one clipped to them.
+  const b = Math.min(before, C - 1);
+  const a = Math.min(after, C - 1);
+  if (a === 0 && b === 0) return t;
+  const pads = t.shape.map((): [number, number] => [0, 0]);
+  pads[t.rank - 1] = [b, a];
+  const padded = tf.pad(t, pads);
+  const parts: tf.Tensor[] = [];
+  for (let i = 0; i <= a + b; i++) {
+    // A new begin array for each slice: tfjs keeps the array in the slice's gradient attributes.
+    const begin = t.shape.map((_, k) => (k === t.rank - 1 ? i : 0));
+    parts.push(tf.slice(padded, begin, t.shape));
+  }
+  return tf.addN(parts);
+}
+
+/**
+ * tfjs's LRN kernel (a symmetric window, radius p.before) with its LRNGrad
+ * kernel as the gradient; a backward that a tape records (tf.grad of a
+ * function that calls tf.grad: LRNGrad has no gradient of its own) computes
+ * `dx = dy * D^-beta - 2 alpha beta x * windowSum(dy * x * D^(-beta-1))`,
+ * `D = bias + alpha * windowSum(x²)`, in differentiable ops from the saved x.
+ */
+function lrnKernel(flat: tf.Tensor4D, p: LrnParams): tf.Tensor {
+  const C = flat.shape[3];
+  // tfjs asserts an integer radius; a radius beyond the channels is the same as C - 1.
+  const radius = Math.min(p.before, C);
+  const f = tf.customGrad((...args: Array<tf.Tensor|tf.GradSaveFunc>) => {
+    const x = args[0] as tf.Tensor4D;
+    const save = args[1] as tf.GradSaveFunc;
+    const y = tf.localResponseNormalization(x, radius, p.bias, p.alpha, p.beta);
+    fusedSave(save, [x, y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ys] = saved;
+        if (!taping()) {
+          const attrs = {depthRadius: radius, bias: p.bias, alpha: p.alpha, beta: p.beta};
+          return tf.engine().runKernel('LRNGrad', {x: xs, y: ys, dy}, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+        }
+        return tf.tidy(() => {
+          const d = tf.add(tf.mul(windowSum(tf.square(xs), p.before, p.after), p.alpha), p.bias);
+          const dPow = tf.pow(d, -p.beta);
+          const inner = windowSum(tf.mul(tf.mul(dy, xs), tf.div(dPow, d)), p.after, p.before);
+          return tf.sub(tf.mul(dy, dPow), tf.mul(tf.mul(xs, 2 * p.alpha * p.beta), inner));
+        });
+      },
+    };
+  });
+  return f(flat);
 }
