@@ -73,6 +73,42 @@ describe('ops.weightStandardization', () => {
     tf.dispose([wt, y, g, big, yb, tiny, yt]);
   });
 
+  test.each([
+    [1e20, 1e-5], [1e-20, 0], [1e18, 0], [3e-30, 1e-5],
+  ])('kernel scaled by %p, epsilon %p: W\' and its gradient are the paper formula\'s in float64 (no square overflows or underflows)', (scale, eps) => {
+    // Before: at 1e20 every square overflowed (W' = 0), at 1e-20 with epsilon 0 they underflowed (dx NaN),
+    // at 1e18 the gradient was 22% off.
+    const shape = [3, 2, 4];
+    const w = Float32Array.from(normals(rng(11), 24, 0.3, 1), (v) => v * scale);
+    const dy = normals(rng(12), 24);
+    const wt = tf.tensor(w, shape);
+    const dyt = tf.tensor(dy, shape);
+    const [y, dx] = expectNoLeakSync(() => tf.tidy(() => [
+      ops.weightStandardization(wt, {epsilon: eps}),
+      tf.grad((k: tf.Tensor) => tf.sum(tf.mul(ops.weightStandardization(k, {epsilon: eps}), dyt)))(wt),
+    ]), 'weightStandardization');
+    const w64 = Float64Array.from(w);
+    const ref = refStandardize(w64, shape, -1, eps);
+    const yMax = Math.max(...Array.from(ref, Math.abs));
+    expect(maxAbsDiff(y.dataSync(), ref) / yMax).toBeLessThan(1e-6);
+    // float64 central differences, step relative to each element.
+    const fd = Float64Array.from(w64, (wi, i) => {
+      const h = Math.abs(wi) * 1e-6;
+      const p = Float64Array.from(w64);
+      const m = Float64Array.from(w64);
+      p[i] += h;
+      m[i] -= h;
+      const fp = refStandardize(p, shape, -1, eps);
+      const fm = refStandardize(m, shape, -1, eps);
+      let sum = 0;
+      for (let j = 0; j < fp.length; j++) sum += (fp[j] - fm[j]) * dy[j];
+      return sum / (2 * h);
+    });
+    const dMax = Math.max(...Array.from(fd, Math.abs));
+    expect(maxAbsDiff(dx.dataSync(), fd) / dMax).toBeLessThan(1e-5);
+    tf.dispose([wt, dyt, y, dx]);
+  });
+
   test('second-order gradients match central differences of the first-order gradient', () => {
     const shape = [3, 2, 3];
     const w = normals(rng(4), 18);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 
+import {untaped} from './core';
 import {argError, checkEpsilon, checkFloatTensor, checkIntegerAxis, checkOptionKeys, resolveAxis, show} from './validate';
 
 /** Options of {@link weightStandardization}. */
@@ -51,8 +52,16 @@ export function weightStandardization<R extends tf.Rank>(kernel: tf.Tensor<R>, o
         `standardized; received shape ${show(kernel.shape)} (${fanIn} per channel).`);
   }
   return tf.tidy(() => {
-    const centered = tf.sub(kernel, tf.mean(kernel, reduce, true));
+    // In units of s = max(max|W|, sqrt(epsilon)) per output channel (1 where both are 0), so that no
+    // square overflows (|W| > 1.8e19) or underflows float32: W' = (W/s - mean(W/s)) * rsqrt(var(W/s) +
+    // epsilon / s²), the same value for any s; s is a constant to the tape (its gradient would cancel).
+    const s = untaped(kernel, (v) => {
+      const m = tf.maximum(tf.max(tf.abs(v), reduce, true), Math.sqrt(epsilon));
+      return tf.where(tf.greater(m, 0), m, tf.onesLike(m));
+    });
+    const scaled = tf.div(kernel, s);
+    const centered = tf.sub(scaled, tf.mean(scaled, reduce, true));
     const variance = tf.mean(tf.square(centered), reduce, true);
-    return tf.mul(centered, tf.rsqrt(tf.add(variance, epsilon))) as tf.Tensor<R>;
+    return tf.mul(centered, tf.rsqrt(tf.add(variance, tf.div(tf.div(epsilon, s), s)))) as tf.Tensor<R>;
   });
 }
