@@ -263,6 +263,58 @@ describe('TLU', () => {
     [f(inputs.map((a) => Float64Array.from(a))), ...gradsFD(f, inputs, dy)].forEach((r, i) => expectClose(got[i], r, 1e-5, `q${i}`));
   });
 
+  // TensorFlow 2.21 (float32 and float64 alike): tf.maximum(x, tau) and tf.maximum(x, alpha * x + tau) with
+  // NaN in x and in tau, and the gradients of sum(y) (tmp script; the numbers are pasted here). TensorFlow's
+  // Maximum gradient goes to the second argument wherever x >= it is false, NaN comparisons included.
+  test.each([
+    {affine: false, y: [NaN, NaN, 1, 0, NaN], dx: [0, 0, 1, 0, 0], dtau: [1, 1, 0, 1, 1], dalpha: []},
+    {affine: true, y: [NaN, NaN, 1, 2, NaN], dx: [0.1, 0.2, 1, -1, 0.5], dtau: [1, 1, 0, 1, 1], dalpha: [NaN, 0.5, 0, -2, NaN]},
+  ])('affine $affine, NaN in x and tau: y and the gradients of x, tau, alpha are TensorFlow\'s', ({affine, y, dx, dtau, dalpha}) => {
+    const layer = new TLU({affine});
+    const x = tf.tensor2d([[NaN, 0.5, 1, -2, NaN]]);
+    tf.dispose(layer.apply(x) as tf.Tensor);
+    const values = [tf.tensor1d([0.5, NaN, 1, 0, 0.2]), ...(affine ? [tf.tensor1d([0.1, 0.2, 0, -1, 0.5])] : [])];
+    layer.setWeights(values);
+    tf.dispose(values);
+    const xv = tf.variable(x);
+    const vars = layer.weights.map((w) => w.read() as tf.Variable);
+    const got = expectNoLeakSync(() => tf.tidy(() => {
+      const {grads} = tf.variableGrads(() => tf.sum(layer.apply(xv) as tf.Tensor) as tf.Scalar, [xv, ...vars]);
+      return [layer.apply(x) as tf.Tensor, grads[xv.name], ...vars.map((v) => grads[v.name])];
+    }), 'TLU');
+    const same = (t: tf.Tensor, want: number[], what: string) => Array.from(t.dataSync()).forEach((v, i) => {
+      if (Number.isNaN(want[i])) expect(v).toBeNaN();
+      else if (Math.abs(v - want[i]) > 1e-7) throw new Error(`${what}[${i}] = ${v}, TensorFlow ${want[i]}`);
+    });
+    same(got[0], y, 'y');
+    same(got[1], dx, 'dx');
+    same(got[2], dtau, 'dtau');
+    if (affine) same(got[3], dalpha, 'dalpha');
+    tf.dispose([x, xv, ...got]);
+    layer.dispose();
+  });
+
+  test('second order through TLU affine: d/dalpha of sum(w * dx) is w * dy where the affine branch wins', () => {
+    const layer = new TLU({affine: true});
+    const x = tf.tensor2d([[-1, 2, -0.5, 3]]);
+    tf.dispose(layer.apply(x) as tf.Tensor);
+    const values = [tf.tensor1d([0.5, 0.1, 0, 5]), tf.tensor1d([0.3, 0.2, -1, 0.5])];
+    layer.setWeights(values);
+    tf.dispose(values);
+    const [, alpha] = layer.weights.map((w) => w.read() as tf.Variable);
+    const dy = tf.tensor2d([[1, -2, 0.5, 4]]);
+    const w = tf.tensor2d([[0.7, 1.1, -0.3, 2]]);
+    const h = expectNoLeakSync(() => tf.tidy(() => tf.variableGrads(() => {
+      const dx = tf.grad((u: tf.Tensor) => tf.sum(tf.mul(layer.apply(u) as tf.Tensor, dy)))(x);
+      return tf.sum(tf.mul(dx, w)) as tf.Scalar;
+    }, [alpha]).grads[alpha.name]), 'TLU second order');
+    // Thresholds alpha * x + tau: [0.2, 0.5, 0.5, 6.5]; the affine branch wins at 0 (x = -1 < 0.2), 2 (-0.5 < 0.5)
+    // and 3 (3 < 6.5), where dx = alpha * dy, so d/dalpha sum(w * dx) = w * dy there and 0 at 1.
+    expectClose(h, [0.7, 0, -0.15, 8], 1e-6, 'd2');
+    tf.dispose([x, dy, w, h]);
+    layer.dispose();
+  });
+
   test('at a tie (x equal to the threshold) the gradient goes to x, as tf.maximum in TensorFlow', () => {
     const layer = new TLU();
     const x = tf.tensor2d([[0, 1]]);

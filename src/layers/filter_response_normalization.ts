@@ -124,7 +124,8 @@ export interface TLUArgs extends LayerArgs {
  * with {@link FilterResponseNormalization}: `max(x, tau)`, or with `affine`
  * `max(x, alpha * x + tau)`. Weights `tau` (then `alpha` if affine), shaped
  * like the input without its batch axis, as TFA. The gradient is
- * `tf.maximum`'s (to x where x >= the threshold), as TensorFlow's.
+ * TensorFlow's `tf.maximum` gradient: to x where x >= the threshold, to the
+ * threshold everywhere else (NaN included).
  */
 export class TLU extends NormalizationLayer {
   /** The serialization class name, TensorFlow Addons' `Addons>TLU`. */
@@ -181,7 +182,7 @@ export class TLU extends NormalizationLayer {
     const alpha = this.alpha ? this.alpha.read() : null;
     // Both arguments of x's shape: tfjs 4.22's Maximum gradient does not sum over broadcast axes (it
     // returns dy's shape for a smaller input, an error), so tau is broadcast first.
-    return tf.tidy(() => tf.maximum(x, alpha ? tf.add(tf.mul(alpha, x), tau) : tf.broadcastTo(tau, x.shape)));
+    return tf.tidy(() => maximumTf(x, alpha ? tf.add(tf.mul(alpha, x), tau) : tf.broadcastTo(tau, x.shape)));
   }
 
   /** TFA's keys: the alpha ones only when affine. */
@@ -199,4 +200,30 @@ export class TLU extends NormalizationLayer {
     }
     return config as ConfigDict;
   }
+}
+
+/**
+ * `tf.maximum(a, b)` (same shapes) with TensorFlow's gradient: to a where
+ * `a >= b`, to b everywhere else, NaN comparisons included (tfjs's gives b
+ * only where `a < b`, so where a or b is NaN neither gets it). Piecewise
+ * linear: a recording tape differentiates the masked dy (the mask has a
+ * zero gradient).
+ */
+function maximumTf(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  const f = tf.customGrad((...args: Array<tf.Tensor|tf.GradSaveFunc>) => {
+    const [x, t] = args as tf.Tensor[];
+    const save = args[2] as tf.GradSaveFunc;
+    // The inputs, not the mask: a recording tape then links the mask (zero gradient) to a and b, so
+    // tf.grad of a gradient through this layer stays connected to x even where it is all zeros.
+    save([x, t]);
+    return {
+      value: tf.maximum(x, t),
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => {
+        const toA = tf.greaterEqual(saved[0], saved[1]);
+        const zeros = tf.zerosLike(dy);
+        return [tf.where(toA, dy, zeros), tf.where(toA, zeros, dy)];
+      }),
+    };
+  });
+  return f(a, b);
 }
