@@ -177,6 +177,8 @@ function lrnKernel(flat: tf.Tensor4D, p: LrnParams): tf.Tensor {
   const C = flat.shape[3];
   // tfjs asserts an integer radius; a radius beyond the channels is the same as C - 1.
   const radius = Math.min(p.before, C);
+  // No tape records this call (inference): the kernel alone, without customGrad's closures.
+  if (!taping()) return tf.localResponseNormalization(flat, radius, p.bias, p.alpha, p.beta);
   const f = tf.customGrad((...args: Array<tf.Tensor|tf.GradSaveFunc>) => {
     const x = args[0] as tf.Tensor4D;
     const save = args[1] as tf.GradSaveFunc;
