@@ -447,6 +447,121 @@ describe('against Keras 3 (renorm, masked moments, channels-first, center/scale 
   });
 });
 
+/** A fixture array: numbers, with NaN and +-Inf spelled as strings (JSON has none). */
+const decode = (a: Array<number|string>): number[] => a.map((v) => (typeof v === 'string' ? Number(v) : v));
+
+const PROBE = JSON.parse(fs.readFileSync(path.join(__dirname, 'fixtures', 'keras3-batchnorm-probe.json'), 'utf8')) as {
+  cases: Array<Omit<KerasCase, 'steps'|'initial_weights'|'inference_y'> & {
+    initial_weights: Record<string, Array<number|string>>,
+    inference_y: Array<number|string>,
+    steps: Array<Record<'x'|'c'|'y'|'dx', Array<number|string>> & {
+      mask: number[]|null, mask_shape: number[]|null, weight_gradients: Record<string, Array<number|string>>,
+      weights_after: Record<string, Array<number|string>>,
+    }>,
+  }>,
+};
+
+describe('against Keras 3 in float64 (adversarial: masked renorm with NaN/Inf padding, clipping that clips, fully masked, per-channel masks, ranks 2 and 5, momentum 0 and 1)', () => {
+  // scripts/make-batchnorm-probe-fixtures.py: Keras run with dtype float64 on the
+  // batch with 0 at masked positions; this layer gets the padding (NaN, Inf, 1e30)
+  // there and must give Keras's outputs at the valid positions, and its
+  // gradients (c is 0 at masked positions), moving statistics and weights.
+  test('the fixture has the cases', () => {
+    const names = PROBE.cases.map((c) => c.name);
+    expect(names.filter((n) => n.startsWith('renorm, masked')).length).toBe(4);
+    expect(names.filter((n) => /NaN|Inf|1e30/.test(n)).length).toBeGreaterThanOrEqual(6);
+  });
+
+  for (const backend of BACKENDS) {
+    test.each(PROBE.cases.map((c) => [c.name, c] as const))(`${backend}: %s`, async (_, kc) => {
+      await tf.setBackend(backend);
+      const bn = new BatchNormalization(argsOf(kc.config));
+      tf.tidy(() => {
+        bn.apply(tf.zeros(kc.shape));
+      });
+      expect(bn.weights.map((w) => w.name.split('/').pop())).toEqual(kc.weight_names);
+      const init = kc.weight_names.map((n, i) => tf.tensor(decode(kc.initial_weights[n]), bn.weights[i].shape as number[]));
+      bn.setWeights(init);
+      tf.dispose(init);
+      const before = tf.memory().numTensors;
+      let valid: (a: ArrayLike<number>) => number[] = (a) => Array.from(a);
+      for (const [si, step] of kc.steps.entries()) {
+        const x0 = tf.tensor(decode(step.x), kc.shape);
+        const x = tf.variable(x0, true);
+        x0.dispose();
+        const c = tf.tensor(decode(step.c), kc.shape);
+        const mask = step.mask ? tf.tensor(step.mask, step.mask_shape as number[]) : null;
+        if (step.mask) {
+          const m = step.mask;
+          const per = x.size / m.length;
+          valid = (a) => Array.from(a).filter((_v, i) => m[Math.floor(i / per)] !== 0);
+        }
+        let y: tf.Tensor|null = null;
+        const vars = [x, ...bn.trainableWeights.map((w) => w.read() as tf.Variable)];
+        const {value, grads} = tf.variableGrads(() => {
+          const out = bn.apply(x, {training: true, ...(mask ? {mask} : {})}) as tf.Tensor;
+          y = tf.keep(out.clone());
+          return tf.sum(tf.mul(out, c)) as tf.Scalar;
+        }, vars);
+        const at = `step ${si}`;
+        expect([at, relErr(valid((y as unknown as tf.Tensor).dataSync()), valid(decode(step.y))) < 2e-5]).toEqual([at, true]);
+        expect([at, 'dx', relErr(grads[x.name].dataSync(), decode(step.dx)) < 2e-5]).toEqual([at, 'dx', true]);
+        for (const w of bn.trainableWeights) {
+          const name = w.name.split('/').pop() as string;
+          const e = relErr(grads[(w.read() as tf.Variable).name].dataSync(), decode(step.weight_gradients[name]));
+          expect([at, name, e < 2e-5]).toEqual([at, name, true]);
+        }
+        const after = weightsOf(bn);
+        for (const n of kc.weight_names) expect([at, n, relErr(after[n], decode(step.weights_after[n])) < 2e-6]).toEqual([at, n, true]);
+        tf.dispose([x, c, value, y as unknown as tf.Tensor, ...Object.values(grads), ...(mask ? [mask] : [])]);
+      }
+      expect(tf.memory().numTensors).toBe(before);
+      const xl = tf.tensor(decode(kc.steps[kc.steps.length - 1].x), kc.shape);
+      const yi = bn.apply(xl) as tf.Tensor;
+      expect(relErr(valid(yi.dataSync()), valid(decode(kc.inference_y)))).toBeLessThan(2e-5);
+      tf.dispose([xl, yi]);
+      bn.dispose();
+      await tf.setBackend('cpu');
+    });
+  }
+
+  test.each(BACKENDS)('%s: renorm with a mask: dy and NaN padding at masked positions reach neither dgamma nor dbeta (as the masked normalization: don\'t-cares)', async (backend) => {
+    await tf.setBackend(backend);
+    const rand = rng(5);
+    const shape = [3, 4, 2];
+    const xv = Array.from(normals(rand, 24, 0.5, 1.5));
+    const m = [1, 1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0];
+    const padded = xv.map((v, i) => (m[Math.floor(i / 2)] ? v : NaN));
+    const zeroed = xv.map((v, i) => (m[Math.floor(i / 2)] ? v : 0));
+    const dyv = Array.from(normals(rand, 24));
+    const dyNaN = dyv.map((v, i) => (m[Math.floor(i / 2)] ? v : NaN));
+    const dyZero = dyv.map((v, i) => (m[Math.floor(i / 2)] ? v : 0));
+    const mask = tf.tensor2d(m, [3, 4]);
+    const run = (xs: number[], dys: number[]) => {
+      const bn = new BatchNormalization({renorm: true, renormClipping: {rmax: 1.2, dmax: 0.3}});
+      tf.tidy(() => {
+        bn.apply(tf.zeros(shape));
+      });
+      const x0 = tf.tensor(xs, shape);
+      const x = tf.variable(x0, true);
+      x0.dispose();
+      const dy = tf.tensor(dys, shape);
+      const vars = [x, ...bn.trainableWeights.map((w) => w.read() as tf.Variable)];
+      const {value, grads} = tf.variableGrads(() => tf.sum(tf.mul(bn.apply(x, {training: true, mask}) as tf.Tensor, dy)) as tf.Scalar, vars);
+      const out = vars.map((v) => Array.from(grads[v.name].dataSync()));
+      tf.dispose([x, dy, value, ...Object.values(grads)]);
+      bn.dispose();
+      return out;
+    };
+    const want = run(zeroed, dyZero);
+    expect(want.flat().every(Number.isFinite)).toBe(true);
+    // NaN padding in x and in dy: bit-identical gradients to zero padding.
+    expect(run(padded, dyNaN)).toEqual(want);
+    tf.dispose(mask);
+    await tf.setBackend('cpu');
+  });
+});
+
 describe('gradients against central finite differences (float64 reference)', () => {
   const cases: Array<{shape: number[], axis: number, center: boolean, scale: boolean, lengths?: number[]}> = [
     {shape: [5, 3], axis: -1, center: true, scale: true},

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import {fusedMovingUpdate} from '../kernels/moving_update';
 import {batchNormInference, BatchNormPlan, batchNormPlan, batchNormWithPlan} from '../ops/batch_norm';
 import {varianceOfSet} from '../ops/core';
+import {fullSize, prepareMask} from '../ops/mask';
 import {argError, checkBoolean, checkChannelsRank, checkFloatTensor, checkIntegerAxis, resolveAxis, show} from '../ops/validate';
 import {AFFINE_KEYS, AffineArgs, AffineNormalization} from './base';
 import {ConfigDict} from './common';
@@ -326,12 +327,47 @@ export class BatchNormalization extends AffineNormalization {
         let b = gamma ? tf.mul(dc, gamma) : dc;
         if (beta) b = tf.add(b, beta);
         const shape = this.broadcastShape(x);
-        return tf.add(tf.mul(xhat, tf.reshape(g, shape)), tf.reshape(b, shape));
+        if (mask == null) return tf.add(tf.mul(xhat, tf.reshape(g, shape)), tf.reshape(b, shape));
+        return this.composeMasked(xhat, g, b, shape, mask);
       });
     } finally {
       xhat.dispose();
       tf.dispose([corr.r, corr.d].filter((t): t is tf.Tensor => t != null));
     }
+  }
+
+  /**
+   * `xhat * g + b` (g and b of shape [C], broadcast as `shape`) whose
+   * gradient treats the outputs at masked positions as don't-cares, as the
+   * masked normalization does (docs/guarantees.md): dy and xhat there are
+   * replaced by 0 before the sums of dg and db, so padding (even NaN or Inf,
+   * which normalizes to NaN or Inf) never reaches the gradients of gamma and
+   * beta; dxhat at a masked position is dropped by the normalization's own
+   * backward. The forward is the plain expression (masked outputs are the
+   * padding normalized with the valid positions' statistics, as Keras's).
+   */
+  private composeMasked(xhat: tf.Tensor, g: tf.Tensor, b: tf.Tensor, shape: number[], mask: tf.Tensor): tf.Tensor {
+    const a = resolveAxis(this.who, 'axis', this.axis, shape.length);
+    const axes = shape.map((_, i) => i).filter((i) => i !== a);
+    const prepared = prepareMask(this.who, mask, xhat.shape) as tf.Tensor;
+    // Flat: webgl's and webgpu's Select stop at rank 4.
+    const cond = tf.greater(tf.reshape(fullSize(prepared, xhat.shape), [-1]), 0);
+    const compose = tf.customGrad((...args: Array<tf.Tensor|tf.GradSaveFunc>) => {
+      const [xh, gg, bb] = args as tf.Tensor[];
+      (args[3] as tf.GradSaveFunc)([xh, gg, cond]);
+      return {
+        value: tf.add(tf.mul(xh, tf.reshape(gg, shape)), tf.reshape(bb, shape)),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [xs, gs, c] = saved;
+          const zero = tf.zeros([dy.size]);
+          const dyv = tf.reshape(tf.where(c, tf.reshape(dy, [-1]), zero), dy.shape);
+          const xv = tf.reshape(tf.where(c, tf.reshape(xs, [-1]), zero), xs.shape);
+          return [tf.mul(dyv, tf.reshape(gs, shape)), tf.reshape(tf.sum(tf.mul(dyv, xv), axes), gs.shape),
+                  tf.reshape(tf.sum(dyv, axes), gs.shape)];
+        },
+      };
+    });
+    return compose(xhat, g, b);
   }
 
   protected argsConfig(): ConfigDict {
