@@ -894,6 +894,47 @@ describe('numerics and leaks', () => {
     await tf.setBackend('cpu');
   });
 
+  test.each(BACKENDS)('%s: a constant channel at 1e19..1e36 on the tf-op path (a mask; the fused kernels off): dx = gamma * (dy - mean dy) / sqrt(eps), not 0', async (backend) => {
+    // The tf-op path rescales such a set by a power of two near its magnitude;
+    // rsqrt((sqrt(eps) / divisor)^2) squared 1.7e-24 (1e20) into a denormal
+    // (dx 0.35% off) or 0 (from 1e22: inv 0, dx 0). y is 0 there either way.
+    await tf.setBackend(backend);
+    const N = 8;
+    const eps = 1e-3;
+    const g = [1.5, 0.7];
+    const dyv = Array.from({length: N * 2}, (_, i) => Math.cos(1.3 * i));
+    const lengthsMask = [1, 1, 1, 1, 1, 1, 0, 1];
+    const maskT = tf.tensor1d(lengthsMask);
+    for (const v of [1e19, 1e20, 1e22, 1e30, 1e36]) {
+      const xv = Array.from({length: N}, (_, i) => [v, v * (1 + 1e-3 * Math.sin(i))]).flat();
+      for (const [how, mask, fused] of [['mask', maskT, true], ['fused off', null, false]] as const) {
+        const valid = (i: number) => (mask ? lengthsMask[i] : 1);
+        const n = Array.from({length: N}, (_, i) => valid(i)).reduce((a, b) => a + b, 0);
+        const meanDy = Array.from({length: N}, (_, i) => dyv[2 * i] * valid(i)).reduce((a, b) => a + b, 0) / n;
+        tf.env().set('TFJS_NORMALIZATION_FUSED', fused);
+        try {
+          const x = tf.tensor(xv, [N, 2]);
+          const dy = tf.tensor(dyv, [N, 2]);
+          const gamma = tf.tensor1d(g);
+          const [dx, dgamma] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(ops.batchNorm(a, {gamma: b, mask}), dy)))([x, gamma]);
+          const got = dx.arraySync() as number[][];
+          for (let i = 0; i < N; i++) {
+            const want = valid(i) ? g[0] * (dyv[2 * i] - meanDy) / Math.sqrt(eps) : 0;
+            const at = `${v} ${how} dx[${i}][0]`;
+            expect([at, Math.abs(got[i][0] - want) <= 1e-5 * Math.max(1, Math.abs(want))]).toEqual([at, true]);
+          }
+          // dgamma of the constant channel: sum(dy * xhat), xhat = 0.
+          expect(dgamma.dataSync()[0]).toBe(0);
+          tf.dispose([x, dy, gamma, dx, dgamma]);
+        } finally {
+          tf.env().set('TFJS_NORMALIZATION_FUSED', true);
+        }
+      }
+    }
+    maskT.dispose();
+    await tf.setBackend('cpu');
+  });
+
   test('no leaks: training, renorm, masked, inference, gradients', () => {
     const x = tf.randomNormal([4, 3, 2], 0, 1, 'float32', 1);
     const mask = tf.tensor2d([[1, 1, 0], [1, 0, 0], [1, 1, 1], [0, 1, 1]]);

@@ -141,10 +141,24 @@ function epsilonFloor(epsilon: number): number {
  * What v / divisor is multiplied by; inv = k / divisor.
  */
 function rsqrtScaled(ms: tf.Tensor, epsilon: number, divisor: tf.Tensor): tf.Tensor {
-  const ve = tf.add(ms, tf.square(tf.div(Math.sqrt(epsilon), divisor)));
+  const t = tf.div(Math.sqrt(epsilon), divisor);
+  // Both terms times p^2, p a power of two near 1 / max(sqrt(ms), t), and
+  // rsqrt times p (the same value for any p): a set rescaled by a large
+  // divisor (a constant set at 1e20: ms = 0, t = 1.7e-24) would otherwise
+  // square t into a denormal or 0, and k = rsqrt(t^2) would lose its bits
+  // or be 0 (dx of that set 0 instead of gamma * (dy - mean dy) / sqrt(eps)).
+  const p = untaped(ms, (m) => {
+    // log2 of max(sqrt(ms), t) without squaring t (log(0) = -Inf for ms = 0 picks t).
+    const l = tf.maximum(tf.div(tf.log(m), 2 * Math.LN2), tf.div(tf.log(t), Math.LN2));
+    // 2^-ceil(l), the exponent in [-126, 126] (2^127 * 2^127 would overflow in the squares below).
+    const e = tf.maximum(tf.neg(tf.maximum(tf.ceil(l), -126)), -126);
+    return tf.pow(tf.scalar(2), e);
+  });
+  const tp = tf.mul(t, p);
+  const ve = tf.add(tf.mul(tf.mul(ms, p), p), tf.square(tp));
   const pos = positive(ve);
   // rsqrt of 1 where the sum is 0, so that the gradient there is 0, not NaN.
-  return select(pos, tf.rsqrt(select(pos, ve, tf.onesLike(ve))), tf.zerosLike(ve));
+  return select(pos, tf.mul(tf.rsqrt(select(pos, ve, tf.onesLike(ve))), p), tf.zerosLike(ve));
 }
 
 /**
