@@ -142,6 +142,13 @@ function epsilonFloor(epsilon: number): number {
  */
 function rsqrtScaled(ms: tf.Tensor, epsilon: number, divisor: tf.Tensor): tf.Tensor {
   const t = tf.div(Math.sqrt(epsilon), divisor);
+  if (halfFloatStorage()) {
+    // float16 storage: p would overflow at 2^16 (a set of x rescaled into
+    // [-1, 1] whose moment is below float16's range), so the terms as they are.
+    const ve = tf.add(ms, tf.square(t));
+    const pos = positive(ve);
+    return select(pos, tf.rsqrt(select(pos, ve, tf.onesLike(ve))), tf.zerosLike(ve));
+  }
   // Both terms times p^2, p a power of two near 1 / max(sqrt(ms), t), and
   // rsqrt times p (the same value for any p): a set rescaled by a large
   // divisor (a constant set at 1e20: ms = 0, t = 1.7e-24) would otherwise
