@@ -166,6 +166,45 @@ describe('WeightNormalization', () => {
     tf.dispose([xt, dyt, xv, value, ...Object.values(grads)]);
   });
 
+  test('second order: a Hessian-vector product of the weight gradient (v, g) differentiated again matches float64 finite differences', () => {
+    // hv = grad_v L . rv + grad_g L . rg (L = sum(y * dy)), then d hv / d(x, v, g, bias): what a second-order
+    // optimizer or a penalty on the weight gradients takes. kernel = l2_normalize(v) * g is not linear in v, so the
+    // inner backward goes through the normalization's own gradient (TF differentiates tf.nn.l2_normalize twice).
+    const wn = built(true, 'linear');
+    const xt = tf.tensor(x, [rows, n]);
+    tf.dispose(wn.apply(xt) as tf.Tensor);  // initializes g and the bias
+    const g = Array.from(wn.getWeights()[0].dataSync());
+    const b = Array.from(wn.getWeights()[2].dataSync());
+    const dy = normals(rng(21), rows * u);
+    const rv = normals(rng(22), n * u);
+    const rg = normals(rng(23), u);
+    const [dyt, rvt, rgt] = [tf.tensor(dy, [rows, u]), tf.tensor(rv, [n, u]), tf.tensor(rg, [u])];
+    const xv = tf.variable(xt);
+    const [gv, vv] = wn.trainableWeights.map((w) => w.read() as tf.Variable);
+    const {value, grads} = expectNoLeakSync(() => tf.variableGrads(() => {
+      const inner = tf.variableGrads(() => tf.sum(tf.mul(wn.apply(xv) as tf.Tensor, dyt)) as tf.Scalar, [vv, gv]);
+      const hv = tf.add(tf.sum(tf.mul(inner.grads[vv.name], rvt)), tf.sum(tf.mul(inner.grads[gv.name], rgt)));
+      tf.dispose(inner.value);
+      return hv as tf.Scalar;
+    }, [xv, gv, vv]), 'second order');
+    // The same in float64: the directional derivative of L along (rv, rg) by central differences, then its
+    // gradient by central differences again (h = 1e-4 both: truncation ~1e-8, rounding ~1e-7).
+    const loss = (a: ArrayLike<number>[]) => denseWN64(a[0], rows, n, u, a[2], a[1], a[3], false).reduce((s, y, i) => s + y * dy[i], 0);
+    const h = 1e-4;
+    const hv64 = (a: Float64Array[]) => {
+      const shift = (sign: number) => [a[0], a[1].map((gj, j) => gj + sign * h * rg[j]), a[2].map((vj, j) => vj + sign * h * rv[j]), a[3]];
+      return [(loss(shift(1)) - loss(shift(-1))) / (2 * h)];
+    };
+    const ref = gradsFD(hv64, [x, g, v, b], [1], h);  // d / d bias is 0 (L is linear in the bias)
+    // Before ops.unitNorm's taped backward (the saved y a constant to the tape) d/dv was off by 0.23 of its scale.
+    expect(Math.max(...Array.from(ref[3], Math.abs))).toBeLessThan(1e-6);
+    [xv, gv, vv].forEach((t, i) => {
+      const scale = Math.max(...Array.from(ref[i], Math.abs));
+      expectClose(grads[t.name], ref[i], 1e-4 * scale, `d hv / d ${['x', 'g', 'v'][i]}`);
+    });
+    tf.dispose([xt, dyt, rvt, rgt, xv, value, ...Object.values(grads)]);
+  });
+
   test('Conv2D: kernel = l2_normalize(v, [0, 1, 2]) * g, data init over every axis but the channels', () => {
     const wn = layers.weightNormalization({layer: tf.layers.conv2d({filters: 4, kernelSize: 3, padding: 'same'})});
     const xt = tf.randomNormal([2, 5, 5, 3], 0.2, 1.5, 'float32', 5);
