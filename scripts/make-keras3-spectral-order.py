@@ -2,7 +2,7 @@
 """Writes test/fixtures/keras3-family/spectral-order.json: Keras 3's
 SpectralNormalization weight order (`weights`, `trainable_weights`,
 `non_trainable_weights`, also with `trainable = False`) and its
-`get_weights()` arrays for a wrapped Dense and Conv2D, with and without
+`get_weights()` arrays for a wrapped Dense, Conv2D and DepthwiseConv2D, with and without
 bias, with Keras's outputs for one input in inference and after one training
 call (and get_weights() after it), for test/spectral_normalization.test.ts.
 
@@ -27,6 +27,10 @@ CASES = [
      [2, 4]),
     ('conv2d', lambda b: L.Conv2D(2, 3, use_bias=b, name='c'),
      lambda b: {'className': 'Conv2D', 'config': {'filters': 2, 'kernelSize': 3, 'useBias': b, 'name': 'c'}}, [1, 5, 5, 2]),
+    # Keras 3's DepthwiseConv2D holds its kernel as `kernel` (tfjs: depthwise_kernel), so Keras wraps it.
+    ('depthwise', lambda b: L.DepthwiseConv2D(3, depth_multiplier=2, use_bias=b, name='dw'),
+     lambda b: {'className': 'DepthwiseConv2D', 'config': {'kernelSize': 3, 'depthMultiplier': 2, 'useBias': b, 'name': 'dw'}},
+     [2, 5, 5, 3]),
 ]
 
 

@@ -107,13 +107,15 @@ interface OrderCase {
   get_weights_after_training: number[][];
 }
 
-describe('Keras 3\'s weight order (test/fixtures/keras3-family/spectral-order.json by scripts/make-keras3-spectral-order.py)', () => {
+describe('Keras 3\'s weight order (test/fixtures/keras3-family/spectral-order.json by scripts/make-keras3-spectral-order.py: Dense, Conv2D, DepthwiseConv2D)', () => {
   const fixture = JSON.parse(fs.readFileSync(path.join(FAMILY_FIXTURES, 'spectral-order.json'), 'utf8')) as {cases: OrderCase[]};
-  // Keras's paths 'sn/d/kernel' are tfjs's 'sn/kernel' (the wrapped layer builds under the wrapper's scope).
-  const short = (names: string[]) => names.map((n) => n.split('/').pop());
+  // Keras's paths 'sn/d/kernel' are tfjs's 'sn/kernel' (the wrapped layer builds under the wrapper's scope);
+  // Keras 3's DepthwiseConv2D kernel 'kernel' is tfjs's 'depthwise_kernel'.
   const names = (ws: tf.LayerVariable[]) => ws.map((w) => w.originalName.split('/').pop());
 
   test.each(fixture.cases.map((c) => [c.name, c] as const))('%s: weights, trainableWeights, nonTrainableWeights (also frozen) in Keras\'s order', (_, c) => {
+    const depthwise = c.layer.className === 'DepthwiseConv2D';
+    const short = (list: string[]) => list.map((n) => n.split('/').pop()).map((n) => (depthwise && n === 'kernel' ? 'depthwise_kernel' : n));
     const sn = new SpectralNormalization({layer: c.layer, name: 'sn'});
     sn.apply(tf.input({shape: c.x.shape.slice(1)}));
     expect(names(sn.weights)).toEqual(short(c.order.weights));
@@ -290,6 +292,9 @@ describe('SpectralNormalization', () => {
         /SpectralNormalization layer '.*': argument 'powerIterations' must be an integer > 0; received 0\./);
     expect(() => new SpectralNormalization({} as never)).toThrow(/argument 'layer' must be a tf.layers.Layer or a serialized \{className, config\}/);
     expect(() => new SpectralNormalization({layer: {className: 'Densest', config: {}}})).toThrow(/argument 'layer' must be a layer class tfjs knows; received "Densest"\./);
+    // SeparableConv2D has two kernels and no 'kernel' (Keras 3's neither: Keras raises too).
+    expect(() => new SpectralNormalization({layer: tf.layers.separableConv2d({filters: 2, kernelSize: 3}), name: 'sn_sep'}).apply(tf.input({shape: [5, 5, 2]})))
+        .toThrow(/SpectralNormalization layer 'sn_sep': the wrapped SeparableConv2D layer '[^']+' has no 'kernel' nor 'embeddings' weight/);
     const sn = new SpectralNormalization({layer: tf.layers.flatten(), name: 'sn_flat'});
     expect(() => sn.apply(tf.input({shape: [3, 2]}))).toThrow(
         "SpectralNormalization layer 'sn_flat': the wrapped Flatten layer");

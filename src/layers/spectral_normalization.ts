@@ -13,8 +13,11 @@ export interface SpectralNormalizationArgs extends WrapperArgs {
 
 /**
  * Keras 3's `keras.layers.SpectralNormalization` (Miyato et al., 2018): wraps
- * a layer with a `kernel` (Dense, Conv1D/2D/3D, Conv2DTranspose, ...) or
- * `embeddings` (Embedding) and keeps its spectral norm near 1. It adds a
+ * a layer with a `kernel` (Dense, Conv1D/2D/3D, Conv2DTranspose, ...;
+ * DepthwiseConv2D, whose kernel Keras 3 names `kernel` and tfjs
+ * `depthwise_kernel`) or `embeddings` (Embedding) and keeps its spectral norm
+ * near 1 (SeparableConv2D, with two kernels and no `kernel`, is an error, as
+ * in Keras). It adds a
  * non-trainable `vector_u` of shape [1, kernel.shape[-1]] (truncated normal,
  * stddev 0.02). In training (`training: true`, as in `model.fit`) each call
  * runs `powerIterations` power iterations on the kernel reshaped to
@@ -44,10 +47,11 @@ export class SpectralNormalization extends NormalizationWrapper {
 
   protected buildShape(shape: tf.Shape): void {
     this.buildWrapped(shape);
-    const kernel = this.wrappedWeight('kernel') ?? this.wrappedWeight('embeddings');
+    const kernel = this.wrappedWeight('kernel') ?? this.depthwiseKernel() ?? this.wrappedWeight('embeddings');
     if (kernel == null) {
       throw new Error(`${this.who}: the wrapped ${this.layer.getClassName()} layer '${this.layer.name}' has no 'kernel' ` +
-                      "nor 'embeddings' weight (SpectralNormalization wraps Dense, Conv1D/2D/3D, Conv2DTranspose, Embedding, ...).");
+                      "nor 'embeddings' weight (SpectralNormalization wraps Dense, Conv1D/2D/3D, Conv2DTranspose, " +
+                      'DepthwiseConv2D, Embedding, ...).');
     }
     this.kernel = kernel;
     if (shape.length >= 1 && shape[shape.length - 1] != null) {
@@ -55,6 +59,18 @@ export class SpectralNormalization extends NormalizationWrapper {
     }
     const out = kernel.shape[kernel.shape.length - 1] as number;
     this.vectorU = this.addParam('vector_u', [1, out], tf.initializers.truncatedNormal({mean: 0, stddev: 0.02}), {trainable: false});
+  }
+
+  /**
+   * A DepthwiseConv2D's kernel: Keras 3's layer holds it as `kernel` (so
+   * Keras wraps it), tfjs's as `depthwiseKernel` ('depthwise_kernel'). Not a
+   * SeparableConv2D's: it has a pointwise kernel too and no `kernel` in Keras
+   * either.
+   */
+  private depthwiseKernel(): tf.LayerVariable|null {
+    if ((this.layer as unknown as {pointwiseKernel?: unknown}).pointwiseKernel != null) return null;
+    const own = (this.layer as unknown as {depthwiseKernel?: unknown}).depthwiseKernel;
+    return own instanceof tf.LayerVariable ? own : null;
   }
 
   /**
