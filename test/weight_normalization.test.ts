@@ -340,6 +340,18 @@ describe('WeightNormalization', () => {
         /Addons>WeightNormalization layer '.*': argument 'dataInit' must be true or false; received "yes"\./);
     const wn = new WeightNormalization({layer: tf.layers.flatten(), name: 'wn_flat'});
     expect(() => wn.apply(tf.input({shape: [3, 2]}))).toThrow("Addons>WeightNormalization layer 'wn_flat': the wrapped Flatten layer");
+    // A Conv2DTranspose's kernel ends with its input channels: g has 2 entries, the data init's scale 3 (TFA's
+    // g * scale_init fails too); dataInit false works, as in TFA.
+    const before = tf.memory().numTensors;
+    const wt = new WeightNormalization({layer: tf.layers.conv2dTranspose({filters: 3, kernelSize: 2}), name: 'wn_t'});
+    const xt = tf.ones([1, 3, 3, 2]);
+    expect(() => wt.apply(xt)).toThrow(new RegExp("^Addons>WeightNormalization layer 'wn_t': data init: the wrapped Conv2DTranspose layer " +
+                                                  "'[^']+' outputs 3 channels, but g has 2 \\(kernel.shape\\[-1\\]"));
+    expect(tf.memory().numTensors).toBe(before + 1 + 6);  // xt and the weights: the failed call leaks nothing
+    const wf = new WeightNormalization({layer: tf.layers.conv2dTranspose({filters: 3, kernelSize: 2}), dataInit: false});
+    const yf = wf.apply(xt) as tf.Tensor;
+    expect(yf.shape).toEqual([1, 4, 4, 3]);
+    tf.dispose([xt, yf]);
     // TFA normalizes an RNN's recurrent_kernel (wrappers.py, build(): is_rnn); not supported here: an error, not a wrong kernel.
     expect(() => new WeightNormalization({layer: tf.layers.lstm({units: 2}), name: 'wn_lstm'}).apply(tf.ones([1, 3, 2]))).toThrow(
         "Addons>WeightNormalization layer 'wn_lstm': the wrapped LSTM layer 'lstm" );

@@ -140,6 +140,14 @@ export class WeightNormalization extends NormalizationWrapper {
       }
       const cloneKernel = this.cloneWeights.get('kernel');
       const xInit = this.callWith(x, cloneKernel != null ? cloneKernel.read() : v, true);
+      const channels = xInit.shape[xInit.rank - 1];
+      if (channels !== g.size && channels !== 1) {
+        // TFA's g * scale_init fails here too (a Conv2DTranspose's kernel ends with its input channels).
+        throw new Error(`${this.who}: data init: the wrapped ${this.layer.getClassName()} layer '${this.layer.name}' ` +
+                        `outputs ${channels} channels, but g has ${g.size} (kernel.shape[-1], as TensorFlow Addons ` +
+                        "sizes it: a transposed convolution's input channels); TFA's g * scale fails too. Use " +
+                        'dataInit: false, or as many input as output channels.');
+      }
       const axes = Array.from({length: xInit.rank - 1}, (_, i) => i);
       const {mean, variance} = tf.moments(xInit, axes);
       const scale = tf.div(1, tf.sqrt(tf.add(variance, 1e-10)));
