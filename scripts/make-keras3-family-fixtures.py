@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes test/fixtures/keras3-family/: Keras 3 models with the family layers
-(UnitNormalization, SpectralNormalization) in tensorflowjs_converter's format,
+(UnitNormalization, SpectralNormalization, also wrapping DepthwiseConv2D) in tensorflowjs_converter's format,
 with Keras's own outputs and gradients, for test/family_keras3.test.ts.
 
 Run: KERAS_VENV=~/.cache/tfjs-normalization/venv-keras scripts/keras-venv.sh &&
@@ -50,6 +50,15 @@ def spectral():
     return keras.Model(x, y, name='spectral')
 
 
+def spectral_depthwise():
+    # Keras 3's DepthwiseConv2D holds its kernel as `kernel` (tfjs: depthwise_kernel): the .h5 file lists the wrapped
+    # layer's kernel and bias, then vector_u; the wrapper's weights are [kernel, vector_u, bias].
+    x = keras.Input((6, 6, 2))
+    y = L.SpectralNormalization(L.DepthwiseConv2D(3, depth_multiplier=2, name='dw'), power_iterations=2, name='sn_dw')(x)
+    y = L.SpectralNormalization(L.DepthwiseConv2D(2, use_bias=False, name='dw_nb'), name='sn_dw_nb')(y)
+    return keras.Model(x, y, name='spectral_depthwise')
+
+
 def training_step(model, exp):
     """One call with training=True (power iteration, kernel / sigma assigned): the output on the recorded
     input and every SpectralNormalization layer's vector_u and kernel after it."""
@@ -64,7 +73,8 @@ def training_step(model, exp):
     return {'output': np.asarray(y).ravel().tolist(), 'layers': layers, 'output_after': np.asarray(y2).ravel().tolist()}
 
 
-BUILDERS = {'unit_norm': unit_norm, 'spectral': spectral}
+# New builders go last: the random draws of the earlier ones (one generator) stay as they were.
+BUILDERS = {'unit_norm': unit_norm, 'spectral': spectral, 'spectral_depthwise': spectral_depthwise}
 
 
 def main():
@@ -85,7 +95,7 @@ def main():
         k3.convert_keras_h5(model, os.path.join(d, 'keras'))
         k3.convert_keras_keras(model, os.path.join(d, 'keras_keras'))
         exp = k3.reference(model, name)
-        if name == 'spectral':
+        if name.startswith('spectral'):
             exp['training'] = training_step(model, exp)
         with open(os.path.join(d, 'expected.json'), 'w') as f:
             json.dump(exp, f)

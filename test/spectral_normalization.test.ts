@@ -95,6 +95,48 @@ describe('Keras 3 files', () => {
   });
 });
 
+describe('Keras 3 files with a wrapped DepthwiseConv2D (test/fixtures/keras3-family/spectral_depthwise by scripts/make-keras3-family-fixtures.py)', () => {
+  // Keras 3's DepthwiseConv2D names its kernel 'kernel' (tfjs: depthwise_kernel). The .h5 route's manifest lists the
+  // wrapped layer's kernel and bias, then vector_u; the wrapper's weights are [kernel, vector_u, bias]: matched by
+  // name (in order, the bias went to vector_u: "has shape [4] in the weights manifest, but ... [1,2]").
+  const dir = path.join(FAMILY_FIXTURES, 'spectral_depthwise');
+  const exp = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8'));
+  const tfjsName = (n: string) => n.replace(/\/kernel$/, '/depthwise_kernel');
+
+  test.each(['keras', 'keras_keras'])('%s route: loads, predicts, differentiates and trains as Keras', async (route) => {
+    const before = tf.memory().numTensors;
+    const model = await io.loadLayersModel(path.join(dir, route, 'model.json'));
+    expect(model.layers.slice(1).map((l) => [l.getClassName(), l.weights.map((w) => w.originalName)])).toEqual([
+      ['SpectralNormalization', ['sn_dw/depthwise_kernel', 'sn_dw/vector_u', 'sn_dw/bias']],
+      ['SpectralNormalization', ['sn_dw_nb/depthwise_kernel', 'sn_dw_nb/vector_u']]]);
+    const x = tf.tensor(exp.inputs[0].data, exp.inputs[0].shape);
+    const y = model.predict(x) as tf.Tensor;
+    expect(relErr(y.dataSync(), exp.outputs[0].data)).toBeLessThan(1e-5);
+    const names = Object.keys(exp.weight_gradients);
+    const byName = new Map(model.trainableWeights.map((w) => [w.originalName, w.read() as tf.Variable]));
+    const vars = names.map((n) => byName.get(tfjsName(n)) as tf.Variable);
+    const xv = tf.variable(x);
+    const c = tf.tensor(exp.coefficients[0], exp.outputs[0].shape);
+    const {value, grads} = tf.variableGrads(() => tf.sum(tf.mul(model.apply(xv, {training: false}) as tf.Tensor, c)) as tf.Scalar, [xv, ...vars]);
+    expect(relErr(grads[xv.name].dataSync(), exp.input_gradients[0])).toBeLessThan(1e-5);
+    names.forEach((n, i) => expect([n, relErr(grads[vars[i].name].dataSync(), exp.weight_gradients[n].data)]).toEqual([n, expect.any(Number)]));
+    names.forEach((n, i) => expect(relErr(grads[vars[i].name].dataSync(), exp.weight_gradients[n].data)).toBeLessThan(1e-5));
+    const training = exp.training as TrainingRef;
+    const yt = model.apply(x, {training: true}) as tf.Tensor;
+    expect(relErr(yt.dataSync(), training.output)).toBeLessThan(1e-5);
+    for (const [name, want] of Object.entries(training.layers)) {
+      const w = model.getLayer(name).getWeights();
+      expect(relErr(w[0].dataSync(), want.kernel)).toBeLessThan(1e-5);
+      expect(relErr(w[1].dataSync(), want.vector_u)).toBeLessThan(1e-5);
+    }
+    const after = model.predict(x) as tf.Tensor;
+    expect(relErr(after.dataSync(), training.output_after)).toBeLessThan(1e-5);
+    tf.dispose([x, y, xv, c, value, ...Object.values(grads), yt, after]);
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
 interface OrderCase {
   name: string;
   layer: {className: string, config: tf.serialization.ConfigDict};

@@ -334,9 +334,9 @@ export function dropAliases(artifacts: tf.io.ModelArtifacts, specs: tf.io.Weight
  * weights in index order, a Bidirectional layer's forward layer before its
  * backward one); in an `.h5` file by the first component of its variable path
  * that names a (non-model) layer. A layer's weights are then matched by name
- * where every one matches a tfjs weight name of that layer, else in order (the
- * order Keras and tfjs both create them in: Keras 3 renamed some, e.g.
- * DepthwiseConv2D's `depthwise_kernel` is `kernel`). The strict loader then
+ * where every one matches a tfjs weight name of that layer (Keras 3's
+ * `kernel` is a DepthwiseConv2D's `depthwise_kernel`), else in order (the
+ * order Keras and tfjs both create them in: Keras 3 renamed some). The strict loader then
  * checks every shape. Optimizer variables of a `.keras` file become group
  * 'optimizer' (ignored by the loader). A weight it cannot place is an error
  * naming it.
@@ -392,10 +392,16 @@ export function renameKeras3Weights(
     if (placeSpectralNormalization(layer, list, specs, out)) continue;
     const targets = layer.weights.map((w) => w.originalName);
     const shortOf = (name: string) => name.slice(name.lastIndexOf('/') + 1);
-    const byName = list.every((e) => targets.some((t) => shortOf(t) === e.short)) &&
-        new Set(list.map((e) => e.short)).size === list.length;
+    // Keras 3's DepthwiseConv2D names its kernel 'kernel' (tfjs: 'depthwise_kernel'); by name, not by order, for a
+    // layer holding one (a SpectralNormalization wrapping it lists [kernel, vector_u, bias], the .h5 file kernel, bias,
+    // vector_u). Not a SeparableConv2D's (its Keras names are tfjs's).
+    const shorts = targets.map(shortOf);
+    const depthwise = shorts.includes('depthwise_kernel') && !shorts.includes('kernel') && !shorts.includes('pointwise_kernel');
+    const tfjsShort = (short: string) => (depthwise && short === 'kernel' ? 'depthwise_kernel' : short);
+    const byName = list.every((e) => targets.some((t) => shortOf(t) === tfjsShort(e.short))) &&
+        new Set(list.map((e) => tfjsShort(e.short))).size === list.length;
     if (byName) {
-      for (const e of list) out[e.index] = {...specs[e.index], name: targets.find((t) => shortOf(t) === e.short) as string};
+      for (const e of list) out[e.index] = {...specs[e.index], name: targets.find((t) => shortOf(t) === tfjsShort(e.short)) as string};
       continue;
     }
     if (list.length !== targets.length) {
