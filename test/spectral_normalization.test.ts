@@ -340,6 +340,15 @@ describe('SpectralNormalization', () => {
     const sn = new SpectralNormalization({layer: tf.layers.flatten(), name: 'sn_flat'});
     expect(() => sn.apply(tf.input({shape: [3, 2]}))).toThrow(
         "SpectralNormalization layer 'sn_flat': the wrapped Flatten layer");
+    // Nor has a TimeDistributed, a Bidirectional or a model (Keras 3 raises for each): their layers' kernels were
+    // found among their weights, and TimeDistributed's Dense kernel, a Bidirectional's forward LSTM input kernel only
+    // or a Sequential's first Dense kernel was normalized.
+    for (const [name, layer] of [['TimeDistributed', tf.layers.timeDistributed({layer: tf.layers.dense({units: 2})})],
+      ['Bidirectional', tf.layers.bidirectional({layer: tf.layers.lstm({units: 2}) as tf.RNN})],
+      ['Sequential', tf.sequential({layers: [tf.layers.dense({units: 2, inputShape: [2]})]})]] as Array<[string, tf.layers.Layer]>) {
+      expect(() => new SpectralNormalization({layer, name: 'sn_nested'}).apply(tf.input({shape: [3, 2]}))).toThrow(
+          new RegExp(`SpectralNormalization layer 'sn_nested': the wrapped ${name} layer '[^']+' has no 'kernel' nor 'embeddings' weight`));
+    }
     // An RNN layer has no kernel of its own (its cell has): Keras 3 raises (hasattr(layer, 'kernel') is false), so does this.
     expect(() => new SpectralNormalization({layer: tf.layers.lstm({units: 2}), name: 'sn_lstm'}).apply(tf.ones([1, 3, 2]))).toThrow(
         /SpectralNormalization layer 'sn_lstm': the wrapped LSTM layer '[^']+' has no 'kernel' nor 'embeddings' weight/);

@@ -340,6 +340,14 @@ describe('WeightNormalization', () => {
         /Addons>WeightNormalization layer '.*': argument 'dataInit' must be true or false; received "yes"\./);
     const wn = new WeightNormalization({layer: tf.layers.flatten(), name: 'wn_flat'});
     expect(() => wn.apply(tf.input({shape: [3, 2]}))).toThrow("Addons>WeightNormalization layer 'wn_flat': the wrapped Flatten layer");
+    // A TimeDistributed or Bidirectional layer has no kernel of its own (TFA raises): the TimeDistributed's Dense kernel
+    // was taken as v and the wrapper's substitute never read (the plain Dense's output, g without effect), and a
+    // Bidirectional's two 'kernel's failed with tfjs's "Duplicate weight name data_dep_init/kernel".
+    for (const [name, layer] of [['TimeDistributed', tf.layers.timeDistributed({layer: tf.layers.dense({units: 2})})],
+      ['Bidirectional', tf.layers.bidirectional({layer: tf.layers.lstm({units: 2}) as tf.RNN})]] as Array<[string, tf.layers.Layer]>) {
+      expect(() => new WeightNormalization({layer, name: 'wn_nested'}).apply(tf.input({shape: [3, 2]}))).toThrow(
+          new RegExp(`^Addons>WeightNormalization layer 'wn_nested': the wrapped ${name} layer '[^']+' has no 'kernel' weight`));
+    }
     // A Conv2DTranspose's kernel ends with its input channels: g has 2 entries, the data init's scale 3 (TFA's
     // g * scale_init fails too); dataInit false works, as in TFA.
     const before = tf.memory().numTensors;

@@ -75,15 +75,18 @@ export abstract class NormalizationWrapper extends NormalizationLayer {
   }
 
   /**
-   * The wrapped layer's weight `name` ('kernel', 'bias', 'embeddings'), or
-   * null. An RNN layer has none of its own (its cell holds them; Keras's
-   * `hasattr(layer, 'kernel')` is false for it too).
+   * The wrapped layer's weight held as its property `name` ('kernel',
+   * 'bias', 'embeddings'), or null: Keras's `hasattr(layer, 'kernel')`, and
+   * what the wrapped layer's call reads (WeightNormalization substitutes that
+   * property). Not a weight of that name found among `layer.weights`: those
+   * include a nested layer's, and an RNN (its cell's kernel), a
+   * TimeDistributed or Bidirectional wrapper or a model has no kernel of its
+   * own (Keras and TFA raise for them; a nested kernel was normalized by
+   * SpectralNormalization, and WeightNormalization's substitute was never read).
    */
   protected wrappedWeight(name: string): tf.LayerVariable|null {
     const own = (this.layer as unknown as Record<string, unknown>)[name];
-    if (own instanceof tf.LayerVariable) return own;
-    if ((this.layer as unknown as {cell?: unknown}).cell != null) return null;
-    return this.layer.weights.find((w) => w.originalName.split('/').pop() === name) ?? null;
+    return own instanceof tf.LayerVariable ? own : null;
   }
 
   /**
