@@ -225,6 +225,28 @@ describe('WeightNormalization', () => {
     tf.dispose([xt, y, xInit, mean, variance, scale, k, want, v4, b4]);
   });
 
+  test('Conv2DTranspose, input channels a multiple of the output channels, no bias: TFA tiles the data init scale', () => {
+    // g has one entry per input channel (kernel.shape[-1]); TFA (wrappers.py @5e893ee, _data_dep_init) tiles the
+    // per-output-channel scale floor(4 / 2) times. Literals: TF 2.21 float64 (keras.ops.conv_transpose,
+    // tf.nn.moments, tf.nn.l2_normalize) on x = ((i % 7) - 3) / 3, v = ((5 i % 11) - 5) / 5.
+    const wn = new WeightNormalization({layer: tf.layers.conv2dTranspose({filters: 2, kernelSize: 2, useBias: false})});
+    const x = tf.tensor(Array.from({length: 36}, (_, i) => ((i % 7) - 3) / 3), [1, 3, 3, 4]);
+    wn.apply(tf.input({shape: [3, 3, 4]}));
+    const v4 = tf.tensor(Array.from({length: 32}, (_, i) => (((i * 5) % 11) - 5) / 5), [2, 2, 2, 4]);
+    const values = [tf.ones([4]), v4, tf.scalar(false, 'bool'), v4];
+    wn.setWeights(values);
+    const y = expectNoLeakSync(() => wn.apply(x) as tf.Tensor, 'first call');
+    expectClose(wn.getWeights()[0], [0.9602765994524447, 0.8947317000963935, 0.9602765994524447, 0.8947317000963935], 1e-6, 'g');
+    expect(y.shape).toEqual([1, 4, 4, 2]);
+    expectClose(y, [0.3138537457, -0.3392973476, 0.5177498257, 0.2581364213, 0.6734622843, -0.4312482055, -0.1529026901,
+      -0.0472100581, -0.6866492107, 0.41913542, -0.7076052303, -0.5493510656, -0.375543025, 1.461267178, 0.3880552894,
+      -0.8449586476, 0.6042567744, 0.178238927, -0.2387452768, 0.0845729441, -0.0382814738, -0.2060162839, 0.7786817501,
+      0.4807030688, 0.1151631616, -0.3004142012, 0.0985926877, 0.0914899568, -0.8962155576, -0.6958669381, 0.6983847769,
+      0.4902587645], 2e-6, 'y');
+    tf.dispose([x, y, ...values]);
+    wn.dispose();
+  });
+
   test('save/load: every weight (initialized included) and predictions exact; the loaded model is not initialized again', async () => {
     const model = tf.sequential({layers: [
       layers.weightNormalization({layer: tf.layers.dense({units: 4, activation: 'tanh'}), inputShape: [3]}),
@@ -349,13 +371,15 @@ describe('WeightNormalization', () => {
           new RegExp(`^Addons>WeightNormalization layer 'wn_nested': the wrapped ${name} layer '[^']+' has no 'kernel' weight`));
     }
     // A Conv2DTranspose's kernel ends with its input channels: g has 2 entries, the data init's scale 3 (TFA's
-    // g * scale_init fails too); dataInit false works, as in TFA.
+    // tile and g * scale_init fail too; with a bias, any channel count but g's fails there); dataInit false works.
     const before = tf.memory().numTensors;
     const wt = new WeightNormalization({layer: tf.layers.conv2dTranspose({filters: 3, kernelSize: 2}), name: 'wn_t'});
     const xt = tf.ones([1, 3, 3, 2]);
     expect(() => wt.apply(xt)).toThrow(new RegExp("^Addons>WeightNormalization layer 'wn_t': data init: the wrapped Conv2DTranspose layer " +
                                                   "'[^']+' outputs 3 channels, but g has 2 \\(kernel.shape\\[-1\\]"));
     expect(tf.memory().numTensors).toBe(before + 1 + 6);  // xt and the weights: the failed call leaks nothing
+    const wb = new WeightNormalization({layer: tf.layers.conv2dTranspose({filters: 1, kernelSize: 2}), name: 'wn_b'});
+    expect(() => wb.apply(xt)).toThrow("Addons>WeightNormalization layer 'wn_b': data init: the wrapped Conv2DTranspose layer");
     const wf = new WeightNormalization({layer: tf.layers.conv2dTranspose({filters: 3, kernelSize: 2}), dataInit: false});
     const yf = wf.apply(xt) as tf.Tensor;
     expect(yf.shape).toEqual([1, 4, 4, 3]);

@@ -140,17 +140,23 @@ export class WeightNormalization extends NormalizationWrapper {
       }
       const cloneKernel = this.cloneWeights.get('kernel');
       const xInit = this.callWith(x, cloneKernel != null ? cloneKernel.read() : v, true);
+      // A Conv2DTranspose's kernel ends with its input channels: g has one entry per input channel. TFA then tiles
+      // the per-output-channel scale floor(|g| / channels) times (for its RNN path's fused kernels), which gives
+      // g's size only for a multiple of the channels, and assigns the bias -mean * scale, which fits only when the
+      // sizes are equal; anything else fails in TFA too.
       const channels = xInit.shape[xInit.rank - 1];
-      if (channels !== g.size && channels !== 1) {
-        // TFA's g * scale_init fails here too (a Conv2DTranspose's kernel ends with its input channels).
+      const rep = Math.floor(g.size / channels);
+      if (channels !== g.size && (rep * channels !== g.size || bias != null)) {
         throw new Error(`${this.who}: data init: the wrapped ${this.layer.getClassName()} layer '${this.layer.name}' ` +
                         `outputs ${channels} channels, but g has ${g.size} (kernel.shape[-1], as TensorFlow Addons ` +
-                        "sizes it: a transposed convolution's input channels); TFA's g * scale fails too. Use " +
-                        'dataInit: false, or as many input as output channels.');
+                        "sizes it: a transposed convolution's input channels); TFA's data init fails here too (it " +
+                        'tiles the scale to a multiple of the channels only, and assigns the bias -mean * scale). ' +
+                        'Use dataInit: false, or as many input as output channels (a multiple of them without bias).');
       }
       const axes = Array.from({length: xInit.rank - 1}, (_, i) => i);
       const {mean, variance} = tf.moments(xInit, axes);
-      const scale = tf.div(1, tf.sqrt(tf.add(variance, 1e-10)));
+      const perChannel = tf.div(1, tf.sqrt(tf.add(variance, 1e-10)));
+      const scale = channels === g.size ? perChannel : tf.tile(perChannel, [rep]);
       return [tf.mul(g, scale), bias != null ? tf.neg(tf.mul(mean, scale)) : null];
     });
     g.assign(newG);
