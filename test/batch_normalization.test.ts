@@ -692,6 +692,31 @@ describe('inference path (training: false, trainable: false): values and analyti
     await tf.setBackend('cpu');
   });
 
+  test('a container frozen with model.trainable = false (Keras\'s way to freeze a backbone; tfjs flags the weights, not the layers) freezes its BatchNormalization: fit leaves the moving statistics, training outputs are inference outputs; unfrozen it trains again', async () => {
+    const inp = tf.input({shape: [3]});
+    const bn = new BatchNormalization({name: 'bn', momentum: 0.5});
+    const base = tf.model({inputs: inp, outputs: bn.apply(tf.layers.dense({units: 3}).apply(inp)) as tf.SymbolicTensor});
+    const i2 = tf.input({shape: [3]});
+    const outer = tf.model({inputs: i2, outputs: tf.layers.dense({units: 1}).apply(base.apply(i2)) as tf.SymbolicTensor});
+    outer.compile({optimizer: 'sgd', loss: 'meanSquaredError'});
+    const x = tf.randomNormal([16, 3], 2, 1, 'float32', 8);
+    const y = tf.randomNormal([16, 1], 0, 1, 'float32', 9);
+    base.trainable = false;
+    expect(bn.trainable).toBe(true);  // tfjs's container setter leaves the layer's own flag
+    const before = weightsOf(bn);
+    const h = base.predict(x) as tf.Tensor;
+    const ht = bn.apply(base.layers[1].apply(x) as tf.Tensor, {training: true}) as tf.Tensor;
+    expect(Array.from(ht.dataSync())).toEqual(Array.from(h.dataSync()));
+    await outer.fit(x, y, {epochs: 2, batchSize: 8, verbose: 0});
+    const after = weightsOf(bn);
+    for (const k of Object.keys(before)) expect([k, Array.from(after[k])]).toEqual([k, Array.from(before[k])]);
+    base.trainable = true;
+    await outer.fit(x, y, {epochs: 1, batchSize: 8, verbose: 0});
+    expect(Array.from(weightsOf(bn).moving_mean)).not.toEqual(Array.from(before.moving_mean));
+    tf.dispose([x, y, h, ht]);
+    outer.dispose();
+  });
+
   test('frozen: an optimizer without a varList leaves gamma and beta as they are (the built-in, constructed with trainable: false, keeps them trainable tf.Variables and moves them); trainable set false after building too', () => {
     const x = tf.randomNormal([6, 3], 1, 2, 'float32', 3);
     for (const make of [

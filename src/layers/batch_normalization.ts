@@ -188,8 +188,24 @@ export class BatchNormalization extends AffineNormalization {
 
   protected forward(x: tf.Tensor, mask: tf.Tensor|null, training: boolean): tf.Tensor {
     checkFloatTensor(this.who, 'x', x);
-    if (training && this.trainable) return this.renorm ? this.callRenorm(x, mask) : this.callTraining(x, mask);
-    return this.callInference(x);
+    const frozen = this.frozen();
+    if (training && !frozen) return this.renorm ? this.callRenorm(x, mask) : this.callTraining(x, mask);
+    return this.callInference(x, frozen);
+  }
+
+  /**
+   * Frozen, as Keras's `trainable = False`: inference mode in every call,
+   * the weights constants to the gradient. The layer's own `trainable`
+   * false, or its gamma and beta (those it has) all non-trainable weights:
+   * tfjs's `model.trainable = false` on a container (Keras's way to freeze
+   * a backbone) flags the weights of the layers inside, not the layers, and
+   * Keras freezes the layers. A layer without gamma and beta frozen that
+   * way cannot be told apart (docs/guarantees.md).
+   */
+  private frozen(): boolean {
+    if (!this.trainable) return true;
+    const affine = [this.gamma, this.beta].filter((w): w is tf.LayerVariable => w != null);
+    return affine.length > 0 && affine.every((w) => !w.trainable);
   }
 
   /** The batch-statistics plan of x's shape (x checked by forward; gamma and beta are the layer's own [C] weights). */
@@ -212,14 +228,14 @@ export class BatchNormalization extends AffineNormalization {
     return x.shape.map((d, i) => (i === a ? d : 1));
   }
 
-  private callInference(x: tf.Tensor): tf.Tensor {
+  private callInference(x: tf.Tensor, frozen: boolean): tf.Tensor {
     const {mean, variance} = this.variables();
     const a = resolveAxis(this.who, 'axis', this.axis, x.rank);
-    // Frozen (trainable: false): the gradient reaches x alone, the weights
-    // constants to it (none is trainable); otherwise gamma, beta and the
-    // moving statistics get theirs too.
+    // Frozen: the gradient reaches x alone, the weights constants to it
+    // (none is trainable); otherwise gamma, beta and the moving statistics
+    // get theirs too.
     return batchNormInference(x, mean.read(), variance.read(), this.readGamma(), this.readBeta(), a, this.epsilon,
-                              this.trainable);
+                              !frozen);
   }
 
   private callTraining(x: tf.Tensor, mask: tf.Tensor|null): tf.Tensor {
