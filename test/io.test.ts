@@ -183,6 +183,51 @@ describe('io.fileSystem checkpoints: no shared weights, atomic saves', () => {
     for (const m of [m1, m2, loaded]) m.dispose();
   });
 
+  test('a load that overlaps a re-save to the same path returns one save\'s pair, never model.json of one save with another\'s weights', async () => {
+    // The re-save lands exactly between the load's read of model.json and its
+    // read of the weights (the moment a training process's checkpoint save
+    // and a server's load overlap; measured with a child process re-saving a
+    // model in a loop: 182 of 1990 loads were model.json k with weights k+1).
+    const dir = path.join(tmp, 'overlap');
+    const [m1, m2, m3] = [filledModel(1), filledModel(2), filledModel(3)];
+    await m1.save(io.fileSystem(dir));
+    const realReadFile = fs.promises.readFile;
+    const saves: number[] = [];
+    const spy = jest.spyOn(fs.promises, 'readFile').mockImplementation((async (file: unknown, ...rest: unknown[]) => {
+      // The first two reads of weights.bin each find a save that started after the load read model.json.
+      if (String(file).endsWith('weights.bin') && saves.length < 2) {
+        const next = saves.length === 0 ? m2 : m3;
+        saves.push(saves.length + 2);
+        await next.save(io.fileSystem(dir));
+      }
+      return (realReadFile as (...a: unknown[]) => Promise<unknown>)(file, ...rest);
+    }) as typeof fs.promises.readFile);
+    try {
+      for (const load of [() => io.loadLayersModel(dir), () => tf.loadLayersModel(io.fileSystem(dir))]) {
+        saves.length = 0;
+        await m1.save(io.fileSystem(dir));
+        const loaded = await load();
+        const value = (loaded.getUserDefinedMetadata() as {value: number}).value;
+        expect(weightValues(loaded)).toEqual(new Set([value]));
+        expect(value).toBe(3);
+        expect(saves).toEqual([2, 3]);
+        loaded.dispose();
+      }
+      // A save at every read of the weights: the load gives up with an error instead of mixing two saves.
+      spy.mockImplementation((async (file: unknown, ...rest: unknown[]) => {
+        if (String(file).endsWith('weights.bin')) await m2.save(io.fileSystem(dir));
+        return (realReadFile as (...a: unknown[]) => Promise<unknown>)(file, ...rest);
+      }) as typeof fs.promises.readFile);
+      const before = tf.memory().numTensors;
+      await expect(io.loadLayersModel(dir)).rejects.toThrow(
+          /io.fileSystem: ".*overlap\/model.json" was replaced while its weights were read \(a save to the same path\), 5 times in a row; load again when the saves stop/);
+      expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      spy.mockRestore();
+      for (const m of [m1, m2, m3]) m.dispose();
+    }
+  });
+
   test('a save killed mid-write never leaves a model.json naming half-written or foreign weights', async () => {
     // A child process re-saves a 16 MiB model to one path in a loop, every
     // weight equal to the save's number (also in the metadata); it is killed

@@ -106,6 +106,21 @@ async function removeStaleTemporaries(fs: Fs, path: typeof import('node:path'), 
   }
 }
 
+/** Loads whose model.json was replaced during the read (a concurrent save) before the load gives up. */
+const LOAD_ATTEMPTS = 5;
+
+type BigStats = import('node:fs').BigIntStats;
+
+/** One file as written: a save renames a new file into place, which changes its inode and change time. */
+function identityOf(s: BigStats): string {
+  return `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
+}
+
+/** The identity of the file at `file` now, or '' when there is none. */
+async function fileIdentity(fs: Fs, file: string): Promise<string> {
+  return fs.stat(file, {bigint: true}).then(identityOf, () => '');
+}
+
 let saveCounter = 0;
 
 class FileSystemHandler implements tf.io.IOHandler {
@@ -169,12 +184,41 @@ class FileSystemHandler implements tf.io.IOHandler {
     return {modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts)};
   }
 
+  /**
+   * Loads model.json and the weights it names. A save to the same path may
+   * land between the two reads (a training process checkpointing while a
+   * server loads): the save replaces model.json (a new file renamed into
+   * place) no later than it replaces the weights, so the load compares the
+   * model.json it read with the one there after the weights were read and,
+   * if it was replaced, loads again (the weights might be the new save's);
+   * after LOAD_ATTEMPTS replaced reads in a row it gives up with an error.
+   */
   async load(): Promise<tf.io.ModelArtifacts> {
     const {fs, path} = await node();
     const {dir, modelPath} = await this.paths();
+    for (let attempt = 1; ; attempt++) {
+      const {artifacts, read} = await this.loadOnce(fs, path, dir, modelPath);
+      if (await fileIdentity(fs, modelPath) === read) return artifacts;
+      if (attempt >= LOAD_ATTEMPTS) {
+        throw new Error(`io.fileSystem: ${describePath(modelPath)} was replaced while its weights were read (a save to the ` +
+                        `same path), ${LOAD_ATTEMPTS} times in a row; load again when the saves stop.`);
+      }
+    }
+  }
+
+  /** One read of model.json and its weights; `read` identifies the model.json file that was read. */
+  private async loadOnce(fs: Fs, path: typeof import('node:path'), dir: string, modelPath: string):
+      Promise<{artifacts: tf.io.ModelArtifacts, read: string}> {
     let text: string;
+    let read: string;
     try {
-      text = await fs.readFile(modelPath, 'utf8');
+      const handle = await fs.open(modelPath, 'r');
+      try {
+        read = identityOf(await handle.stat({bigint: true}));
+        text = await handle.readFile('utf8');
+      } finally {
+        await handle.close();
+      }
     } catch (e) {
       throw new Error(`io.fileSystem: cannot read model.json at ${describePath(modelPath)}: ${(e as Error).message}`);
     }
@@ -187,7 +231,7 @@ class FileSystemHandler implements tf.io.IOHandler {
     if (modelJSON == null || typeof modelJSON !== 'object' || modelJSON.modelTopology == null) {
       throw new Error(`io.fileSystem: ${describePath(modelPath)} has no 'modelTopology': it is not a tfjs layers model.`);
     }
-    return tf.io.getModelArtifactsForJSON(modelJSON, async (manifest) => {
+    const artifacts = await tf.io.getModelArtifactsForJSON(modelJSON, async (manifest) => {
       const buffers: ArrayBuffer[] = [];
       const specs: tf.io.WeightsManifestEntry[] = [];
       for (const group of manifest) {
@@ -206,6 +250,7 @@ class FileSystemHandler implements tf.io.IOHandler {
       }
       return [specs, buffers.length === 1 ? buffers[0] : tf.io.CompositeArrayBuffer.join(buffers)];
     });
+    return {artifacts, read};
   }
 }
 
