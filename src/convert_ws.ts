@@ -23,15 +23,24 @@ function isLayerJson(v: unknown): v is LayerJson {
       typeof (v as LayerJson).config === 'object' && (v as LayerJson).config !== null;
 }
 
-/** The name of the layer feeding a functional model's layer (its first inbound node's only input), or null. */
-function inboundName(layer: LayerJson): string|null {
-  const nodes = layer.inbound_nodes;
-  if (!Array.isArray(nodes) || nodes.length !== 1) return null;
-  const node = nodes[0];
+/** The name of the layer an inbound node's only input comes from, or null. */
+function nodeInputName(node: unknown): string|null {
   // tfjs: [[name, nodeIndex, tensorIndex, kwargs], ...]; Keras 3: {args: [{config: {keras_history: [name, ...]}}]}.
-  if (Array.isArray(node) && node.length === 1 && Array.isArray(node[0]) && typeof node[0][0] === 'string') return node[0][0];
+  if (Array.isArray(node)) return node.length === 1 && Array.isArray(node[0]) && typeof node[0][0] === 'string' ? node[0][0] : null;
   const history = (node as {args?: Array<{config?: {keras_history?: unknown[]}}>})?.args?.[0]?.config?.keras_history;
   return Array.isArray(history) && typeof history[0] === 'string' ? history[0] : null;
+}
+
+/**
+ * The names of the layers feeding a functional model's layer: the input of
+ * each of its inbound nodes (a layer called twice, on the outputs of one
+ * layer or of two, has two), each name once.
+ */
+function inboundNames(layer: LayerJson): string[] {
+  const nodes = layer.inbound_nodes;
+  if (!Array.isArray(nodes)) return [];
+  const names = nodes.map(nodeInputName).filter((n): n is string => n != null);
+  return Array.from(new Set(names));
 }
 
 /**
@@ -50,14 +59,16 @@ export function standardizeConvsBeforeBatchNorm(topology: Json, who: string, war
     const here = top ? prefix : `${prefix}${String(node.config.name ?? '')}/`;
     list.forEach((layer, i) => {
       if (layer.class_name !== 'BatchNormalization') return;
-      const src = sequential ? (i > 0 ? list[i - 1] : null) : list.find((l) => l.config.name === inboundName(layer)) ?? null;
-      if (src == null) return;
-      if (TO_WS[src.class_name] != null) {
-        src.class_name = TO_WS[src.class_name];
-        done.push(here + String(src.config.name));
-      } else if (!Object.values(TO_WS).includes(src.class_name)) {
-        warn(`${who}: weightStandardization: layer '${here}${String(src.config.name)}' (${src.class_name}) before ` +
-             `BatchNormalization '${here}${String(layer.config.name)}' is not a Conv2D or Conv1D; left as it is.`);
+      const sources = sequential ? (i > 0 ? [list[i - 1]] : []) :
+          inboundNames(layer).map((n) => list.find((l) => l.config.name === n)).filter((l): l is LayerJson => l != null);
+      for (const src of sources) {
+        if (TO_WS[src.class_name] != null) {
+          src.class_name = TO_WS[src.class_name];
+          done.push(here + String(src.config.name));
+        } else if (!Object.values(TO_WS).includes(src.class_name)) {
+          warn(`${who}: weightStandardization: layer '${here}${String(src.config.name)}' (${src.class_name}) before ` +
+               `BatchNormalization '${here}${String(layer.config.name)}' is not a Conv2D or Conv1D; left as it is.`);
+        }
       }
     });
     list.forEach((l) => visit(l as unknown as Json, here, false));

@@ -372,6 +372,45 @@ describe('replaceBatchNormalization({weightStandardization: true})', () => {
     bn.dispose();
   });
 
+  test('a BatchNormalization called twice: the conv feeding both calls becomes WS, and one of two feeding convs too; a Dense feeding the other call is warned about', async () => {
+    // One shared conv -> one shared BN (two inbound nodes, both from 'c'); a BN called on 'c2' and on a Dense.
+    const x = tf.input({shape: [4, 4, 2]});
+    const z = tf.input({shape: [4, 4, 2]});
+    const c = tf.layers.conv2d({filters: 4, kernelSize: 1, name: 'c'});
+    const bnShared = tf.layers.batchNormalization({name: 'bn'});
+    const a = bnShared.apply(c.apply(x)) as tf.SymbolicTensor;
+    const b = bnShared.apply(c.apply(z)) as tf.SymbolicTensor;
+    const c2 = tf.layers.conv2d({filters: 4, kernelSize: 1, name: 'c2'}).apply(x) as tf.SymbolicTensor;
+    const d = tf.layers.dense({units: 4, name: 'dense'}).apply(z) as tf.SymbolicTensor;
+    const bnMixed = tf.layers.batchNormalization({name: 'bn_mixed'});
+    const e = bnMixed.apply(c2) as tf.SymbolicTensor;
+    const f = bnMixed.apply(d) as tf.SymbolicTensor;
+    const model = tf.model({inputs: [x, z], outputs: [a, b, e, f]});
+    const vals = model.getWeights().map((w, i) => tf.randomUniform(w.shape, 0.5, 1.5, 'float32', 60 + i));
+    model.setWeights(vals);
+    tf.dispose(vals);
+    const warnings: string[] = [];
+    const ws = await replaceBatchNormalization(model, {groups: 2, weightStandardization: true, warn: (m) => warnings.push(m)});
+    expect(ws.getLayer('c')).toBeInstanceOf(WSConv2D);
+    expect(ws.getLayer('c2')).toBeInstanceOf(WSConv2D);
+    expect(ws.getLayer('dense').getClassName()).toBe('Dense');
+    expect(warnings).toEqual([expect.stringMatching(/weightStandardization: layer 'dense' \(Dense\) before BatchNormalization 'bn_mixed' is not a Conv2D or Conv1D; left as it is/)]);
+    // Both calls of 'c' run the standardized kernel: the ops on the carried weights.
+    const xs = [tf.randomNormal([2, 4, 4, 2], 0, 1, 'float32', 14), tf.randomNormal([2, 4, 4, 2], 0, 1, 'float32', 15)];
+    const [kc, bc] = model.getLayer('c').getWeights();
+    const [gamma, beta] = model.getLayer('bn').getWeights();
+    const ys = ws.predict(xs) as tf.Tensor[];
+    xs.forEach((xi, k) => {
+      const want = tf.tidy(() => ops.groupNorm(tf.add(tf.conv2d(xi as tf.Tensor4D, ops.weightStandardization(kc) as tf.Tensor4D, 1, 'valid'), bc),
+                                               {groups: 2, epsilon: 1e-3, gamma, beta}));
+      expect(maxAbsDiff(ys[k].dataSync(), want.dataSync())).toBeLessThan(1e-5);
+      want.dispose();
+    });
+    tf.dispose([...xs, ...ys]);
+    ws.dispose();
+    model.dispose();
+  });
+
   test('error: weightStandardization not a boolean', async () => {
     const m = tf.sequential({layers: [tf.layers.dense({inputShape: [2], units: 2})]});
     await expect(replaceBatchNormalization(m, {weightStandardization: 'yes' as never}))
