@@ -193,6 +193,22 @@ describe('Keras 3 translation', () => {
     node.kwargs = {mask: node.args[0]};
     expect(() => io.translateKeras3Topology(json.modelTopology)).toThrow(/layer 'outer_gn': keyword argument 'mask' is a tensor/);
   });
+
+  test('the mask of Embedding(mask_zero=True) in a functional model (a NotEqual op layer, as Keras 3.15 writes it) is an error naming the consumer and the op layer', () => {
+    // Keras 3.15's config for Input(7, int32) -> Embedding(mask_zero=True) -> ... -> LSTM: the mask is
+    // not_equal(tokens, 0), an op layer listed before its consumer, which takes it as a `mask` keyword tensor.
+    const json = JSON.parse(fs.readFileSync(path.join(ROOT, 'nested', 'keras_keras', 'model.json'), 'utf8'));
+    const layers = json.modelTopology.model_config.config.layers;
+    const input = layers[0].config.name;
+    const tensor = (layer: string, shape: Array<number|null>, dtype: string) =>
+      ({class_name: '__keras_tensor__', config: {shape, dtype, keras_history: [layer, 0, 0]}});
+    layers.splice(2, 0, {class_name: 'NotEqual', config: {name: 'not_equal'}, name: 'not_equal',
+                         inbound_nodes: [{args: [tensor(input, [null, 5], 'float32'), 0], kwargs: {}}]});
+    const gn = layers.find((l: {name: string}) => l.name === 'outer_gn');
+    gn.inbound_nodes[0].kwargs = {mask: tensor('not_equal', [null, 5], 'bool')};
+    expect(() => io.translateKeras3Topology(json.modelTopology)).toThrow(
+        /io.fromKeras3: Functional layer 'nested' > GroupNormalization layer 'outer_gn': keyword argument 'mask' is a tensor, the output of NotEqual layer 'not_equal': Keras 3 writes the mask of a functional model \(from Embedding\(mask_zero=True\) or Masking\)/);
+  });
 });
 
 describe('LayerNormalization weight shapes for axis lists', () => {

@@ -197,6 +197,36 @@ function translateLayer(entry: Json, where: string): JsonDict {
   return out;
 }
 
+/**
+ * Keras 3 writes the mask of a functional model (from Embedding(mask_zero=True)
+ * or Masking) as op layers (NotEqual, Any) whose output later layers take as a
+ * `mask` keyword tensor; tfjs propagates masks itself and its layers take no
+ * mask tensor. An error naming the consumer and the op layer, before the op
+ * layer's own arguments (`not_equal(x, 0)`) fail less clearly.
+ */
+function checkNoMaskTensors(layers: Json[], where: string): void {
+  const byName = new Map<string, string>();
+  for (const l of layers) {
+    if (isDict(l) && isDict(l.config) && typeof l.config.name === 'string' && typeof l.class_name === 'string') {
+      byName.set(l.config.name, l.class_name);
+    }
+  }
+  for (const l of layers) {
+    if (!isDict(l) || !Array.isArray(l.inbound_nodes)) continue;
+    for (const node of l.inbound_nodes) {
+      const mask = isDict(node) && isDict(node.kwargs) ? node.kwargs.mask : undefined;
+      if (mask == null || !isKerasTensor(mask)) continue;
+      const [source] = historyOf(mask, where);
+      const name = isDict(l.config) && typeof l.config.name === 'string' ? l.config.name : String(l.name ?? '?');
+      throw new Error(`${WHO}: ${where}${where === '' ? '' : ' > '}${String(l.class_name)} layer '${name}': keyword argument ` +
+                      `'mask' is a tensor, the output of ${byName.get(source) ?? 'the'} layer '${source}': Keras 3 writes the mask of a functional ` +
+                      'model (from Embedding(mask_zero=True) or Masking) as op layers whose output later layers take as a ' +
+                      "'mask' keyword tensor; tfjs propagates masks itself and its layers take no mask tensor. A " +
+                      'Sequential model of the same layers has no such op layers.');
+    }
+  }
+}
+
 function translateModelConfig(className: string, config: JsonDict, where: string): JsonDict {
   const out: JsonDict = {};
   for (const [k, v] of Object.entries(config)) {
@@ -206,6 +236,7 @@ function translateModelConfig(className: string, config: JsonDict, where: string
     else out[k] = cleanValue(v, where);
   }
   if (!Array.isArray(config.layers)) throw new Error(`${WHO}: ${where}: a ${className} config without a 'layers' list.`);
+  checkNoMaskTensors(config.layers, where);
   const layers = config.layers.map((l) => translateLayer(l, where));
   out.layers = layers;
   // A nested model built from its config has a node of its own in tfjs (node 0: its inputs to its outputs), which
