@@ -72,7 +72,7 @@ function bnChannels(layer: tf.layers.Layer): number {
 
 /**
  * Rebuilds a `tf.sequential` or functional model with every
- * BatchNormalization layer (nested models included) replaced by a
+ * BatchNormalization layer (nested models and TimeDistributed wrappers included) replaced by a
  * GroupNormalization layer of the same name, axis, center/scale,
  * initializers, regularizers, constraints and trainability, and with gamma
  * and beta carried over. Every other layer keeps its config and weights;
@@ -101,6 +101,43 @@ export async function replaceBatchNormalization(
   const topology = model.toJSON(null, false) as unknown as LayerJson;
   const replaced = new Map<string, {groups: number, scale: boolean, center: boolean}>();
 
+  /**
+   * Rewrites one BatchNormalization entry in place as GroupNormalization;
+   * `old` is the built layer, `where` its name in messages, `carryKey` the
+   * rebuilt layer whose weights take its gamma and beta.
+   */
+  const replaceEntry = (node: LayerJson, where: string, old: tf.layers.Layer, carryKey: string): void => {
+    const cfg = node.config;
+    let axis = cfg.axis;
+    if (Array.isArray(axis)) {
+      if (axis.length !== 1) {
+        throw new Error(`${WHO}: BatchNormalization layer '${where}' normalizes over axes ${JSON.stringify(axis)}; ` +
+                        'GroupNormalization takes exactly one channel axis.');
+      }
+      axis = axis[0];
+    }
+    const channels = bnChannels(old);
+    let g = groups === -1 ? channels : groups;
+    if (channels % g !== 0) {
+      const chosen = largestDivisorAtMost(channels, g);
+      warn(`${WHO}: layer '${where}' has ${channels} channels, not divisible by groups ${g}; using ${chosen} groups ` +
+           `(the largest divisor of ${channels} not larger than ${g}).`);
+      g = chosen;
+    }
+    const scale = cfg.scale !== false;
+    const center = cfg.center !== false;
+    const keep = ['name', 'trainable', 'dtype', 'batch_input_shape', 'input_dtype', 'epsilon', 'center', 'scale',
+      'beta_initializer', 'gamma_initializer', 'beta_regularizer', 'gamma_regularizer', 'beta_constraint', 'gamma_constraint'];
+    const config: Record<string, Json> = {};
+    for (const k of keep) if (cfg[k] !== undefined) config[k] = cfg[k];
+    config.groups = g;
+    config.axis = axis as Json;
+    if (options.epsilon !== undefined) config.epsilon = options.epsilon;
+    node.class_name = GroupNormalization.className;
+    node.config = config;
+    replaced.set(carryKey, {groups: g, scale, center});
+  };
+
   /** Rewrites BatchNormalization entries in place; `prefix` names the enclosing models. */
   const rewrite = (node: Json, prefix: string): void => {
     if (Array.isArray(node)) {
@@ -114,34 +151,17 @@ export async function replaceBatchNormalization(
       const key = prefix + name;
       const old = oldLayers.get(key);
       if (old == null) throw new Error(`${WHO}: BatchNormalization layer '${key}' is in the topology but not in the model.`);
-      let axis = cfg.axis;
-      if (Array.isArray(axis)) {
-        if (axis.length !== 1) {
-          throw new Error(`${WHO}: BatchNormalization layer '${key}' normalizes over axes ${JSON.stringify(axis)}; ` +
-                          'GroupNormalization takes exactly one channel axis.');
-        }
-        axis = axis[0];
-      }
-      const channels = bnChannels(old);
-      let g = groups === -1 ? channels : groups;
-      if (channels % g !== 0) {
-        const chosen = largestDivisorAtMost(channels, g);
-        warn(`${WHO}: layer '${key}' has ${channels} channels, not divisible by groups ${g}; using ${chosen} groups ` +
-             `(the largest divisor of ${channels} not larger than ${g}).`);
-        g = chosen;
-      }
-      const scale = cfg.scale !== false;
-      const center = cfg.center !== false;
-      const keep = ['name', 'trainable', 'dtype', 'batch_input_shape', 'input_dtype', 'epsilon', 'center', 'scale',
-        'beta_initializer', 'gamma_initializer', 'beta_regularizer', 'gamma_regularizer', 'beta_constraint', 'gamma_constraint'];
-      const config: Record<string, Json> = {};
-      for (const k of keep) if (cfg[k] !== undefined) config[k] = cfg[k];
-      config.groups = g;
-      config.axis = axis as Json;
-      if (options.epsilon !== undefined) config.epsilon = options.epsilon;
-      node.class_name = GroupNormalization.className;
-      node.config = config;
-      replaced.set(key, {groups: g, scale, center});
+      replaceEntry(node, key, old, key);
+      return;
+    }
+    // A wrapper (TimeDistributed) of a BatchNormalization layer: the wrapped layer is replaced; the wrapper's
+    // weights are the wrapped layer's, carried as the wrapper's.
+    const wrapped = cfg.layer;
+    if (isLayerJson(wrapped) && wrapped.class_name === 'BatchNormalization') {
+      const key = prefix + name;
+      const inner = (oldLayers.get(key) as unknown as {layer?: tf.layers.Layer}|undefined)?.layer;
+      if (inner == null) throw new Error(`${WHO}: ${node.class_name} layer '${key}' wraps a BatchNormalization layer that is not in the model.`);
+      replaceEntry(wrapped, `${key}/${String(wrapped.config.name ?? '')}`, inner, key);
       return;
     }
     if (Array.isArray(cfg.layers)) {
@@ -153,8 +173,24 @@ export async function replaceBatchNormalization(
   if (options.weightStandardization === true) standardizeConvsBeforeBatchNorm(topology, WHO, warn);
   rewrite(topology, '');
 
-  const rebuilt = await tf.models.modelFromJSON(
-      {modelTopology: topology} as unknown as Parameters<typeof tf.models.modelFromJSON>[0]);
+  // tf.models.modelFromJSON without weights builds the model before its first await: the variables registered
+  // during the call are the rebuild's own (not a concurrent load's or the app's), disposed if it fails.
+  const registered = tf.engine().registeredVariables;
+  const before = new Set(Object.keys(registered));
+  let pending: Promise<tf.LayersModel>;
+  try {
+    pending = tf.models.modelFromJSON({modelTopology: topology} as unknown as Parameters<typeof tf.models.modelFromJSON>[0]);
+  } catch (e) {
+    pending = Promise.reject(e);
+  }
+  const created = Object.keys(registered).filter((n) => !before.has(n)).map((n) => registered[n]);
+  let rebuilt: tf.LayersModel;
+  try {
+    rebuilt = await pending;
+  } catch (e) {
+    for (const v of created) if (tf.engine().registeredVariables[v.name] === v) v.dispose();
+    throw new Error(`${WHO}: cannot rebuild the model from its topology: ${(e as Error)?.message ?? String(e)}`);
+  }
   try {
     const newLayers = flattenLayers(rebuilt);
     for (const [key, layer] of newLayers) {

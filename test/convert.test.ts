@@ -221,3 +221,60 @@ test('bad arguments: clear errors naming the function, the argument and the valu
   await expect(replaceBatchNormalization({} as tf.LayersModel)).rejects.toThrow(/argument 'model' must be a tf.LayersModel/);
   bn.dispose();
 });
+
+test('a BatchNormalization inside TimeDistributed becomes GroupNormalization inside it, gamma and beta carried (it was left a BatchNormalization, silently)', async () => {
+  const bn = tf.sequential({layers: [
+    tf.layers.dense({inputShape: [3, 5], units: 6, name: 'd'}),
+    tf.layers.timeDistributed({layer: tf.layers.batchNormalization({name: 'td_bn', epsilon: 1e-4}), name: 'td'}),
+  ]});
+  randomizeWeights(bn, 40);
+  const warnings: string[] = [];
+  const gn = await replaceBatchNormalization(bn, {groups: 4, warn: (m) => warnings.push(m)});
+  const td = gn.getLayer('td') as unknown as {layer: tf.layers.Layer};
+  expect(td.layer).toBeInstanceOf(GroupNormalization);
+  expect([(td.layer as GroupNormalization).groups, (td.layer as GroupNormalization).epsilon, td.layer.name]).toEqual([3, 1e-4, 'td_bn']);
+  expect(warnings).toEqual([expect.stringMatching(/layer 'td\/td_bn' has 6 channels, not divisible by groups 4; using 3 groups/)]);
+  const [gamma, beta] = bn.getLayer('td').getWeights();
+  const carried = gn.getLayer('td').getWeights();
+  expect(carried).toHaveLength(2);
+  expect(maxAbsDiff(carried[0].dataSync(), gamma.dataSync())).toBe(0);
+  expect(maxAbsDiff(carried[1].dataSync(), beta.dataSync())).toBe(0);
+  // Each time step is normalized on its own: the op on [batch * time, channels].
+  const x = tf.randomNormal([2, 3, 5], 0, 1, 'float32', 41);
+  const want = tf.tidy(() => {
+    const h = bn.getLayer('d').apply(x) as tf.Tensor;
+    return ops.groupNorm(tf.reshape(h, [6, 6]), {groups: 3, epsilon: 1e-4, gamma, beta}).reshape([2, 3, 6]);
+  });
+  const y = gn.predict(x) as tf.Tensor;
+  expect(maxAbsDiff(y.dataSync(), want.dataSync())).toBeLessThan(1e-5);
+  tf.dispose([x, y, want]);
+  gn.dispose();
+  bn.dispose();
+});
+
+test('a model that cannot be rebuilt from its topology (an unregistered custom layer): a named error, and no tensor or variable left behind', async () => {
+  class Unregistered extends tf.layers.Layer {
+    static className = 'UnregisteredScale';
+    private w?: tf.LayerVariable;
+    override build(shape: tf.Shape|tf.Shape[]): void {
+      const s = shape as tf.Shape;
+      this.w = this.addWeight('w', [s[s.length - 1] as number], 'float32', tf.initializers.ones());
+      this.built = true;
+    }
+    override call(x: tf.Tensor|tf.Tensor[]): tf.Tensor {
+      return tf.mul(Array.isArray(x) ? x[0] : x, (this.w as tf.LayerVariable).read());
+    }
+    override getClassName(): string {
+      return 'UnregisteredScale';
+    }
+  }
+  const model = tf.sequential({layers: [tf.layers.dense({inputShape: [4], units: 4}), tf.layers.batchNormalization(),
+    tf.layers.dense({units: 4}), new Unregistered({})]});
+  const tensors = tf.memory().numTensors;
+  const variables = Object.keys(tf.engine().registeredVariables).length;
+  await expect(replaceBatchNormalization(model, {groups: 2})).rejects.toThrow(
+      /^replaceBatchNormalization: cannot rebuild the model from its topology: Unknown layer: UnregisteredScale/);
+  expect(tf.memory().numTensors).toBe(tensors);
+  expect(Object.keys(tf.engine().registeredVariables).length).toBe(variables);
+  model.dispose();
+});
