@@ -183,6 +183,44 @@ describe('io.fileSystem checkpoints: no shared weights, atomic saves', () => {
     for (const m of [m1, m2, loaded]) m.dispose();
   });
 
+  test('two saves to the same path at once (a save not awaited before the next) never leave model.json of one with the other\'s weights', async () => {
+    // After every rename a save makes, the pair on disk (if there is a model.json) must be one save's.
+    const dir = path.join(tmp, 'two-saves');
+    const [m1, m2, m3] = [filledModel(1), filledModel(2), filledModel(3)];
+    await m1.save(io.fileSystem(dir));
+    const realRename = fs.promises.rename;
+    const states: string[] = [];
+    // The renames run one at a time, in the order the saves ask for them, each followed by the check.
+    let queue: Promise<void> = Promise.resolve();
+    const check = () => {
+      const modelPath = path.join(dir, 'model.json');
+      if (!fs.existsSync(modelPath)) return;
+      const value = (JSON.parse(fs.readFileSync(modelPath, 'utf8')) as tf.io.ModelJSON).userDefinedMetadata?.value;
+      const buf = fs.readFileSync(path.join(dir, 'weights.bin'));
+      const weights = new Set(new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4));
+      states.push(weights.size === 1 && weights.has(value as number) ? 'consistent' : `model.json ${value}, weights ${[...weights]}`);
+    };
+    const spy = jest.spyOn(fs.promises, 'rename').mockImplementation(((from: fs.PathLike, to: fs.PathLike) => {
+      const run = queue.then(async () => {
+        await realRename(from, to);
+        check();
+      });
+      queue = run.catch(() => undefined);
+      return run;
+    }) as typeof fs.promises.rename);
+    try {
+      await Promise.all([m2.save(io.fileSystem(dir)), m3.save(io.fileSystem(path.join(dir, 'model.json')))]);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(states.length).toBeGreaterThan(0);
+    expect(states).toEqual(states.map(() => 'consistent'));
+    const loaded = await io.loadLayersModel(dir);
+    expect(loaded.getUserDefinedMetadata()).toEqual({value: 3});  // the later save wins
+    expect(weightValues(loaded)).toEqual(new Set([3]));
+    for (const m of [m1, m2, m3, loaded]) m.dispose();
+  });
+
   test('a load that overlaps a re-save to the same path returns one save\'s pair, never model.json of one save with another\'s weights', async () => {
     // The re-save lands exactly between the load's read of model.json and its
     // read of the weights (the moment a training process's checkpoint save

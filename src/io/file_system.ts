@@ -123,6 +123,9 @@ async function fileIdentity(fs: Fs, file: string): Promise<string> {
 
 let saveCounter = 0;
 
+/** The last save to each model.json path (resolved) in this process: the next save to it waits for it. */
+const savesInProgress = new Map<string, Promise<unknown>>();
+
 class FileSystemHandler implements tf.io.IOHandler {
   constructor(private readonly target: string) {}
 
@@ -140,12 +143,29 @@ class FileSystemHandler implements tf.io.IOHandler {
    * removed before the weights are replaced, so at no moment does a
    * model.json name weights other than its own: a save killed at any point
    * leaves the previous pair, the new pair, or (during a re-save) no
-   * model.json at all, which fails to load with an error.
+   * model.json at all, which fails to load with an error. Saves to the same
+   * model.json path in this process run one after the other (in the order
+   * they were called): two at once would interleave their renames and
+   * leave, for a moment, one's model.json with the other's weights.
    */
   async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
     if (artifacts.modelTopology instanceof ArrayBuffer) {
       throw new Error('io.fileSystem: saving a binary model topology is not supported (layers models save JSON).');
     }
+    const {path} = await node();
+    const {modelPath} = await this.paths();
+    const key = path.resolve(modelPath);
+    const run = (savesInProgress.get(key) ?? Promise.resolve()).catch(() => undefined).then(() => this.saveNow(artifacts));
+    savesInProgress.set(key, run);
+    try {
+      return await run;
+    } finally {
+      if (savesInProgress.get(key) === run) savesInProgress.delete(key);
+    }
+  }
+
+  /** One save (see save()). */
+  private async saveNow(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
     const {fs, path} = await node();
     const {dir, modelPath} = await this.paths();
     await fs.mkdir(dir, {recursive: true});
