@@ -327,10 +327,33 @@ def zoo_misc():
     return keras.Model([a, b], [y, z], name='zoo_misc')
 
 
+def nested_functional():
+    """A nested Functional with two outputs and a nested Sequential, each called twice; model outputs taken from
+    both nested models' first calls (Keras 3 numbers a nested Functional's nodes from 1 in output_layers, from 0
+    in inbound nodes)."""
+    p = keras.Input((4,), name='p')
+    q = keras.Input((4,), name='q')
+    h = L.Concatenate(name='pq')([L.Dense(6, name='pd')(p), L.Dense(6, name='qd')(q)])
+    o1 = L.GroupNormalization(groups=3, name='two_gn')(h)
+    o2 = L.RMSNormalization(name='two_rms')(L.Dense(5, name='two_dense')(h))
+    two = keras.Model([p, q], [o1, o2], name='two')
+    one = keras.Sequential([keras.Input((12,)), L.Dense(4, name='one_dense'), L.LayerNormalization(name='one_ln')],
+                           name='one')
+    a = keras.Input((4,), name='a')
+    b = keras.Input((4,), name='b')
+    r1, r2 = two([a, b])
+    s1, s2 = two([b, a])
+    t = one(r1)
+    u = one(s1)
+    y = L.Concatenate(name='all')([t, u, r2, s2])
+    y = L.BatchNormalization(axis=1, name='bn_features')(y)
+    return keras.Model([a, b], [y, r2, t], name='nested_functional')
+
+
 def main():
     keras.utils.set_random_seed(20261201)
     builders = {'sequential': sequential, 'axes': axes, 'multi_io': multi_io, 'nested': nested,
-                'zoo_2d': zoo_2d, 'zoo_seq': zoo_seq, 'zoo_misc': zoo_misc}
+                'zoo_2d': zoo_2d, 'zoo_seq': zoo_seq, 'zoo_misc': zoo_misc, 'nested_functional': nested_functional}
     only = sys.argv[1:]
     for name, build in builders.items():
         if only and name not in only:

@@ -103,20 +103,28 @@ def _translate(entry, renames, where):
     for sub in subs:
         _translate(sub, renames, f"{where}{cls} '{name}' > ")
     # tfjs (as tf.keras 2) counts a nested model's own node (its inputs to its outputs) as node 0; Keras 3's reader
-    # does not: references to a nested model's nodes move down by one.
+    # does not in inbound nodes: references to a nested model's nodes move down by one. In input_layers /
+    # output_layers Keras 3's functional_from_config itself subtracts one for a nested Functional (not for a
+    # Sequential): those references stay.
     nested = {sub['config'].get('name') for sub in subs if _has_own_node(sub)}
+    functional = {sub['config'].get('name') for sub in subs if sub.get('class_name') in ('Functional', 'Model')}
     if nested:
-        def shift(ref):
-            if isinstance(ref, list) and len(ref) >= 3 and ref[0] in nested and isinstance(ref[1], int):
-                if ref[1] < 1:
-                    raise ValueError(f"{where}{cls} '{name}': reference {ref} to the nested model's own node")
-                return [ref[0], ref[1] - 1] + ref[2:]
-            return ref
+        def shift_of(skip):
+            def shift(ref):
+                if isinstance(ref, list) and len(ref) >= 3 and ref[0] in nested and ref[0] not in skip and \
+                        isinstance(ref[1], int):
+                    if ref[1] < 1:
+                        raise ValueError(f"{where}{cls} '{name}': reference {ref} to the nested model's own node")
+                    return [ref[0], ref[1] - 1] + ref[2:]
+                return ref
+            return shift
+        shift = shift_of(set())
         for sub in subs:
             sub['inbound_nodes'] = [[shift(r) for r in node] for node in sub.get('inbound_nodes', [])]
+        shift_end = shift_of(functional)
         for key in ('input_layers', 'output_layers'):
             if isinstance(cfg.get(key), list):
-                cfg[key] = [shift(r) for r in cfg[key]]
+                cfg[key] = [shift_end(r) for r in cfg[key]]
 
 
 def _has_own_node(entry):

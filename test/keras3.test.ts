@@ -27,7 +27,7 @@ interface Expected {
 }
 
 const ROOT = path.join(__dirname, 'fixtures', 'keras3');
-const MODELS = ['sequential', 'axes', 'multi_io', 'nested', 'zoo_2d', 'zoo_seq', 'zoo_misc'];
+const MODELS = ['sequential', 'axes', 'multi_io', 'nested', 'zoo_2d', 'zoo_seq', 'zoo_misc', 'nested_functional'];
 const ROUTES = ['keras', 'keras_keras'];
 const PREDICT_TOL = 1e-5;
 const GRAD_TOL = 1e-4;

@@ -240,15 +240,22 @@ function translateModelConfig(className: string, config: JsonDict, where: string
   const layers = config.layers.map((l) => translateLayer(l, where));
   out.layers = layers;
   // A nested model built from its config has a node of its own in tfjs (node 0: its inputs to its outputs), which
-  // tf.keras 2 counted and Keras 3 does not: references to its nodes move up by one.
+  // tf.keras 2 counted and Keras 3 does not in inbound nodes: references to its nodes move up by one. In
+  // input_layers / output_layers Keras 3 counts that node for a nested Functional (its get_config numbers a
+  // Functional's nodes from 1, its functional_from_config subtracts 1), not for a Sequential: only those move.
   const shifted = new Set(layers.filter(hasOwnNode).map((l) => (l.config as JsonDict).name as string));
+  const countedInEnds = new Set(layers.filter((l) => l.class_name === 'Functional' || l.class_name === 'Model')
+      .map((l) => (l.config as JsonDict).name as string));
   if (shifted.size > 0) {
-    const shift = (ref: Json): Json => (Array.isArray(ref) && typeof ref[0] === 'string' && shifted.has(ref[0]) &&
-                                        typeof ref[1] === 'number' ? [ref[0], ref[1] + 1, ...ref.slice(2)] : ref);
+    const shiftOf = (skip: Set<string>) => (ref: Json): Json =>
+      (Array.isArray(ref) && typeof ref[0] === 'string' && shifted.has(ref[0]) && !skip.has(ref[0]) &&
+       typeof ref[1] === 'number' ? [ref[0], ref[1] + 1, ...ref.slice(2)] : ref);
+    const shift = shiftOf(new Set());
     for (const l of layers) {
       if (Array.isArray(l.inbound_nodes)) l.inbound_nodes = l.inbound_nodes.map((n) => (Array.isArray(n) ? n.map(shift) : n));
     }
-    for (const k of ['input_layers', 'output_layers']) if (Array.isArray(out[k])) out[k] = (out[k] as Json[]).map(shift);
+    const shiftEnd = shiftOf(countedInEnds);
+    for (const k of ['input_layers', 'output_layers']) if (Array.isArray(out[k])) out[k] = (out[k] as Json[]).map(shiftEnd);
   }
   return out;
 }
