@@ -186,7 +186,8 @@ def randomize(model):
 
 def reference(model, name):
     inputs = model.inputs
-    xs = [rng.normal(0.3, 1.2, (2,) + tuple(t.shape[1:])).astype('float32') for t in inputs]
+    xs = INPUTS[name]() if name in INPUTS else [rng.normal(0.3, 1.2, (2,) + tuple(t.shape[1:])).astype('float32')
+                                                  for t in inputs]
     outs = model.outputs
     coefs = [rng.normal(0, 1, (2,) + tuple(t.shape[1:])).astype('float32') for t in outs]
     norm_weights = []
@@ -350,10 +351,33 @@ def nested_functional():
     return keras.Model([a, b], [y, r2, t], name='nested_functional')
 
 
+def masked_seq():
+    """Masks in a Sequential model (Keras 3 writes no op layers there): Masking -> LayerNormalization over
+    [time, features] and GroupNormalization, whose statistics span the time axis and include the masked steps
+    in Keras 3 (their call takes no mask; they pass it on), an LSTM that uses the mask, RMSNormalization, which
+    drops it (supports_masking false), and an LSTM that sees none. Inputs: MASKED_SEQ_INPUTS (zero steps)."""
+    return keras.Sequential([
+        keras.Input((7, 4)), L.Masking(0.0), L.LayerNormalization(axis=[1, 2], name='ln_time'),
+        L.GroupNormalization(groups=2, name='gn_time'), L.LSTM(5, return_sequences=True, name='lstm_masked'),
+        L.RMSNormalization(name='rms_drops'), L.LSTM(3, name='lstm_unmasked'), L.Dense(2),
+    ], name='masked_seq')
+
+
+def masked_seq_inputs():
+    """Two sequences of 7 steps: the first whole, the second 4 steps then 3 zero steps (masked)."""
+    x = rng.normal(0.3, 1.2, (2, 7, 4)).astype('float32')
+    x[1, 4:, :] = 0
+    return [x]
+
+
+INPUTS = {'masked_seq': masked_seq_inputs}
+
+
 def main():
     keras.utils.set_random_seed(20261201)
     builders = {'sequential': sequential, 'axes': axes, 'multi_io': multi_io, 'nested': nested,
-                'zoo_2d': zoo_2d, 'zoo_seq': zoo_seq, 'zoo_misc': zoo_misc, 'nested_functional': nested_functional}
+                'zoo_2d': zoo_2d, 'zoo_seq': zoo_seq, 'zoo_misc': zoo_misc, 'nested_functional': nested_functional,
+                'masked_seq': masked_seq}
     only = sys.argv[1:]
     for name, build in builders.items():
         if only and name not in only:

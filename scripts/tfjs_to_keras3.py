@@ -81,6 +81,10 @@ def _translate(entry, renames, where):
     name = cfg.get('name', '?')
     if cls in NO_KERAS_COUNTERPART:
         raise ValueError(f"{where}{cls} layer '{name}': no Keras 3 built-in computes this flavour's math")
+    # This package's `masking` (what the layer does with a mask) has no Keras key: Keras 3's GroupNormalization and
+    # LayerNormalization pass a mask on unused ('propagate'), its RMSNormalization drops it ('drop').
+    if isinstance(cfg, dict):
+        cfg.pop('masking', None)
     if cls == 'InstanceNormalization':
         if cfg.get('groups', -1) != -1:
             raise ValueError(f"{where}InstanceNormalization layer '{name}': groups {cfg.get('groups')}, expected -1")

@@ -28,6 +28,7 @@ export type {Pix2PixInstanceNormalizationArgs} from './layers/pix2pix_instance_n
 export {instanceNormalizationFlavour} from './layers/instance_flavours';
 export type {InstanceNormalizationFlavour} from './layers/instance_flavours';
 export type {RMSNormalizationArgs} from './layers/rms_normalization';
+export type {MaskingArgs, MaskingMode} from './layers/base';
 export type {BatchNormOptions, GroupNormOptions, InstanceNormOptions, LayerNormOptions, RmsNormOptions} from './ops/index';
 export type {Constraint, ConstraintIdentifier, Initializer, InitializerIdentifier, Regularizer, RegularizerIdentifier, SerializedObject} from './layers/identifiers';
 export {UnitNormalization} from './layers/unit_normalization';

@@ -27,7 +27,7 @@ interface Expected {
 }
 
 const ROOT = path.join(__dirname, 'fixtures', 'keras3');
-const MODELS = ['sequential', 'axes', 'multi_io', 'nested', 'zoo_2d', 'zoo_seq', 'zoo_misc', 'nested_functional'];
+const MODELS = ['sequential', 'axes', 'multi_io', 'nested', 'zoo_2d', 'zoo_seq', 'zoo_misc', 'nested_functional', 'masked_seq'];
 const ROUTES = ['keras', 'keras_keras'];
 const PREDICT_TOL = 1e-5;
 const GRAD_TOL = 1e-4;
@@ -58,8 +58,17 @@ async function tfjsBuildLeak(topology: Record<string, tf.serialization.ConfigDic
 const expected = (name: string): Expected => JSON.parse(fs.readFileSync(path.join(ROOT, name, 'expected.json'), 'utf8'));
 const worst: Record<string, {predict: number, grad: number}> = {};
 
+/**
+ * Fixtures whose input gradient tfjs cannot take, and why: the weights'
+ * gradients are still compared.
+ */
+const NO_INPUT_GRADIENT: Record<string, string> = {
+  masked_seq: "tfjs 4.22's Masking layer has no gradient for its input (the Any of its mask has none)",
+};
+
 /** Checks predictions and gradients against Keras's; returns the worst errors. */
 function check(model: tf.LayersModel, exp: Expected, what: string): {predict: number, grad: number} {
+  const noInputGradient = NO_INPUT_GRADIENT[exp.name];
   const xs = exp.inputs.map((i) => tf.tensor(i.data, i.shape));
   let predict = 0;
   let grad = 0;
@@ -84,10 +93,12 @@ function check(model: tf.LayersModel, exp: Expected, what: string): {predict: nu
       expect(w.shape).toEqual(exp.weight_gradients[n].shape);
       return w.read() as tf.Variable;
     });
-    const xVars = xs.map((x) => tf.variable(x));
+    if (noInputGradient != null) console.log(`${what}: input gradient not compared: ${noInputGradient}`);
+    const xVars = noInputGradient == null ? xs.map((x) => tf.variable(x)) : [];
+    const applied = noInputGradient == null ? xVars : xs;
     try {
       const {value, grads} = tf.variableGrads(() => {
-        const out = model.apply(xVars.length === 1 ? xVars[0] : xVars, {training: false}) as tf.Tensor|tf.Tensor[];
+        const out = model.apply(applied.length === 1 ? applied[0] : applied, {training: false}) as tf.Tensor|tf.Tensor[];
         const outs = Array.isArray(out) ? out : [out];
         return tf.addN(outs.map((y, k) => tf.sum(tf.mul(y, tf.tensor(exp.coefficients[k], y.shape))))) as tf.Scalar;
       }, [...xVars, ...weights]);

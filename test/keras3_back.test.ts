@@ -21,7 +21,7 @@ import {GroupNormalization, InstanceNormalization, io, LayerNormalization, RMSNo
 
 const ROOT = path.join(__dirname, '..');
 const FIXTURES = path.join(__dirname, 'fixtures', 'keras3');
-const MODELS = ['sequential', 'axes', 'multi_io', 'nested', 'zoo_2d', 'zoo_seq', 'zoo_misc', 'nested_functional'];
+const MODELS = ['sequential', 'axes', 'multi_io', 'nested', 'zoo_2d', 'zoo_seq', 'zoo_misc', 'nested_functional', 'masked_seq'];
 const TOL = 1e-5;
 
 function findPython(): {python: string|null, why: string} {

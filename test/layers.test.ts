@@ -91,10 +91,12 @@ const HARNESS_CASES: Array<[string, LayerTestSpec]> = [
   ['AddonsGroupNormalization', {
     cls: AddonsGroupNormalization, args: {groups: 2}, inputShape: [2, 3, 3, 4],
     weights: [['gamma', [4]], ['beta', [4]]], configKeys: ['groups', 'axis', ...AFFINE_KEYS],
+    usesMask: false,  // masking 'propagate' by default, as TFA's: the mask is passed on, unused
   }],
   ['AddonsInstanceNormalization', {
     cls: AddonsInstanceNormalization, args: {}, inputShape: [2, 3, 3, 4],
     weights: [['gamma', [4]], ['beta', [4]]], configKeys: ['groups', 'axis', ...AFFINE_KEYS],
+    usesMask: false,  // masking 'propagate' by default, as TFA's: the mask is passed on, unused
   }],
   ['UnitNormalization over two axes', {
     // Keras's UnitNormalization passes the mask on without using it; so does this one.

@@ -18,7 +18,11 @@
  *   tfjs's conv layers, which they extend, would throw in computeMask);
  * - RMSNormalization passes it on, where Keras 3's does not support masking
  *   (it drops the mask): this package's RMSNormalization uses the mask in
- *   its statistics over a list of axes (docs/guarantees.md), so it keeps it.
+ *   its statistics over a list of axes (docs/guarantees.md), so it keeps it;
+ *   `masking: 'drop'` (set on Keras 3 models by the translation) drops it.
+ *
+ * The `masking` argument of GN, IN, LN and RMS (and TFA's classes, whose
+ * default is 'propagate'): 'statistics', 'propagate', 'drop', in a model.
  */
 import * as tf from '@tensorflow/tfjs';
 
@@ -134,4 +138,60 @@ describe('mask propagation: every registered layer class as its reference framew
         tf.dispose([x, m, got, h, withMask, without]);
         model.dispose();
       });
+});
+
+describe("the masking argument (GroupNormalization, InstanceNormalization, LayerNormalization, RMSNormalization; TFA's classes)", () => {
+  const LAYERS: Array<[string, (masking?: 'statistics'|'propagate'|'drop') => tf.layers.Layer]> = [
+    ['GroupNormalization', (masking) => new GroupNormalization({groups: 2, masking})],
+    ['InstanceNormalization', (masking) => new InstanceNormalization({masking})],
+    ['LayerNormalization', (masking) => new LayerNormalization({axis: [1, 2], masking})],
+    ['RMSNormalization', (masking) => new RMSNormalization({axis: [1, 2], masking})],
+    ['Addons>GroupNormalization', (masking) => new AddonsGroupNormalization({groups: 2, masking})],
+  ];
+  const modes = ['statistics', 'propagate', 'drop'] as const;
+
+  test.each(LAYERS.flatMap(([name, make]) => modes.map((m) => [name, m, make] as const)))(
+      '%s, masking %s: masking -> layer -> probe -> LSTM in a model: the statistics with or without the mask, the mask passed on or not',
+      (_name, mode, make) => {
+        const input = tf.input({shape: SEQ.slice(1)});
+        const layer = make(mode);
+        const probe = new MaskProbe();
+        const lstm = tf.layers.lstm({units: 3, kernelInitializer: tf.initializers.glorotNormal({seed: 1}),
+          recurrentInitializer: tf.initializers.glorotNormal({seed: 2})});
+        const normed = layer.apply(tf.layers.masking({maskValue: 0}).apply(input)) as tf.SymbolicTensor;
+        const model = tf.model({inputs: input, outputs: [normed, lstm.apply(probe.apply(normed)) as tf.SymbolicTensor]});
+        const {x, mask} = inputOf(SEQ);
+        const [y, z] = model.predict(x) as tf.Tensor[];
+        const m = tf.tensor(mask, SEQ.slice(0, 2), 'bool');
+        const unmaskedStats = layer.apply(x) as tf.Tensor;
+        const maskedStats = (mode === 'statistics' ? layer : make('statistics')).apply(x, {mask: m}) as tf.Tensor;
+        const bits = (t: tf.Tensor) => Array.from(t.dataSync());
+        expect(bits(maskedStats)).not.toEqual(bits(unmaskedStats));  // the statistics span the masked steps
+        expect(bits(y)).toEqual(bits(mode === 'statistics' ? maskedStats : unmaskedStats));
+        expect(probe.seen).toEqual([mode === 'drop' ? null : mask]);
+        const withMask = lstm.apply(y, {mask: m}) as tf.Tensor;
+        const without = lstm.apply(y) as tf.Tensor;
+        expect(bits(z)).toEqual(bits(mode === 'drop' ? without : withMask));
+        expect(layer.supportsMasking).toBe(mode !== 'drop');
+        tf.dispose([x, m, y, z, unmaskedStats, maskedStats, withMask, without]);
+        model.dispose();
+      });
+
+  test("config: 'masking' written only where it differs from the class's default (TFA's: 'propagate'), and read back; a bad value is a named error", () => {
+    for (const [name, make] of LAYERS) {
+      const dflt = name.startsWith('Addons') ? 'propagate' : 'statistics';
+      expect([name, make().getConfig().masking]).toEqual([name, undefined]);
+      for (const mode of modes) {
+        const cfg = make(mode).getConfig();
+        expect([name, mode, cfg.masking]).toEqual([name, mode, mode === dflt ? undefined : mode]);
+        const cls = make().constructor as unknown as tf.serialization.SerializableConstructor<tf.layers.Layer> &
+            {fromConfig: (c: unknown, config: tf.serialization.ConfigDict) => tf.layers.Layer};
+        const back = cls.fromConfig(cls, cfg);
+        expect([name, mode, back.getConfig().masking]).toEqual([name, mode, cfg.masking]);
+        expect(back.supportsMasking).toBe(mode !== 'drop');
+      }
+    }
+    expect(() => new GroupNormalization({groups: 2, name: 'g', masking: 'ignore' as 'drop'})).toThrow(
+        "GroupNormalization layer 'g': argument 'masking' must be one of 'statistics', 'propagate', 'drop'; received \"ignore\".");
+  });
 });

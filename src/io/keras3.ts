@@ -163,6 +163,17 @@ function translateRenamedArgs(className: string, cfg: JsonDict, where: string): 
   }
 }
 
+/**
+ * What Keras 3's layers do with a mask, as this package's `masking`
+ * argument: GroupNormalization and LayerNormalization pass it on unused
+ * (their `call` takes no mask), RMSNormalization drops it
+ * (`supports_masking` false). This package's default, masked statistics,
+ * would give other outputs wherever a mask reaches them.
+ */
+const KERAS3_MASKING: Readonly<Record<string, string>> = {
+  GroupNormalization: 'propagate', LayerNormalization: 'propagate', RMSNormalization: 'drop',
+};
+
 /** Translates one layer entry {class_name, config, name?, inbound_nodes?}; models recursively. */
 function translateLayer(entry: Json, where: string): JsonDict {
   if (!isDict(entry) || typeof entry.class_name !== 'string' || !isDict(entry.config)) {
@@ -188,6 +199,7 @@ function translateLayer(entry: Json, where: string): JsonDict {
       delete cfg.ragged;
     }
     translateRenamedArgs(className, cfg, here);
+    if (KERAS3_MASKING[className] !== undefined && cfg.masking === undefined) cfg.masking = KERAS3_MASKING[className];
     out.config = cfg;
   }
   if (entry.inbound_nodes !== undefined) {

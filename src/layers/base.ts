@@ -20,8 +20,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-import {checkBoolean, checkEpsilon} from '../ops/validate';
-import {baseConfig, checkLayerArgKeys, ConfigDict, constructFromConfig, Kwargs, LayerArgs, layerWho, maskOf, normalizeBaseArgs, singleShape, singleTensor} from './common';
+import {argError, checkBoolean, checkEpsilon} from '../ops/validate';
+import {baseConfig, checkLayerArgKeys, ConfigDict, constructFromConfig, dropMask, Kwargs, LayerArgs, layerWho, maskOf, normalizeBaseArgs, singleShape, singleTensor} from './common';
 import {Constraint, ConstraintIdentifier, getConstraint, getInitializer, getRegularizer, Initializer, InitializerIdentifier, Regularizer, RegularizerIdentifier, serialize} from './identifiers';
 
 /**
@@ -50,10 +50,43 @@ export interface ParamOptions {
   constraint?: Constraint|null;
 }
 
+/**
+ * What a layer with statistics (GroupNormalization, InstanceNormalization
+ * and its flavours, LayerNormalization, RMSNormalization) does with the
+ * mask tfjs propagates (from an `embedding` with `maskZero`, a `masking`
+ * layer):
+ * - `'statistics'` (this package's default): masked positions are left out
+ *   of the statistics; the mask is passed on;
+ * - `'propagate'`: the statistics over every position, the mask passed on
+ *   unused: Keras 3's GroupNormalization and LayerNormalization, TensorFlow
+ *   Addons' and keras-contrib's layers (their `call` takes no mask);
+ * - `'drop'`: the statistics over every position and no mask passed on:
+ *   Keras 3's RMSNormalization (`supports_masking` false: Keras drops the
+ *   mask, with a warning, and later layers see none).
+ * Keras 3 models loaded through this package's translation get Keras's
+ * (`io.fromKeras3`, `io.loadLayersModel`).
+ */
+export type MaskingMode = 'statistics'|'propagate'|'drop';
+
+/** The values of {@link MaskingMode}. */
+export const MASKING_MODES: readonly MaskingMode[] = ['statistics', 'propagate', 'drop'];
+
+/** The `masking` argument of the layers that take one. */
+export interface MaskingArgs {
+  /** What the layer does with tfjs's mask (see {@link MaskingMode}). Default `'statistics'`. */
+  masking?: MaskingMode;
+}
+
 /** The base of every layer of this package (see the file's header for what a subclass implements). */
 export abstract class NormalizationLayer extends tf.layers.Layer {
   /** The keys of a class's arguments besides tf.layers.Layer's (unknown keys are errors). */
   static readonly argKeys: readonly string[] = [];
+  /**
+   * What call() does with tfjs's mask: `'statistics'` hands it to forward
+   * (and computeMask passes it on); a layer that takes a `masking` argument
+   * sets it with {@link parseMasking}.
+   */
+  protected maskUse: MaskingMode = 'statistics';
 
   constructor(args: LayerArgs|undefined) {
     super(normalizeBaseArgs(args, (new.target as unknown as {className: string}).className));
@@ -78,7 +111,32 @@ export abstract class NormalizationLayer extends tf.layers.Layer {
   }
 
   override call(inputs: tf.Tensor|tf.Tensor[], kwargs: Kwargs): tf.Tensor {
-    return this.forward(singleTensor(this.who, inputs), maskOf(kwargs), kwargs?.training === true);
+    const mask = this.maskUse === 'statistics' ? maskOf(kwargs) : null;
+    // 'drop': tfjs's executor hands later layers these same kwargs (see dropMask).
+    if (this.maskUse === 'drop') dropMask(kwargs);
+    return this.forward(singleTensor(this.who, inputs), mask, kwargs?.training === true);
+  }
+
+  /** tfjs's: the input mask passed on; none with `masking: 'drop'`. */
+  override computeMask(inputs: tf.Tensor|tf.Tensor[], mask?: tf.Tensor|tf.Tensor[]): tf.Tensor|tf.Tensor[] {
+    // tfjs's declared type has no null, but its layers return null for "no mask" (as Layer.computeMask does).
+    return this.maskUse === 'drop' ? null as unknown as tf.Tensor : super.computeMask(inputs, mask);
+  }
+
+  /** Reads the `masking` argument (default `dflt`, the class's) into maskUse. */
+  protected parseMasking(value: unknown, dflt: MaskingMode): void {
+    const v = value ?? dflt;
+    if (typeof v !== 'string' || !(MASKING_MODES as readonly string[]).includes(v)) {
+      throw argError(this.who, 'masking', value, `one of ${MASKING_MODES.map((m) => `'${m}'`).join(', ')}`);
+    }
+    this.maskUse = v as MaskingMode;
+    // As Keras's supports_masking (false: the mask ends here).
+    this.supportsMasking = this.maskUse !== 'drop';
+  }
+
+  /** `{masking}` where it differs from the class's default `dflt` (configs carry it only then). */
+  protected maskingConfig(dflt: MaskingMode): ConfigDict {
+    return this.maskUse === dflt ? {} : {masking: this.maskUse};
   }
 
   override computeOutputShape(inputShape: tf.Shape|tf.Shape[]): tf.Shape {

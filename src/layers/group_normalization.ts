@@ -4,11 +4,11 @@ import {normalizeMasked} from '../ops/core';
 import {OP_DEFAULTS} from '../ops/defaults';
 import {checkGroups, GroupLayout, groupNormView, resolveGroupLayout} from '../ops/group_norm';
 import {checkFloatTensor, checkIntegerAxis} from '../ops/validate';
-import {AFFINE_KEYS, AffineArgs, AffineNormalization} from './base';
+import {AFFINE_KEYS, AffineArgs, AffineNormalization, MaskingArgs, MaskingMode} from './base';
 import {ConfigDict} from './common';
 
 /** Arguments of {@link GroupNormalization} (Keras 3's, camelCase). */
-export interface GroupNormalizationArgs extends AffineArgs {
+export interface GroupNormalizationArgs extends AffineArgs, MaskingArgs {
   /**
    * Number of groups the channels are split into; must divide the number
    * of channels. -1 means one group per channel (instance normalization).
@@ -64,6 +64,8 @@ export function groupNormLayer(
  * - `betaInitializer` ('zeros'), `gammaInitializer` ('ones'),
  *   `betaRegularizer`, `gammaRegularizer`, `betaConstraint`,
  *   `gammaConstraint` (none).
+ * - `masking` ('statistics'): what it does with tfjs's mask (see
+ *   {@link MaskingMode}; Keras 3's layer: 'propagate').
  *
  * Unlike BatchNormalization it does not depend on the batch, and it
  * computes the same thing in training and inference.
@@ -72,7 +74,9 @@ export class GroupNormalization extends AffineNormalization {
   /** The serialization class name, `GroupNormalization` (Keras's). */
   static className = 'GroupNormalization';
   /** The keys of its arguments besides tf.layers.Layer's. */
-  static override readonly argKeys: readonly string[] = ['groups', 'axis', ...AFFINE_KEYS];
+  static override readonly argKeys: readonly string[] = ['groups', 'axis', ...AFFINE_KEYS, 'masking'];
+  /** The class's `masking` default. */
+  static readonly defaultMasking: MaskingMode = 'statistics';
   /** Number of groups as given (-1: one per channel). */
   readonly groups: number;
   /** The channel axis as given (negative counts from the end). */
@@ -83,6 +87,7 @@ export class GroupNormalization extends AffineNormalization {
     super(args, OP_DEFAULTS.groupNorm.epsilon);
     this.groups = checkGroups(this.who, args.groups ?? 32);
     this.axis = checkIntegerAxis(this.who, 'axis', args.axis ?? OP_DEFAULTS.groupNorm.axis);
+    this.parseMasking(args.masking, (this.constructor as typeof GroupNormalization).defaultMasking);
   }
 
   protected buildShape(shape: tf.Shape): void {
@@ -96,6 +101,9 @@ export class GroupNormalization extends AffineNormalization {
   }
 
   protected argsConfig(): ConfigDict {
-    return {groups: this.groups, axis: this.axis, ...this.affineConfig()};
+    return {
+      groups: this.groups, axis: this.axis, ...this.affineConfig(),
+      ...this.maskingConfig((this.constructor as typeof GroupNormalization).defaultMasking),
+    };
   }
 }

@@ -4,13 +4,13 @@ import {OP_DEFAULTS} from '../ops/defaults';
 import {GroupLayout, groupNormView, resolveGroupLayout} from '../ops/group_norm';
 import {maskView, prepareMask, setOps} from '../ops/mask';
 import {argError, checkBoolean, checkFloatTensor, checkIntegerAxis} from '../ops/validate';
-import {AFFINE_KEYS, AffineArgs, AffineNormalization} from './base';
+import {AFFINE_KEYS, AffineArgs, AffineNormalization, MaskingArgs} from './base';
 import {ConfigDict} from './common';
 import {buildChannelSpec, groupNormLayer} from './group_normalization';
 import {loadInstanceNormalization} from './instance_flavours';
 
 /** Arguments of {@link InstanceNormalization}. */
-export interface InstanceNormalizationArgs extends AffineArgs {
+export interface InstanceNormalizationArgs extends AffineArgs, MaskingArgs {
   /** The channel axis. Default -1. */
   axis?: number;
   /**
@@ -44,13 +44,16 @@ export interface InstanceNormalizationArgs extends AffineArgs {
  *   statistic)`, with the unbiased instance variance; inference uses the
  *   running statistics.
  *
+ * - `masking` ('statistics'): what it does with tfjs's mask (see
+ *   {@link MaskingMode}).
+ *
  * Without running statistics it is GroupNormalization with `groups: -1`.
  */
 export class InstanceNormalization extends AffineNormalization {
   /** The serialization class name, `InstanceNormalization`. */
   static className = 'InstanceNormalization';
   /** The keys of its arguments besides tf.layers.Layer's. */
-  static override readonly argKeys: readonly string[] = ['axis', ...AFFINE_KEYS, 'trackRunningStats', 'momentum'];
+  static override readonly argKeys: readonly string[] = ['axis', ...AFFINE_KEYS, 'trackRunningStats', 'momentum', 'masking'];
   /** The channel axis as given. */
   readonly axis: number;
   /** Whether running statistics are kept and used in inference (PyTorch's `track_running_stats`). */
@@ -71,6 +74,7 @@ export class InstanceNormalization extends AffineNormalization {
       throw argError(this.who, 'momentum', momentum, 'a number in [0, 1]');
     }
     this.momentum = momentum;
+    this.parseMasking(args.masking, 'statistics');
   }
 
   protected buildShape(shape: tf.Shape): void {
@@ -148,7 +152,7 @@ export class InstanceNormalization extends AffineNormalization {
   protected argsConfig(): ConfigDict {
     // The running-statistics keys are this package's extension: written only when used.
     const running: ConfigDict = this.trackRunningStats ? {trackRunningStats: true, momentum: this.momentum} : {};
-    return {groups: -1, axis: this.axis, ...this.affineConfig(), ...running};
+    return {groups: -1, axis: this.axis, ...this.affineConfig(), ...running, ...this.maskingConfig('statistics')};
   }
 
   /**

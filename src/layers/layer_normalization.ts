@@ -4,11 +4,11 @@ import {NormMode} from '../ops/core';
 import {axesNormImpl} from '../ops/layer_norm';
 import {OP_DEFAULTS} from '../ops/defaults';
 import {argError, checkBoolean, checkFloatTensor, checkIntegerAxis, resolveAxes} from '../ops/validate';
-import {AFFINE_KEYS, AffineArgs, AffineNormalization} from './base';
+import {AFFINE_KEYS, AffineArgs, AffineNormalization, MaskingArgs} from './base';
 import {ConfigDict, singleShape} from './common';
 
 /** Arguments of {@link LayerNormalization} (Keras's, plus `rms`). */
-export interface LayerNormalizationArgs extends AffineArgs {
+export interface LayerNormalizationArgs extends AffineArgs, MaskingArgs {
   /** Axis or axes to normalize over (unsorted, negative, any subset). Default -1. */
   axis?: number|number[];
   /**
@@ -75,6 +75,8 @@ export function paramShapeFor(
  * - `rms` (false): RMS normalization (see the arg).
  * - initializers ('zeros' / 'ones'), regularizers and constraints for beta
  *   and gamma.
+ * - `masking` ('statistics'): what it does with tfjs's mask (see
+ *   {@link MaskingMode}; Keras 3's layer and tfjs's built-in: 'propagate').
  *
  * Its className is 'LayerNormalization', so it replaces the built-in in
  * the serialization registry: models saved with `tf.layers.layerNormalization`
@@ -84,7 +86,7 @@ export class LayerNormalization extends AffineNormalization {
   /** The serialization class name, `LayerNormalization` (the built-in's, which this class replaces). */
   static className = 'LayerNormalization';
   /** The keys of its arguments besides tf.layers.Layer's. */
-  static override readonly argKeys: readonly string[] = ['axis', ...AFFINE_KEYS, 'rmsScaling', 'rms'];
+  static override readonly argKeys: readonly string[] = ['axis', ...AFFINE_KEYS, 'rmsScaling', 'rms', 'masking'];
   /** Axis or axes as given. */
   readonly axis: number|number[];
   /** Keras's legacy `rms_scaling` mode. */
@@ -97,6 +99,7 @@ export class LayerNormalization extends AffineNormalization {
     this.axis = checkAxisArg(this.who, args.axis ?? OP_DEFAULTS.layerNorm.axis);
     this.rmsScaling = checkBoolean(this.who, 'rmsScaling', args.rmsScaling ?? false);
     this.rms = checkBoolean(this.who, 'rms', args.rms ?? false);
+    this.parseMasking(args.masking, 'statistics');
     if (this.rms && this.rmsScaling) {
       throw argError(this.who, 'rms', true, 'false when rmsScaling is true (choose one RMS mode)');
     }
@@ -135,7 +138,7 @@ export class LayerNormalization extends AffineNormalization {
     // config of every other layer has exactly Keras's keys.
     return {
       axis, epsilon, center, scale, rmsScaling: this.rmsScaling,
-      ...(this.rms ? {rms: true} : {}), ...rest,
+      ...(this.rms ? {rms: true} : {}), ...rest, ...this.maskingConfig('statistics'),
     };
   }
 }

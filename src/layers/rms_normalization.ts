@@ -3,12 +3,12 @@ import * as tf from '@tensorflow/tfjs';
 import {axesNormImpl} from '../ops/layer_norm';
 import {OP_DEFAULTS} from '../ops/defaults';
 import {checkEpsilon, checkFloatTensor} from '../ops/validate';
-import {NormalizationLayer} from './base';
+import {MaskingArgs, NormalizationLayer} from './base';
 import {ConfigDict, LayerArgs} from './common';
 import {checkAxisArg, paramShapeFor} from './layer_normalization';
 
 /** Arguments of {@link RMSNormalization} (Keras 3's). */
-export interface RMSNormalizationArgs extends LayerArgs {
+export interface RMSNormalizationArgs extends LayerArgs, MaskingArgs {
   /** Axis or axes to normalize over. Default -1. */
   axis?: number|number[];
   /** Added to mean(x^2). Default 1e-6. */
@@ -20,12 +20,14 @@ export interface RMSNormalizationArgs extends LayerArgs {
  * `keras.layers.RMSNormalization`: `y = x * rsqrt(mean(x^2) + epsilon) * scale`,
  * statistics over `axis` (-1), `epsilon` 1e-6, one trainable weight named
  * `scale` (initialized to ones) shaped like the normalized axes.
+ * `masking` ('statistics'): what it does with tfjs's mask (see
+ * {@link MaskingMode}; Keras 3's layer: 'drop').
  */
 export class RMSNormalization extends NormalizationLayer {
   /** The serialization class name, `RMSNormalization` (Keras 3's). */
   static className = 'RMSNormalization';
   /** The keys of its arguments besides tf.layers.Layer's. */
-  static override readonly argKeys: readonly string[] = ['axis', 'epsilon'];
+  static override readonly argKeys: readonly string[] = ['axis', 'epsilon', 'masking'];
   /** Axis or axes as given. */
   readonly axis: number|number[];
   /** Added to mean(x^2). */
@@ -36,6 +38,7 @@ export class RMSNormalization extends NormalizationLayer {
     super(args);
     this.axis = checkAxisArg(this.who, args.axis ?? OP_DEFAULTS.rmsNorm.axis);
     this.epsilon = checkEpsilon(this.who, args.epsilon ?? OP_DEFAULTS.rmsNorm.epsilon);
+    this.parseMasking(args.masking, 'statistics');
   }
 
   protected buildShape(shape: tf.Shape): void {
@@ -51,6 +54,6 @@ export class RMSNormalization extends NormalizationLayer {
   }
 
   protected argsConfig(): ConfigDict {
-    return {axis: Array.isArray(this.axis) ? this.axis.slice() : this.axis, epsilon: this.epsilon};
+    return {axis: Array.isArray(this.axis) ? this.axis.slice() : this.axis, epsilon: this.epsilon, ...this.maskingConfig('statistics')};
   }
 }
