@@ -89,7 +89,7 @@ describe('options: unknown keys and wrong types are errors naming the key and th
       /InstanceNormalization layer '.*': unknown key 'groups' in 'args'; known keys: axis, epsilon, .*trackRunningStats, momentum/],
     ['layerNormalization({rmsScaling: "no"})', () => layers.layerNormalization({rmsScaling: 'no' as never}), /argument 'rmsScaling' must be true or false; received "no"/],
     ['layerNormalization({centre: false})', () => layers.layerNormalization({centre: false} as never), /LayerNormalization layer '.*': unknown key 'centre' in 'args'/],
-    ['rmsNormalization({center: true})', () => layers.rmsNormalization({center: true} as never), /RMSNormalization layer '.*': unknown key 'center' in 'args'; known keys: axis, epsilon, name/],
+    ['rmsNormalization({center: true})', () => layers.rmsNormalization({center: true} as never), /RMSNormalization layer '.*': unknown key 'center' in 'args'; known keys: axis, epsilon, masking, name/],
     ['Pix2PixInstanceNormalization({axis: 1})', () => new Pix2PixInstanceNormalization({axis: 1} as never), /unknown key 'axis' in 'args'; known keys: epsilon, name/],
   ];
   test.each(cases)('%s', (_name, run, message) => {
