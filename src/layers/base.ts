@@ -59,7 +59,8 @@ export interface ParamOptions {
  *   of the statistics; the mask is passed on;
  * - `'propagate'`: the statistics over every position, the mask passed on
  *   unused: Keras 3's GroupNormalization and LayerNormalization, TensorFlow
- *   Addons' and keras-contrib's layers (their `call` takes no mask);
+ *   Addons' layers (their `call` takes no mask; the default of this
+ *   package's `Addons>` classes);
  * - `'drop'`: the statistics over every position and no mask passed on:
  *   Keras 3's RMSNormalization (`supports_masking` false: Keras drops the
  *   mask, with a warning, and later layers see none).
