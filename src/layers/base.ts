@@ -51,10 +51,11 @@ export interface ParamOptions {
 }
 
 /**
- * What a layer with statistics (GroupNormalization, InstanceNormalization
- * and its flavours, LayerNormalization, RMSNormalization) does with the
- * mask tfjs propagates (from an `embedding` with `maskZero`, a `masking`
- * layer):
+ * What a layer with statistics (GroupNormalization and its `Addons>`
+ * flavours, InstanceNormalization, LayerNormalization, RMSNormalization)
+ * does with the mask tfjs propagates (from an `embedding` with `maskZero`,
+ * a `masking` layer; keras-contrib's and pix2pix's InstanceNormalization
+ * take no `masking` argument and always use `'statistics'`):
  * - `'statistics'` (this package's default): masked positions are left out
  *   of the statistics; the mask is passed on;
  * - `'propagate'`: the statistics over every position, the mask passed on
@@ -74,7 +75,7 @@ export const MASKING_MODES: readonly MaskingMode[] = ['statistics', 'propagate',
 
 /** The `masking` argument of the layers that take one. */
 export interface MaskingArgs {
-  /** What the layer does with tfjs's mask (see {@link MaskingMode}). Default `'statistics'`. */
+  /** What the layer does with tfjs's mask (see {@link MaskingMode}). Default `'statistics'` (`'propagate'` on the `Addons>` classes). */
   masking?: MaskingMode;
 }
 

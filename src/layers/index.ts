@@ -37,7 +37,7 @@ export function rmsNormalization(args?: RMSNormalizationArgs): RMSNormalization 
   return new RMSNormalization(args);
 }
 
-/** A new {@link UnitNormalization} layer (Keras 3: axis -1, `x / max(||x||, 1e-6)`). */
+/** A new {@link UnitNormalization} layer (Keras 3.15: axis -1, `x / max(||x||, 1e-12)`). */
 export function unitNormalization(args?: UnitNormalizationArgs): UnitNormalization {
   return new UnitNormalization(args);
 }
