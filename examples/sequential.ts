@@ -1,6 +1,7 @@
 /**
- * The main example (npm start): build a tf.sequential model with the
- * package's layers, print its summary, train it for a few steps, save it,
+ * npx tsx examples/sequential.ts: build a tf.sequential model with the
+ * package's GroupNormalization, InstanceNormalization, LayerNormalization
+ * and RMSNormalization layers, print its summary, train it for a few steps, save it,
  * load it back and check that the loaded model predicts the same.
  *
  * Runs in Node on the default backend, without tfjs-node.

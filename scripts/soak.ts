@@ -1,6 +1,8 @@
 /**
- * Leak soak (npm run soak): 2,000 training steps of a model containing every
- * layer, 2,000 predict calls and 100 save/load cycles must leave
+ * Leak soak (npm run soak): 2,000 training steps of a model containing
+ * GroupNormalization, InstanceNormalization (with running statistics),
+ * LayerNormalization (axis list, rmsScaling, rms) and RMSNormalization,
+ * 2,000 predict calls and 100 save/load cycles must leave
  * tf.memory().numTensors and numBytes flat after the first step. Prints the
  * figures; exits 1 if anything grew.
  */
